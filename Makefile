@@ -1,0 +1,37 @@
+# Usher's make targets: the same commands CI runs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install lint migrate bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)  ## create the virtualenv and install the pinned requirements
+
+migrate: install  ## apply migrations
+	$(BIN)/python manage.py migrate --no-input
+
+run: migrate  ## run Usher: portal (gunicorn), Celery worker, beat and the simulator; Ctrl-C stops all
+	$(BIN)/python manage.py collectstatic --no-input -v0
+	$(BIN)/python manage.py seed_demo_users
+	$(BIN)/python manage.py bootstrap
+	$(BIN)/honcho -f Procfile start
+
+test: install  ## run the test suite (add DATABASE_URL/REDIS_URL to include the PostgreSQL/Redis/worker tests)
+	$(BIN)/python -m pytest
+
+lint: install  ## ruff and the migrations check
+	$(BIN)/ruff check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+bench: install  ## run the benchmarks (figures go into docs/benchmarks.md by hand)
+	for f in benchmarks/*.py; do $(BIN)/python $$f || exit 1; done
+
+clean:  ## remove the embedded database, broker and artifacts under var/
+	rm -rf var/

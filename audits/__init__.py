@@ -1,0 +1,1 @@
+"""Audit runs and findings: fairness (aequitas), security checks, sign-off."""

@@ -1,0 +1,1 @@
+"""Telemetry, SLOs, online quality, data quality, drift, feedback loops, alerts."""

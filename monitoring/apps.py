@@ -1,0 +1,8 @@
+"""Telemetry, SLOs, online quality, data quality, drift, feedback loops, alerts."""
+
+from django.apps import AppConfig
+
+
+class MonitoringConfig(AppConfig):
+    name = "monitoring"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,6 @@
+"""Portal pages of the monitoring app (mounted under /portal/)."""
+
+from django.urls import path  # noqa: F401
+
+app_name = "monitoring"
+urlpatterns: list = []

@@ -1,0 +1,31 @@
+"""One exception handler: domain errors and DRF errors become ``{"error": ..., "detail": ...}``."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from portal.errors import UsherError
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, UsherError):
+        return Response({"error": exc.message, "detail": exc.detail}, status=exc.status)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = {"error": "invalid input", "detail": response.data}
+    elif isinstance(exc, exceptions.APIException):
+        detail = response.data.get("detail") if isinstance(response.data, dict) else response.data
+        response.data = {"error": str(detail), "detail": getattr(exc, "default_code", None)}
+    if response.status_code == status.HTTP_429_TOO_MANY_REQUESTS and "Retry-After" not in response:
+        response["Retry-After"] = "1"
+    return response

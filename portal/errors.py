@@ -1,0 +1,35 @@
+"""Domain errors shared by every app; one DRF exception handler maps them to HTTP answers."""
+
+from __future__ import annotations
+
+
+class UsherError(Exception):
+    """Base of every domain error. ``status`` is the HTTP status the API answers with."""
+
+    status = 400
+    code = "invalid"
+
+    def __init__(self, message: str, *, detail: object | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+
+class ValidationError(UsherError):
+    status = 400
+    code = "invalid"
+
+
+class PermissionDenied(UsherError):
+    status = 403
+    code = "permission_denied"
+
+
+class NotFound(UsherError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(UsherError):
+    status = 409
+    code = "conflict"

@@ -1,0 +1,40 @@
+"""The registry of review kinds. Domain apps register theirs in ``AppConfig.ready()``.
+
+A kind says who decides (a role), whether four eyes are required (the requester may never
+decide), and which function of the domain app's own services reacts to the decision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.utils.module_loading import import_string
+
+
+@dataclass(frozen=True)
+class ReviewKind:
+    name: str
+    label: str
+    decider_role: str = "reviewer"
+    four_eyes: bool = True
+    # Dotted path to ``fn(*, review, actor) -> None`` called inside the decision's transaction.
+    on_decision: str | None = None
+
+    def decision_handler(self) -> Callable | None:
+        return import_string(self.on_decision) if self.on_decision else None
+
+
+_KINDS: dict[str, ReviewKind] = {}
+
+
+def register_review_kind(kind: ReviewKind) -> None:
+    _KINDS[kind.name] = kind
+
+
+def get_review_kind(name: str) -> ReviewKind | None:
+    return _KINDS.get(name)
+
+
+def review_kinds() -> dict[str, ReviewKind]:
+    return dict(_KINDS)

@@ -1,0 +1,1 @@
+"""Catalog, event ingestion, simulator, training, registry, serving, experiments and releases."""

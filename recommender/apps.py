@@ -1,0 +1,8 @@
+"""Catalog, event ingestion, simulator, training, registry, serving, experiments and releases."""
+
+from django.apps import AppConfig
+
+
+class RecommenderConfig(AppConfig):
+    name = "recommender"
+    default_auto_field = "django.db.models.BigAutoField"

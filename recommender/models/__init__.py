@@ -1,0 +1,12 @@
+"""Models of the recommender app, one module per area."""
+
+from recommender.models.catalog import Movie, Viewer  # noqa: F401
+from recommender.models.events import (  # noqa: F401
+    IngestedLine,
+    IngestSource,
+    QuarantinedLine,
+    Rating,
+    RatingEvent,
+    RecommendationRequest,
+    WatchSession,
+)
