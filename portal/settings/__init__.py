@@ -271,6 +271,9 @@ RECOMMENDER = {
     "ARTIFACT_ROOT": str(Path(env("USHER_ARTIFACT_ROOT", default=str(VAR_DIR / "artifacts")))),
     "EVENTS_MAX_LINES": env.int("EVENTS_MAX_LINES", default=10_000),
     "EVENTS_MAX_BYTES": env.int("EVENTS_MAX_BYTES", default=5 * 1024 * 1024),
+    # Watch lines of one viewer and movie at most this many minutes apart belong to one session.
+    "WATCH_SESSION_GAP_MINUTES": env.int("WATCH_SESSION_GAP_MINUTES", default=30),
+    "INGEST_BATCH_SIZE": env.int("INGEST_BATCH_SIZE", default=5000),
 }
 MONITORING: dict = {}
 AUDITS: dict = {}

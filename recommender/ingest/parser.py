@@ -145,7 +145,7 @@ def _parse(line: str) -> RatingEvent | WatchEvent | RecommendationEvent | Reject
     user_id = int(user_text)
 
     if request.startswith(_WATCH_PREFIX):
-        movie_id, slash, tail = request[len(_WATCH_PREFIX):].rpartition("/")
+        movie_id, slash, tail = request[len(_WATCH_PREFIX) :].rpartition("/")
         if not slash or not tail.endswith(".mpg"):
             return Rejected(f"bad watch request {_show(request)}", "bad_watch_request")
         if _SLUG_RE.fullmatch(movie_id) is None:
@@ -156,7 +156,7 @@ def _parse(line: str) -> RatingEvent | WatchEvent | RecommendationEvent | Reject
         return WatchEvent(time, user_id, movie_id, int(minute_text))
 
     if request.startswith(_RATE_PREFIX):
-        movie_id, eq, rating_text = request[len(_RATE_PREFIX):].rpartition("=")
+        movie_id, eq, rating_text = request[len(_RATE_PREFIX) :].rpartition("=")
         if not eq:
             return Rejected(f"bad rate request {_show(request)}: no '='", "bad_rate_request")
         if _SLUG_RE.fullmatch(movie_id) is None:
@@ -169,7 +169,7 @@ def _parse(line: str) -> RatingEvent | WatchEvent | RecommendationEvent | Reject
         return RatingEvent(time, user_id, movie_id, rating)
 
     if request.startswith(_RECO_PREFIX):
-        return _parse_recommendation(time, user_id, request[len(_RECO_PREFIX):])
+        return _parse_recommendation(time, user_id, request[len(_RECO_PREFIX) :])
 
     return Rejected(f"unknown line type {_show(request, 30)}", "unknown_type")
 

@@ -52,8 +52,11 @@ class Rating(models.Model):
 class WatchSession(models.Model):
     """A viewer watching a movie, built from the one-line-per-minute watch events.
 
-    Lines for the same viewer and movie within ``RECOMMENDER['WATCH_SESSION_GAP_MINUTES']`` of the
-    session's last line extend it; a longer gap starts a new session.
+    Session rule: the watch lines of one viewer and movie form one session as long as consecutive
+    lines (ordered by event time) are at most ``RECOMMENDER['WATCH_SESSION_GAP_MINUTES']`` apart; a
+    longer gap starts a new session. A late line that closes a gap merges the two sessions, so the
+    result does not depend on arrival order or batching. ``minutes_watched`` counts distinct minutes
+    (``minutes_seen`` holds them as ranges), so a minute streamed twice counts once.
     """
 
     viewer = models.ForeignKey("recommender.Viewer", on_delete=models.CASCADE, related_name="watch_sessions")
@@ -63,7 +66,8 @@ class WatchSession(models.Model):
     first_minute = models.PositiveIntegerField()
     last_minute = models.PositiveIntegerField(help_text="Minute of the latest line by time.")
     highest_minute = models.PositiveIntegerField()
-    minutes_watched = models.PositiveIntegerField(default=0, help_text="Distinct minute lines counted.")
+    minutes_watched = models.PositiveIntegerField(default=0, help_text="Distinct minutes seen.")
+    minutes_seen = models.TextField(blank=True, default="", help_text="Distinct minutes seen, as ranges: '0-44,46'.")
 
     class Meta:
         indexes = [models.Index(fields=["viewer", "movie", "last_seen_at"])]
@@ -116,12 +120,18 @@ class IngestSource(models.Model):
     lines_stored = models.PositiveBigIntegerField(default=0)
     duplicates = models.PositiveBigIntegerField(default=0)
     quarantined = models.PositiveBigIntegerField(default=0)
+    position = models.CharField(
+        max_length=64, blank=True, default="", help_text="Last committed position: line number, stream id or offset."
+    )
     lag = models.BigIntegerField(null=True, blank=True, help_text="Messages behind the head, when known.")
     rate_per_s = models.FloatField(null=True, blank=True, help_text="Lines per second over the last batch.")
     last_event_time = models.DateTimeField(null=True, blank=True)
     last_batch_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name

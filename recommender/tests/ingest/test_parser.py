@@ -30,19 +30,31 @@ times = st.datetimes(
 user_ids = st.integers(min_value=0, max_value=2**63 - 1)
 servers = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyz0123456789.-:"), min_size=1, max_size=40)
 # Error texts of failed calls: anything on one line, ':' and ',' included.
-errors = st.text(
-    st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")) | st.sampled_from(":,"), max_size=80
-).map(str.strip)
+errors = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")) | st.sampled_from(":,"), max_size=80).map(
+    str.strip
+)
 
 ratings = st.builds(RatingEvent, times, user_ids, slugs, st.integers(1, 5))
 watches = st.builds(WatchEvent, times, user_ids, slugs, st.integers(0, 100_000))
 ok_recommendations = st.builds(
-    RecommendationEvent, times, user_ids, servers, st.just(200),
-    st.lists(slugs, max_size=20).map(tuple), st.integers(0, 2**31 - 1), st.just(""),
+    RecommendationEvent,
+    times,
+    user_ids,
+    servers,
+    st.just(200),
+    st.lists(slugs, max_size=20).map(tuple),
+    st.integers(0, 2**31 - 1),
+    st.just(""),
 )
 failed_recommendations = st.builds(
-    RecommendationEvent, times, user_ids, servers, st.sampled_from([0, 404, 500, 503]),
-    st.just(()), st.integers(0, 2**31 - 1), errors,
+    RecommendationEvent,
+    times,
+    user_ids,
+    servers,
+    st.sampled_from([0, 404, 500, 503]),
+    st.just(()),
+    st.integers(0, 2**31 - 1),
+    errors,
 )
 events = ratings | watches | ok_recommendations | failed_recommendations
 
@@ -96,8 +108,17 @@ def test_timestamp_precisions(text: str, expected: datetime) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["2022-13-01T00:00", "2022-02-30T10:00", "2022-02-08 18:06:56", "2022-02-08T18:06:56Z", "2022-02-08",
-     "2022-02-08T18:06:56.", "2022-02-08T18:06:56.1234567890", "２０２２-02-08T18:06", "2022-02-08T24:00"],
+    [
+        "2022-13-01T00:00",
+        "2022-02-30T10:00",
+        "2022-02-08 18:06:56",
+        "2022-02-08T18:06:56Z",
+        "2022-02-08",
+        "2022-02-08T18:06:56.",
+        "2022-02-08T18:06:56.1234567890",
+        "２０２２-02-08T18:06",
+        "2022-02-08T24:00",
+    ],
 )
 def test_bad_timestamps_are_rejected(text: str) -> None:
     assert parse_time(text) is None
@@ -125,7 +146,9 @@ def test_rating_line() -> None:
     )
 
 
-@pytest.mark.parametrize("slug", ["monsters_+inc.+2001", "rosencrantz++guildenstern+are+dead+1991", "plynimurikauppiaat+"])
+@pytest.mark.parametrize(
+    "slug", ["monsters_+inc.+2001", "rosencrantz++guildenstern+are+dead+1991", "plynimurikauppiaat+"]
+)
 def test_odd_slugs_are_accepted(slug: str) -> None:
     watch = parse_line(f"2024-10-14T15:22,7,GET /data/m/{slug}/41.mpg")
     assert watch == WatchEvent(datetime(2024, 10, 14, 15, 22, tzinfo=UTC), 7, slug, 41)
@@ -140,8 +163,13 @@ def test_successful_recommendation_line() -> None:
     )
     event = parse_line(line)
     assert event == RecommendationEvent(
-        datetime(2022, 2, 8, 18, 6, 56, 145104, tzinfo=UTC), 123, "17645-team05.isri.cmu.edu:8082", 200,
-        ("monsters_+inc.+2001", "rosencrantz++guildenstern+are+dead+1991", "plynimurikauppiaat+"), 286, "",
+        datetime(2022, 2, 8, 18, 6, 56, 145104, tzinfo=UTC),
+        123,
+        "17645-team05.isri.cmu.edu:8082",
+        200,
+        ("monsters_+inc.+2001", "rosencrantz++guildenstern+are+dead+1991", "plynimurikauppiaat+"),
+        286,
+        "",
     )
 
 
@@ -161,22 +189,62 @@ def test_failed_recommendation_keeps_error_text_full_of_colons_and_commas() -> N
         ("2022-02-25T13:38:49,284508,GET /rate/audition+1999=7", "rating_out_of_range", "rating 7 outside 1–5"),
         ("2022-02-25T13:38:49,284508,GET /rate/audition+1999=0", "rating_out_of_range", "rating 0 outside 1–5"),
         ("2022-02-25T13:38:49,284508,GET /rate/audition+1999=3.5", "bad_rating", "bad rating '3.5'"),
-        ("2022-02-25T13:38:49,284508,GET /rate/audition+1999", "bad_rate_request", "bad rate request 'GET /rate/audition+1999': no '='"),
+        (
+            "2022-02-25T13:38:49,284508,GET /rate/audition+1999",
+            "bad_rate_request",
+            "bad rate request 'GET /rate/audition+1999': no '='",
+        ),
         ("2022-02-25T13:38:49,284508,GET /rate/=3", "bad_movie_id", "bad movie id ''"),
         ("2022-02-25T13:38:49,abc,GET /rate/audition+1999=3", "bad_user_id", "bad user id 'abc'"),
         ("2022-02-25T13:38:49,-5,GET /rate/audition+1999=3", "bad_user_id", "bad user id '-5'"),
         ("2022-13-01T13:38:49,1,GET /rate/audition+1999=3", "bad_timestamp", "bad timestamp '2022-13-01T13:38:49'"),
-        ("2022-02-25T13:38:49,1,GET /data/m/audition+1999/12", "bad_watch_request", "bad watch request 'GET /data/m/audition+1999/12'"),
+        (
+            "2022-02-25T13:38:49,1,GET /data/m/audition+1999/12",
+            "bad_watch_request",
+            "bad watch request 'GET /data/m/audition+1999/12'",
+        ),
         ("2022-02-25T13:38:49,1,GET /data/m/audition+1999/x.mpg", "bad_minute", "bad minute 'x'"),
         ("2022-02-25T13:38:49,1,GET /data/m/audition 1999/3.mpg", "bad_movie_id", "bad movie id 'audition 1999'"),
-        ("2022-02-25T13:38:49,1,POST /rate/audition+1999=3", "unknown_type", "unknown line type 'POST /rate/audition+1999=3'"),
-        ("2022-02-25T13:38:49,1,recommendation request s1:8082", "truncated_recommendation", "truncated recommendation line: no status"),
-        ("2022-02-25T13:38:49,1,recommendation request s1:8082, status 200", "truncated_recommendation", "truncated recommendation line: no result"),
-        ("2022-02-25T13:38:49,1,recommendation request s1:8082, status 200, result: a+1, b+2", "truncated_recommendation", "truncated recommendation line: last field is not '<n> ms'"),
-        ("2022-02-25T13:38:49,1,recommendation request s1:8082, status 200, result: a+1, b+", "truncated_recommendation", "truncated recommendation line: last field is not '<n> ms'"),
-        ("2022-02-25T13:38:49,1,recommendation request s1:8082, status 200, result: a+1, x ms", "bad_response_time", "bad response time 'x ms'"),
-        ("2022-02-25T13:38:49,1,recommendation request s1:8082, status abc, result: a+1, 3 ms", "bad_status", "bad status 'abc'"),
-        ("2022-02-25T13:38:49,1,recommendation request s1:8082, status 200, result: a+1,b+2, 3 ms", "bad_movie_id", "bad movie id 'a+1,b+2' in recommendation result"),
+        (
+            "2022-02-25T13:38:49,1,POST /rate/audition+1999=3",
+            "unknown_type",
+            "unknown line type 'POST /rate/audition+1999=3'",
+        ),
+        (
+            "2022-02-25T13:38:49,1,recommendation request s1:8082",
+            "truncated_recommendation",
+            "truncated recommendation line: no status",
+        ),
+        (
+            "2022-02-25T13:38:49,1,recommendation request s1:8082, status 200",
+            "truncated_recommendation",
+            "truncated recommendation line: no result",
+        ),
+        (
+            "2022-02-25T13:38:49,1,recommendation request s1:8082, status 200, result: a+1, b+2",
+            "truncated_recommendation",
+            "truncated recommendation line: last field is not '<n> ms'",
+        ),
+        (
+            "2022-02-25T13:38:49,1,recommendation request s1:8082, status 200, result: a+1, b+",
+            "truncated_recommendation",
+            "truncated recommendation line: last field is not '<n> ms'",
+        ),
+        (
+            "2022-02-25T13:38:49,1,recommendation request s1:8082, status 200, result: a+1, x ms",
+            "bad_response_time",
+            "bad response time 'x ms'",
+        ),
+        (
+            "2022-02-25T13:38:49,1,recommendation request s1:8082, status abc, result: a+1, 3 ms",
+            "bad_status",
+            "bad status 'abc'",
+        ),
+        (
+            "2022-02-25T13:38:49,1,recommendation request s1:8082, status 200, result: a+1,b+2, 3 ms",
+            "bad_movie_id",
+            "bad movie id 'a+1,b+2' in recommendation result",
+        ),
     ],
 )
 def test_rejections_name_what_was_wrong(line: str, code: str, reason: str) -> None:

@@ -1,0 +1,613 @@
+"""Ingestion of event-stream lines: parse, de-duplicate, store or quarantine, one transaction per batch.
+
+Every source (file, stdin, Redis Streams, Kafka, HTTP) ends here. A batch is all or nothing: the
+valid lines are stored, the invalid ones quarantined with their reason and position, the
+de-duplication ledger and the source's status row are updated, in one transaction. A line already
+in the ledger (delivered twice, by any source) is counted as a duplicate and changes nothing, so
+at-least-once delivery is safe. See docs/ingest.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import time as _time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from recommender.ingest.parser import RatingEvent, RecommendationEvent, Rejected, WatchEvent, parse_line
+from recommender.models import (
+    IngestedLine,
+    IngestSource,
+    Movie,
+    QuarantinedLine,
+    Rating,
+    RecommendationRequest,
+    Viewer,
+    WatchSession,
+)
+from recommender.models import RatingEvent as RatingEventRow
+
+__all__ = [
+    "IngestSummary",
+    "KnownIds",
+    "ingest_batch",
+    "ingest_lines",
+    "ingest_source_record_error",
+    "line_digest",
+]
+
+STORED_KINDS = ("rating", "watch", "recommendation")
+_LEDGER_KIND = {RatingEvent: "r", WatchEvent: "w", RecommendationEvent: "q", Rejected: "x"}
+_KIND_NAME = {RatingEvent: "rating", WatchEvent: "watch", RecommendationEvent: "recommendation"}
+MAX_RAW_LENGTH = 16_384
+_RETRIES = 3
+# Key of the PostgreSQL advisory lock that serialises watch-session merging across consumers.
+_WATCH_LOCK_KEY = 0x55534845_52570001 - 2**63
+
+
+def _empty_stored() -> dict[str, int]:
+    return dict.fromkeys(STORED_KINDS, 0)
+
+
+@dataclass
+class IngestSummary:
+    """What happened to a run of lines: read, stored by type, duplicates, quarantined by reason code."""
+
+    lines_read: int = 0
+    stored: dict[str, int] = field(default_factory=_empty_stored)
+    duplicates: int = 0
+    quarantined: dict[str, int] = field(default_factory=dict)
+    last_position: str = ""
+    last_event_time: datetime | None = None
+    seconds: float = 0.0
+
+    @property
+    def stored_total(self) -> int:
+        return sum(self.stored.values())
+
+    @property
+    def quarantined_total(self) -> int:
+        return sum(self.quarantined.values())
+
+    def add(self, other: IngestSummary) -> None:
+        """Fold another (batch) summary into this one."""
+        self.lines_read += other.lines_read
+        for key, value in other.stored.items():
+            self.stored[key] = self.stored.get(key, 0) + value
+        self.duplicates += other.duplicates
+        for key, value in other.quarantined.items():
+            self.quarantined[key] = self.quarantined.get(key, 0) + value
+        if other.last_position:
+            self.last_position = other.last_position
+        if other.last_event_time and (self.last_event_time is None or other.last_event_time > self.last_event_time):
+            self.last_event_time = other.last_event_time
+        self.seconds += other.seconds
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "lines_read": self.lines_read,
+            "stored": dict(self.stored),
+            "stored_total": self.stored_total,
+            "duplicates": self.duplicates,
+            "quarantined": dict(sorted(self.quarantined.items())),
+            "quarantined_total": self.quarantined_total,
+        }
+
+
+class KnownIds:
+    """Viewer and movie ids known to exist, so stubs are not looked up on every batch.
+
+    Bounded (cleared when full) and filled only after a batch commits; one per ingestion run.
+    """
+
+    def __init__(self, limit: int = 500_000) -> None:
+        self.limit = limit
+        self.viewers: set[int] = set()
+        self.movies: set[str] = set()
+
+    def remember(self, viewers: Iterable[int], movies: Iterable[str]) -> None:
+        if len(self.viewers) > self.limit:
+            self.viewers.clear()
+        if len(self.movies) > self.limit:
+            self.movies.clear()
+        self.viewers.update(viewers)
+        self.movies.update(movies)
+
+
+def line_digest(line: str) -> str:
+    """The ledger key of a line: blake2b-128 (hex) of its UTF-8 text without surrounding whitespace."""
+    return hashlib.blake2b(line.strip().encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def _clean_text(text: str, limit: int | None = None) -> str:
+    """Text that every database stores: no NUL, no lone surrogates, at most ``limit`` characters."""
+    if limit is not None and len(text) > limit:
+        text = text[:limit]
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def _batches(iterable: Iterable[str], size: int) -> Iterator[list[str]]:
+    iterator = iter(iterable)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+def ingest_lines(
+    *,
+    lines: Iterable[str],
+    source: str,
+    kind: str = "file",
+    batch_size: int = 5000,
+    start_position: int = 0,
+    on_batch: Callable[[IngestSummary], None] | None = None,
+) -> IngestSummary:
+    """Ingest lines in batches of ``batch_size``, one transaction each; returns the total summary.
+
+    Positions are line numbers: the first line is ``start_position + 1``. ``on_batch`` is called
+    after each batch commits, with that batch's summary (not the running total).
+    """
+    total = IngestSummary()
+    known = KnownIds()
+    position = start_position
+    for batch in _batches(lines, max(1, batch_size)):
+        positions = [str(n) for n in range(position + 1, position + len(batch) + 1)]
+        position += len(batch)
+        summary = ingest_batch(lines=batch, positions=positions, source=source, kind=kind, known=known)
+        total.add(summary)
+        if on_batch is not None:
+            on_batch(summary)
+    return total
+
+
+def ingest_batch(
+    *,
+    lines: Sequence[str],
+    positions: Sequence[str],
+    source: str,
+    kind: str,
+    lag: int | None = None,
+    known: KnownIds | None = None,
+) -> IngestSummary:
+    """Ingest one batch in one transaction (retried on a deadlock); the source row records failures."""
+    started = _time.perf_counter()
+    known = known if known is not None else KnownIds()
+    parsed = _prepare(lines, positions)
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            with transaction.atomic():
+                summary, viewers, movies = _store(
+                    parsed,
+                    source=source,
+                    kind=kind,
+                    lag=lag,
+                    known=known,
+                    started=started,
+                    lines_read=len(lines),
+                    last_position=positions[-1] if positions else "",
+                )
+            break
+        except OperationalError as exc:
+            if attempt < _RETRIES and _is_retryable(exc):
+                _time.sleep(0.05 * attempt)
+                continue
+            ingest_source_record_error(name=source, kind=kind, error=f"batch at {positions[0]!s}: {exc}")
+            raise
+        except Exception as exc:
+            ingest_source_record_error(name=source, kind=kind, error=f"batch at {positions[0]!s}: {exc}")
+            raise
+    known.remember(viewers, movies)
+    summary.seconds = _time.perf_counter() - started
+    return summary
+
+
+def _is_retryable(exc: OperationalError) -> bool:
+    text = str(exc).lower()
+    return "deadlock" in text or "could not serialize" in text or "database is locked" in text
+
+
+@dataclass(slots=True)
+class _Line:
+    position: str
+    raw: str
+    digest: str
+    result: RatingEvent | WatchEvent | RecommendationEvent | Rejected
+
+
+def _prepare(lines: Sequence[str], positions: Sequence[str]) -> tuple[dict[str, _Line], int]:
+    """Parse and digest; the first occurrence of a line in the batch wins, later ones are duplicates."""
+    by_digest: dict[str, _Line] = {}
+    in_batch_duplicates = 0
+    blake2b = hashlib.blake2b
+    for raw, position in zip(lines, positions, strict=True):
+        stripped = raw.strip()
+        digest = blake2b(stripped.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+        if digest in by_digest:
+            in_batch_duplicates += 1
+            continue
+        by_digest[digest] = _Line(position, stripped, digest, parse_line(stripped))
+    return by_digest, in_batch_duplicates
+
+
+# --- SQL helpers --------------------------------------------------------------------------------
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _col(model, name: str) -> str:
+    return connection.ops.quote_name(model._meta.get_field(name).column)
+
+
+def _rows_per_statement(ncols: int) -> int:
+    # SQLite allows 32766 bound parameters per statement (3.32+); PostgreSQL 65535.
+    return max(1, min(2000, 30_000 // ncols))
+
+
+def _insert(
+    cursor, head: str, ncols: int, rows: Sequence[Sequence[Any]], tail: str = "", returning: bool = False
+) -> list[tuple]:
+    """Multi-row ``INSERT``: ``head`` is ``INSERT INTO t (cols)``; ``tail`` e.g. an ON CONFLICT clause."""
+    out: list[tuple] = []
+    if not rows:
+        return out
+    one = "(" + ",".join(["%s"] * ncols) + ")"
+    step = _rows_per_statement(ncols)
+    for start in range(0, len(rows), step):
+        chunk = rows[start : start + step]
+        sql = f"{head} VALUES {','.join([one] * len(chunk))} {tail}"
+        cursor.execute(sql, [value for row in chunk for value in row])
+        if returning:
+            out.extend(cursor.fetchall())
+    return out
+
+
+def _ensure_catalog_stubs(viewer_ids: set[int], movie_ids: set[str], known: KnownIds) -> None:
+    """Create stub viewers and movies the stream names and the catalog does not know yet."""
+    for model, ids in ((Viewer, viewer_ids - known.viewers), (Movie, movie_ids - known.movies)):
+        if not ids:
+            continue
+        id_list = sorted(ids)
+        existing: set = set()
+        step = 5000
+        for start in range(0, len(id_list), step):
+            existing.update(model.objects.filter(pk__in=id_list[start : start + step]).values_list("pk", flat=True))
+        missing = [model(pk=pk) for pk in id_list if pk not in existing]
+        if missing:
+            model.objects.bulk_create(missing, ignore_conflicts=True, batch_size=2000)
+
+
+def _store(
+    parsed: tuple[dict[str, _Line], int],
+    *,
+    source: str,
+    kind: str,
+    lag: int | None,
+    known: KnownIds,
+    started: float,
+    lines_read: int,
+    last_position: str,
+) -> tuple[IngestSummary, set[int], set[str]]:
+    by_digest, in_batch_duplicates = parsed
+    adapt_time = connection.ops.adapt_datetimefield_value
+    summary = IngestSummary(lines_read=lines_read, duplicates=in_batch_duplicates, last_position=str(last_position))
+    with connection.cursor() as cursor:
+        # 1. The ledger decides which lines are new. Sorted keys keep the lock order the same in
+        #    concurrent consumers; a digest another transaction holds waits for it, then is skipped.
+        digests = sorted(by_digest)
+        rows = [(d, _LEDGER_KIND[type(by_digest[d].result)]) for d in digests]
+        inserted = _insert(
+            cursor,
+            f"INSERT INTO {_table(IngestedLine)} ({_col(IngestedLine, 'digest')}, {_col(IngestedLine, 'kind')})",
+            2,
+            rows,
+            f"ON CONFLICT ({_col(IngestedLine, 'digest')}) DO NOTHING RETURNING {_col(IngestedLine, 'digest')}",
+            returning=True,
+        )
+        new = {row[0] for row in inserted}
+        summary.duplicates += len(by_digest) - len(new)
+        fresh = [line for digest, line in by_digest.items() if digest in new]
+
+        ratings: list[RatingEvent] = []
+        watches: list[WatchEvent] = []
+        recommendations: list[RecommendationEvent] = []
+        rejected: list[_Line] = []
+        for line in fresh:
+            result = line.result
+            cls = type(result)
+            if cls is WatchEvent:
+                watches.append(result)
+            elif cls is RatingEvent:
+                ratings.append(result)
+            elif cls is RecommendationEvent:
+                recommendations.append(result)
+            else:
+                rejected.append(line)
+        summary.stored = {"rating": len(ratings), "watch": len(watches), "recommendation": len(recommendations)}
+        for line in rejected:
+            summary.quarantined[line.result.code] = summary.quarantined.get(line.result.code, 0) + 1
+        events = [*ratings, *watches, *recommendations]
+        if events:
+            summary.last_event_time = max(ev.time for ev in events)
+
+        # 2. Catalog stubs for every viewer and movie the new lines name.
+        viewer_ids = {ev.user_id for ev in events}
+        movie_ids = {ev.movie_id for ev in ratings} | {ev.movie_id for ev in watches}
+        for ev in recommendations:
+            movie_ids.update(ev.movie_ids)
+        _ensure_catalog_stubs(viewer_ids, movie_ids, known)
+
+        # 3. Ratings: the full history, and the latest per viewer and movie by event time.
+        if ratings:
+            _insert(
+                cursor,
+                f"INSERT INTO {_table(RatingEventRow)} ({_col(RatingEventRow, 'viewer')}, {_col(RatingEventRow, 'movie')}, "
+                f"{_col(RatingEventRow, 'rating')}, {_col(RatingEventRow, 'time')})",
+                4,
+                [(ev.user_id, ev.movie_id, ev.rating, adapt_time(ev.time)) for ev in ratings],
+            )
+            latest: dict[tuple[int, str], RatingEvent] = {}
+            for ev in ratings:  # a tie in time goes to the later-arriving line
+                key = (ev.user_id, ev.movie_id)
+                held = latest.get(key)
+                if held is None or ev.time >= held.time:
+                    latest[key] = ev
+            table, v, m, r, t = (
+                _table(Rating),
+                _col(Rating, "viewer"),
+                _col(Rating, "movie"),
+                _col(Rating, "rating"),
+                _col(Rating, "time"),
+            )
+            _insert(
+                cursor,
+                f"INSERT INTO {table} ({v}, {m}, {r}, {t})",
+                4,
+                [(ev.user_id, ev.movie_id, ev.rating, adapt_time(ev.time)) for _, ev in sorted(latest.items())],
+                f"ON CONFLICT ({v}, {m}) DO UPDATE SET {r} = excluded.{r}, {t} = excluded.{t} "
+                f"WHERE {table}.{t} <= excluded.{t}",
+            )
+
+        # 4. Recommendation requests as the platform logged them.
+        if recommendations:
+            cols = ", ".join(
+                _col(RecommendationRequest, name)
+                for name in ("time", "viewer", "server", "status", "movie_ids", "response_ms", "error")
+            )
+            _insert(
+                cursor,
+                f"INSERT INTO {_table(RecommendationRequest)} ({cols})",
+                7,
+                [
+                    (
+                        adapt_time(ev.time),
+                        ev.user_id,
+                        _clean_text(ev.server, 255),
+                        ev.status,
+                        json.dumps(list(ev.movie_ids)),
+                        ev.response_ms,
+                        _clean_text(ev.error),
+                    )
+                    for ev in recommendations
+                ],
+            )
+
+        # 5. Quarantine, with reason and position.
+        if rejected:
+            now = adapt_time(timezone.now())
+            cols = ", ".join(
+                _col(QuarantinedLine, name)
+                for name in ("source", "position", "raw", "reason", "reason_code", "created_at")
+            )
+            _insert(
+                cursor,
+                f"INSERT INTO {_table(QuarantinedLine)} ({cols})",
+                6,
+                [
+                    (
+                        source[:255],
+                        line.position[:64],
+                        _clean_text(line.raw, MAX_RAW_LENGTH),
+                        line.result.reason[:255],
+                        line.result.code,
+                        now,
+                    )
+                    for line in rejected
+                ],
+            )
+
+        # 6. Watch sessions (last: on PostgreSQL it holds a lock until commit).
+        if watches:
+            _merge_watch_sessions(cursor, watches)
+
+    _source_update(source=source, kind=kind, summary=summary, lag=lag, started=started)
+    return summary, viewer_ids, movie_ids
+
+
+def _source_update(*, source: str, kind: str, summary: IngestSummary, lag: int | None, started: float) -> None:
+    IngestSource.objects.bulk_create([IngestSource(name=source, kind=kind)], ignore_conflicts=True)
+    elapsed = max(_time.perf_counter() - started, 1e-6)
+    changes: dict[str, Any] = {
+        "lines_read": F("lines_read") + summary.lines_read,
+        "lines_stored": F("lines_stored") + summary.stored_total,
+        "duplicates": F("duplicates") + summary.duplicates,
+        "quarantined": F("quarantined") + summary.quarantined_total,
+        "rate_per_s": round(summary.lines_read / elapsed, 1),
+        "last_batch_at": timezone.now(),
+    }
+    if summary.last_position:
+        changes["position"] = summary.last_position[:64]
+    if lag is not None:
+        changes["lag"] = lag
+    IngestSource.objects.filter(name=source).update(**changes)
+    if summary.last_event_time is not None:
+        IngestSource.objects.filter(name=source).filter(
+            Q(last_event_time__isnull=True) | Q(last_event_time__lt=summary.last_event_time)
+        ).update(last_event_time=summary.last_event_time)
+
+
+def ingest_source_record_error(*, name: str, kind: str, error: str) -> None:
+    """Record a failure on the source's status row, outside the failed batch's transaction."""
+    try:
+        with transaction.atomic():
+            IngestSource.objects.bulk_create([IngestSource(name=name[:255], kind=kind)], ignore_conflicts=True)
+            IngestSource.objects.filter(name=name[:255]).update(
+                last_error=_clean_text(error, 2000), last_error_at=timezone.now()
+            )
+    except Exception:  # noqa: BLE001 - the original failure is what the caller must see
+        pass
+
+
+# --- watch sessions -------------------------------------------------------------------------------
+def minutes_to_ranges(minutes: Iterable[int]) -> str:
+    """``{0, 1, 2, 5}`` → ``'0-2,5'``."""
+    out: list[str] = []
+    ordered = sorted(set(minutes))
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        out.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
+        i = j + 1
+    return ",".join(out)
+
+
+def ranges_to_minutes(text: str) -> set[int]:
+    """``'0-2,5'`` → ``{0, 1, 2, 5}``."""
+    minutes: set[int] = set()
+    for part in filter(None, text.split(",")):
+        low, _, high = part.partition("-")
+        minutes.update(range(int(low), int(high or low) + 1))
+    return minutes
+
+
+@dataclass(slots=True)
+class _Cluster:
+    start: datetime
+    end: datetime
+    first_minute: int
+    last_minute: int
+    highest: int
+    minutes: set[int]
+    session_ids: list[int]
+    changed: bool
+
+
+def _merge_watch_sessions(cursor, watches: list[WatchEvent]) -> None:
+    """Fold watch lines into sessions: single-linkage by time with the configured gap (see the model)."""
+    gap = timedelta(minutes=settings.RECOMMENDER.get("WATCH_SESSION_GAP_MINUTES", 30))
+    if connection.vendor == "postgresql":
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_WATCH_LOCK_KEY])
+    by_pair: dict[tuple[int, str], list[WatchEvent]] = {}
+    for ev in watches:
+        by_pair.setdefault((ev.user_id, ev.movie_id), []).append(ev)
+    low = min(ev.time for ev in watches) - gap
+    high = max(ev.time for ev in watches) + gap
+    existing: dict[tuple[int, str], list[_Cluster]] = {}
+    viewer_ids = sorted({pair[0] for pair in by_pair})
+    fields = (
+        "id",
+        "viewer_id",
+        "movie_id",
+        "started_at",
+        "last_seen_at",
+        "first_minute",
+        "last_minute",
+        "highest_minute",
+        "minutes_seen",
+    )
+    for start in range(0, len(viewer_ids), 5000):
+        rows = WatchSession.objects.filter(
+            viewer_id__in=viewer_ids[start : start + 5000], last_seen_at__gte=low, started_at__lte=high
+        ).values_list(*fields)
+        for sid, viewer_id, movie_id, started_at, last_seen, first_m, last_m, highest, seen in rows:
+            if (viewer_id, movie_id) in by_pair:
+                existing.setdefault((viewer_id, movie_id), []).append(
+                    _Cluster(started_at, last_seen, first_m, last_m, highest, ranges_to_minutes(seen), [sid], False)
+                )
+
+    inserts: list[tuple] = []
+    updates: list[tuple] = []
+    deletes: list[int] = []
+    adapt_time = connection.ops.adapt_datetimefield_value
+    for pair, events in by_pair.items():
+        items = existing.get(pair, []) + [
+            _Cluster(ev.time, ev.time, ev.minute, ev.minute, ev.minute, {ev.minute}, [], True) for ev in events
+        ]
+        # Ties: the earliest item with the lowest minute opens, the latest with the highest closes.
+        items.sort(key=lambda c: (c.start, c.first_minute))
+        clusters: list[_Cluster] = []
+        for item in items:
+            current = clusters[-1] if clusters else None
+            if current is not None and item.start - current.end <= gap:
+                if item.end > current.end or (item.end == current.end and item.last_minute > current.last_minute):
+                    current.end, current.last_minute = item.end, item.last_minute
+                current.highest = max(current.highest, item.highest)
+                current.minutes |= item.minutes
+                current.session_ids += item.session_ids
+                current.changed = current.changed or item.changed
+            else:
+                clusters.append(
+                    _Cluster(
+                        item.start,
+                        item.end,
+                        item.first_minute,
+                        item.last_minute,
+                        item.highest,
+                        set(item.minutes),
+                        list(item.session_ids),
+                        item.changed,
+                    )
+                )
+        for c in clusters:
+            if not c.changed:
+                continue
+            values = (
+                adapt_time(c.start),
+                adapt_time(c.end),
+                c.first_minute,
+                c.last_minute,
+                c.highest,
+                len(c.minutes),
+                minutes_to_ranges(c.minutes),
+            )
+            if c.session_ids:
+                keep, *drop = sorted(c.session_ids)
+                updates.append((*values, keep))
+                deletes.extend(drop)
+            else:
+                inserts.append((pair[0], pair[1], *values))
+
+    names = (
+        "started_at",
+        "last_seen_at",
+        "first_minute",
+        "last_minute",
+        "highest_minute",
+        "minutes_watched",
+        "minutes_seen",
+    )
+    if deletes:
+        WatchSession.objects.filter(id__in=deletes).delete()
+    if updates:
+        sets = ", ".join(f"{_col(WatchSession, n)} = %s" for n in names)
+        cursor.executemany(f"UPDATE {_table(WatchSession)} SET {sets} WHERE {_col(WatchSession, 'id')} = %s", updates)
+    if inserts:
+        cols = ", ".join(_col(WatchSession, n) for n in ("viewer", "movie", *names))
+        _insert(cursor, f"INSERT INTO {_table(WatchSession)} ({cols})", 9, inserts)
