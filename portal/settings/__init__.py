@@ -275,6 +275,34 @@ RECOMMENDER = {
     "WATCH_SESSION_GAP_MINUTES": env.int("WATCH_SESSION_GAP_MINUTES", default=30),
     "INGEST_BATCH_SIZE": env.int("INGEST_BATCH_SIZE", default=5000),
 }
+# Training and the model registry (recommender/training, recommender/registry; docs/training.md).
+RECOMMENDER.update(
+    {
+        "REGISTERED_MODEL_NAME": env("REGISTERED_MODEL_NAME", default="movie-recommender"),
+        # A run refuses a snapshot with fewer ratings, viewers or movies than these.
+        "TRAINING_MIN_RATINGS": env.int("TRAINING_MIN_RATINGS", default=50),
+        "TRAINING_MIN_VIEWERS": env.int("TRAINING_MIN_VIEWERS", default=3),
+        "TRAINING_MIN_MOVIES": env.int("TRAINING_MIN_MOVIES", default=3),
+        # Per-user lists precomputed for KNNBaseline and SlopeOne artifacts (memory: users x N x 8 bytes).
+        "TOPN_PRECOMPUTED": env.int("TOPN_PRECOMPUTED", default=100),
+        "EVAL_K": 20,
+        "EVAL_MAX_USERS": env.int("EVAL_MAX_USERS", default=5000),
+        "EVAL_LATENCY_SAMPLE": env.int("EVAL_LATENCY_SAMPLE", default=500),
+        # A run in `running` whose heartbeat is older than this is failed by the repair task.
+        "TRAINING_STUCK_MINUTES": env.int("TRAINING_STUCK_MINUTES", default=30),
+        "TRAINING_MAX_ATTEMPTS": env.int("TRAINING_MAX_ATTEMPTS", default=3),
+        # Implicit ratings from watch sessions (the rule is in docs/training.md).
+        "IMPLICIT_MIN_MINUTES": env.int("IMPLICIT_MIN_MINUTES", default=5),
+        "IMPLICIT_DEFAULT_RUNTIME": env.int("IMPLICIT_DEFAULT_RUNTIME", default=100),
+        # Scheduled retraining: trains the production configuration (or this algorithm when nothing is
+        # in production) on the last RETRAIN_WINDOW_DAYS (0 = all data), and opens a promotion review
+        # when the candidate beats production on PROMOTION_METRIC by PROMOTION_MARGIN (absolute).
+        "RETRAIN_ALGORITHM": env("RETRAIN_ALGORITHM", default="svd"),
+        "RETRAIN_WINDOW_DAYS": env.int("RETRAIN_WINDOW_DAYS", default=0),
+        "PROMOTION_METRIC": env("PROMOTION_METRIC", default="ndcg_at_20"),
+        "PROMOTION_MARGIN": env.float("PROMOTION_MARGIN", default=0.005),
+    }
+)
 MONITORING: dict = {}
 AUDITS: dict = {}
 

@@ -10,3 +10,10 @@ from recommender.models.events import (  # noqa: F401
     RecommendationRequest,
     WatchSession,
 )
+from recommender.models.registry import (  # noqa: F401
+    DatasetSnapshot,
+    ModelAlias,
+    ModelVersion,
+    RegisteredModel,
+    TrainingRun,
+)

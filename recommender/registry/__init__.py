@@ -1,0 +1,1 @@
+"""The model registry: versions with provenance, their artifacts, and the deployment aliases."""
