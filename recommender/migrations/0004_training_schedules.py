@@ -28,7 +28,7 @@ def unseed(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("recommender", "0002_training_registry"),
+        ("recommender", "0003_training_registry"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
     operations = [migrations.RunPython(seed, unseed)]
