@@ -9,7 +9,9 @@ at-least-once delivery is safe. See docs/ingest.md.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import itertools
 import json
 import time as _time
@@ -124,7 +126,7 @@ class KnownIds:
 
 
 def line_digest(line: str) -> str:
-    """The ledger key of a line: blake2b-128 (hex) of its UTF-8 text without surrounding whitespace."""
+    """The ledger key of a line: blake2b-128 (32 hex digits, stored as a UUID) of its stripped UTF-8 text."""
     return hashlib.blake2b(line.strip().encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
@@ -277,7 +279,31 @@ def _insert(
     return out
 
 
-def _ensure_catalog_stubs(viewer_ids: set[int], movie_ids: set[str], known: KnownIds) -> None:
+def _append(cursor, model, names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Append rows to an insert-only table: ``COPY`` on PostgreSQL, multi-row ``INSERT`` elsewhere."""
+    if not rows:
+        return
+    columns = ", ".join(_col(model, n) for n in names)
+    if connection.vendor != "postgresql":
+        _insert(cursor, f"INSERT INTO {_table(model)} ({columns})", len(names), rows)
+        return
+    buffer = io.StringIO()
+    csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n").writerows(rows)
+    buffer.seek(0)
+    cursor.cursor.copy_expert(f"COPY {_table(model)} ({columns}) FROM STDIN WITH (FORMAT csv)", buffer)
+
+
+def _copy_to_temp(cursor, name: str, columns: str, rows: Sequence[Sequence[Any]]) -> None:
+    """PostgreSQL: ``COPY`` rows into a per-connection temporary table emptied at commit."""
+    cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ({columns}) ON COMMIT DELETE ROWS")
+    cursor.execute(f"TRUNCATE {name}")
+    buffer = io.StringIO()
+    csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n").writerows(rows)
+    buffer.seek(0)
+    cursor.cursor.copy_expert(f"COPY {name} FROM STDIN WITH (FORMAT csv)", buffer)
+
+
+def _ensure_catalog_stubs(cursor, viewer_ids: set[int], movie_ids: set[str], known: KnownIds) -> None:
     """Create stub viewers and movies the stream names and the catalog does not know yet."""
     for model, ids in ((Viewer, viewer_ids - known.viewers), (Movie, movie_ids - known.movies)):
         if not ids:
@@ -287,9 +313,48 @@ def _ensure_catalog_stubs(viewer_ids: set[int], movie_ids: set[str], known: Know
         step = 5000
         for start in range(0, len(id_list), step):
             existing.update(model.objects.filter(pk__in=id_list[start : start + step]).values_list("pk", flat=True))
-        missing = [model(pk=pk) for pk in id_list if pk not in existing]
+        missing = [pk for pk in id_list if pk not in existing]
         if missing:
-            model.objects.bulk_create(missing, ignore_conflicts=True, batch_size=2000)
+            _insert_stubs(cursor, model, missing)
+
+
+def _insert_stubs(cursor, model, ids: list) -> None:
+    """``INSERT … ON CONFLICT DO NOTHING`` rows holding only the key and each field's default.
+
+    Built from the model's fields, so fields added to the catalog later are covered; raw SQL
+    because instantiating thousands of models per batch is the slowest part of the hot path.
+    """
+    now = timezone.now()
+    columns, constants = [], []
+    for f in model._meta.concrete_fields:
+        if f.primary_key:
+            continue
+        if getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False):
+            value = now
+        elif f.has_default() or not f.null:
+            value = f.get_default()
+        else:
+            value = None
+        columns.append(connection.ops.quote_name(f.column))
+        constants.append(f.get_db_prep_save(value, connection))
+    pk = connection.ops.quote_name(model._meta.pk.column)
+    if connection.vendor == "postgresql":
+        # One array parameter for the keys; the defaults are sent once, not once per row.
+        pk_type = model._meta.pk.db_type(connection)
+        cursor.execute(
+            f"INSERT INTO {_table(model)} ({pk}, {', '.join(columns)}) "
+            f"SELECT k, {', '.join(['%s'] * len(constants))} FROM unnest(%s::{pk_type}[]) AS k ORDER BY k "
+            f"ON CONFLICT ({pk}) DO NOTHING",
+            [*constants, ids],
+        )
+        return
+    _insert(
+        cursor,
+        f"INSERT INTO {_table(model)} ({pk}, {', '.join(columns)})",
+        1 + len(columns),
+        [(i, *constants) for i in ids],
+        f"ON CONFLICT ({pk}) DO NOTHING",
+    )
 
 
 def _store(
@@ -311,15 +376,15 @@ def _store(
         #    concurrent consumers; a digest another transaction holds waits for it, then is skipped.
         digests = sorted(by_digest)
         rows = [(d, _LEDGER_KIND[type(by_digest[d].result)]) for d in digests]
-        inserted = _insert(
-            cursor,
-            f"INSERT INTO {_table(IngestedLine)} ({_col(IngestedLine, 'digest')}, {_col(IngestedLine, 'kind')})",
-            2,
-            rows,
-            f"ON CONFLICT ({_col(IngestedLine, 'digest')}) DO NOTHING RETURNING {_col(IngestedLine, 'digest')}",
-            returning=True,
-        )
-        new = {row[0] for row in inserted}
+        head = f"INSERT INTO {_table(IngestedLine)} ({_col(IngestedLine, 'digest')}, {_col(IngestedLine, 'kind')})"
+        tail = f"ON CONFLICT ({_col(IngestedLine, 'digest')}) DO NOTHING RETURNING {_col(IngestedLine, 'digest')}"
+        if connection.vendor == "postgresql":
+            _copy_to_temp(cursor, "usher_ingest_ledger", "digest uuid, kind varchar(1)", rows)
+            cursor.execute(f"{head} SELECT digest, kind FROM usher_ingest_ledger ORDER BY digest {tail}")
+            inserted = cursor.fetchall()
+        else:
+            inserted = _insert(cursor, head, 2, rows, tail, returning=True)
+        new = {row[0] if isinstance(row[0], str) else row[0].hex for row in inserted}
         summary.duplicates += len(by_digest) - len(new)
         fresh = [line for digest, line in by_digest.items() if digest in new]
 
@@ -350,15 +415,14 @@ def _store(
         movie_ids = {ev.movie_id for ev in ratings} | {ev.movie_id for ev in watches}
         for ev in recommendations:
             movie_ids.update(ev.movie_ids)
-        _ensure_catalog_stubs(viewer_ids, movie_ids, known)
+        _ensure_catalog_stubs(cursor, viewer_ids, movie_ids, known)
 
         # 3. Ratings: the full history, and the latest per viewer and movie by event time.
         if ratings:
-            _insert(
+            _append(
                 cursor,
-                f"INSERT INTO {_table(RatingEventRow)} ({_col(RatingEventRow, 'viewer')}, {_col(RatingEventRow, 'movie')}, "
-                f"{_col(RatingEventRow, 'rating')}, {_col(RatingEventRow, 'time')})",
-                4,
+                RatingEventRow,
+                ("viewer", "movie", "rating", "time"),
                 [(ev.user_id, ev.movie_id, ev.rating, adapt_time(ev.time)) for ev in ratings],
             )
             latest: dict[tuple[int, str], RatingEvent] = {}
@@ -385,14 +449,10 @@ def _store(
 
         # 4. Recommendation requests as the platform logged them.
         if recommendations:
-            cols = ", ".join(
-                _col(RecommendationRequest, name)
-                for name in ("time", "viewer", "server", "status", "movie_ids", "response_ms", "error")
-            )
-            _insert(
+            _append(
                 cursor,
-                f"INSERT INTO {_table(RecommendationRequest)} ({cols})",
-                7,
+                RecommendationRequest,
+                ("time", "viewer", "server", "status", "movie_ids", "response_ms", "error"),
                 [
                     (
                         adapt_time(ev.time),
@@ -410,14 +470,10 @@ def _store(
         # 5. Quarantine, with reason and position.
         if rejected:
             now = adapt_time(timezone.now())
-            cols = ", ".join(
-                _col(QuarantinedLine, name)
-                for name in ("source", "position", "raw", "reason", "reason_code", "created_at")
-            )
-            _insert(
+            _append(
                 cursor,
-                f"INSERT INTO {_table(QuarantinedLine)} ({cols})",
-                6,
+                QuarantinedLine,
+                ("source", "position", "raw", "reason", "reason_code", "created_at"),
                 [
                     (
                         source[:255],
@@ -605,7 +661,21 @@ def _merge_watch_sessions(cursor, watches: list[WatchEvent]) -> None:
     )
     if deletes:
         WatchSession.objects.filter(id__in=deletes).delete()
-    if updates:
+    if updates and connection.vendor == "postgresql":
+        # COPY into a temporary table and one UPDATE … FROM it: far cheaper than bound parameters.
+        _copy_to_temp(
+            cursor,
+            "usher_ingest_sessions",
+            "started_at timestamptz, last_seen_at timestamptz, first_minute integer, last_minute integer, "
+            "highest_minute integer, minutes_watched integer, minutes_seen text, id bigint",
+            updates,
+        )
+        sets = ", ".join(f"{_col(WatchSession, n)} = v.{n}" for n in names)
+        cursor.execute(
+            f"UPDATE {_table(WatchSession)} AS t SET {sets} FROM usher_ingest_sessions AS v "
+            f"WHERE t.{_col(WatchSession, 'id')} = v.id"
+        )
+    elif updates:
         sets = ", ".join(f"{_col(WatchSession, n)} = %s" for n in names)
         cursor.executemany(f"UPDATE {_table(WatchSession)} SET {sets} WHERE {_col(WatchSession, 'id')} = %s", updates)
     if inserts:

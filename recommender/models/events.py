@@ -9,8 +9,11 @@ from django.db import models
 class IngestedLine(models.Model):
     """De-duplication ledger: the digest of every accepted line, so a line delivered twice counts once."""
 
-    digest = models.CharField(primary_key=True, max_length=32, help_text="blake2b-128 hex of the stripped line.")
-    kind = models.CharField(max_length=1, help_text="r = rating, w = watch, q = recommendation request.")
+    # A UUID column holds the 128-bit digest compactly and compares fast (no text collation).
+    digest = models.UUIDField(primary_key=True, help_text="blake2b-128 of the line without surrounding whitespace.")
+    kind = models.CharField(
+        max_length=1, help_text="r = rating, w = watch, q = recommendation request, x = quarantined."
+    )
 
     def __str__(self) -> str:
         return self.digest
@@ -59,10 +62,15 @@ class WatchSession(models.Model):
     (``minutes_seen`` holds them as ranges), so a minute streamed twice counts once.
     """
 
-    viewer = models.ForeignKey("recommender.Viewer", on_delete=models.CASCADE, related_name="watch_sessions")
-    movie = models.ForeignKey("recommender.Movie", on_delete=models.CASCADE, related_name="watch_sessions")
+    # Few indexes on purpose: every watch line updates a session row, and each index costs a write.
+    viewer = models.ForeignKey(
+        "recommender.Viewer", on_delete=models.CASCADE, related_name="watch_sessions", db_index=False
+    )
+    movie = models.ForeignKey(
+        "recommender.Movie", on_delete=models.CASCADE, related_name="watch_sessions", db_index=False
+    )
     started_at = models.DateTimeField(db_index=True, help_text="Time of the first minute line seen.")
-    last_seen_at = models.DateTimeField(db_index=True, help_text="Time of the latest minute line seen.")
+    last_seen_at = models.DateTimeField(help_text="Time of the latest minute line seen.")
     first_minute = models.PositiveIntegerField()
     last_minute = models.PositiveIntegerField(help_text="Minute of the latest line by time.")
     highest_minute = models.PositiveIntegerField()
@@ -70,7 +78,12 @@ class WatchSession(models.Model):
     minutes_seen = models.TextField(blank=True, default="", help_text="Distinct minutes seen, as ranges: '0-44,46'.")
 
     class Meta:
-        indexes = [models.Index(fields=["viewer", "movie", "last_seen_at"])]
+        indexes = [
+            # No index holds last_seen_at or the minute counters, so extending a session is a HOT
+            # update on PostgreSQL (no index writes); the table keeps free space for that (0003).
+            models.Index(fields=["viewer", "movie"], name="watchsession_viewer_movie"),
+            models.Index(fields=["movie", "started_at"], name="watchsession_movie_started"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.viewer_id} watched {self.movie_id} ({self.minutes_watched} min)"
