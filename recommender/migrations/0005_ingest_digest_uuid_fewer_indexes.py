@@ -18,7 +18,7 @@ def watch_session_fillfactor_reset(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('recommender', '0002_ingest_positions_and_minutes'),
+        ('recommender', '0004_training_schedules'),
     ]
 
     operations = [
