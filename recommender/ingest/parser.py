@@ -45,7 +45,7 @@ _RECO_PREFIX = "recommendation request "
 # YYYY-MM-DDTHH:MM[:SS[.f{1,9}]] in ASCII digits only.
 _TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d{1,9})?)?", re.ASCII)
 # A slug: anything printable without whitespace, ',', '/' or '='.
-_SLUG = r"[^\s,/=\x00-\x1f\x7f]{1,255}"
+_SLUG = r"[^\s,/=\x00-\x1f\x7f\ud800-\udfff]{1,255}"
 _SLUG_RE = re.compile(_SLUG)
 _SLUG_LIST_RE = re.compile(f"{_SLUG}(?:, {_SLUG})*")
 _DIGITS_RE = re.compile(r"\d{1,19}", re.ASCII)

@@ -43,6 +43,7 @@ __all__ = [
     "KnownIds",
     "ingest_batch",
     "ingest_lines",
+    "ingest_run_record",
     "ingest_source_record_error",
     "line_digest",
 ]
@@ -515,6 +516,22 @@ def _source_update(*, source: str, kind: str, summary: IngestSummary, lag: int |
         IngestSource.objects.filter(name=source).filter(
             Q(last_event_time__isnull=True) | Q(last_event_time__lt=summary.last_event_time)
         ).update(last_event_time=summary.last_event_time)
+
+
+def ingest_run_record(
+    *, source: str, summary: IngestSummary, actor: Any | None = None, system: str | None = None
+) -> None:
+    """Record a finished ingestion run (a file, an HTTP batch) in the activity log."""
+    from portal.services import activity_log_record
+
+    target = IngestSource.objects.filter(name=source[:255]).first()
+    activity_log_record(
+        actor=actor,
+        system=system,
+        action="events.ingested",
+        target=target if target is not None else ("recommender.ingestsource", "", source[:255]),
+        data={"source": source, **summary.as_dict()},
+    )
 
 
 def ingest_source_record_error(*, name: str, kind: str, error: str) -> None:
