@@ -1,0 +1,1 @@
+"""Releases and experiments: the release gate, canary rollouts, A/B experiments, shadow and rollback."""

@@ -1,0 +1,324 @@
+"""Statistics for releases and experiments: pure functions of counts, no database.
+
+* ``srm_check`` — sample-ratio mismatch: Pearson's chi-square goodness of fit of the observed
+  arm sizes against the planned allocation; ``p < 0.001`` flags the experiment as untrustworthy.
+* ``two_proportion_ztest`` — the fixed-horizon two-proportion z-test (pooled standard error under
+  H0) with a Wald confidence interval for the difference (unpooled standard error).
+* ``msprt`` — an always-valid sequential test: the mixture sequential probability ratio test
+  with a normal mixture (Johari, Koomen, Pekelis & Walsh, "Peeking at A/B tests", KDD 2017;
+  Johari, Pekelis & Walsh, "Always valid inference", Operations Research 2022). Looking at it
+  every hour does not inflate the false-positive rate (Ville's inequality).
+* ``sample_size_two_proportions`` — the sample per arm needed to detect a minimum effect
+  (Fleiss, "Statistical Methods for Rates and Proportions", eq. 4.14 without continuity correction).
+* ``simulate_aa`` — repeated A/A tests with hourly peeking: the false-positive rate of the
+  sequential test against the naive "peek at the z-test every hour" habit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats as sps
+
+SRM_THRESHOLD = 0.001
+
+
+# --- sample-ratio mismatch ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SrmResult:
+    counts: list[int]
+    expected: list[float]
+    chi2: float
+    dof: int
+    p_value: float
+    threshold: float
+    flagged: bool
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def srm_check(
+    *, counts: Sequence[int], allocations: Sequence[float], threshold: float = SRM_THRESHOLD
+) -> SrmResult:
+    """Chi-square goodness of fit of ``counts`` (units per arm) against ``allocations``.
+
+    chi2 = sum_i (O_i - E_i)^2 / E_i with E_i = N * w_i / sum(w), dof = k - 1. ``flagged`` when
+    p < ``threshold`` (0.001 by convention: SRM checks run on every look, so they use a strict
+    threshold, and a true mismatch yields astronomically small p-values anyway).
+    """
+    if len(counts) != len(allocations) or len(counts) < 2:
+        raise ValueError("srm_check needs one count per arm and at least two arms")
+    if any(c < 0 for c in counts) or any(w <= 0 for w in allocations):
+        raise ValueError("counts must be >= 0 and allocations > 0")
+    total = float(sum(counts))
+    weight = float(sum(allocations))
+    expected = [total * w / weight for w in allocations]
+    if total == 0:
+        return SrmResult(list(counts), expected, 0.0, len(counts) - 1, 1.0, threshold, False)
+    chi2 = float(sum((o - e) ** 2 / e for o, e in zip(counts, expected, strict=True)))
+    dof = len(counts) - 1
+    p_value = float(sps.chi2.sf(chi2, dof))
+    return SrmResult([int(c) for c in counts], expected, chi2, dof, p_value, threshold, p_value < threshold)
+
+
+# --- fixed-horizon two-proportion z-test --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ZTestResult:
+    successes_a: int
+    trials_a: int
+    successes_b: int
+    trials_b: int
+    rate_a: float
+    rate_b: float
+    difference: float  # rate_b - rate_a
+    relative_lift: float | None
+    z: float
+    p_value: float
+    confidence: float
+    ci_low: float
+    ci_high: float
+    significant: bool
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _check_counts(successes: int, trials: int, name: str) -> None:
+    if trials < 0 or successes < 0 or successes > trials:
+        raise ValueError(f"arm {name}: need 0 <= successes <= trials (got {successes}/{trials})")
+
+
+def two_proportion_ztest(
+    *, successes_a: int, trials_a: int, successes_b: int, trials_b: int, alpha: float = 0.05
+) -> ZTestResult:
+    """Two-sided z-test of H0: p_a = p_b and a (1 - alpha) CI for p_b - p_a.
+
+    z = (p̂_b - p̂_a) / sqrt(p̂ (1 - p̂) (1/n_a + 1/n_b)) with the pooled p̂ = (x_a + x_b)/(n_a + n_b);
+    CI = (p̂_b - p̂_a) ± z_{1-alpha/2} sqrt(p̂_a(1-p̂_a)/n_a + p̂_b(1-p̂_b)/n_b). z² equals Pearson's
+    chi-square of the 2x2 table without Yates' correction.
+    """
+    _check_counts(successes_a, trials_a, "a")
+    _check_counts(successes_b, trials_b, "b")
+    if trials_a == 0 or trials_b == 0:
+        raise ValueError("both arms need at least one trial")
+    rate_a = successes_a / trials_a
+    rate_b = successes_b / trials_b
+    diff = rate_b - rate_a
+    pooled = (successes_a + successes_b) / (trials_a + trials_b)
+    se_pooled = math.sqrt(pooled * (1 - pooled) * (1 / trials_a + 1 / trials_b))
+    if se_pooled == 0:
+        z, p_value = 0.0, 1.0
+    else:
+        z = diff / se_pooled
+        p_value = float(2 * sps.norm.sf(abs(z)))
+    se = math.sqrt(rate_a * (1 - rate_a) / trials_a + rate_b * (1 - rate_b) / trials_b)
+    crit = float(sps.norm.ppf(1 - alpha / 2))
+    return ZTestResult(
+        successes_a, trials_a, successes_b, trials_b, rate_a, rate_b, diff,
+        (diff / rate_a) if rate_a > 0 else None, float(z), p_value, 1 - alpha,
+        diff - crit * se, diff + crit * se, p_value < alpha,
+    )
+
+
+# --- always-valid sequential test (mSPRT, normal mixture) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class SequentialResult:
+    successes_a: int
+    trials_a: int
+    successes_b: int
+    trials_b: int
+    difference: float
+    tau: float
+    alpha: float
+    log_likelihood_ratio: float
+    p_value: float  # always-valid p-value at this look (min over earlier looks applied by callers)
+    cs_low: float
+    cs_high: float
+    reject: bool
+    enough_data: bool
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _msprt_log_lr(diff, variance, tau: float):
+    """log Λ for an estimate ``diff`` with sampling ``variance`` V under a N(0, tau²) mixture.
+
+    Λ = sqrt(V / (V + τ²)) · exp(τ² θ̂² / (2 V (V + τ²))). With equal arms, V = 2σ²/n and this is
+    exactly Johari et al. (2017), eq. (11): sqrt(2σ²/(2σ²+nτ²)) · exp(n²τ²(Ȳ−X̄)²/(4σ²(2σ²+nτ²))).
+    Vectorised over numpy arrays; V = 0 (no variation yet) gives log Λ = 0 (no evidence).
+    """
+    diff = np.asarray(diff, dtype=float)
+    variance = np.asarray(variance, dtype=float)
+    tau2 = tau * tau
+    safe_v = np.where(variance > 0, variance, 1.0)
+    log_lr = 0.5 * np.log(safe_v / (safe_v + tau2)) + tau2 * diff**2 / (2 * safe_v * (safe_v + tau2))
+    return np.where(variance > 0, log_lr, 0.0)
+
+
+def _pooled_variance(sa, na, sb, nb):
+    sa, na, sb, nb = (np.asarray(x, dtype=float) for x in (sa, na, sb, nb))
+    pooled = (sa + sb) / np.maximum(na + nb, 1)
+    return pooled * (1 - pooled) * (1 / np.maximum(na, 1) + 1 / np.maximum(nb, 1))
+
+
+def msprt(
+    *,
+    successes_a: int,
+    trials_a: int,
+    successes_b: int,
+    trials_b: int,
+    alpha: float = 0.05,
+    tau: float = 0.03,
+    min_trials: int = 100,
+) -> SequentialResult:
+    """The mixture SPRT for H0: p_b - p_a = 0, valid at any number of looks.
+
+    Under H0, Λ_n is a non-negative martingale with mean 1, so by Ville's inequality
+    P(sup_n Λ_n ≥ 1/α) ≤ α: rejecting the first time Λ_n ≥ 1/α keeps the type-I error ≤ α however
+    often one looks. The always-valid p-value is p_n = min(1, min_{k≤n} 1/Λ_k). The variance uses
+    the pooled rate (the plug-in of Johari et al. for Bernoulli data). The matching always-valid
+    confidence sequence (where Λ < 1/α for the shifted hypothesis θ) is
+        θ̂ ± sqrt( 2 V (V + τ²) / τ² · ( log(1/α) + ½ log((V + τ²) / V) ) ),
+    here with the unpooled V. ``tau`` is the mixture's scale: the size of difference the test is
+    tuned to detect fastest (rates of 0.1–0.4 and effects of a few points: 0.03). Below
+    ``min_trials`` per arm the plug-in variance is too noisy, so no decision is taken.
+    """
+    _check_counts(successes_a, trials_a, "a")
+    _check_counts(successes_b, trials_b, "b")
+    if tau <= 0 or not 0 < alpha < 1:
+        raise ValueError("tau must be > 0 and alpha in (0, 1)")
+    rate_a = successes_a / trials_a if trials_a else 0.0
+    rate_b = successes_b / trials_b if trials_b else 0.0
+    diff = rate_b - rate_a
+    enough = min(trials_a, trials_b) >= max(min_trials, 1)
+    if not enough:
+        return SequentialResult(successes_a, trials_a, successes_b, trials_b, diff, tau, alpha,
+                                0.0, 1.0, -1.0, 1.0, False, False)
+    v_pooled = float(_pooled_variance(successes_a, trials_a, successes_b, trials_b))
+    log_lr = float(_msprt_log_lr(diff, v_pooled, tau))
+    p_value = float(min(1.0, math.exp(-log_lr)))
+    v = rate_a * (1 - rate_a) / trials_a + rate_b * (1 - rate_b) / trials_b
+    v = v if v > 0 else max(v_pooled, 1e-12)
+    tau2 = tau * tau
+    half = math.sqrt(2 * v * (v + tau2) / tau2 * (math.log(1 / alpha) + 0.5 * math.log((v + tau2) / v)))
+    return SequentialResult(successes_a, trials_a, successes_b, trials_b, diff, tau, alpha,
+                            log_lr, p_value, diff - half, diff + half, p_value <= alpha, True)
+
+
+def msprt_running(looks: Sequence[tuple[int, int, int, int]], **kwargs) -> list[SequentialResult]:
+    """``msprt`` over cumulative looks (s_a, n_a, s_b, n_b), oldest first, carrying the running
+    minimum of the always-valid p-value and the intersection of the confidence sequence."""
+    out: list[SequentialResult] = []
+    best_p, low, high = 1.0, -1.0, 1.0
+    for sa, na, sb, nb in looks:
+        r = msprt(successes_a=sa, trials_a=na, successes_b=sb, trials_b=nb, **kwargs)
+        if r.enough_data:
+            best_p = min(best_p, r.p_value)
+            low, high = max(low, r.cs_low), min(high, r.cs_high)
+        r = SequentialResult(**{**asdict(r), "p_value": best_p, "cs_low": low, "cs_high": high,
+                                "reject": best_p <= r.alpha})
+        out.append(r)
+    return out
+
+
+# --- sample size ----------------------------------------------------------------------------------
+
+
+def sample_size_two_proportions(
+    *, baseline: float, mde: float, alpha: float = 0.05, power: float = 0.8, relative: bool = False
+) -> int:
+    """Trials per arm for a two-sided test to detect ``mde`` (absolute, or relative to
+    ``baseline`` when ``relative``) with the given power (Fleiss, no continuity correction):
+
+        n = ( z_{1-α/2} sqrt(2 p̄ q̄) + z_{1-β} sqrt(p₁q₁ + p₂q₂) )² / (p₂ - p₁)²,  p̄ = (p₁ + p₂)/2.
+
+    Example: baseline 0.10, mde 0.02, α 0.05, power 0.8 → 3841 per arm.
+    """
+    p1 = baseline
+    p2 = baseline * (1 + mde) if relative else baseline + mde
+    if not (0 < p1 < 1 and 0 < p2 < 1) or p1 == p2:
+        raise ValueError(f"need 0 < baseline, baseline+effect < 1 and a non-zero effect (got {p1} → {p2})")
+    if not (0 < alpha < 1 and 0 < power < 1):
+        raise ValueError("alpha and power must be in (0, 1)")
+    z_a = sps.norm.ppf(1 - alpha / 2)
+    z_b = sps.norm.ppf(power)
+    p_bar = (p1 + p2) / 2
+    num = z_a * math.sqrt(2 * p_bar * (1 - p_bar)) + z_b * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
+    return int(math.ceil(num**2 / (p2 - p1) ** 2))
+
+
+# --- A/A simulation -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AASimulation:
+    replicates: int
+    looks: int
+    trials_per_look: int
+    rate: float
+    alpha: float
+    tau: float
+    sequential_false_positive_rate: float
+    sequential_ci_high: float  # upper end of a 95% Wilson interval for that rate
+    naive_peeking_false_positive_rate: float
+    fixed_horizon_false_positive_rate: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _wilson_high(k: int, n: int, z: float = 1.959964) -> float:
+    if n == 0:
+        return 1.0
+    p = k / n
+    denom = 1 + z * z / n
+    centre = p + z * z / (2 * n)
+    return (centre + z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / denom
+
+
+def simulate_aa(
+    *,
+    replicates: int = 2000,
+    looks: int = 168,
+    trials_per_look: int = 50,
+    rate: float = 0.2,
+    alpha: float = 0.05,
+    tau: float = 0.03,
+    min_trials: int = 100,
+    seed: int = 0,
+) -> AASimulation:
+    """Run ``replicates`` A/A experiments (both arms at ``rate``), looking after every batch of
+    ``trials_per_look`` trials per arm (hourly for a week by default). Reports how often the
+    sequential test ever rejects, how often a z-test peeked at on every look ever rejects, and the
+    z-test's rate at the final look only (the fixed-horizon reference, ≈ alpha)."""
+    rng = np.random.default_rng(seed)
+    shape = (replicates, looks)
+    sa = rng.binomial(trials_per_look, rate, size=shape).cumsum(axis=1)
+    sb = rng.binomial(trials_per_look, rate, size=shape).cumsum(axis=1)
+    n = (np.arange(1, looks + 1) * trials_per_look)[None, :].repeat(replicates, axis=0)
+    diff = sb / n - sa / n
+    variance = _pooled_variance(sa, n, sb, n)
+    log_lr = _msprt_log_lr(diff, variance, tau)
+    log_lr = np.where(n >= min_trials, log_lr, 0.0)
+    seq_hits = int((log_lr >= math.log(1 / alpha)).any(axis=1).sum())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(variance > 0, diff / np.sqrt(variance), 0.0)
+    crit = sps.norm.ppf(1 - alpha / 2)
+    naive_hits = int((np.abs(z) >= crit).any(axis=1).sum())
+    fixed_hits = int((np.abs(z[:, -1]) >= crit).sum())
+    return AASimulation(
+        replicates, looks, trials_per_look, rate, alpha, tau,
+        seq_hits / replicates, _wilson_high(seq_hits, replicates),
+        naive_hits / replicates, fixed_hits / replicates,
+    )
