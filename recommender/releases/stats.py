@@ -322,3 +322,43 @@ def simulate_aa(
         seq_hits / replicates, _wilson_high(seq_hits, replicates),
         naive_hits / replicates, fixed_hits / replicates,
     )
+
+
+# --- agreement of two top-k lists (shadow vs production) -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Agreement:
+    k: int
+    overlap: float  # |A ∩ B| / k
+    kendall_tau: float | None
+    spearman_rho: float | None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def ranking_agreement(production: Sequence[str], candidate: Sequence[str], *, k: int = 20) -> Agreement:
+    """How much two ranked lists agree: overlap@k and rank correlations over their union.
+
+    overlap@k = |top_k(P) ∩ top_k(C)| / k. For the correlations every item of the union gets its
+    rank in each list (1 = best) and the rank k + 1 where a list lacks it — the "location
+    parameter" treatment of top-k lists (Fagin, Kumar & Sivakumar, "Comparing top k lists", 2003) —
+    then Kendall's tau-b (which handles those ties) and Spearman's rho are computed. Identical
+    lists give 1, 1, 1; disjoint lists give overlap 0 and negative correlations. With fewer than
+    two distinct items the correlations are undefined (None).
+    """
+    a = list(dict.fromkeys(production))[:k]
+    b = list(dict.fromkeys(candidate))[:k]
+    overlap = len(set(a) & set(b)) / k if k else 0.0
+    union = list(dict.fromkeys(a + b))
+    if len(union) < 2:
+        return Agreement(k, overlap, None, None)
+    rank_a = {item: i + 1 for i, item in enumerate(a)}
+    rank_b = {item: i + 1 for i, item in enumerate(b)}
+    ra = [rank_a.get(item, k + 1) for item in union]
+    rb = [rank_b.get(item, k + 1) for item in union]
+    tau = sps.kendalltau(ra, rb).statistic
+    rho = sps.spearmanr(ra, rb).statistic
+    clean = lambda x: None if x is None or math.isnan(x) else float(x)  # noqa: E731
+    return Agreement(k, overlap, clean(tau), clean(rho))

@@ -152,3 +152,22 @@ def test_sequential_test_has_power_against_a_real_effect():
         results = stats.msprt_running(list(zip(sa, n, sb, n, strict=True)))
         hits += results[-1].reject and results[-1].difference > 0
     assert hits / 200 > 0.9
+
+
+def test_agreement_identical_disjoint_and_partial():
+    items = [f"m{i}" for i in range(20)]
+    same = stats.ranking_agreement(items, items)
+    assert (same.overlap, same.kendall_tau, same.spearman_rho) == (1.0, pytest.approx(1.0), pytest.approx(1.0))
+    other = stats.ranking_agreement(items, [f"x{i}" for i in range(20)])
+    assert other.overlap == 0.0 and other.kendall_tau < 0 and other.spearman_rho < 0
+    reversed_ = stats.ranking_agreement(items, items[::-1])
+    assert reversed_.overlap == 1.0 and reversed_.kendall_tau == pytest.approx(-1.0)
+    # Half shared, same order: overlap 0.5; by hand the ranks over the union are
+    # P = 1..20, 21×10 and C = 1..10, 21×10, 11..20 — compare with scipy directly.
+    half = stats.ranking_agreement(items, items[:10] + [f"x{i}" for i in range(10)])
+    assert half.overlap == 0.5
+    ra = list(range(1, 21)) + [21] * 10
+    rb = list(range(1, 11)) + [21] * 10 + list(range(11, 21))
+    assert half.kendall_tau == pytest.approx(sps.kendalltau(ra, rb).statistic)
+    assert half.spearman_rho == pytest.approx(sps.spearmanr(ra, rb).statistic)
+    assert stats.ranking_agreement([], []).kendall_tau is None

@@ -1,0 +1,58 @@
+"""The releases knobs: defaults here, overridden by ``settings.RECOMMENDER['RELEASES']``; one accessor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    # --- release gate ---
+    # Offline metric → how it may compare with production's. ``higher``: the candidate may be at
+    # most ``tolerance`` below production (absolute); ``lower``: at most ``tolerance`` above.
+    # A metric missing on either side is reported, and fails only when ``required``.
+    "GATE_METRICS": {
+        "rmse": {"better": "lower", "tolerance": 0.02, "required": False},
+        "mae": {"better": "lower", "tolerance": 0.02, "required": False},
+        "ndcg@20": {"better": "higher", "tolerance": 0.01, "required": False},
+        "precision@20": {"better": "higher", "tolerance": 0.01, "required": False},
+        "recall@20": {"better": "higher", "tolerance": 0.01, "required": False},
+        "hit_rate@20": {"better": "higher", "tolerance": 0.02, "required": False},
+    },
+    # The gate needs a fairness audit of the version; when there is none it runs one (trigger
+    # release_gate). Security: the latest security audit must be this recent, else one is run.
+    "GATE_SECURITY_MAX_AGE_HOURS": 24,
+    "GATE_FAIL_SEVERITIES": ["high", "critical"],
+    # --- canary rollouts ---
+    "CANARY_STEPS": [5, 25, 50, 100],
+    "CANARY_INTERVAL_SECONDS": 3600,
+    "CANARY_ALPHA": 0.05,
+    "CANARY_TAU": 0.03,  # mSPRT mixture scale (difference in success rate it is tuned for)
+    "CANARY_MIN_TRIALS": 200,  # served lists per side at a step before it may advance
+    "CANARY_MAX_HOLDS": 6,  # intervals without enough data before the rollout pauses for a person
+    "CANARY_GUARDRAILS": {"max_error_rate": 0.02, "max_p99_ms": 300.0, "max_fallback_rate": 0.2},
+    "CANARY_GUARDRAIL_MIN_REQUESTS": 50,
+    # A running rollout whose check is this overdue is re-enqueued by the repair task.
+    "REPAIR_GRACE_SECONDS": 120,
+    # --- experiments ---
+    "EXPERIMENT_ALPHA": 0.05,
+    "EXPERIMENT_TAU": 0.03,
+    "EXPERIMENT_MIN_TRIALS": 100,
+    "EXPERIMENT_GUARDRAILS": {"max_error_rate": 0.02, "max_p99_ms": 300.0, "max_fallback_rate": 0.2},
+    # --- shadow ---
+    "SHADOW_K": 20,
+    "SHADOW_SAMPLE_RATE": 1.0,  # share of mirrored requests the shadow computes
+    # --- notifications: who hears about releases (e-mail addresses / webhook URLs) ---
+    "NOTIFY_EMAILS": [],
+    "NOTIFY_WEBHOOKS": [],
+}
+
+
+def release_setting(name: str) -> Any:
+    """One knob: ``settings.RECOMMENDER['RELEASES'][name]`` when set, else the default above."""
+    overrides = (getattr(settings, "RECOMMENDER", {}) or {}).get("RELEASES") or {}
+    if name in overrides:
+        return overrides[name]
+    if name not in DEFAULTS:
+        raise KeyError(f"unknown releases setting '{name}'")
+    return DEFAULTS[name]

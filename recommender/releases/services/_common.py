@@ -1,0 +1,47 @@
+"""Helpers shared by the releases services: who acted, and notifications after commit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from portal.errors import PermissionDenied, ValidationError
+from portal.permissions import user_has_role
+from recommender.releases import integrations
+
+
+def actor_label(actor: Any | None, system: str | None) -> str:
+    """The name an actor is recorded under: the user name, or ``system:<task>``."""
+    if actor is not None and getattr(actor, "is_authenticated", False):
+        return actor.get_username()
+    return f"system:{system or 'usher'}"
+
+
+def human(actor: Any | None) -> Any | None:
+    """The user when ``actor`` is a signed-in person, else None (schedules and tasks)."""
+    return actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+
+
+def require_actor(actor: Any | None, system: str | None, *roles: str) -> None:
+    """A person must hold one of ``roles``; a schedule must name itself."""
+    if human(actor) is None:
+        if not system:
+            raise PermissionDenied("an actor (a signed-in user) or a system name is required")
+        return
+    if not user_has_role(actor, *roles):
+        raise PermissionDenied(f"this action needs the role: {' or '.join(roles)}")
+
+
+def require_reason(reason: str, what: str = "a reason") -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError(f"{what} is required")
+    return reason
+
+
+def notify_on_commit(*, event: str, subject: str, body: str, payload: dict, emails: list[str] | None = None) -> None:
+    """Send the release notification (e-mail + signed webhooks) once the change is committed."""
+    transaction.on_commit(
+        lambda: integrations.notify(event=event, subject=subject, body=body, payload=payload, emails=emails or [])
+    )

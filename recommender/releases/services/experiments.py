@@ -1,0 +1,304 @@
+"""A/B experiments: define arms (model versions and allocations), start and stop them on the
+deployment (serving's deterministic bucketing), and analyse them: sample-ratio mismatch, a
+two-proportion z-test with a confidence interval, an always-valid sequential test (so hourly looks
+are safe) and the sample size for the minimum detectable effect — ending in the decision the data
+supports."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from portal.errors import Conflict, ValidationError
+from portal.services import activity_log_record
+from recommender.models import Experiment, ExperimentSnapshot, ExperimentVariant, ModelVersion, Rollout
+from recommender.releases import integrations, stats
+from recommender.releases.conf import release_setting
+from recommender.releases.services._common import actor_label, human, notify_on_commit, require_actor, require_reason
+
+SYSTEM = "recommender.releases.experiments_analyze"
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+METRICS = {"online_quality": "share of served lists after which the viewer starts watching one of them within the window"}
+
+
+class Decision:
+    CONTINUE = "continue"
+    SRM = "invalid_srm"
+    GUARDRAIL = "guardrail_breach"
+    SHIP = "ship"
+    KEEP_CONTROL = "keep_control"
+    NO_DIFFERENCE = "no_difference"
+
+
+def route(arm_name: str) -> str:
+    """Serving's route name for an experiment arm (as written in the prediction log)."""
+    return f"arm:{arm_name}"
+
+
+def experiment_create(
+    *,
+    name: str,
+    arms: list[dict],
+    actor: Any,
+    hypothesis: str = "",
+    primary_metric: str = "online_quality",
+    guardrails: dict | None = None,
+    alpha: float | None = None,
+    minimum_detectable_effect: float = 0.02,
+    power: float = 0.8,
+) -> Experiment:
+    """A draft experiment. ``arms``: ``[{"name", "version" (id or ModelVersion), "allocation", "is_control"}]``
+    — two or more, exactly one control, slugs for names, allocations (percent of all traffic) adding up to ≤ 100."""
+    require_actor(actor, None, "operator", "data_scientist")
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError("an experiment needs a name")
+    if primary_metric not in METRICS:
+        raise ValidationError(f"unknown primary metric '{primary_metric}'", detail={"allowed": sorted(METRICS)})
+    alpha = float(alpha if alpha is not None else release_setting("EXPERIMENT_ALPHA"))
+    if not 0 < alpha < 0.5 or not 0 < power < 1 or not 0 < minimum_detectable_effect < 1:
+        raise ValidationError("alpha must be in (0, 0.5), power in (0, 1) and the minimum detectable effect in (0, 1)")
+    cleaned = _clean_arms(arms)
+    limits = {**release_setting("EXPERIMENT_GUARDRAILS"), **(guardrails or {})}
+    unknown = set(limits) - {"max_error_rate", "max_p99_ms", "max_fallback_rate"}
+    if unknown:
+        raise ValidationError(f"unknown guardrails {sorted(unknown)}",
+                              detail={"allowed": ["max_error_rate", "max_p99_ms", "max_fallback_rate"]})
+    try:
+        with transaction.atomic():
+            experiment = Experiment.objects.create(
+                name=name, hypothesis=hypothesis, primary_metric=primary_metric, guardrails=limits, alpha=alpha,
+                minimum_detectable_effect=minimum_detectable_effect, power=power, created_by=human(actor),
+            )
+            for arm in cleaned:
+                ExperimentVariant.objects.create(experiment=experiment, **arm)
+            activity_log_record(
+                actor=actor, action="release.experiment.created", target=experiment,
+                data={"arms": [{"name": a["name"], "version": a["version"].pk, "allocation": a["allocation"],
+                                "control": a["is_control"]} for a in cleaned],
+                      "primary_metric": primary_metric, "guardrails": limits, "alpha": alpha,
+                      "mde": minimum_detectable_effect, "power": power},
+            )
+    except IntegrityError:
+        raise Conflict(f"an experiment named '{name}' already exists")
+    return experiment
+
+
+def _clean_arms(arms: list[dict]) -> list[dict]:
+    if not isinstance(arms, list) or len(arms) < 2:
+        raise ValidationError("an experiment needs at least two arms")
+    out, names = [], set()
+    for i, arm in enumerate(arms):
+        arm_name = str(arm.get("name", "")).strip().lower()
+        if not _SLUG.match(arm_name):
+            raise ValidationError(f"arm {i + 1}: name '{arm_name}' must be a slug (a-z, 0-9, - or _; ≤ 40)")
+        if arm_name in names:
+            raise ValidationError(f"arm name '{arm_name}' is used twice")
+        names.add(arm_name)
+        version = arm.get("version")
+        if not isinstance(version, ModelVersion):
+            version = ModelVersion.objects.filter(pk=version).first() if str(version).isdigit() else None
+            if version is None:
+                raise ValidationError(f"arm '{arm_name}': model version {arm.get('version')!r} does not exist")
+        if version.status in (ModelVersion.Status.REJECTED, ModelVersion.Status.ARCHIVED):
+            raise ValidationError(f"arm '{arm_name}': {version} is {version.status} and cannot serve")
+        try:
+            allocation = int(arm.get("allocation"))
+        except (TypeError, ValueError):
+            raise ValidationError(f"arm '{arm_name}': allocation must be a whole percent")
+        if not 1 <= allocation <= 100:
+            raise ValidationError(f"arm '{arm_name}': allocation {allocation} is outside 1–100")
+        out.append({"name": arm_name, "version": version, "allocation": allocation,
+                    "is_control": bool(arm.get("is_control"))})
+    if sum(a["is_control"] for a in out) != 1:
+        raise ValidationError("exactly one arm must be the control")
+    total = sum(a["allocation"] for a in out)
+    if total > 100:
+        raise ValidationError(f"arm allocations add up to {total}%, more than 100%")
+    return out
+
+
+def experiment_start(*, experiment: Experiment, actor: Any) -> Experiment:
+    """Put the arms on the deployment; from now on viewers are bucketed into them."""
+    require_actor(actor, None, "operator")
+    with transaction.atomic():
+        locked = Experiment.objects.select_for_update().get(pk=experiment.pk)
+        if locked.status != Experiment.Status.DRAFT:
+            raise Conflict(f"experiment '{locked.name}' is {locked.status}; only a draft can start")
+        active = Rollout.objects.filter(state__in=Rollout.ACTIVE).first()
+        if active is not None:
+            raise Conflict(f"an experiment cannot start while rollout #{active.pk} holds a canary share")
+        other = Experiment.objects.filter(status=Experiment.Status.RUNNING).first()
+        if other is not None:
+            raise Conflict(f"experiment '{other.name}' is already running")
+        arms = list(locked.arms.select_related("version"))
+        reason = f"experiment '{locked.name}' started"
+        salt = integrations.deployment_set_arms(
+            arms=[(a.name, a.version, a.allocation) for a in arms], experiment=locked.name,
+            actor=actor, system=None, reason=reason,
+        )
+        locked.status = Experiment.Status.RUNNING
+        locked.started_at = timezone.now()
+        locked.started_by_label = actor_label(actor, None)
+        locked.salt = salt
+        locked.save()
+        activity_log_record(actor=actor, action="release.experiment.started", target=locked,
+                            data={"arms": {a.name: a.allocation for a in arms}, "salt": salt})
+        notify_on_commit(event="experiment.started", subject=f"Experiment '{locked.name}' started",
+                         body=reason, payload={"experiment": locked.pk, "arms": {a.name: a.allocation for a in arms},
+                                               "started_by": locked.started_by_label})
+    return locked
+
+
+def experiment_stop(*, experiment: Experiment, actor: Any | None, reason: str, system: str | None = None) -> Experiment:
+    """Take the arms off the deployment (their viewers go back to production), analyse once more
+    and record the decision the data supports."""
+    require_actor(actor, system, "operator")
+    reason = require_reason(reason)
+    with transaction.atomic():
+        locked = Experiment.objects.select_for_update().get(pk=experiment.pk)
+        if locked.status != Experiment.Status.RUNNING:
+            raise Conflict(f"experiment '{locked.name}' is {locked.status}, not running")
+        integrations.deployment_set_arms(arms=[], experiment=locked.name, actor=actor, system=system,
+                                         reason=f"experiment '{locked.name}' stopped: {reason}")
+        locked.status = Experiment.Status.STOPPED
+        locked.stopped_at = timezone.now()
+        locked.stopped_by_label = actor_label(actor, system)
+        locked.stop_reason = reason
+        locked.save()
+    snapshot = experiment_analyze(experiment=locked, now=locked.stopped_at, system=system or actor_label(actor, None))
+    with transaction.atomic():
+        locked = Experiment.objects.select_for_update().get(pk=experiment.pk)
+        locked.decision = snapshot.decision
+        locked.decision_reason = snapshot.decision_reason
+        locked.save(update_fields=["decision", "decision_reason"])
+        activity_log_record(actor=actor, system=system, action="release.experiment.stopped", target=locked,
+                            data={"reason": reason, "decision": snapshot.decision,
+                                  "decision_reason": snapshot.decision_reason, "snapshot": snapshot.pk})
+        notify_on_commit(event="experiment.stopped", subject=f"Experiment '{locked.name}' stopped: {snapshot.decision}",
+                         body=f"{reason}\n\n{snapshot.decision_reason}",
+                         payload={"experiment": locked.pk, "decision": snapshot.decision,
+                                  "decision_reason": snapshot.decision_reason, "arms": snapshot.arms})
+    return locked
+
+
+def experiment_analyze(*, experiment: Experiment, now: datetime | None = None, system: str = SYSTEM) -> ExperimentSnapshot:
+    """Measure every arm since the start and record one analysis snapshot (hourly by beat)."""
+    now = now or timezone.now()
+    if experiment.started_at is None:
+        raise Conflict(f"experiment '{experiment.name}' has not started")
+    end = min(now, experiment.stopped_at) if experiment.stopped_at else now
+    arms = list(experiment.arms.select_related("version"))
+    routes = [route(a.name) for a in arms]
+    quality = integrations.online_quality_by_arm(routes=routes, start=experiment.started_at, end=end)
+    units = integrations.viewers_by_arm(routes=routes, start=experiment.started_at, end=end)
+    guard = {r: integrations.guardrail_telemetry(arm=r, start=experiment.started_at, end=end) for r in routes}
+    per_arm: dict[str, dict] = {}
+    for arm in arms:
+        q = quality.get(route(arm.name), {"successes": 0, "trials": 0})
+        per_arm[arm.name] = {
+            "version": arm.version_id, "allocation": arm.allocation, "control": arm.is_control,
+            "successes": q["successes"], "trials": q["trials"],
+            "rate": q["successes"] / q["trials"] if q["trials"] else None,
+            "viewers": units.get(route(arm.name), 0), "guardrails": guard[route(arm.name)],
+        }
+    previous = experiment.snapshots.order_by("-computed_at").first()
+    analysis = analyse(experiment=experiment, per_arm=per_arm, previous=previous)
+    snapshot = ExperimentSnapshot.objects.create(
+        experiment=experiment, computed_at=now, window_start=experiment.started_at, window_end=end, arms=per_arm,
+        srm=analysis["srm"], ztest=analysis["ztest"], sequential=analysis["sequential"],
+        sample_size=analysis["sample_size"], decision=analysis["decision"], decision_reason=analysis["reason"],
+    )
+    if previous is None or previous.decision != snapshot.decision:
+        activity_log_record(actor=None, system=system, action="release.experiment.analysed", target=experiment,
+                            data={"decision": snapshot.decision, "reason": snapshot.decision_reason,
+                                  "snapshot": snapshot.pk})
+    return snapshot
+
+
+def analyse(*, experiment: Experiment, per_arm: dict[str, dict], previous: ExperimentSnapshot | None) -> dict:
+    """The statistics and the decision for per-arm counts (pure apart from reading knobs)."""
+    alpha = experiment.alpha
+    tau = float(release_setting("EXPERIMENT_TAU"))
+    min_trials = int(release_setting("EXPERIMENT_MIN_TRIALS"))
+    control = next(name for name, a in per_arm.items() if a["control"])
+    treatments = [name for name in per_arm if name != control]
+    # Bonferroni across treatments keeps the family-wise error at alpha.
+    alpha_each = alpha / max(1, len(treatments))
+    srm = stats.srm_check(counts=[a["viewers"] for a in per_arm.values()],
+                          allocations=[a["allocation"] for a in per_arm.values()]).as_dict()
+    srm["arms"] = list(per_arm)
+    c = per_arm[control]
+    ztest, sequential, sample = {}, {}, {}
+    for name in treatments:
+        t = per_arm[name]
+        if c["trials"] and t["trials"]:
+            ztest[name] = stats.two_proportion_ztest(successes_a=c["successes"], trials_a=c["trials"],
+                                                     successes_b=t["successes"], trials_b=t["trials"],
+                                                     alpha=alpha_each).as_dict()
+            seq = stats.msprt(successes_a=c["successes"], trials_a=c["trials"], successes_b=t["successes"],
+                              trials_b=t["trials"], alpha=alpha_each, tau=tau, min_trials=min_trials).as_dict()
+            prev = (previous.sequential or {}).get(name) if previous else None
+            if prev and prev.get("enough_data") and seq["enough_data"]:
+                # The always-valid p-value is the running minimum; the confidence sequence the intersection.
+                seq["p_value"] = min(seq["p_value"], prev["p_value"])
+                seq["cs_low"] = max(seq["cs_low"], prev["cs_low"])
+                seq["cs_high"] = min(seq["cs_high"], prev["cs_high"])
+                seq["reject"] = seq["p_value"] <= alpha_each
+            sequential[name] = seq
+    base = c["rate"] if c["rate"] else None
+    if base and 0 < base < 1 and 0 < base + experiment.minimum_detectable_effect < 1:
+        needed = stats.sample_size_two_proportions(baseline=base, mde=experiment.minimum_detectable_effect,
+                                                   alpha=alpha_each, power=experiment.power)
+        sample = {"per_arm": needed, "baseline": base, "mde": experiment.minimum_detectable_effect,
+                  "power": experiment.power, "alpha": alpha_each,
+                  "progress": {n: min(1.0, a["trials"] / needed) for n, a in per_arm.items()}}
+    decision, reason = _decide(experiment, per_arm, control, srm, sequential, ztest, sample)
+    return {"srm": srm, "ztest": ztest, "sequential": sequential, "sample_size": sample,
+            "decision": decision, "reason": reason}
+
+
+def _decide(experiment, per_arm, control, srm, sequential, ztest, sample) -> tuple[str, str]:
+    if srm["flagged"]:
+        counts = ", ".join(f"{n} {a['viewers']} ({a['allocation']}%)" for n, a in per_arm.items())
+        return Decision.SRM, (f"sample-ratio mismatch (χ² = {srm['chi2']:.1f}, p = {srm['p_value']:.2g} < "
+                              f"{srm['threshold']}): viewers {counts}; the results cannot be trusted — find the cause")
+    breaches = []
+    limits = experiment.guardrails or {}
+    min_requests = int(release_setting("CANARY_GUARDRAIL_MIN_REQUESTS"))
+    for name, arm in per_arm.items():
+        g = arm["guardrails"]
+        if (g.get("requests") or 0) < min_requests:
+            continue
+        for key, limit_key in (("error_rate", "max_error_rate"), ("p99_ms", "max_p99_ms"),
+                               ("fallback_rate", "max_fallback_rate")):
+            if g.get(key) is not None and limits.get(limit_key) is not None and g[key] > limits[limit_key]:
+                breaches.append(f"{name}: {key} {g[key]:.4g} > {limits[limit_key]}")
+    if breaches:
+        return Decision.GUARDRAIL, "guardrail breached — " + "; ".join(breaches)
+    winners, losers = [], []
+    for name, seq in sequential.items():
+        if seq["reject"]:
+            (winners if seq["difference"] > 0 else losers).append(name)
+    def describe(name: str) -> str:
+        s, t = sequential[name], per_arm[name]
+        return (f"{name} {t['rate']:.4f} vs {control} {per_arm[control]['rate']:.4f} "
+                f"(difference {s['difference']:+.4f}, always-valid p = {s['p_value']:.3g}, "
+                f"{100 * (1 - s['alpha']):.0f}% confidence sequence [{s['cs_low']:+.4f}, {s['cs_high']:+.4f}])")
+    if winners:
+        best = max(winners, key=lambda n: sequential[n]["difference"])
+        return f"{Decision.SHIP}:{best}", f"ship {best}: {describe(best)}"
+    if losers and len(losers) == len(sequential):
+        return Decision.KEEP_CONTROL, "keep the control: every treatment is worse — " + "; ".join(describe(n) for n in losers)
+    reached = sample and all(per_arm[n]["trials"] >= sample["per_arm"] for n in per_arm)
+    if reached and not winners:
+        return Decision.NO_DIFFERENCE, (
+            f"no difference detected at the planned sample size ({sample['per_arm']} lists per arm for an effect of "
+            f"{sample['mde']} at power {sample['power']}): keep the control")
+    have = ", ".join(f"{n} {a['trials']}" for n, a in per_arm.items())
+    need = f"; planned {sample['per_arm']} per arm" if sample else ""
+    return Decision.CONTINUE, f"keep collecting: no significant difference yet (lists: {have}{need})"

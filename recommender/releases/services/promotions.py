@@ -1,0 +1,234 @@
+"""Promotion requests: a data scientist asks, the release gate checks on its own, a second person
+decides in the review inbox, and approval starts the canary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from portal.errors import Conflict, NotFound, ValidationError
+from portal.models import ReviewRequest
+from portal.services import activity_log_record, review_request_cancel, review_request_create, review_request_decide
+from recommender.models import ModelVersion, PromotionRequest, ReleaseGateCheck
+from recommender.releases import integrations
+from recommender.releases.conf import release_setting
+from recommender.releases.services import gate
+from recommender.releases.services._common import (
+    actor_label,
+    human,
+    notify_on_commit,
+    require_actor,
+    require_reason,
+)
+
+REVIEW_KIND = "model_promotion"
+GATE_TASK = "recommender.releases.release_gate"
+Status = PromotionRequest.Status
+
+
+def validate_canary_plan(steps: list | None, interval_seconds: int | None) -> tuple[list[int], int]:
+    """Steps strictly increasing percents in 1..100 ending at 100; an interval of at least 10 s."""
+    steps = list(steps) if steps else list(release_setting("CANARY_STEPS"))
+    interval = int(interval_seconds) if interval_seconds else int(release_setting("CANARY_INTERVAL_SECONDS"))
+    try:
+        steps = [int(s) for s in steps]
+    except (TypeError, ValueError):
+        raise ValidationError("canary steps must be whole percents", detail={"steps": steps})
+    if len(steps) < 2 or steps[-1] != 100 or any(not 1 <= s <= 100 for s in steps):
+        raise ValidationError("canary steps must be at least two percents in 1–100 ending at 100",
+                              detail={"steps": steps})
+    if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+        raise ValidationError("canary steps must increase", detail={"steps": steps})
+    if interval < 10:
+        raise ValidationError("the canary interval must be at least 10 seconds", detail={"interval_seconds": interval})
+    return steps, interval
+
+
+def promotion_request_create(
+    *,
+    version: ModelVersion,
+    actor: Any | None,
+    reason: str,
+    canary_steps: list[int] | None = None,
+    canary_interval_seconds: int | None = None,
+    system: str | None = None,
+) -> PromotionRequest:
+    """File a promotion request and queue its release gate."""
+    require_actor(actor, system, "data_scientist")
+    reason = require_reason(reason, "a reason for the promotion")
+    steps, interval = validate_canary_plan(canary_steps, canary_interval_seconds)
+    if version.status in (ModelVersion.Status.REJECTED, ModelVersion.Status.ARCHIVED):
+        raise ValidationError(f"{version} is {version.status}; only candidate or approved versions can be promoted")
+    production = integrations.production_version()
+    if production is not None and production.pk == version.pk:
+        raise Conflict(f"{version} is already in production")
+    with transaction.atomic():
+        ModelVersion.objects.select_for_update().get(pk=version.pk)
+        open_one = PromotionRequest.objects.filter(version=version, status__in=PromotionRequest.OPEN).first()
+        if open_one is not None:
+            raise Conflict(f"{version} already has an open promotion request (#{open_one.pk}, {open_one.status})",
+                           detail={"promotion": open_one.pk})
+        promotion = PromotionRequest.objects.create(
+            version=version, baseline_version=production, reason=reason, requested_by=human(actor),
+            requested_label=actor_label(actor, system), canary_steps=steps, canary_interval_seconds=interval,
+        )
+        activity_log_record(
+            actor=actor, system=system, action="release.promotion.requested", target=promotion,
+            data={"version": version.pk, "production": production.pk if production else None, "reason": reason,
+                  "canary_steps": steps, "canary_interval_seconds": interval},
+        )
+        transaction.on_commit(lambda: integrations.enqueue(GATE_TASK, promotion.pk))
+    return promotion
+
+
+def release_gate_run(*, promotion: PromotionRequest, system: str = GATE_TASK) -> PromotionRequest:
+    """Run every check of the gate, record each with its evidence, then open the review or fail.
+
+    Idempotent: a gate that was interrupted (status still ``gate_running``) runs again as a new
+    attempt; a finished one is left alone.
+    """
+    with transaction.atomic():
+        locked = PromotionRequest.objects.select_for_update().get(pk=promotion.pk)
+        if locked.status not in (Status.GATE_PENDING, Status.GATE_RUNNING):
+            return locked
+        before = locked.status
+        locked.status = Status.GATE_RUNNING
+        locked.gate_attempt += 1
+        locked.save(update_fields=["status", "gate_attempt", "updated_at"])
+        activity_log_record(actor=None, system=system, action="release.gate.started", target=locked,
+                            data={"attempt": locked.gate_attempt, "before": before})
+    attempt = locked.gate_attempt
+    version = locked.version
+    baseline = integrations.production_version()
+    results: list[gate.CheckResult] = []
+    runners = [
+        lambda: gate.check_offline_metrics(version=version, baseline=baseline),
+        lambda: gate.check_fairness(version=version, system=system),
+        lambda: gate.check_security(system=system),
+        lambda: gate.check_artifact(version=version),
+    ]
+    names = [ReleaseGateCheck.Name.OFFLINE_METRICS, ReleaseGateCheck.Name.FAIRNESS,
+             ReleaseGateCheck.Name.SECURITY, ReleaseGateCheck.Name.ARTIFACT]
+    for name, run in zip(names, runners, strict=True):
+        try:
+            result = run()
+        except Exception as exc:  # a check that crashes fails the gate with its error, never passes it
+            result = gate.CheckResult(name, ReleaseGateCheck.Outcome.ERROR, f"check crashed: {exc}"[:500],
+                                      {"error": repr(exc)})
+        ReleaseGateCheck.objects.update_or_create(
+            promotion=locked, attempt=attempt, name=result.name,
+            defaults={"outcome": result.outcome, "summary": result.summary, "evidence": result.evidence},
+        )
+        results.append(result)
+    passed = all(r.outcome in (ReleaseGateCheck.Outcome.PASSED, ReleaseGateCheck.Outcome.WAIVED) for r in results)
+    summary = {r.name: {"outcome": r.outcome, "summary": r.summary} for r in results}
+    with transaction.atomic():
+        locked = PromotionRequest.objects.select_for_update().get(pk=promotion.pk)
+        if locked.status != Status.GATE_RUNNING or locked.gate_attempt != attempt:
+            return locked  # cancelled or superseded meanwhile
+        locked.gate_passed = passed
+        locked.gate_finished_at = timezone.now()
+        locked.baseline_version = baseline
+        if passed:
+            locked.status = Status.AWAITING_REVIEW
+            locked.review = review_request_create(
+                kind=REVIEW_KIND, target=locked, requester=locked.requested_by, system=locked.requested_label.removeprefix("system:"),
+                title=f"Promote {version} to production",
+                evidence={"promotion": locked.pk, "version": version.pk, "reason": locked.reason,
+                          "production": baseline.pk if baseline else None, "gate_attempt": attempt, "checks": summary},
+            )
+        else:
+            locked.status = Status.GATE_FAILED
+        locked.save()
+        activity_log_record(
+            actor=None, system=system, action="release.gate.passed" if passed else "release.gate.failed",
+            target=locked, data={"attempt": attempt, "checks": summary},
+        )
+        if not passed:
+            failed = [f"{r.name}: {r.summary}" for r in results if r.outcome not in ("passed", "waived")]
+            _notify_requester(locked, event="promotion.gate_failed",
+                              subject=f"Release gate failed for {version}",
+                              body="The release gate failed:\n" + "\n".join(failed), extra={"checks": summary})
+    return locked
+
+
+def _notify_requester(promotion: PromotionRequest, *, event: str, subject: str, body: str, extra: dict) -> None:
+    email = getattr(promotion.requested_by, "email", "") or ""
+    notify_on_commit(
+        event=event, subject=subject, body=body, emails=[email] if email else [],
+        payload={"promotion": promotion.pk, "version": promotion.version_id, "status": promotion.status, **extra},
+    )
+
+
+def promotion_decide(*, promotion: PromotionRequest, actor: Any, decision: str, comment: str = "") -> PromotionRequest:
+    """Approve or reject through the review inbox (four eyes; the refused attempt is logged there)."""
+    if promotion.review_id is None or promotion.status != Status.AWAITING_REVIEW:
+        raise Conflict(f"promotion #{promotion.pk} is {promotion.status}, not awaiting review")
+    review_request_decide(review=promotion.review, actor=actor, decision=decision, comment=comment)
+    return PromotionRequest.objects.get(pk=promotion.pk)
+
+
+def promotion_review_decided(*, review: ReviewRequest, actor: Any) -> None:
+    """Decision handler of the ``model_promotion`` review kind (inside the decision's transaction)."""
+    promotion = PromotionRequest.objects.select_for_update().filter(review=review).first()
+    if promotion is None:
+        integrations.foreign_promotion_review_decided(review=review, actor=actor)
+        return
+    if promotion.status != Status.AWAITING_REVIEW:
+        raise Conflict(f"promotion #{promotion.pk} is {promotion.status}, not awaiting review")
+    approved = review.status == ReviewRequest.Status.APPROVED
+    promotion.status = Status.APPROVED if approved else Status.REJECTED
+    promotion.decided_by = actor
+    promotion.decision_comment = review.decision_comment
+    promotion.decided_at = review.decided_at or timezone.now()
+    promotion.save()
+    activity_log_record(
+        actor=actor, action="release.promotion.approved" if approved else "release.promotion.rejected",
+        target=promotion, data={"review": review.pk, "decision": review.status, "comment": review.decision_comment,
+                                "version": promotion.version_id},
+    )
+    verdict = "approved" if approved else review.status.replace("_", " ")
+    _notify_requester(
+        promotion, event=f"promotion.{'approved' if approved else 'rejected'}",
+        subject=f"Promotion of {promotion.version} {verdict} by {actor.get_username()}",
+        body=f"{actor.get_username()} {verdict} the promotion of {promotion.version}: {review.decision_comment or '(no comment)'}",
+        extra={"decided_by": actor.get_username(), "comment": review.decision_comment},
+    )
+    if approved:
+        from recommender.releases.services.rollouts import rollout_start_if_free
+
+        rollout_start_if_free(promotion=promotion, actor=actor)
+
+
+def promotion_cancel(*, promotion: PromotionRequest, actor: Any, reason: str) -> PromotionRequest:
+    """Withdraw a request that has not reached its canary yet (the requester or an operator)."""
+    reason = require_reason(reason)
+    with transaction.atomic():
+        locked = PromotionRequest.objects.select_for_update().get(pk=promotion.pk)
+        if locked.status not in (Status.GATE_PENDING, Status.GATE_RUNNING, Status.GATE_FAILED,
+                                 Status.AWAITING_REVIEW, Status.APPROVED):
+            raise Conflict(f"promotion #{locked.pk} is {locked.status} and cannot be cancelled")
+        if locked.requested_by_id != getattr(actor, "pk", None):
+            require_actor(actor, None, "operator")
+        before = locked.status
+        if locked.review_id and locked.review.status == ReviewRequest.Status.PENDING:
+            review_request_cancel(review=locked.review, actor=actor, reason=reason)
+        locked.status = Status.CANCELLED
+        locked.save(update_fields=["status", "updated_at"])
+        activity_log_record(actor=actor, action="release.promotion.cancelled", target=locked,
+                            data={"before": before, "reason": reason})
+    return locked
+
+
+def promotion_get(*, promotion_id: int) -> PromotionRequest:
+    promotion = PromotionRequest.objects.filter(pk=promotion_id).first()
+    if promotion is None:
+        raise NotFound(f"promotion request #{promotion_id} does not exist")
+    return promotion
+
+
+def promotions_waiting_for_canary() -> list[PromotionRequest]:
+    """Approved promotions whose canary has not started (another rollout or experiment was running)."""
+    return list(PromotionRequest.objects.filter(status=Status.APPROVED, rollout__isnull=True).order_by("decided_at"))

@@ -1,0 +1,410 @@
+"""Canary rollouts: the candidate's share of traffic grows step by step while Celery compares it
+with production on online quality (an always-valid sequential test) and guardrails, and moves it
+on, completes it, or rolls it back on its own. Operators can pause, resume, advance or roll back.
+
+Every transition happens in one transaction that bumps ``Rollout.revision``, writes a
+``RolloutStep`` with the numbers, changes the deployment and writes the activity log: after a
+crash either all of it happened or none of it did, and a task carrying an old revision is a no-op.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from portal.errors import Conflict, ValidationError
+from portal.services import activity_log_record
+from recommender.models import Experiment, PromotionRequest, Rollout, RolloutStep
+from recommender.releases import integrations, stats
+from recommender.releases.conf import release_setting
+from recommender.releases.services._common import actor_label, human, notify_on_commit, require_actor, require_reason
+
+EVALUATE_TASK = "recommender.releases.rollout_evaluate"
+SYSTEM = "recommender.releases.rollout_evaluate"
+Outcome = RolloutStep.Outcome
+
+
+# --- start -----------------------------------------------------------------------------------------
+
+
+def _blocker() -> str | None:
+    active = Rollout.objects.filter(state__in=Rollout.ACTIVE).first()
+    if active is not None:
+        return f"rollout #{active.pk} of {active.version} is {active.state}"
+    running = Experiment.objects.filter(status=Experiment.Status.RUNNING).first()
+    if running is not None:
+        return f"experiment '{running.name}' is running"
+    return None
+
+
+def rollout_start_if_free(*, promotion: PromotionRequest, actor: Any | None = None,
+                          system: str | None = None) -> Rollout | None:
+    """Start the canary of an approved promotion now, or leave it waiting (logged) when another
+    rollout or an experiment holds the traffic split; the repair task starts it later."""
+    blocker = _blocker()
+    if blocker is not None:
+        activity_log_record(actor=actor, system=system, action="release.rollout.waiting", target=promotion,
+                            data={"reason": f"canary waits: {blocker}"})
+        return None
+    return rollout_start(promotion=promotion, actor=actor, system=system)
+
+
+def rollout_start(*, promotion: PromotionRequest, actor: Any | None, system: str | None = None) -> Rollout:
+    """Put the approved version on the first canary step (or straight into production when
+    nothing is in production to compare it with)."""
+    now = timezone.now()
+    with transaction.atomic():
+        promotion = PromotionRequest.objects.select_for_update().get(pk=promotion.pk)
+        if promotion.status != PromotionRequest.Status.APPROVED:
+            raise Conflict(f"promotion #{promotion.pk} is {promotion.status}; only an approved one starts a canary")
+        blocker = _blocker()
+        if blocker is not None:
+            raise Conflict(f"a canary cannot start while {blocker}")
+        steps = [int(s) for s in (promotion.canary_steps or release_setting("CANARY_STEPS"))]
+        interval = promotion.canary_interval_seconds or int(release_setting("CANARY_INTERVAL_SECONDS"))
+        baseline = integrations.production_version()
+        label = actor_label(actor, system)
+        rollout = Rollout.objects.create(
+            promotion=promotion, version=promotion.version, baseline_version=baseline, steps=steps,
+            interval_seconds=interval, step_index=0, applied_percent=0, revision=0,
+            step_started_at=now, next_check_at=now + timedelta(seconds=interval), started_by_label=label,
+        )
+        promotion.status = PromotionRequest.Status.ROLLING_OUT
+        promotion.save(update_fields=["status", "updated_at"])
+        if baseline is None:
+            _transition(rollout, outcome=Outcome.COMPLETED, to_index=len(steps) - 1, metrics={},
+                        reason="nothing is in production to compare with: the approved version goes straight to production",
+                        actor=actor, system=system, now=now)
+            return rollout
+        _transition(rollout, outcome=Outcome.STARTED, to_index=0, metrics={},
+                    reason=f"approved promotion #{promotion.pk}: canary at {steps[0]}% against {baseline}",
+                    actor=actor, system=system, now=now)
+    return rollout
+
+
+# --- measuring --------------------------------------------------------------------------------------
+
+
+def rollout_measure(*, rollout: Rollout, now: datetime | None = None) -> dict:
+    """Online quality of canary vs production since the canary started (only lists old enough to
+    have had their chance), the sequential test and the z-test on them, and the canary's
+    guardrail telemetry over the current step."""
+    now = now or timezone.now()
+    alpha = float(release_setting("CANARY_ALPHA"))
+    tau = float(release_setting("CANARY_TAU"))
+    min_trials = int(release_setting("CANARY_MIN_TRIALS"))
+    start = rollout.created_at
+    quality = integrations.online_quality_by_version(
+        version_ids=[rollout.baseline_version_id, rollout.version_id], start=start, end=now
+    )
+    prod = quality.get(rollout.baseline_version_id, {"successes": 0, "trials": 0})
+    canary = quality.get(rollout.version_id, {"successes": 0, "trials": 0})
+    step_quality = integrations.online_quality_by_version(
+        version_ids=[rollout.version_id], start=rollout.step_started_at or start, end=now
+    ).get(rollout.version_id, {"successes": 0, "trials": 0})
+    out: dict[str, Any] = {
+        "window": {"start": start.isoformat(), "end": now.isoformat(), "matured_before": quality.get("matured_before")},
+        "production": {"version": rollout.baseline_version_id, **prod,
+                       "rate": prod["successes"] / prod["trials"] if prod["trials"] else None},
+        "canary": {"version": rollout.version_id, **canary,
+                   "rate": canary["successes"] / canary["trials"] if canary["trials"] else None,
+                   "step_trials": step_quality["trials"]},
+        "alpha": alpha, "tau": tau, "min_trials": min_trials,
+    }
+    if prod["trials"] and canary["trials"]:
+        seq = stats.msprt(successes_a=prod["successes"], trials_a=prod["trials"], successes_b=canary["successes"],
+                          trials_b=canary["trials"], alpha=alpha, tau=tau, min_trials=min_trials)
+        z = stats.two_proportion_ztest(successes_a=prod["successes"], trials_a=prod["trials"],
+                                       successes_b=canary["successes"], trials_b=canary["trials"], alpha=alpha)
+        out["sequential"] = seq.as_dict()
+        out["ztest"] = z.as_dict()
+    guard = integrations.guardrail_telemetry(version_id=rollout.version_id, start=rollout.step_started_at or start, end=now)
+    limits = release_setting("CANARY_GUARDRAILS")
+    out["guardrails"] = {"observed": guard, "limits": limits,
+                         "breaches": _breaches(guard, limits, int(release_setting("CANARY_GUARDRAIL_MIN_REQUESTS")))}
+    return out
+
+
+def _breaches(observed: dict, limits: dict, min_requests: int) -> list[str]:
+    if (observed.get("requests") or 0) < min_requests:
+        return []
+    found = []
+    for key, limit_key, unit in (("error_rate", "max_error_rate", ""), ("p99_ms", "max_p99_ms", " ms"),
+                                 ("fallback_rate", "max_fallback_rate", "")):
+        value, limit = observed.get(key), limits.get(limit_key)
+        if value is not None and limit is not None and value > limit:
+            found.append(f"{key} {value:.4g}{unit} > {limit}{unit}")
+    return found
+
+
+def rollout_decide(*, rollout: Rollout, metrics: dict) -> tuple[str, str]:
+    """The automatic decision at a step: (outcome, reason in words with the numbers)."""
+    breaches = metrics["guardrails"]["breaches"]
+    if breaches:
+        return Outcome.ROLLED_BACK, "guardrail breached: " + "; ".join(breaches)
+    seq = metrics.get("sequential")
+    prod, canary = metrics["production"], metrics["canary"]
+    if seq and seq["reject"] and seq["difference"] < 0:
+        return Outcome.ROLLED_BACK, (
+            f"canary worse on online quality: {canary['rate']:.4f} ({canary['successes']}/{canary['trials']}) vs "
+            f"production {prod['rate']:.4f} ({prod['successes']}/{prod['trials']}), difference {seq['difference']:+.4f}, "
+            f"always-valid p = {seq['p_value']:.3g} ≤ α = {seq['alpha']}"
+        )
+    if canary["step_trials"] < metrics["min_trials"] or prod["trials"] < metrics["min_trials"]:
+        return Outcome.HELD, (
+            f"not enough data yet: {canary['step_trials']} canary lists at this step and {prod['trials']} production "
+            f"lists (need {metrics['min_trials']} each)"
+        )
+    nxt = rollout.step_index + 1
+    detail = (f"online quality canary {canary['rate']:.4f} vs production {prod['rate']:.4f}"
+              + (f", always-valid p = {seq['p_value']:.3g}" if seq else "") + "; guardrails within limits")
+    if nxt >= len(rollout.steps) - 1:
+        return Outcome.COMPLETED, f"no harm detected at {rollout.applied_percent}% ({detail}): canary becomes production"
+    return Outcome.ADVANCED, f"no harm detected at {rollout.applied_percent}% ({detail}): to {rollout.steps[nxt]}%"
+
+
+def rollout_evaluate(*, rollout: Rollout, expected_revision: int | None = None, now: datetime | None = None,
+                     system: str = SYSTEM) -> RolloutStep | None:
+    """The step check run by Celery: measure, decide and apply — or nothing when the rollout
+    is not running, has moved on from ``expected_revision``, or is not due yet."""
+    now = now or timezone.now()
+    current = Rollout.objects.select_related("version", "baseline_version").get(pk=rollout.pk)
+    if not _due(current, expected_revision, now):
+        return None
+    metrics = rollout_measure(rollout=current, now=now)
+    outcome, reason = rollout_decide(rollout=current, metrics=metrics)
+    with transaction.atomic():
+        locked = Rollout.objects.select_for_update().get(pk=rollout.pk)
+        if not _due(locked, current.revision, now):
+            return None  # another worker got there first
+        if outcome == Outcome.HELD:
+            holds = 1 + int(locked.last_decision.get("holds", 0)) if locked.last_decision.get("outcome") == "held" else 1
+            if holds >= int(release_setting("CANARY_MAX_HOLDS")):
+                return _transition(locked, outcome=Outcome.PAUSED, to_index=locked.step_index, metrics=metrics,
+                                   reason=f"paused for a person after {holds} checks without enough data: {reason}",
+                                   actor=None, system=system, now=now)
+            return _transition(locked, outcome=Outcome.HELD, to_index=locked.step_index, metrics=metrics,
+                               reason=reason, actor=None, system=system, now=now, extra={"holds": holds})
+        to_index = locked.step_index + 1 if outcome == Outcome.ADVANCED else locked.step_index
+        if outcome == Outcome.COMPLETED:
+            to_index = len(locked.steps) - 1
+        return _transition(locked, outcome=outcome, to_index=to_index, metrics=metrics, reason=reason,
+                           actor=None, system=system, now=now)
+
+
+def _due(rollout: Rollout, expected_revision: int | None, now: datetime) -> bool:
+    if rollout.state != Rollout.State.RUNNING:
+        return False
+    if expected_revision is not None and rollout.revision != expected_revision:
+        return False
+    return rollout.next_check_at is not None and rollout.next_check_at <= now
+
+
+# --- operator actions ---------------------------------------------------------------------------------
+
+
+def _locked_active(rollout: Rollout) -> Rollout:
+    locked = Rollout.objects.select_for_update().get(pk=rollout.pk)
+    if locked.state not in Rollout.ACTIVE:
+        raise Conflict(f"rollout #{locked.pk} is {locked.state}")
+    return locked
+
+
+def rollout_pause(*, rollout: Rollout, actor: Any, reason: str) -> RolloutStep:
+    """Hold the canary at its current share until someone resumes, advances or rolls back."""
+    require_actor(actor, None, "operator")
+    reason = require_reason(reason)
+    with transaction.atomic():
+        locked = _locked_active(rollout)
+        if locked.state == Rollout.State.PAUSED:
+            raise Conflict(f"rollout #{locked.pk} is already paused")
+        return _transition(locked, outcome=Outcome.PAUSED, to_index=locked.step_index, metrics={},
+                           reason=reason, actor=actor, system=None)
+
+
+def rollout_resume(*, rollout: Rollout, actor: Any, reason: str) -> RolloutStep:
+    """Let the automatic checks run again, the next one an interval from now."""
+    require_actor(actor, None, "operator")
+    reason = require_reason(reason)
+    with transaction.atomic():
+        locked = _locked_active(rollout)
+        if locked.state != Rollout.State.PAUSED:
+            raise Conflict(f"rollout #{locked.pk} is not paused")
+        return _transition(locked, outcome=Outcome.RESUMED, to_index=locked.step_index, metrics={},
+                           reason=reason, actor=actor, system=None)
+
+
+def rollout_advance(*, rollout: Rollout, actor: Any, reason: str) -> RolloutStep:
+    """Move to the next step by hand (completing at the last one), with the numbers recorded."""
+    require_actor(actor, None, "operator")
+    reason = require_reason(reason)
+    current = Rollout.objects.get(pk=rollout.pk)
+    metrics = rollout_measure(rollout=current) if current.state in Rollout.ACTIVE else {}
+    with transaction.atomic():
+        locked = _locked_active(rollout)
+        nxt = locked.step_index + 1
+        outcome = Outcome.COMPLETED if nxt >= len(locked.steps) - 1 else Outcome.ADVANCED
+        return _transition(locked, outcome=outcome, to_index=min(nxt, len(locked.steps) - 1), metrics=metrics,
+                           reason=reason, actor=actor, system=None)
+
+
+def rollout_rollback(*, rollout: Rollout, actor: Any, reason: str) -> RolloutStep:
+    """Take the canary out of traffic now: every request goes back to production."""
+    require_actor(actor, None, "operator")
+    reason = require_reason(reason)
+    current = Rollout.objects.get(pk=rollout.pk)
+    metrics = rollout_measure(rollout=current) if current.state in Rollout.ACTIVE else {}
+    with transaction.atomic():
+        locked = _locked_active(rollout)
+        return _transition(locked, outcome=Outcome.ROLLED_BACK, to_index=locked.step_index, metrics=metrics,
+                           reason=reason, actor=actor, system=None)
+
+
+# --- the one place a rollout changes ---------------------------------------------------------------------
+
+
+def _transition(rollout: Rollout, *, outcome: str, to_index: int, metrics: dict, reason: str, actor: Any | None,
+                system: str | None, now: datetime | None = None, extra: dict | None = None) -> RolloutStep:
+    """Apply one transition inside the caller's transaction (the rollout row is locked)."""
+    now = now or timezone.now()
+    label = actor_label(actor, system)
+    from_percent = rollout.applied_percent
+    rollout.revision += 1
+    promotion = rollout.promotion
+    if outcome in (Outcome.STARTED, Outcome.ADVANCED):
+        rollout.step_index = to_index
+        rollout.applied_percent = int(rollout.steps[to_index])
+        rollout.step_started_at = now
+        rollout.next_check_at = now + timedelta(seconds=rollout.interval_seconds)
+        integrations.deployment_set_canary(version=rollout.version, percent=rollout.applied_percent,
+                                           actor=actor, system=system, reason=reason)
+    elif outcome == Outcome.HELD:
+        rollout.next_check_at = now + timedelta(seconds=rollout.interval_seconds)
+    elif outcome == Outcome.PAUSED:
+        rollout.state = Rollout.State.PAUSED
+        rollout.next_check_at = None
+    elif outcome == Outcome.RESUMED:
+        rollout.state = Rollout.State.RUNNING
+        rollout.next_check_at = now + timedelta(seconds=rollout.interval_seconds)
+    elif outcome == Outcome.COMPLETED:
+        rollout.step_index = len(rollout.steps) - 1
+        rollout.applied_percent = 100
+        rollout.state = Rollout.State.COMPLETED
+        rollout.next_check_at = None
+        rollout.finished_at = now
+        rollout.finished_reason = reason
+        integrations.deployment_promote(version=rollout.version, actor=actor, system=system, reason=reason)
+        if promotion is not None:
+            promotion.status = PromotionRequest.Status.RELEASED
+    elif outcome == Outcome.ROLLED_BACK:
+        rollout.applied_percent = 0
+        rollout.state = Rollout.State.ROLLED_BACK
+        rollout.next_check_at = None
+        rollout.finished_at = now
+        rollout.finished_reason = reason
+        integrations.deployment_set_canary(version=None, percent=0, actor=actor, system=system, reason=reason)
+        if promotion is not None:
+            promotion.status = PromotionRequest.Status.ROLLED_BACK
+    else:
+        raise ValidationError(f"unknown rollout transition '{outcome}'")
+    rollout.last_decision = {"outcome": outcome, "reason": reason, "by": label, "at": now.isoformat(),
+                             "revision": rollout.revision, **(extra or {})}
+    rollout.save()
+    if promotion is not None and outcome in (Outcome.COMPLETED, Outcome.ROLLED_BACK):
+        promotion.save(update_fields=["status", "updated_at"])
+    step = RolloutStep.objects.create(
+        rollout=rollout, revision=rollout.revision, step_index=rollout.step_index, from_percent=from_percent,
+        to_percent=rollout.applied_percent, outcome=outcome, metrics=metrics, reason=reason,
+        decided_by=human(actor), decided_label=label,
+    )
+    activity_log_record(
+        actor=actor, system=system, action=f"release.rollout.{outcome}", target=rollout,
+        data={"revision": rollout.revision, "from_percent": from_percent, "to_percent": rollout.applied_percent,
+              "reason": reason, "numbers": _headline(metrics), "version": rollout.version_id,
+              "production": rollout.baseline_version_id},
+    )
+    if outcome != Outcome.HELD:
+        notify_on_commit(
+            event=f"rollout.{outcome}",
+            subject=f"Canary of {rollout.version}: {outcome.replace('_', ' ')} ({from_percent}% → {rollout.applied_percent}%)",
+            body=f"{label}: {reason}",
+            payload={"rollout": rollout.pk, "version": rollout.version_id, "production": rollout.baseline_version_id,
+                     "outcome": outcome, "from_percent": from_percent, "to_percent": rollout.applied_percent,
+                     "decided_by": label, "reason": reason, "numbers": _headline(metrics)},
+        )
+    return step
+
+
+def _headline(metrics: dict) -> dict:
+    """The numbers behind a decision, small enough for the activity log and a notification."""
+    if not metrics:
+        return {}
+    seq, z = metrics.get("sequential") or {}, metrics.get("ztest") or {}
+    return {
+        "production": {k: metrics["production"].get(k) for k in ("successes", "trials", "rate")},
+        "canary": {k: metrics["canary"].get(k) for k in ("successes", "trials", "rate", "step_trials")},
+        "difference": seq.get("difference"), "always_valid_p": seq.get("p_value"),
+        "confidence_sequence": [seq.get("cs_low"), seq.get("cs_high")] if seq else None,
+        "z": z.get("z"), "z_p": z.get("p_value"),
+        "guardrails": metrics["guardrails"]["observed"], "breaches": metrics["guardrails"]["breaches"],
+    }
+
+
+# --- repair ---------------------------------------------------------------------------------------------
+
+
+def rollouts_due(*, now: datetime | None = None) -> list[tuple[int, int]]:
+    """(rollout id, revision) of running rollouts whose check is due."""
+    now = now or timezone.now()
+    return list(Rollout.objects.filter(state=Rollout.State.RUNNING, next_check_at__lte=now)
+                .values_list("id", "revision"))
+
+
+def rollouts_reconcile(*, system: str) -> list[dict]:
+    """Make the deployment hold exactly what each active rollout recorded (after a crash or a
+    change made behind the rollout's back); each correction is logged."""
+    fixes = []
+    for rollout in Rollout.objects.filter(state__in=Rollout.ACTIVE).select_related("version"):
+        with transaction.atomic():
+            locked = Rollout.objects.select_for_update().get(pk=rollout.pk)
+            if locked.state not in Rollout.ACTIVE:
+                continue
+            state = integrations.deployment_state()
+            if state["canary_version"] == locked.version_id and state["canary_percent"] == locked.applied_percent:
+                continue
+            integrations.deployment_set_canary(version=locked.version, percent=locked.applied_percent, actor=None,
+                                               system=system, reason=f"repair: restore rollout #{locked.pk}'s recorded state")
+            fix = {"rollout": locked.pk, "found": {"canary_version": state["canary_version"],
+                                                   "canary_percent": state["canary_percent"]},
+                   "restored": {"canary_version": locked.version_id, "canary_percent": locked.applied_percent}}
+            activity_log_record(actor=None, system=system, action="release.rollout.repaired", target=locked, data=fix)
+            fixes.append(fix)
+    return fixes
+
+
+def production_rollback(*, actor: Any, reason: str) -> dict:
+    """Put the previous production version back in one action (a running canary is rolled back
+    first). Serving swaps models in place, so requests keep being answered throughout."""
+    require_actor(actor, None, "operator")
+    reason = require_reason(reason)
+    with transaction.atomic():
+        for active in Rollout.objects.select_for_update().filter(state__in=Rollout.ACTIVE):
+            _transition(active, outcome=Outcome.ROLLED_BACK, to_index=active.step_index, metrics={},
+                        reason=f"production rollback: {reason}", actor=actor, system=None)
+        current = integrations.production_version()
+        previous = integrations.previous_production_version()
+        if current is None or previous is None:
+            raise Conflict("there is no previous production version to roll back to")
+        integrations.deployment_promote(version=previous, actor=actor, system=None,
+                                        reason=f"rollback from {current}: {reason}")
+        released = Rollout.objects.filter(version=current, state=Rollout.State.COMPLETED).order_by("-finished_at").first()
+        if released is not None and released.promotion_id:
+            PromotionRequest.objects.filter(pk=released.promotion_id).update(status=PromotionRequest.Status.ROLLED_BACK)
+        data = {"from": current.pk, "to": previous.pk, "reason": reason}
+        activity_log_record(actor=actor, action="release.production.rolled_back", target=current, data=data)
+        notify_on_commit(event="production.rolled_back", subject=f"Production rolled back from {current} to {previous}",
+                         body=f"{actor.get_username()}: {reason}", payload={**data, "decided_by": actor.get_username()})
+    return data
