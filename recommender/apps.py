@@ -18,3 +18,7 @@ class RecommenderConfig(AppConfig):
                 on_decision="recommender.registry.services.model_promotion_decided",
             )
         )
+        # Releases take over the decision (release gate → review → canary): recommender/releases/reviews.py.
+        from recommender.releases.reviews import register_review_kinds
+
+        register_review_kinds()

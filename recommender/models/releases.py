@@ -95,12 +95,12 @@ class ReleaseGateCheck(models.Model):
             models.UniqueConstraint(fields=["promotion", "attempt", "name"], name="gate_check_once_per_attempt")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.name}: {self.outcome}"
+
     @property
     def ok(self) -> bool:
         return self.outcome in (self.Outcome.PASSED, self.Outcome.WAIVED)
-
-    def __str__(self) -> str:
-        return f"{self.name}: {self.outcome}"
 
 
 class Rollout(models.Model):
@@ -151,12 +151,12 @@ class Rollout(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"Rollout #{self.pk} of {self.version_id} ({self.state} at {self.applied_percent}%)"
+
     @property
     def current_percent(self) -> int:
         return int(self.steps[self.step_index]) if self.steps else 0
-
-    def __str__(self) -> str:
-        return f"Rollout #{self.pk} of {self.version_id} ({self.state} at {self.applied_percent}%)"
 
 
 class RolloutStep(models.Model):

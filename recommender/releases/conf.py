@@ -23,6 +23,8 @@ DEFAULTS: dict[str, Any] = {
     # release_gate). Security: the latest security audit must be this recent, else one is run.
     "GATE_SECURITY_MAX_AGE_HOURS": 24,
     "GATE_FAIL_SEVERITIES": ["high", "critical"],
+    # A gate still running after this long (its worker died) is run again by the repair task.
+    "GATE_STUCK_MINUTES": 30,
     # --- canary rollouts ---
     "CANARY_STEPS": [5, 25, 50, 100],
     "CANARY_INTERVAL_SECONDS": 3600,

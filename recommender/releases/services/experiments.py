@@ -194,9 +194,9 @@ def experiment_analyze(*, experiment: Experiment, now: datetime | None = None, s
     end = min(now, experiment.stopped_at) if experiment.stopped_at else now
     arms = list(experiment.arms.select_related("version"))
     routes = [route(a.name) for a in arms]
-    quality = integrations.online_quality_by_arm(routes=routes, start=experiment.started_at, end=end)
-    units = integrations.viewers_by_arm(routes=routes, start=experiment.started_at, end=end)
-    guard = {r: integrations.guardrail_telemetry(arm=r, start=experiment.started_at, end=end) for r in routes}
+    quality = integrations.online_quality_by_route(routes=routes, start=experiment.started_at, end=end, now=now)
+    units = integrations.viewers_by_route(routes=routes, start=experiment.started_at, end=end)
+    guard = {r: integrations.guardrail_telemetry(route=r, start=experiment.started_at, end=end) for r in routes}
     per_arm: dict[str, dict] = {}
     for arm in arms:
         q = quality.get(route(arm.name), {"successes": 0, "trials": 0})

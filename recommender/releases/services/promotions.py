@@ -199,6 +199,9 @@ def promotion_review_decided(*, review: ReviewRequest, actor: Any) -> None:
     if approved:
         from recommender.releases.services.rollouts import rollout_start_if_free
 
+        integrations.version_approve(version=promotion.version, actor=actor,
+                                     reason=f"promotion #{promotion.pk} approved in review #{review.pk}")
+
         rollout_start_if_free(promotion=promotion, actor=actor)
 
 

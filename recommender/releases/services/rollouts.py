@@ -97,16 +97,15 @@ def rollout_measure(*, rollout: Rollout, now: datetime | None = None) -> dict:
     tau = float(release_setting("CANARY_TAU"))
     min_trials = int(release_setting("CANARY_MIN_TRIALS"))
     start = rollout.created_at
-    quality = integrations.online_quality_by_version(
-        version_ids=[rollout.baseline_version_id, rollout.version_id], start=start, end=now
-    )
-    prod = quality.get(rollout.baseline_version_id, {"successes": 0, "trials": 0})
-    canary = quality.get(rollout.version_id, {"successes": 0, "trials": 0})
-    step_quality = integrations.online_quality_by_version(
-        version_ids=[rollout.version_id], start=rollout.step_started_at or start, end=now
-    ).get(rollout.version_id, {"successes": 0, "trials": 0})
+    # Intent to treat: every list served on each route counts, fallbacks included.
+    quality = integrations.online_quality_by_route(routes=["production", "canary"], start=start, end=now, now=now)
+    empty = {"successes": 0, "trials": 0}
+    prod = quality.get("production", empty)
+    canary = quality.get("canary", empty)
+    step_quality = integrations.online_quality_by_route(
+        routes=["canary"], start=rollout.step_started_at or start, end=now, now=now).get("canary", empty)
     out: dict[str, Any] = {
-        "window": {"start": start.isoformat(), "end": now.isoformat(), "matured_before": quality.get("matured_before")},
+        "window": {"start": start.isoformat(), "end": now.isoformat()},
         "production": {"version": rollout.baseline_version_id, **prod,
                        "rate": prod["successes"] / prod["trials"] if prod["trials"] else None},
         "canary": {"version": rollout.version_id, **canary,
@@ -121,7 +120,7 @@ def rollout_measure(*, rollout: Rollout, now: datetime | None = None) -> dict:
                                        successes_b=canary["successes"], trials_b=canary["trials"], alpha=alpha)
         out["sequential"] = seq.as_dict()
         out["ztest"] = z.as_dict()
-    guard = integrations.guardrail_telemetry(version_id=rollout.version_id, start=rollout.step_started_at or start, end=now)
+    guard = integrations.guardrail_telemetry(route="canary", start=rollout.step_started_at or start, end=now)
     limits = release_setting("CANARY_GUARDRAILS")
     out["guardrails"] = {"observed": guard, "limits": limits,
                          "breaches": _breaches(guard, limits, int(release_setting("CANARY_GUARDRAIL_MIN_REQUESTS")))}

@@ -1,0 +1,275 @@
+"""The releases app's one doorway to the other areas' services and selectors.
+
+Training (the registry's aliases and version status), serving (the deployment's traffic split and
+the prediction log), monitoring (online quality, guardrail telemetry, notifications) and audits
+(fairness and security runs) are called only from here, so the release logic reads as a state
+machine and each contract with another area is written down once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+
+from recommender.models import ModelVersion
+
+# --- Celery -------------------------------------------------------------------------------------------
+
+
+def enqueue(task_name: str, *args: Any, **kwargs: Any) -> None:
+    """Send a task by name (the tasks module imports services, not the other way round)."""
+    from portal.celery import app
+
+    app.send_task(task_name, args=args, kwargs=kwargs)
+
+
+# --- training: the registry -------------------------------------------------------------------------------
+
+
+def production_version() -> ModelVersion | None:
+    from recommender.registry.selectors import model_alias_version
+
+    return model_alias_version(alias="production")
+
+
+def alias_version(alias: str) -> ModelVersion | None:
+    from recommender.registry.selectors import model_alias_version
+
+    return model_alias_version(alias=alias)
+
+
+def previous_production_version() -> ModelVersion | None:
+    """The version production pointed at before its current one (from the alias-move history)."""
+    from portal.selectors import activity_log_list
+
+    current = production_version()
+    if current is None:
+        return None
+    for entry in activity_log_list(filters={"action": "model_alias.moved"}).only("data")[:1000]:
+        data = entry.data or {}
+        if data.get("alias") != "production":
+            continue
+        after = (data.get("after") or {}).get("version_id")
+        before = (data.get("before") or {}).get("version_id")
+        if after == current.pk and before and before != current.pk:
+            return ModelVersion.objects.filter(pk=before).first()
+    return None
+
+
+def version_approve(*, version: ModelVersion, actor: Any | None, reason: str, system: str | None = None) -> None:
+    """Production takes only an approved version: mark it so (the registry logs it)."""
+    from recommender.registry.services import model_version_set_status
+
+    if version.status != ModelVersion.Status.APPROVED:
+        model_version_set_status(version=version, status=ModelVersion.Status.APPROVED, actor=actor,
+                                 reason=reason, system=system)
+
+
+def foreign_promotion_review_decided(*, review: Any, actor: Any) -> None:
+    """A ``model_promotion`` review opened by the registry itself (scheduled retraining targets the
+    version, not a promotion request): keep the registry's reaction (the version's status), and
+    when approved file a promotion request in the approver's name, so the version still passes
+    the release gate and a second reviewer before any canary."""
+    from recommender.registry.services import model_promotion_decided
+
+    model_promotion_decided(review=review, actor=actor)
+    if review.status != "approved" or review.target_type != "recommender.modelversion":
+        return
+    version = ModelVersion.objects.filter(pk=review.target_id).first()
+    if version is None:
+        return
+    from recommender.releases.services.promotions import promotion_request_create
+
+    promotion_request_create(
+        version=version, actor=actor,
+        reason=f"approved proposal #{review.pk} ({review.requester_label}): {review.decision_comment or review.title}",
+    )
+
+
+# --- serving: the deployment --------------------------------------------------------------------------------
+
+
+def deployment_state() -> dict:
+    """What the deployment serves now: production/canary/shadow versions, canary share, arms."""
+    from recommender.serving.selectors import deployment_get
+
+    deployment = deployment_get()
+    return {
+        "production_version": getattr(production_version(), "pk", None),
+        "canary_version": getattr(alias_version("canary"), "pk", None),
+        "canary_percent": int(deployment.canary_percent) if deployment.canary_percent is not None else 0,
+        "shadow_version": getattr(alias_version("shadow"), "pk", None),
+        "arms": [{"name": a.name, "version": a.version_id, "percent": float(a.percent), "experiment": a.experiment}
+                 for a in deployment.arms.all()],
+        "salt": deployment.salt,
+        "revision": deployment.revision,
+    }
+
+
+def deployment_set_canary(*, version: ModelVersion | None, percent: int, actor: Any | None, system: str | None,
+                          reason: str) -> None:
+    """Canary alias → ``version`` and its share → ``percent`` (0 clears it), in the caller's transaction."""
+    from recommender.registry.services import model_alias_move
+    from recommender.serving.services import deployment_update
+
+    with transaction.atomic():
+        if version is not None:
+            model_alias_move(alias="canary", version=version, actor=actor, reason=reason, system=system)
+        deployment_update(canary_percent=percent if version is not None else 0, actor=actor, system=system,
+                          reason=reason)
+        if version is None:
+            model_alias_move(alias="canary", version=None, actor=actor, reason=reason, system=system)
+
+
+def deployment_promote(*, version: ModelVersion, actor: Any | None, system: str | None, reason: str) -> None:
+    """``version`` becomes production for everyone; any canary share is cleared."""
+    from recommender.registry.services import model_alias_move
+    from recommender.serving.services import deployment_update
+
+    with transaction.atomic():
+        version_approve(version=version, actor=actor, reason=reason, system=system)
+        model_alias_move(alias="production", version=version, actor=actor, reason=reason, system=system)
+        deployment_update(canary_percent=0, actor=actor, system=system, reason=reason)
+        if alias_version("canary") is not None:
+            model_alias_move(alias="canary", version=None, actor=actor, reason=reason, system=system)
+
+
+def deployment_set_arms(*, arms: list[tuple[str, ModelVersion, int]], experiment: str, actor: Any | None,
+                        system: str | None, reason: str) -> str:
+    """Replace the deployment's experiment arms (``[]`` removes them); returns the bucketing salt."""
+    from recommender.serving.services import deployment_update
+
+    deployment = deployment_update(
+        arms=[{"name": name, "version": version, "percent": percent, "experiment": experiment}
+              for name, version, percent in arms],
+        actor=actor, system=system, reason=reason,
+    )
+    return deployment.salt
+
+
+def deployment_set_shadow(*, version: ModelVersion | None, actor: Any | None, system: str | None, reason: str) -> None:
+    from recommender.registry.services import model_alias_move
+
+    model_alias_move(alias="shadow", version=version, actor=actor, reason=reason, system=system)
+
+
+# --- monitoring: online quality and guardrail telemetry --------------------------------------------------
+
+
+def online_quality_by_route(*, routes: list[str], start: datetime, end: datetime,
+                            now: datetime | None = None) -> dict[str, dict]:
+    """Successes and trials per serving route (``production``, ``canary``, ``arm:<name>``) of the
+    lists served in ``[start, end)`` whose success window has closed — monitoring's one definition."""
+    from monitoring.services.quality import online_quality
+
+    if start >= end:
+        return {}
+    groups = online_quality(since=start, until=end, group_by=("arm",), arms=routes, now=now or end)
+    return {g.key["arm"]: {"successes": g.successes, "trials": g.trials} for g in groups}
+
+
+def viewers_by_route(*, routes: list[str], start: datetime, end: datetime) -> dict[str, int]:
+    """Distinct viewers served per route: the units of randomisation, for the SRM check."""
+    from django.db.models import Count
+
+    from recommender.serving.selectors import prediction_log_list
+
+    rows = (prediction_log_list().filter(created_at__gte=start, created_at__lt=end, arm__in=routes)
+            .values("arm").annotate(viewers=Count("viewer_id", distinct=True)))
+    return {r["arm"]: r["viewers"] for r in rows}
+
+
+def guardrail_telemetry(*, route: str, start: datetime, end: datetime) -> dict:
+    """Requests, error rate, p99 latency and fallback rate of one route over a window."""
+    import numpy as np
+
+    from recommender.serving.selectors import prediction_log_list
+
+    rows = list(prediction_log_list().filter(created_at__gte=start, created_at__lt=end, arm=route)
+                .values_list("status", "latency_ms", "fallback_reason"))
+    if not rows:
+        return {"requests": 0, "error_rate": None, "p99_ms": None, "fallback_rate": None}
+    status = np.array([r[0] for r in rows])
+    latency = np.array([r[1] for r in rows], dtype=float)
+    fallback = np.array([bool(r[2]) for r in rows])
+    return {"requests": len(rows), "error_rate": float((status != 200).mean()),
+            "p99_ms": float(np.percentile(latency, 99)), "fallback_rate": float(fallback.mean())}
+
+
+# --- monitoring: notifications ------------------------------------------------------------------------------
+
+
+def notify(*, event: str, subject: str, body: str, payload: dict, emails: list[str]) -> None:
+    """E-mail and HMAC-signed webhooks through monitoring's notification service (retried, recorded)."""
+    from monitoring.services.notifications import notification_send
+
+    from recommender.releases.conf import release_setting
+
+    notification_send(
+        event=f"release.{event}", subject=subject, body=body, payload=payload,
+        emails=list(dict.fromkeys([*emails, *release_setting("NOTIFY_EMAILS")])),
+        webhooks=list(release_setting("NOTIFY_WEBHOOKS")),
+    )
+
+
+# --- audits: fairness and security -------------------------------------------------------------------------
+
+
+def _audit_dict(run: Any) -> dict:
+    findings = [{"id": f.pk, "severity": f.severity, "title": f.title, "status": f.status,
+                 "check": f.check_name} for f in run.findings.all()]
+    return {"id": run.pk, "kind": run.kind, "status": run.status, "passed": run.passed, "trigger": run.trigger,
+            "created_at": run.created_at.isoformat(), "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+            "report": (run.report or "")[:2000], "error": run.error, "findings": findings}
+
+
+def fairness_audit_latest(*, version: ModelVersion) -> dict | None:
+    from audits.selectors import audit_run_list
+
+    run = audit_run_list(filters={"kind": "fairness", "model_version": version.pk, "status": "succeeded"}).first()
+    return _audit_dict(run) if run else None
+
+
+def fairness_audit_run(*, version: ModelVersion, system: str) -> dict:
+    from audits.services import audit_run_execute, fairness_audit_create
+
+    run = fairness_audit_create(version=version, trigger="release_gate", actor=None, system=system)
+    run = audit_run_execute(run=run)
+    return _audit_dict(run)
+
+
+def security_audit_latest(*, max_age_hours: float) -> dict | None:
+    from datetime import timedelta
+
+    from audits.selectors import audit_run_list
+    from django.utils import timezone
+
+    run = audit_run_list(filters={"kind": "security", "status": "succeeded"}).filter(
+        created_at__gte=timezone.now() - timedelta(hours=max_age_hours)).first()
+    return _audit_dict(run) if run else None
+
+
+def security_audit_run(*, system: str) -> dict:
+    from audits.services import audit_run_execute, security_audit_create
+
+    run = security_audit_create(trigger="release_gate", actor=None, system=system)
+    run = audit_run_execute(run=run)
+    return _audit_dict(run)
+
+
+def artifact_verify(*, version: ModelVersion) -> tuple[bool, dict]:
+    """Re-hash the manifest and every array file against the sha256 recorded at registration."""
+    from recommender.errors import ArtifactIntegrityError
+    from recommender.registry.artifacts import artifact_abspath, load_serving_model
+
+    evidence: dict[str, Any] = {"artifact_path": version.artifact_path, "expected_sha256": version.artifact_sha256}
+    try:
+        model = load_serving_model(directory=artifact_abspath(version.artifact_path),
+                                   expected_sha256=version.artifact_sha256)
+    except (ArtifactIntegrityError, OSError, ValueError, KeyError) as exc:
+        detail = getattr(exc, "detail", None)
+        return False, {**evidence, "error": str(exc), **({"detail": detail} if detail else {})}
+    evidence["files"] = {name: entry["sha256"] for name, entry in sorted(model.manifest["arrays"].items())}
+    return True, evidence

@@ -1,0 +1,108 @@
+"""Reads of releases and experiments, with their joins chosen here."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, QuerySet
+
+from portal.selectors import activity_log_list
+from recommender.models import (
+    Experiment,
+    ExperimentSnapshot,
+    ExperimentVariant,
+    PromotionRequest,
+    ReleaseGateCheck,
+    Rollout,
+    RolloutStep,
+    ShadowComparison,
+    ShadowReport,
+)
+
+
+def promotion_list(*, filters: dict | None = None) -> QuerySet[PromotionRequest]:
+    filters = filters or {}
+    qs = PromotionRequest.objects.select_related(
+        "version__registered_model", "baseline_version__registered_model", "requested_by", "decided_by", "review",
+        "rollout",
+    ).order_by("-created_at")
+    if filters.get("status"):
+        qs = qs.filter(status=filters["status"])
+    if filters.get("version"):
+        qs = qs.filter(version_id=filters["version"])
+    return qs
+
+
+def promotion_checks(*, promotion: PromotionRequest) -> list[ReleaseGateCheck]:
+    """The checks of the promotion's latest gate attempt."""
+    return list(ReleaseGateCheck.objects.filter(promotion=promotion, attempt=promotion.gate_attempt).order_by("id"))
+
+
+def rollout_list(*, filters: dict | None = None) -> QuerySet[Rollout]:
+    filters = filters or {}
+    qs = Rollout.objects.select_related(
+        "version__registered_model", "baseline_version__registered_model", "promotion"
+    ).order_by("-created_at")
+    if filters.get("state"):
+        qs = qs.filter(state=filters["state"])
+    return qs
+
+
+def rollout_active() -> Rollout | None:
+    return rollout_list().filter(state__in=Rollout.ACTIVE).first()
+
+
+def rollout_steps(*, rollout: Rollout) -> QuerySet[RolloutStep]:
+    return RolloutStep.objects.filter(rollout=rollout).select_related("decided_by").order_by("revision")
+
+
+def experiment_list(*, filters: dict | None = None) -> QuerySet[Experiment]:
+    filters = filters or {}
+    qs = Experiment.objects.prefetch_related(
+        Prefetch("arms", queryset=ExperimentVariant.objects.select_related("version__registered_model"))
+    ).order_by("-created_at")
+    if filters.get("status"):
+        qs = qs.filter(status=filters["status"])
+    return qs
+
+
+def experiment_snapshots(*, experiment: Experiment) -> QuerySet[ExperimentSnapshot]:
+    return ExperimentSnapshot.objects.filter(experiment=experiment).order_by("computed_at")
+
+
+def experiment_latest_snapshot(*, experiment: Experiment) -> ExperimentSnapshot | None:
+    return ExperimentSnapshot.objects.filter(experiment=experiment).order_by("-computed_at").first()
+
+
+def experiment_chart(*, experiment: Experiment) -> dict:
+    """Per-arm series over time for the results page: success rate, trials, and the sequential
+    confidence sequence of each treatment's difference from the control."""
+    snaps = list(experiment_snapshots(experiment=experiment).only("computed_at", "arms", "sequential"))
+    labels = [s.computed_at.strftime("%m-%d %H:%M") for s in snaps]
+    arms = [a.name for a in experiment.arms.all()]
+    rate = {a: [(s.arms.get(a) or {}).get("rate") for s in snaps] for a in arms}
+    trials = {a: [(s.arms.get(a) or {}).get("trials", 0) for s in snaps] for a in arms}
+    diff = {}
+    for a in arms:
+        series = [(s.sequential or {}).get(a) for s in snaps]
+        if any(series):
+            diff[a] = {
+                "difference": [x.get("difference") if x else None for x in series],
+                "low": [x.get("cs_low") if x and x.get("enough_data") else None for x in series],
+                "high": [x.get("cs_high") if x and x.get("enough_data") else None for x in series],
+            }
+    return {"labels": labels, "rate": rate, "trials": trials, "difference": diff}
+
+
+def shadow_report_list() -> QuerySet[ShadowReport]:
+    return ShadowReport.objects.select_related(
+        "shadow_version__registered_model", "production_version__registered_model"
+    ).order_by("-created_at")
+
+
+def shadow_comparison_list(*, version_id: int | None = None) -> QuerySet[ShadowComparison]:
+    qs = ShadowComparison.objects.order_by("-created_at")
+    return qs.filter(shadow_version_id=version_id) if version_id else qs
+
+
+def release_history(*, target_type: str, target_id: int):
+    """The activity log of one release object (who or what decided, and why)."""
+    return activity_log_list(filters={"target_type": target_type, "target_id": target_id}).order_by("seq")

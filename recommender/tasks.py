@@ -1,0 +1,4 @@
+"""Celery tasks of the recommender app: each area's tasks module is imported here so that
+``app.autodiscover_tasks()`` (which looks for ``recommender.tasks``) registers them."""
+
+from recommender.releases import tasks as releases_tasks  # noqa: F401
