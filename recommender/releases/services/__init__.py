@@ -10,6 +10,7 @@ from recommender.releases.services.experiments import (  # noqa: F401
 from recommender.releases.services.promotions import (  # noqa: F401
     promotion_cancel,
     promotion_decide,
+    promotion_gate_rerun,
     promotion_request_create,
     promotion_review_decided,
     release_gate_run,

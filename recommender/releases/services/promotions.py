@@ -8,7 +8,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from portal.errors import Conflict, NotFound, ValidationError
+from portal.errors import Conflict, ValidationError
 from portal.models import ReviewRequest
 from portal.services import activity_log_record, review_request_cancel, review_request_create, review_request_decide
 from recommender.models import ModelVersion, PromotionRequest, ReleaseGateCheck
@@ -225,11 +225,21 @@ def promotion_cancel(*, promotion: PromotionRequest, actor: Any, reason: str) ->
     return locked
 
 
-def promotion_get(*, promotion_id: int) -> PromotionRequest:
-    promotion = PromotionRequest.objects.filter(pk=promotion_id).first()
-    if promotion is None:
-        raise NotFound(f"promotion request #{promotion_id} does not exist")
-    return promotion
+def promotion_gate_rerun(*, promotion: PromotionRequest, actor: Any, reason: str) -> PromotionRequest:
+    """Run the gate again after a failure (a finding was waived, an audit re-run, an artifact restored)."""
+    reason = require_reason(reason)
+    with transaction.atomic():
+        locked = PromotionRequest.objects.select_for_update().get(pk=promotion.pk)
+        if locked.status != Status.GATE_FAILED:
+            raise Conflict(f"promotion #{locked.pk} is {locked.status}; only a failed gate can run again")
+        if locked.requested_by_id != getattr(actor, "pk", None):
+            require_actor(actor, None, "data_scientist", "operator")
+        locked.status = Status.GATE_PENDING
+        locked.gate_passed = None
+        locked.save(update_fields=["status", "gate_passed", "updated_at"])
+        activity_log_record(actor=actor, action="release.gate.rerun", target=locked, data={"reason": reason})
+        transaction.on_commit(lambda: integrations.enqueue(GATE_TASK, locked.pk))
+    return locked
 
 
 def promotions_waiting_for_canary() -> list[PromotionRequest]:
