@@ -18,7 +18,7 @@ class RecommenderConfig(AppConfig):
                 on_decision="recommender.registry.services.model_promotion_decided",
             )
         )
-        # Releases take over the decision (release gate → review → canary): recommender/releases/reviews.py.
-        from recommender.releases.reviews import register_review_kinds
+        # Releases take over the decision (gate → review → canary) and record shadow comparisons.
+        from recommender.releases.setup import releases_ready
 
-        register_review_kinds()
+        releases_ready()

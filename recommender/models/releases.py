@@ -283,7 +283,7 @@ class ExperimentSnapshot(models.Model):
 class ShadowComparison(models.Model):
     """A mirrored request: what production answered and what the shadow candidate would have."""
 
-    request_id = models.CharField(max_length=64, db_index=True)
+    request_id = models.CharField(max_length=64, blank=True, db_index=True)
     viewer_id = models.BigIntegerField()
     production_version = models.ForeignKey(
         "recommender.ModelVersion", null=True, on_delete=models.CASCADE, related_name="+"

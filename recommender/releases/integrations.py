@@ -93,66 +93,71 @@ def foreign_promotion_review_decided(*, review: Any, actor: Any) -> None:
 
 def deployment_state() -> dict:
     """What the deployment serves now: production/canary/shadow versions, canary share, arms."""
-    from recommender.serving.selectors import deployment_get
+    from recommender.serving.selectors import deployment_describe
+    from recommender.serving.services import deployment_get_or_create
 
-    deployment = deployment_get()
+    d = deployment_describe(deployment=deployment_get_or_create())
+    role = lambda name: (d.get(name) or {}).get("id")  # noqa: E731
     return {
-        "production_version": getattr(production_version(), "pk", None),
-        "canary_version": getattr(alias_version("canary"), "pk", None),
-        "canary_percent": int(deployment.canary_percent) if deployment.canary_percent is not None else 0,
-        "shadow_version": getattr(alias_version("shadow"), "pk", None),
-        "arms": [{"name": a.name, "version": a.version_id, "percent": float(a.percent), "experiment": a.experiment}
-                 for a in deployment.arms.all()],
-        "salt": deployment.salt,
-        "revision": deployment.revision,
+        "production_version": role("production"),
+        "canary_version": role("canary"),
+        "canary_percent": float(d.get("canary_percent") or 0),
+        "shadow_version": role("shadow"),
+        "arms": d.get("arms") or [],
+        "salt": d.get("salt"),
+        "revision": d.get("revision"),
     }
 
 
 def deployment_set_canary(*, version: ModelVersion | None, percent: int, actor: Any | None, system: str | None,
                           reason: str) -> None:
-    """Canary alias → ``version`` and its share → ``percent`` (0 clears it), in the caller's transaction."""
-    from recommender.registry.services import model_alias_move
+    """Canary → ``version`` at ``percent`` of viewers (``None`` clears it), in the caller's transaction."""
     from recommender.serving.services import deployment_update
 
-    with transaction.atomic():
-        if version is not None:
-            model_alias_move(alias="canary", version=version, actor=actor, reason=reason, system=system)
-        deployment_update(canary_percent=percent if version is not None else 0, actor=actor, system=system,
-                          reason=reason)
-        if version is None:
-            model_alias_move(alias="canary", version=None, actor=actor, reason=reason, system=system)
+    if version is None:
+        deployment_update(canary=None, canary_percent=0, actor=actor, system=system, reason=reason)
+    else:
+        deployment_update(canary=version, canary_percent=percent, actor=actor, system=system, reason=reason)
 
 
 def deployment_promote(*, version: ModelVersion, actor: Any | None, system: str | None, reason: str) -> None:
-    """``version`` becomes production for everyone; any canary share is cleared."""
-    from recommender.registry.services import model_alias_move
+    """``version`` becomes production for everyone; the canary is cleared (one deployment revision)."""
     from recommender.serving.services import deployment_update
 
     with transaction.atomic():
         version_approve(version=version, actor=actor, reason=reason, system=system)
-        model_alias_move(alias="production", version=version, actor=actor, reason=reason, system=system)
-        deployment_update(canary_percent=0, actor=actor, system=system, reason=reason)
-        if alias_version("canary") is not None:
-            model_alias_move(alias="canary", version=None, actor=actor, reason=reason, system=system)
+        deployment_update(production=version, canary=None, canary_percent=0, actor=actor, system=system,
+                          reason=reason)
 
 
 def deployment_set_arms(*, arms: list[tuple[str, ModelVersion, int]], experiment: str, actor: Any | None,
                         system: str | None, reason: str) -> str:
-    """Replace the deployment's experiment arms (``[]`` removes them); returns the bucketing salt."""
+    """Replace the deployment's experiment arms (``[]`` removes them); returns the bucketing salt.
+
+    Starting arms draws a fresh salt, so no viewer carries the arm of an earlier experiment into
+    this one (experiments and canaries never run together, so nothing else is reshuffled)."""
+    import secrets
+
     from recommender.serving.services import deployment_update
 
-    deployment = deployment_update(
-        arms=[{"name": name, "version": version, "percent": percent, "experiment": experiment}
-              for name, version, percent in arms],
-        actor=actor, system=system, reason=reason,
-    )
+    changes: dict[str, Any] = {
+        "arms": [{"name": name, "version": version, "percent": percent, "experiment": experiment}
+                 for name, version, percent in arms],
+    }
+    if arms:
+        changes["salt"] = f"exp-{secrets.token_hex(6)}"
+    deployment = deployment_update(actor=actor, system=system, reason=reason, **changes)
     return deployment.salt
 
 
 def deployment_set_shadow(*, version: ModelVersion | None, actor: Any | None, system: str | None, reason: str) -> None:
-    from recommender.registry.services import model_alias_move
+    """The shadow role → ``version`` (mirroring on), or cleared."""
+    from recommender.serving.services import deployment_update
 
-    model_alias_move(alias="shadow", version=version, actor=actor, reason=reason, system=system)
+    if version is None:
+        deployment_update(shadow=None, actor=actor, system=system, reason=reason)
+    else:
+        deployment_update(shadow=version, shadow_enabled=True, actor=actor, system=system, reason=reason)
 
 
 # --- monitoring: online quality and guardrail telemetry --------------------------------------------------
