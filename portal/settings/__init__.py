@@ -306,6 +306,20 @@ RECOMMENDER.update(
 MONITORING: dict = {}
 AUDITS: dict = {}
 
+# Releases and experiments (recommender/releases, docs/releases.md); every other knob of theirs has a
+# default in recommender/releases/conf.py and can be set here too.
+RECOMMENDER["RELEASES"] = {
+    # Per-metric tolerance of the release gate against production, as JSON:
+    # {"ndcg_at_20": {"better": "higher", "tolerance": 0.01, "required": false}, ...}
+    **({"GATE_METRICS": env.json("RELEASE_GATE_METRICS")} if "RELEASE_GATE_METRICS" in env.ENVIRON else {}),
+    "CANARY_STEPS": env.list("CANARY_STEPS", cast=int, default=[5, 25, 50, 100]),
+    "CANARY_INTERVAL_SECONDS": env.int("CANARY_INTERVAL_SECONDS", default=3600),
+    "CANARY_MIN_TRIALS": env.int("CANARY_MIN_TRIALS", default=200),
+    "CANARY_ALPHA": env.float("CANARY_ALPHA", default=0.05),
+    "EXPERIMENT_ALPHA": env.float("EXPERIMENT_ALPHA", default=0.05),
+    "NOTIFY_EMAILS": env.list("RELEASE_NOTIFY_EMAILS", default=[]),
+}
+
 DATA_UPLOAD_MAX_MEMORY_SIZE = RECOMMENDER["EVENTS_MAX_BYTES"] + 1024
 
 UNFOLD = {

@@ -14,10 +14,10 @@ DEFAULTS: dict[str, Any] = {
     "GATE_METRICS": {
         "rmse": {"better": "lower", "tolerance": 0.02, "required": False},
         "mae": {"better": "lower", "tolerance": 0.02, "required": False},
-        "ndcg@20": {"better": "higher", "tolerance": 0.01, "required": False},
-        "precision@20": {"better": "higher", "tolerance": 0.01, "required": False},
-        "recall@20": {"better": "higher", "tolerance": 0.01, "required": False},
-        "hit_rate@20": {"better": "higher", "tolerance": 0.02, "required": False},
+        "ndcg_at_20": {"better": "higher", "tolerance": 0.01, "required": False},
+        "precision_at_20": {"better": "higher", "tolerance": 0.01, "required": False},
+        "recall_at_20": {"better": "higher", "tolerance": 0.01, "required": False},
+        "hit_rate_at_20": {"better": "higher", "tolerance": 0.02, "required": False},
     },
     # The gate needs a fairness audit of the version; when there is none it runs one (trigger
     # release_gate). Security: the latest security audit must be this recent, else one is run.

@@ -25,8 +25,8 @@ class CheckResult:
 
 
 def metric_value(metrics: dict, key: str) -> float | None:
-    """A metric by dotted path (``ranking.ndcg@20``) or, failing that, by its key anywhere in the
-    nested metrics dict (``ndcg@20``). Non-numbers count as missing."""
+    """A metric by dotted path (``groups.gender.ndcg_at_20``) or, failing that, by its key anywhere
+    in the nested metrics dict (``ndcg_at_20``). Non-numbers count as missing."""
     node: Any = metrics
     for part in key.split("."):
         if isinstance(node, dict) and part in node:

@@ -1,0 +1,326 @@
+"""Portal pages of releases and experiments (templates under templates/recommender/releases/).
+
+Forms post back to the page; each calls the same service the REST API calls, and a refused action
+comes back as a message naming what was wrong."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect
+from django.utils.dateparse import parse_datetime
+
+from portal.errors import UsherError, ValidationError
+from portal.pages import PortalPage
+from portal.permissions import user_has_role
+from recommender.models import Experiment, ModelVersion, Rollout
+from recommender.registry.selectors import model_version_list
+from recommender.releases import integrations, selectors, services, stats
+from recommender.releases.conf import release_setting
+
+
+def _run(request, fn, success: str) -> tuple[bool, object]:
+    """Call a service; report its refusal (or the success) as a message. Returns (ok, result)."""
+    try:
+        result = fn()
+    except UsherError as exc:
+        messages.error(request, exc.message)
+        return False, None
+    messages.success(request, success)
+    return True, result
+
+
+def _deployment() -> dict:
+    try:
+        state = integrations.deployment_state()
+    except Exception as exc:  # the page still renders when serving is not set up yet
+        return {"error": str(exc)}
+    ids = [v for v in (state["production_version"], state["canary_version"], state["shadow_version"]) if v]
+    names = {v.pk: str(v) for v in ModelVersion.objects.filter(pk__in=ids).select_related("registered_model")}
+    for role in ("production", "canary", "shadow"):
+        state[f"{role}_name"] = names.get(state[f"{role}_version"], "—")
+    return state
+
+
+class ReleasesView(PortalPage):
+    """Overview: what serves traffic, the active canary, promotion requests, experiments, rollback."""
+
+    template_name = "recommender/releases/overview.html"
+    title = "Releases"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update({
+            "deployment": _deployment(),
+            "active": selectors.rollout_active(),
+            "promotions": selectors.promotion_list()[:30],
+            "rollouts": selectors.rollout_list()[:10],
+            "experiments": selectors.experiment_list(filters={"status": "running"}),
+            "versions": model_version_list(filters={"status": "candidate"})[:50],
+            "approved_versions": model_version_list(filters={"status": "approved"})[:50],
+            "previous_production": integrations.previous_production_version(),
+            "default_steps": ", ".join(str(s) for s in release_setting("CANARY_STEPS")),
+            "default_interval": release_setting("CANARY_INTERVAL_SECONDS"),
+            "can_request": user_has_role(self.request.user, "data_scientist"),
+            "can_operate": user_has_role(self.request.user, "operator"),
+        })
+        return context
+
+    def post(self, request):
+        action = request.POST.get("action")
+        if action == "request":
+            def go():
+                steps = [s for s in request.POST.get("canary_steps", "").replace(" ", "").split(",") if s]
+                version = ModelVersion.objects.filter(pk=request.POST.get("version") or 0).first()
+                if version is None:
+                    raise ValidationError("choose a model version to promote")
+                interval = request.POST.get("canary_interval_seconds") or None
+                return services.promotion_request_create(
+                    version=version, actor=request.user, reason=request.POST.get("reason", ""),
+                    canary_steps=steps or None,
+                    canary_interval_seconds=int(interval) if interval and interval.isdigit() else None,
+                )
+            ok, promotion = _run(request, go, "Promotion requested: the release gate is running.")
+            if ok:
+                return redirect("recommender:release_promotion", pk=promotion.pk)
+        elif action == "rollback_production":
+            _run(request, lambda: services.production_rollback(actor=request.user, reason=request.POST.get("reason", "")),
+                 "Production rolled back to the previous version.")
+        else:
+            messages.error(request, f"unknown action '{action}'")
+        return redirect("recommender:releases")
+
+
+class PromotionView(PortalPage):
+    """One promotion request: the gate's checks with their evidence, the review, the canary, history."""
+
+    template_name = "recommender/releases/promotion.html"
+    title = "Promotion request"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        promotion = get_object_or_404(selectors.promotion_list(), pk=self.kwargs["pk"])
+        checks = selectors.promotion_checks(promotion=promotion)
+        for check in checks:
+            check.evidence_json = json.dumps(check.evidence, indent=2, default=str)
+        context.update({
+            "promotion": promotion, "checks": checks,
+            "rollout": getattr(promotion, "rollout", None) if hasattr(promotion, "rollout") else None,
+            "history": selectors.release_history(target_type="recommender.promotionrequest", target_id=promotion.pk),
+            "is_requester": promotion.requested_by_id == self.request.user.pk,
+            "can_review": user_has_role(self.request.user, "reviewer"),
+            "title": f"Promotion #{promotion.pk}: {promotion.version}",
+        })
+        return context
+
+    def post(self, request, pk: int):
+        promotion = get_object_or_404(selectors.promotion_list(), pk=pk)
+        action = request.POST.get("action")
+        reason = request.POST.get("reason", "") or request.POST.get("comment", "")
+        if action in ("approve", "reject", "request_changes"):
+            _run(request, lambda: services.promotion_decide(promotion=promotion, actor=request.user, decision=action,
+                                                            comment=request.POST.get("comment", "")),
+                 f"Decision recorded: {action.replace('_', ' ')}.")
+        elif action == "cancel":
+            _run(request, lambda: services.promotion_cancel(promotion=promotion, actor=request.user, reason=reason),
+                 "Promotion request cancelled.")
+        elif action == "rerun_gate":
+            _run(request, lambda: services.promotion_gate_rerun(promotion=promotion, actor=request.user, reason=reason),
+                 "The release gate runs again.")
+        else:
+            messages.error(request, f"unknown action '{action}'")
+        return redirect("recommender:release_promotion", pk=pk)
+
+
+class RolloutView(PortalPage):
+    """One canary rollout: each step with its numbers and who or what decided; operator controls."""
+
+    template_name = "recommender/releases/rollout.html"
+    title = "Canary rollout"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        rollout = get_object_or_404(selectors.rollout_list(), pk=self.kwargs["pk"])
+        steps = list(selectors.rollout_steps(rollout=rollout))
+        for step in steps:
+            step.headline = _step_headline(step.metrics)
+        chart = {
+            "labels": [f"r{s.revision} {s.created_at:%H:%M}" for s in steps],
+            "percent": [s.to_percent for s in steps],
+            "canary": [(s.metrics.get("canary") or {}).get("rate") for s in steps],
+            "production": [(s.metrics.get("production") or {}).get("rate") for s in steps],
+        }
+        context.update({
+            "rollout": rollout, "steps": steps, "chart": chart,
+            "history": selectors.release_history(target_type="recommender.rollout", target_id=rollout.pk),
+            "can_operate": user_has_role(self.request.user, "operator"),
+            "title": f"Canary #{rollout.pk}: {rollout.version}",
+        })
+        return context
+
+    def post(self, request, pk: int):
+        rollout = get_object_or_404(Rollout.objects.all(), pk=pk)
+        action = request.POST.get("action")
+        if action not in ("pause", "resume", "advance", "rollback"):
+            messages.error(request, f"unknown action '{action}'")
+        else:
+            fn = getattr(services, f"rollout_{action}")
+            _run(request, lambda: fn(rollout=rollout, actor=request.user, reason=request.POST.get("reason", "")),
+                 f"Rollout #{pk}: {action} recorded.")
+        return redirect("recommender:release_rollout", pk=pk)
+
+
+def _step_headline(metrics: dict) -> dict:
+    if not metrics:
+        return {}
+    prod, canary = metrics.get("production") or {}, metrics.get("canary") or {}
+    seq = metrics.get("sequential") or {}
+    guard = (metrics.get("guardrails") or {}).get("observed") or {}
+    return {"prod": prod, "canary": canary, "seq": seq, "guard": guard,
+            "breaches": (metrics.get("guardrails") or {}).get("breaches") or []}
+
+
+class ExperimentsView(PortalPage):
+    """Experiments: the list, a form to define one, and the sample-size calculator."""
+
+    template_name = "recommender/releases/experiments.html"
+    title = "Experiments"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        params = self.request.GET
+        calc = None
+        if params.get("baseline") and params.get("mde"):
+            try:
+                calc = {
+                    "baseline": float(params["baseline"]), "mde": float(params["mde"]),
+                    "alpha": float(params.get("alpha") or 0.05), "power": float(params.get("power") or 0.8),
+                    "relative": params.get("relative") == "on",
+                }
+                calc["per_arm"] = stats.sample_size_two_proportions(**calc)
+            except ValueError as exc:
+                calc = {"error": str(exc)}
+        context.update({
+            "experiments": selectors.experiment_list(),
+            "versions": model_version_list().exclude(status__in=["rejected", "archived"])[:100],
+            "calc": calc, "arm_rows": range(4),
+            "can_create": user_has_role(self.request.user, "operator", "data_scientist"),
+        })
+        return context
+
+    def post(self, request):
+        p = request.POST
+
+        def go():
+            arms = []
+            for i in range(4):
+                if not p.get(f"arm{i}_name"):
+                    continue
+                arms.append({"name": p.get(f"arm{i}_name"), "version": p.get(f"arm{i}_version"),
+                             "allocation": p.get(f"arm{i}_allocation"), "is_control": p.get("control") == str(i)})
+            try:
+                mde = float(p.get("mde") or 0.02)
+                alpha = float(p.get("alpha")) if p.get("alpha") else None
+            except ValueError:
+                raise ValidationError("alpha and the minimum detectable effect must be numbers")
+            return services.experiment_create(
+                name=p.get("name", ""), hypothesis=p.get("hypothesis", ""), arms=arms, actor=request.user,
+                minimum_detectable_effect=mde, alpha=alpha,
+            )
+        ok, experiment = _run(request, go, "Experiment created (draft).")
+        if ok:
+            return redirect("recommender:release_experiment", pk=experiment.pk)
+        return redirect("recommender:release_experiments")
+
+
+class ExperimentView(PortalPage):
+    """An experiment's results: per-arm charts over time, the statistics and the decision."""
+
+    template_name = "recommender/releases/experiment.html"
+    title = "Experiment"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        experiment = get_object_or_404(selectors.experiment_list(), pk=self.kwargs["pk"])
+        latest = selectors.experiment_latest_snapshot(experiment=experiment)
+        control = next((a.name for a in experiment.arms.all() if a.is_control), None)
+        rows = []
+        if latest:
+            for name, arm in latest.arms.items():
+                rows.append({"name": name, **arm, "z": (latest.ztest or {}).get(name),
+                             "seq": (latest.sequential or {}).get(name),
+                             "progress": ((latest.sample_size or {}).get("progress") or {}).get(name)})
+        context.update({
+            "experiment": experiment, "latest": latest, "rows": rows, "control": control,
+            "chart": selectors.experiment_chart(experiment=experiment),
+            "history": selectors.release_history(target_type="recommender.experiment", target_id=experiment.pk),
+            "can_operate": user_has_role(self.request.user, "operator"),
+            "title": f"Experiment: {experiment.name}",
+        })
+        return context
+
+    def post(self, request, pk: int):
+        experiment = get_object_or_404(Experiment.objects.all(), pk=pk)
+        action = request.POST.get("action")
+        if action == "start":
+            _run(request, lambda: services.experiment_start(experiment=experiment, actor=request.user),
+                 "Experiment started.")
+        elif action == "stop":
+            _run(request, lambda: services.experiment_stop(experiment=experiment, actor=request.user,
+                                                           reason=request.POST.get("reason", "")),
+                 "Experiment stopped; the final analysis is recorded.")
+        elif action == "analyze":
+            _run(request, lambda: services.experiment_analyze(experiment=experiment,
+                                                              system=f"portal:{request.user.get_username()}"),
+                 "Analysis recorded.")
+        else:
+            messages.error(request, f"unknown action '{action}'")
+        return redirect("recommender:release_experiment", pk=pk)
+
+
+class ShadowView(PortalPage):
+    """Shadow: which candidate mirrors production, its agreement over time, recent comparisons."""
+
+    template_name = "recommender/releases/shadow.html"
+    title = "Shadow"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        reports = list(selectors.shadow_report_list()[:48])
+        context.update({
+            "deployment": _deployment(),
+            "reports": reports,
+            "chart": {
+                "labels": [r.window_end.strftime("%m-%d %H:%M") for r in reversed(reports)],
+                "overlap": [r.mean_overlap for r in reversed(reports)],
+                "kendall": [r.mean_kendall_tau for r in reversed(reports)],
+                "spearman": [r.mean_spearman_rho for r in reversed(reports)],
+            },
+            "comparisons": selectors.shadow_comparison_list()[:20],
+            "versions": model_version_list().exclude(status__in=["rejected", "archived"])[:100],
+            "can_operate": user_has_role(self.request.user, "operator", "data_scientist"),
+        })
+        return context
+
+    def post(self, request):
+        p = request.POST
+        action = p.get("action")
+        if action == "start":
+            def go():
+                version = ModelVersion.objects.filter(pk=p.get("version") or 0).first()
+                if version is None:
+                    raise ValidationError("choose a model version to run in shadow")
+                services.shadow_start(version=version, actor=request.user, reason=p.get("reason", ""))
+            _run(request, go, "Shadow started: production's requests are mirrored to it.")
+        elif action == "stop":
+            _run(request, lambda: services.shadow_stop(actor=request.user, reason=p.get("reason", "")), "Shadow stopped.")
+        elif action == "report":
+            def report():
+                since = parse_datetime(p["since"]) if p.get("since") else None
+                if services.shadow_report_create(actor=request.user, since=since) is None:
+                    raise ValidationError("no mirrored requests in that window")
+            _run(request, report, "Shadow report recorded.")
+        else:
+            messages.error(request, f"unknown action '{action}'")
+        return redirect("recommender:release_shadow")

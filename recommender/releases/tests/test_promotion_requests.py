@@ -1,0 +1,70 @@
+"""Promotion requests: who may ask, what is refused with a clear error, and what is recorded."""
+
+from __future__ import annotations
+
+import pytest
+
+from portal.errors import Conflict, PermissionDenied, ValidationError
+from portal.models import ActivityLogEntry
+from recommender.models import ModelVersion, PromotionRequest
+from recommender.releases import services
+from recommender.tests.factories_training import VersionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_data_scientist_requests_and_the_gate_is_queued(users, django_capture_on_commit_callbacks):
+    version = VersionFactory()
+    with django_capture_on_commit_callbacks() as callbacks:
+        promotion = services.promotion_request_create(version=version, actor=users["data_scientist"],
+                                                      reason="better NDCG", canary_steps=[10, 50, 100])
+    assert promotion.status == PromotionRequest.Status.GATE_PENDING
+    assert promotion.canary_steps == [10, 50, 100]
+    assert promotion.requested_label == users["data_scientist"].username
+    entry = ActivityLogEntry.objects.get(action="release.promotion.requested")
+    assert entry.data["reason"] == "better NDCG" and entry.target_id == str(promotion.pk)
+    assert len(callbacks) == 1  # the gate task is sent after the commit
+
+
+@pytest.mark.parametrize("role", ["viewer", "operator", "reviewer"])
+def test_other_roles_cannot_request(users, role):
+    with pytest.raises(PermissionDenied, match="data_scientist"):
+        services.promotion_request_create(version=VersionFactory(), actor=users[role], reason="x")
+    assert not PromotionRequest.objects.exists()
+
+
+@pytest.mark.parametrize("steps, interval, message", [
+    ([5, 25, 50], None, "ending at 100"),
+    ([50, 25, 100], None, "must increase"),
+    ([0, 100], None, "1–100"),
+    (["a", 100], None, "whole percents"),
+    ([5, 100], 3, "at least 10 seconds"),
+])
+def test_bad_canary_plans_are_refused(users, steps, interval, message):
+    with pytest.raises(ValidationError, match=message):
+        services.promotion_request_create(version=VersionFactory(), actor=users["data_scientist"], reason="x",
+                                          canary_steps=steps, canary_interval_seconds=interval)
+
+
+def test_refusals_name_what_was_wrong(users):
+    ds = users["data_scientist"]
+    with pytest.raises(ValidationError, match="reason"):
+        services.promotion_request_create(version=VersionFactory(), actor=ds, reason="  ")
+    with pytest.raises(ValidationError, match="rejected"):
+        services.promotion_request_create(version=VersionFactory(status=ModelVersion.Status.REJECTED), actor=ds,
+                                          reason="x")
+    version = VersionFactory()
+    first = services.promotion_request_create(version=version, actor=ds, reason="x")
+    with pytest.raises(Conflict, match=f"#{first.pk}"):
+        services.promotion_request_create(version=version, actor=ds, reason="again")
+    assert PromotionRequest.objects.count() == 1
+
+
+def test_a_cancelled_request_frees_the_version_for_a_new_one(users):
+    ds, version = users["data_scientist"], VersionFactory()
+    first = services.promotion_request_create(version=version, actor=ds, reason="x")
+    services.promotion_cancel(promotion=first, actor=ds, reason="wrong snapshot")
+    second = services.promotion_request_create(version=version, actor=ds, reason="retry")
+    assert PromotionRequest.objects.get(pk=first.pk).status == "cancelled" and second.status == "gate_pending"
+    with pytest.raises(PermissionDenied):  # someone else's request needs an operator to cancel it
+        services.promotion_cancel(promotion=second, actor=users["reviewer"], reason="no")
