@@ -83,7 +83,7 @@ def foreign_promotion_review_decided(*, review: Any, actor: Any) -> None:
     from recommender.releases.services.promotions import promotion_request_create
 
     promotion_request_create(
-        version=version, actor=actor,
+        version=version, actor=None, system=f"model_promotion review #{review.pk}", on_behalf_of=actor,
         reason=f"approved proposal #{review.pk} ({review.requester_label}): {review.decision_comment or review.title}",
     )
 

@@ -54,9 +54,15 @@ def promotion_request_create(
     canary_steps: list[int] | None = None,
     canary_interval_seconds: int | None = None,
     system: str | None = None,
+    on_behalf_of: Any | None = None,
 ) -> PromotionRequest:
-    """File a promotion request and queue its release gate."""
+    """File a promotion request and queue its release gate.
+
+    A schedule files with ``system=...``; ``on_behalf_of`` names the person the request is
+    recorded for (so four eyes keeps them from deciding it)."""
     require_actor(actor, system, "data_scientist")
+    if on_behalf_of is not None and human(actor) is not None:
+        raise ValidationError("on_behalf_of is only for requests filed by the system")
     reason = require_reason(reason, "a reason for the promotion")
     steps, interval = validate_canary_plan(canary_steps, canary_interval_seconds)
     if version.status in (ModelVersion.Status.REJECTED, ModelVersion.Status.ARCHIVED):
@@ -71,12 +77,14 @@ def promotion_request_create(
             raise Conflict(f"{version} already has an open promotion request (#{open_one.pk}, {open_one.status})",
                            detail={"promotion": open_one.pk})
         promotion = PromotionRequest.objects.create(
-            version=version, baseline_version=production, reason=reason, requested_by=human(actor),
-            requested_label=actor_label(actor, system), canary_steps=steps, canary_interval_seconds=interval,
+            version=version, baseline_version=production, reason=reason, requested_by=human(actor) or human(on_behalf_of),
+            requested_label=actor_label(actor or on_behalf_of, system), canary_steps=steps,
+            canary_interval_seconds=interval,
         )
         activity_log_record(
             actor=actor, system=system, action="release.promotion.requested", target=promotion,
             data={"version": version.pk, "production": production.pk if production else None, "reason": reason,
+                  "on_behalf_of": actor_label(on_behalf_of, None) if on_behalf_of is not None else None,
                   "canary_steps": steps, "canary_interval_seconds": interval},
         )
         transaction.on_commit(lambda: integrations.enqueue(GATE_TASK, promotion.pk))

@@ -68,3 +68,23 @@ def test_a_cancelled_request_frees_the_version_for_a_new_one(users):
     assert PromotionRequest.objects.get(pk=first.pk).status == "cancelled" and second.status == "gate_pending"
     with pytest.raises(PermissionDenied):  # someone else's request needs an operator to cancel it
         services.promotion_cancel(promotion=second, actor=users["reviewer"], reason="no")
+
+
+def test_an_approved_retraining_proposal_becomes_a_promotion_request_that_its_approver_cannot_decide(users):
+    """The registry's own ``model_promotion`` review (opened by scheduled retraining, targeting the
+    version) keeps its reaction, and approval files a promotion request that still has to pass the
+    gate and a second reviewer."""
+    from portal.services import review_request_decide
+    from recommender.registry.services import model_version_request_promotion
+
+    version = VersionFactory()
+    review = model_version_request_promotion(version=version, actor=None, reason="beats production",
+                                             system="recommender.retrain")
+    review_request_decide(review=review, actor=users["reviewer"], decision="approve", comment="worth a canary")
+    version.refresh_from_db()
+    assert version.status == "approved"  # the registry's handler still ran
+    promotion = PromotionRequest.objects.get(version=version)
+    assert promotion.status == "gate_pending"
+    assert promotion.requested_by == users["reviewer"] and promotion.requested_label == users["reviewer"].username
+    entry = ActivityLogEntry.objects.get(action="release.promotion.requested")
+    assert entry.actor_label == f"system:model_promotion review #{review.pk}"
