@@ -1,3 +1,4 @@
 """Admin of the recommender app: each area registers its models in its own admin module."""
 
+from recommender.ingest import admin as ingest_admin  # noqa: F401
 from recommender.releases import admin as releases_admin  # noqa: F401

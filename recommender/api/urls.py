@@ -1,6 +1,6 @@
 """REST API routes of the recommender app (mounted under /api/v1/)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
 urlpatterns: list = []
 
@@ -49,4 +49,16 @@ urlpatterns += [
          name="api-shadow-report-create"),
     path("releases/shadow/comparisons", releases_api.ShadowComparisonListApi.as_view(),
          name="api-shadow-comparison-list"),
+]
+
+# --- event intake (recommender/api/ingest.py) ---
+from recommender.api import ingest as ingest_api  # noqa: E402
+
+urlpatterns += [
+    path("events", ingest_api.EventsIngestApi.as_view(), name="api-events-ingest"),
+    path("ingest/sources", ingest_api.IngestSourceListApi.as_view(), name="api-ingest-source-list"),
+    path("ingest/sources/<int:source_id>", ingest_api.IngestSourceDetailApi.as_view(),
+         name="api-ingest-source-detail"),
+    path("ingest/quarantine", ingest_api.QuarantineListApi.as_view(), name="api-quarantine-list"),
+    path("ingest/quarantine/counts", ingest_api.QuarantineCountsApi.as_view(), name="api-quarantine-counts"),
 ]
