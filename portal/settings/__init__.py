@@ -303,7 +303,33 @@ RECOMMENDER.update(
         "PROMOTION_MARGIN": env.float("PROMOTION_MARGIN", default=0.005),
     }
 )
-MONITORING: dict = {}
+MONITORING = {
+    # Availability as the platform sees it: status 200 answered within this many ms.
+    "AVAILABILITY_LATENCY_MS": env.int("MONITORING_AVAILABILITY_LATENCY_MS", default=600),
+    # Telemetry rollups recompute this many recent minutes on each run (late batches, late lines).
+    "ROLLUP_RECOMPUTE_MINUTES": env.int("MONITORING_ROLLUP_RECOMPUTE_MINUTES", default=15),
+    # Online quality: a served list succeeds when a watch of one of its movies starts within this.
+    "ONLINE_QUALITY_WINDOW_MINUTES": env.int("MONITORING_ONLINE_QUALITY_WINDOW_MINUTES", default=30),
+    # Data quality and drift reports made by beat look back this far.
+    "DATA_QUALITY_WINDOW_MINUTES": env.int("MONITORING_DATA_QUALITY_WINDOW_MINUTES", default=60),
+    "DRIFT_WINDOW_HOURS": env.int("MONITORING_DRIFT_WINDOW_HOURS", default=24),
+    # Served lists sampled for the recommended-item distribution (JSON lists are parsed in Python).
+    "DRIFT_MAX_LISTS": env.int("MONITORING_DRIFT_MAX_LISTS", default=50_000),
+    # An event is late when it arrives this long after a later event of the same type.
+    "LATE_EVENT_SECONDS": env.int("MONITORING_LATE_EVENT_SECONDS", default=300),
+    # Feedback-loop snapshots: bucket length, points in the trend test, the test's alpha.
+    "FEEDBACK_BUCKET_HOURS": env.int("MONITORING_FEEDBACK_BUCKET_HOURS", default=24),
+    "FEEDBACK_TREND_POINTS": env.int("MONITORING_FEEDBACK_TREND_POINTS", default=14),
+    "TREND_ALPHA": env.float("MONITORING_TREND_ALPHA", default=0.05),
+    # Notifications: webhook timeout, attempts and the first retry delay (doubles each time).
+    "WEBHOOK_TIMEOUT_SECONDS": env.float("MONITORING_WEBHOOK_TIMEOUT_SECONDS", default=5.0),
+    "NOTIFY_MAX_ATTEMPTS": env.int("MONITORING_NOTIFY_MAX_ATTEMPTS", default=5),
+    "NOTIFY_RETRY_SECONDS": env.int("MONITORING_NOTIFY_RETRY_SECONDS", default=30),
+    # /metrics reads the rollups at most this often per process.
+    "METRICS_CACHE_SECONDS": env.float("MONITORING_METRICS_CACHE_SECONDS", default=15.0),
+    # Dashboard auto-refresh interval in the browser.
+    "DASHBOARD_REFRESH_SECONDS": env.int("MONITORING_DASHBOARD_REFRESH_SECONDS", default=30),
+}
 AUDITS: dict = {}
 
 # Releases and experiments (recommender/releases, docs/releases.md); every other knob of theirs has a

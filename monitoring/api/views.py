@@ -1,0 +1,640 @@
+"""REST API of monitoring: every figure on the dashboard, and every action of the portal pages."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import generics, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from monitoring import selectors
+from monitoring.api import serializers as out
+from monitoring.models import DriftReport, Incident
+from monitoring.services import alerts, config, incidents, notifications
+from monitoring.services.data_quality import data_quality_report_create
+from monitoring.services.drift import drift_report_create
+from monitoring.services.feedback import feedback_snapshots_update, feedback_trends
+from monitoring.services.metrics import METRICS
+from monitoring.services.quality import GROUP_KEYS, online_quality
+from monitoring.services.slo import slo_status
+from portal.errors import ValidationError
+
+OPERATOR = ("operator",)
+RANGE_PARAMS = [
+    OpenApiParameter("since", OpenApiTypes.DATETIME, description="ISO-8601; default: `hours` before `until`."),
+    OpenApiParameter("until", OpenApiTypes.DATETIME, description="ISO-8601; default: now."),
+    OpenApiParameter("hours", OpenApiTypes.NUMBER, description="Length of the range when `since` is not given (24)."),
+]
+
+
+def time_range(params, *, default_hours: float = 24.0, max_days: int = 62) -> tuple[datetime, datetime]:
+    """``since``/``until`` (ISO-8601) or ``hours`` back from ``until``; a clear error otherwise."""
+    def parse(key: str) -> datetime | None:
+        raw = params.get(key)
+        if not raw:
+            return None
+        value = parse_datetime(raw)
+        if value is None:
+            raise ValidationError(f"'{key}' is not an ISO-8601 time: {raw!r}")
+        return value if timezone.is_aware(value) else timezone.make_aware(value, timezone.utc)
+
+    until = parse("until") or timezone.now()
+    since = parse("since")
+    if since is None:
+        try:
+            hours = float(params.get("hours", default_hours))
+        except ValueError:
+            raise ValidationError(f"'hours' is not a number: {params.get('hours')!r}")
+        if hours <= 0:
+            raise ValidationError("'hours' must be positive")
+        since = until - timedelta(hours=hours)
+    if since >= until:
+        raise ValidationError("'since' must be before 'until'")
+    if until - since > timedelta(days=max_days):
+        raise ValidationError(f"the range may span at most {max_days} days")
+    return since, until
+
+
+def _int_param(params, key: str, default: int, *, low: int = 1, high: int = 10_000) -> int:
+    raw = params.get(key)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError(f"'{key}' must be an integer, got {raw!r}")
+    if not low <= value <= high:
+        raise ValidationError(f"'{key}' must be between {low} and {high}")
+    return value
+
+
+# --- dashboard summary --------------------------------------------------------------------------
+
+def monitoring_summary(now: datetime | None = None) -> dict:
+    now = now or timezone.now()
+    hour = selectors.telemetry_window(since=now - timedelta(hours=1), until=now, source="client")
+    server_hour = selectors.telemetry_window(since=now - timedelta(hours=1), until=now, source="server")
+    latest_drift = selectors.drift_report_list().first()
+    latest_dq = selectors.data_quality_report_list().first()
+    trends = feedback_trends(until=now)
+    return {
+        "time": now,
+        "last_hour": {k: hour.get(k) for k in ("requests", "availability", "error_rate", "latency_p95_ms",
+                                               "latency_p99_ms", "no_data")},
+        "last_hour_server": {k: server_hour.get(k) for k in ("requests", "personalization_rate", "fallback_rate",
+                                                              "latency_p95_ms", "no_data")},
+        "slos": [slo_status(slo=s, now=now) for s in selectors.slo_list(enabled_only=True)],
+        "incidents_active": selectors.incident_list(filters={"active": True}).count(),
+        "incidents_critical": selectors.incident_list(filters={"active": True, "severity": "critical"}).count(),
+        "drift": None if latest_drift is None else {
+            "id": latest_drift.pk, "status": latest_drift.status, "created_at": latest_drift.created_at,
+            "drifted": latest_drift.drifted_features, "tested": latest_drift.tested_features},
+        "data_quality": None if latest_dq is None else {
+            "id": latest_dq.pk, "status": latest_dq.status, "window_end": latest_dq.window_end,
+            "issues": latest_dq.issues},
+        "feedback_adverse": sorted(k for k, v in trends.items() if v["adverse"]),
+        "rules": {s: n for s, n in _rule_states()},
+    }
+
+
+def _rule_states():
+    from django.db.models import Count
+
+    return selectors.alert_rule_list(filters={"enabled": True}).values("state").annotate(n=Count("id")).values_list(
+        "state", "n").order_by()
+
+
+class SummaryApi(APIView):
+    """Health at a glance: last hour's traffic, SLOs, active incidents, drift, data quality, feedback loops."""
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request) -> Response:
+        return Response(monitoring_summary())
+
+
+# --- telemetry, SLOs, online quality -------------------------------------------------------------
+
+class TelemetrySeriesApi(APIView):
+    """Traffic, errors, availability, latency percentiles, personalization and fallbacks over time
+    (from the per-minute rollups; minutes without requests are absent — no data, not zero)."""
+
+    @extend_schema(parameters=[*RANGE_PARAMS,
+                               OpenApiParameter("source", str, enum=["client", "server"]),
+                               OpenApiParameter("step", int, description="Minutes per point (default: range/120)."),
+                               OpenApiParameter("by_version", bool)],
+                   responses=OpenApiTypes.OBJECT)
+    def get(self, request) -> Response:
+        params = request.query_params
+        since, until = time_range(params)
+        source = params.get("source", "client")
+        if source not in ("client", "server"):
+            raise ValidationError("'source' must be client or server")
+        span = int((until - since).total_seconds() // 60)
+        step = _int_param(params, "step", max(1, span // 120), high=24 * 60)
+        points = selectors.telemetry_series(since=since, until=until, source=source, step_minutes=step,
+                                            by_version=params.get("by_version") in ("1", "true", "yes"))
+        return Response({"since": since, "until": until, "source": source, "step_minutes": step, "points": points})
+
+
+class TelemetryMinuteListApi(generics.ListAPIView):
+    """The stored per-minute rollups (filter by source, model version, arm, time)."""
+
+    serializer_class = out.TelemetryMinuteSerializer
+    filter_backends: list = []
+
+    @extend_schema(parameters=[*RANGE_PARAMS, OpenApiParameter("source", str),
+                               OpenApiParameter("model_version_id", int), OpenApiParameter("arm", str)])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        params = self.request.query_params
+        since, until = time_range(params)
+        return selectors.telemetry_minute_list(filters={
+            "since": since, "until": until, "source": params.get("source"),
+            "model_version_id": params.get("model_version_id"), "arm": params.get("arm")})
+
+
+class SLOListApi(generics.ListCreateAPIView):
+    """The SLOs (create: operators)."""
+
+    serializer_class = out.SLOSerializer
+    write_roles = OPERATOR
+    filter_backends: list = []
+
+    def get_queryset(self):
+        return selectors.slo_list()
+
+    def perform_create(self, serializer):
+        from monitoring.models import SLO
+
+        serializer.instance = config.config_save(instance=SLO(), actor=self.request.user,
+                                                 data=serializer.validated_data)
+
+
+class SLODetailApi(generics.RetrieveUpdateAPIView):
+    """One SLO (change: operators)."""
+
+    serializer_class = out.SLOSerializer
+    write_roles = OPERATOR
+    lookup_url_kwarg = "slo_id"
+
+    def get_queryset(self):
+        return selectors.slo_list()
+
+    def perform_update(self, serializer):
+        serializer.instance = config.config_save(instance=serializer.instance, actor=self.request.user,
+                                                 data=serializer.validated_data)
+
+
+class SLOStatusApi(APIView):
+    """Every enabled SLO's SLI, error budget (consumed, remaining) and burn rates now."""
+
+    @extend_schema(responses=out.SLOStatusSerializer(many=True))
+    def get(self, request) -> Response:
+        now = timezone.now()
+        return Response(out.SLOStatusSerializer(
+            [slo_status(slo=s, now=now) for s in selectors.slo_list(enabled_only=True)], many=True).data)
+
+
+class OnlineQualityApi(APIView):
+    """Online quality: successes and trials of served lists (a watch of a recommended movie within
+    the window), per model version, arm and/or time bucket; plus the mean rating of those movies."""
+
+    @extend_schema(parameters=[
+        *RANGE_PARAMS,
+        OpenApiParameter("window_minutes", int, description="Attribution window (default 30)."),
+        OpenApiParameter("group_by", str, description=f"Comma-separated: {', '.join(GROUP_KEYS)}."),
+        OpenApiParameter("bucket_minutes", int, description="Bucket length when grouping by bucket (60)."),
+        OpenApiParameter("source", str, enum=["server", "client", "auto"]),
+        OpenApiParameter("complete_only", bool, description="Leave out lists whose window is still open (true)."),
+    ], responses=out.QualityGroupSerializer(many=True))
+    def get(self, request) -> Response:
+        params = request.query_params
+        since, until = time_range(params)
+        group_by = tuple(g for g in params.get("group_by", "model_version_id,arm").split(",") if g)
+        groups = online_quality(
+            since=since, until=until, window_minutes=_int_param(params, "window_minutes", 30, high=24 * 60),
+            group_by=group_by, bucket_minutes=_int_param(params, "bucket_minutes", 60, high=7 * 24 * 60),
+            source=params.get("source", "server") if params.get("source") in ("server", "client", "auto") else
+            _bad_source(params.get("source")),
+            complete_only=params.get("complete_only", "true") not in ("0", "false", "no"),
+        )
+        return Response(out.QualityGroupSerializer([g.as_dict() for g in groups], many=True).data)
+
+
+def _bad_source(value):
+    if value is None:
+        return "server"
+    raise ValidationError(f"'source' must be server, client or auto, not {value!r}")
+
+
+# --- data quality, drift, feedback loops ----------------------------------------------------------
+
+class DataQualityReportListApi(generics.ListAPIView):
+    """Data-quality reports, newest first."""
+
+    serializer_class = out.DataQualityReportSerializer
+
+    def get_queryset(self):
+        return selectors.data_quality_report_list()
+
+
+class DataQualityReportDetailApi(generics.RetrieveAPIView):
+    serializer_class = out.DataQualityReportSerializer
+    lookup_url_kwarg = "report_id"
+
+    def get_queryset(self):
+        return selectors.data_quality_report_list()
+
+
+class DataQualityRunApi(APIView):
+    """Make a data-quality report now (operators); default window: the last hour."""
+
+    write_roles = OPERATOR
+
+    @extend_schema(request=None, parameters=RANGE_PARAMS, responses={201: out.DataQualityReportSerializer})
+    def post(self, request) -> Response:
+        since, until = time_range(request.query_params, default_hours=1)
+        report = data_quality_report_create(since=since, until=until, actor=request.user)
+        return Response(out.DataQualityReportSerializer(report).data, status=status.HTTP_201_CREATED)
+
+
+class DriftFeatureListApi(generics.ListAPIView):
+    """The drift features and their thresholds."""
+
+    serializer_class = out.DriftFeatureSerializer
+    filter_backends: list = []
+
+    def get_queryset(self):
+        return selectors.drift_feature_list()
+
+
+class DriftFeatureDetailApi(generics.RetrieveUpdateAPIView):
+    """One drift feature; operators change its thresholds."""
+
+    serializer_class = out.DriftFeatureSerializer
+    write_roles = OPERATOR
+    lookup_url_kwarg = "feature_id"
+
+    def get_queryset(self):
+        return selectors.drift_feature_list()
+
+    def perform_update(self, serializer):
+        serializer.instance = config.config_save(instance=serializer.instance, actor=self.request.user,
+                                                 data=serializer.validated_data)
+
+
+class DriftReportListApi(generics.ListAPIView):
+    """Drift reports, newest first."""
+
+    serializer_class = out.DriftReportSerializer
+
+    def get_queryset(self):
+        return selectors.drift_report_list()
+
+
+class DriftReportDetailApi(generics.RetrieveAPIView):
+    """One drift report with every feature's test and the reference-vs-current histograms."""
+
+    serializer_class = out.DriftReportDetailSerializer
+    lookup_url_kwarg = "report_id"
+
+    def get_queryset(self):
+        return selectors.drift_report_list()
+
+
+class DriftRunApi(APIView):
+    """Make a drift report now (operators): the current window against the production model's
+    training snapshot (or an explicit reference window)."""
+
+    write_roles = OPERATOR
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "DriftRunInput"
+
+        current_since = serializers.DateTimeField(required=False)
+        current_until = serializers.DateTimeField(required=False)
+        reference_since = serializers.DateTimeField(required=False)
+        reference_until = serializers.DateTimeField(required=False)
+
+        def validate(self, attrs):
+            if bool(attrs.get("reference_since")) != bool(attrs.get("reference_until")):
+                raise serializers.ValidationError("give both reference_since and reference_until, or neither")
+            for a, b in (("current_since", "current_until"), ("reference_since", "reference_until")):
+                if attrs.get(a) and attrs.get(b) and attrs[a] >= attrs[b]:
+                    raise serializers.ValidationError(f"{a} must be before {b}")
+            return attrs
+
+    @extend_schema(request=InputSerializer, responses={201: out.DriftReportDetailSerializer})
+    def post(self, request) -> Response:
+        from monitoring.sources import Reference
+
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        reference = None
+        if v.get("reference_since"):
+            reference = Reference(since=v["reference_since"], until=v["reference_until"],
+                                  description={"kind": "explicit window", "by": request.user.get_username()})
+        report = drift_report_create(current_since=v.get("current_since"), current_until=v.get("current_until"),
+                                     reference=reference, actor=request.user)
+        return Response(out.DriftReportDetailSerializer(report).data, status=status.HTTP_201_CREATED)
+
+
+class DriftTrendApi(APIView):
+    """Each feature's score over the recent drift reports (for the dashboard's drift chart)."""
+
+    @extend_schema(parameters=[OpenApiParameter("reports", int, description="How many reports (48).")],
+                   responses=OpenApiTypes.OBJECT)
+    def get(self, request) -> Response:
+        count = _int_param(request.query_params, "reports", 48, high=1000)
+        reports = list(DriftReport.objects.order_by("-created_at", "-id")[:count])[::-1]
+        series: dict[str, list] = {}
+        for report in reports:
+            for r in report.results.all():
+                # Scores are on different scales (p-values vs distances): plot score / threshold,
+                # where > 1 means drifted for distances and < 1 for p-values.
+                ratio = None
+                if r.score is not None and r.threshold:
+                    ratio = r.score / r.threshold if r.test not in ("ks", "chi2") else r.threshold / max(r.score, 1e-12)
+                series.setdefault(r.feature, []).append({"time": report.created_at, "report": report.pk,
+                                                         "test": r.test, "score": r.score, "ratio": ratio,
+                                                         "drifted": r.drifted})
+        return Response({"reports": [{"id": r.pk, "time": r.created_at, "status": r.status} for r in reports],
+                         "features": series})
+
+
+class FeedbackApi(APIView):
+    """Feedback-loop snapshots over time and the trend test of each metric."""
+
+    @extend_schema(parameters=RANGE_PARAMS, responses=OpenApiTypes.OBJECT)
+    def get(self, request) -> Response:
+        params = request.query_params
+        since, until = time_range(params, default_hours=24 * 30, max_days=366)
+        snapshots = selectors.feedback_snapshot_list(since=since, until=until)
+        return Response({
+            "since": since, "until": until,
+            "snapshots": out.FeedbackLoopSnapshotSerializer(snapshots, many=True).data,
+            "trends": feedback_trends(until=until),
+        })
+
+
+class FeedbackRunApi(APIView):
+    """Recompute the latest feedback-loop buckets now (operators)."""
+
+    write_roles = OPERATOR
+
+    @extend_schema(request=None, parameters=[OpenApiParameter("buckets", int)],
+                   responses={201: out.FeedbackLoopSnapshotSerializer(many=True)})
+    def post(self, request) -> Response:
+        count = _int_param(request.query_params, "buckets", 2, high=90)
+        snapshots = feedback_snapshots_update(buckets=count, system=f"api:{request.user.get_username()}")
+        return Response(out.FeedbackLoopSnapshotSerializer(snapshots, many=True).data, status=status.HTTP_201_CREATED)
+
+
+# --- alert rules, incidents, notifications -------------------------------------------------------
+
+class MetricListApi(APIView):
+    """The metrics an alert rule can watch, with their parameters."""
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request) -> Response:
+        return Response([{"name": s.name, "label": s.label, "unit": s.unit, "params": s.params}
+                         for s in METRICS.values()])
+
+
+class AlertRuleListApi(generics.ListCreateAPIView):
+    """Alert rules with their current state (create: operators)."""
+
+    serializer_class = out.AlertRuleSerializer
+    write_roles = OPERATOR
+    filter_backends: list = []
+
+    def get_queryset(self):
+        return selectors.alert_rule_list()
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        channels = data.pop("channels", None)
+        serializer.instance = alerts.alert_rule_create(actor=self.request.user, channels=channels, **data)
+
+
+class AlertRuleDetailApi(generics.RetrieveUpdateDestroyAPIView):
+    """One alert rule (change, delete: operators)."""
+
+    serializer_class = out.AlertRuleSerializer
+    write_roles = OPERATOR
+    lookup_url_kwarg = "rule_id"
+
+    def get_queryset(self):
+        return selectors.alert_rule_list()
+
+    def perform_update(self, serializer):
+        data = dict(serializer.validated_data)
+        channels = data.pop("channels", None)
+        serializer.instance = alerts.alert_rule_update(rule=serializer.instance, actor=self.request.user,
+                                                       channels=channels, **data)
+
+    def perform_destroy(self, instance):
+        if instance.incidents.exists():
+            from portal.errors import Conflict
+
+            raise Conflict("this rule has incidents; disable it instead of deleting it")
+        config.config_delete(instance=instance, actor=self.request.user)
+
+
+_EVALUATION_FIELDS = {
+    "rule_id": serializers.IntegerField(), "rule": serializers.CharField(), "state": serializers.CharField(),
+    "value": serializers.FloatField(allow_null=True), "incident_id": serializers.IntegerField(allow_null=True),
+    "opened": serializers.BooleanField(), "error": serializers.CharField(),
+}
+EvaluationSerializer = inline_serializer("Evaluation", _EVALUATION_FIELDS)
+EvaluationListSerializer = inline_serializer("EvaluationList", _EVALUATION_FIELDS, many=True)
+
+
+class AlertRuleEvaluateApi(APIView):
+    """Evaluate one rule now (operators), as beat does every minute."""
+
+    write_roles = OPERATOR
+
+    @extend_schema(request=None, responses=EvaluationSerializer, operation_id="monitoring_alert_rule_evaluate")
+    def post(self, request, rule_id: int) -> Response:
+        rule = get_object_or_404(selectors.alert_rule_list(), pk=rule_id)
+        return Response(alerts.alert_rule_evaluate(rule=rule).__dict__)
+
+
+class AlertRulesEvaluateApi(APIView):
+    """Evaluate every enabled rule now (operators)."""
+
+    write_roles = OPERATOR
+
+    @extend_schema(request=None, responses=EvaluationListSerializer, operation_id="monitoring_alert_rules_evaluate_all")
+    def post(self, request) -> Response:
+        return Response([e.__dict__ for e in alerts.alert_rules_evaluate()])
+
+
+class IncidentListApi(generics.ListAPIView):
+    """Incidents, newest first; filter by status (open, acknowledged, resolved, active), severity, rule."""
+
+    serializer_class = out.IncidentSerializer
+    filter_backends: list = []
+
+    @extend_schema(parameters=[OpenApiParameter("status", str), OpenApiParameter("severity", str),
+                               OpenApiParameter("rule", int), OpenApiParameter("metric", str)])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        params = self.request.query_params
+        filters = {k: params.get(k) for k in ("severity", "rule", "metric")}
+        if params.get("status") == "active":
+            filters["active"] = True
+        elif params.get("status"):
+            filters["status"] = params["status"]
+        return selectors.incident_list(filters=filters)
+
+
+class IncidentDetailApi(generics.RetrieveAPIView):
+    """One incident with its evidence, notes, notifications and timeline."""
+
+    serializer_class = out.IncidentDetailSerializer
+    lookup_url_kwarg = "incident_id"
+
+    def get_queryset(self):
+        return selectors.incident_list().prefetch_related("notes", "notifications")
+
+
+class _IncidentCommand(APIView):
+    write_roles = OPERATOR
+
+    def incident(self, incident_id: int) -> Incident:
+        return get_object_or_404(selectors.incident_list(), pk=incident_id)
+
+    def answer(self, incident_id: int) -> Response:
+        fresh = selectors.incident_list().prefetch_related("notes", "notifications").get(pk=incident_id)
+        return Response(out.IncidentDetailSerializer(fresh).data)
+
+
+class IncidentAcknowledgeApi(_IncidentCommand):
+    """Acknowledge (take) an open incident; its review in the inbox is approved."""
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "IncidentAcknowledgeInput"
+
+        comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+    @extend_schema(request=InputSerializer, responses=out.IncidentDetailSerializer)
+    def post(self, request, incident_id: int) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        incidents.incident_acknowledge(incident=self.incident(incident_id), actor=request.user,
+                                       comment=data.validated_data["comment"])
+        return self.answer(incident_id)
+
+
+class IncidentAnnotateApi(_IncidentCommand):
+    """Add a note to the incident's timeline."""
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "IncidentAnnotateInput"
+
+        text = serializers.CharField(max_length=5000)
+
+    @extend_schema(request=InputSerializer, responses=out.IncidentDetailSerializer)
+    def post(self, request, incident_id: int) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        incidents.incident_annotate(incident=self.incident(incident_id), actor=request.user,
+                                    text=data.validated_data["text"])
+        return self.answer(incident_id)
+
+
+class IncidentResolveApi(_IncidentCommand):
+    """Resolve an incident, saying what was done."""
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "IncidentResolveInput"
+
+        resolution = serializers.CharField(max_length=5000)
+
+    @extend_schema(request=InputSerializer, responses=out.IncidentDetailSerializer)
+    def post(self, request, incident_id: int) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        incidents.incident_resolve(incident=self.incident(incident_id), actor=request.user,
+                                   resolution=data.validated_data["resolution"])
+        return self.answer(incident_id)
+
+
+class ChannelListApi(generics.ListCreateAPIView):
+    """Notification channels (create: operators)."""
+
+    serializer_class = out.NotificationChannelSerializer
+    write_roles = OPERATOR
+    filter_backends: list = []
+
+    def get_queryset(self):
+        return selectors.notification_channel_list()
+
+    def perform_create(self, serializer):
+        from monitoring.models import NotificationChannel
+
+        serializer.instance = config.config_save(instance=NotificationChannel(), actor=self.request.user,
+                                                 data=serializer.validated_data)
+
+
+class ChannelDetailApi(generics.RetrieveUpdateDestroyAPIView):
+    """One notification channel (change, delete: operators)."""
+
+    serializer_class = out.NotificationChannelSerializer
+    write_roles = OPERATOR
+    lookup_url_kwarg = "channel_id"
+
+    def get_queryset(self):
+        return selectors.notification_channel_list()
+
+    def perform_update(self, serializer):
+        serializer.instance = config.config_save(instance=serializer.instance, actor=self.request.user,
+                                                 data=serializer.validated_data)
+
+    def perform_destroy(self, instance):
+        config.config_delete(instance=instance, actor=self.request.user)
+
+
+class ChannelTestApi(APIView):
+    """Send a test message through a channel now; answers with the delivery's outcome."""
+
+    write_roles = OPERATOR
+
+    @extend_schema(request=None, responses=out.NotificationSerializer)
+    def post(self, request, channel_id: int) -> Response:
+        channel = get_object_or_404(selectors.notification_channel_list(), pk=channel_id)
+        notification = notifications.notification_channel_test(channel=channel, actor=request.user)
+        return Response(out.NotificationSerializer(notification).data)
+
+
+class NotificationListApi(generics.ListAPIView):
+    """Notifications sent or pending, with attempts and errors."""
+
+    serializer_class = out.NotificationSerializer
+    filter_backends: list = []
+
+    @extend_schema(parameters=[OpenApiParameter("status", str), OpenApiParameter("incident", int)])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        params = self.request.query_params
+        return selectors.notification_list(filters={"status": params.get("status"),
+                                                    "incident": params.get("incident")})

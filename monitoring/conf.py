@@ -1,0 +1,33 @@
+"""The monitoring app's knobs (``settings.MONITORING``), read through one accessor with defaults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    "AVAILABILITY_LATENCY_MS": 600,
+    "ROLLUP_RECOMPUTE_MINUTES": 15,
+    "ONLINE_QUALITY_WINDOW_MINUTES": 30,
+    "DATA_QUALITY_WINDOW_MINUTES": 60,
+    "DRIFT_WINDOW_HOURS": 24,
+    "DRIFT_MAX_LISTS": 50_000,
+    "LATE_EVENT_SECONDS": 300,
+    "FEEDBACK_BUCKET_HOURS": 24,
+    "FEEDBACK_TREND_POINTS": 14,
+    "TREND_ALPHA": 0.05,
+    "WEBHOOK_TIMEOUT_SECONDS": 5.0,
+    "NOTIFY_MAX_ATTEMPTS": 5,
+    "NOTIFY_RETRY_SECONDS": 30,
+    "METRICS_CACHE_SECONDS": 15.0,
+    "DASHBOARD_REFRESH_SECONDS": 30,
+}
+
+
+def monitoring_setting(name: str) -> Any:
+    """One knob of ``settings.MONITORING``, falling back to the default above."""
+    configured = getattr(settings, "MONITORING", None) or {}
+    if name in configured:
+        return configured[name]
+    return DEFAULTS[name]

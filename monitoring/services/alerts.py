@@ -1,0 +1,157 @@
+"""Alert rules: evaluated every minute by beat; a firing rule opens (or updates) its incident.
+
+One rule's failure (a bad parameter, a query error) is recorded as that rule's ``error`` state and
+never stops the others; no data is its own state, never "ok".
+"""
+
+from __future__ import annotations
+
+import logging
+import operator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from monitoring.models import AlertRule, Incident
+from monitoring.services import incidents
+from monitoring.services.metrics import METRICS, metric_evaluate
+from portal.errors import ValidationError
+from portal.services import activity_log_record
+
+log = logging.getLogger(__name__)
+
+OPERATORS = {
+    AlertRule.Operator.GT: operator.gt,
+    AlertRule.Operator.GTE: operator.ge,
+    AlertRule.Operator.LT: operator.lt,
+    AlertRule.Operator.LTE: operator.le,
+}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    rule_id: int
+    rule: str
+    state: str
+    value: float | None
+    incident_id: int | None = None
+    opened: bool = False
+    error: str = ""
+
+
+def alert_rule_evaluate(*, rule: AlertRule, now: datetime | None = None) -> Evaluation:
+    """Evaluate one rule at ``now`` and act on the result."""
+    now = now or timezone.now()
+    since = now - timedelta(minutes=rule.window_minutes)
+    try:
+        result = metric_evaluate(metric=rule.metric, since=since, until=now, params=rule.params)
+    except Exception as exc:  # noqa: BLE001 - one broken rule must not stop the check
+        log.exception("alert rule %s failed", rule.name)
+        message = exc.message if hasattr(exc, "message") else f"{type(exc).__name__}: {exc}"
+        AlertRule.objects.filter(pk=rule.pk).update(
+            state=AlertRule.State.ERROR, last_evaluated_at=now, last_value=None,
+            last_evidence={"error": message[:500]},
+        )
+        return Evaluation(rule.pk, rule.name, AlertRule.State.ERROR, None, error=message)
+    value = result.value
+    if value is None:
+        state = AlertRule.State.NO_DATA
+        firing = rule.no_data_fires
+    else:
+        firing = OPERATORS[rule.operator](value, rule.threshold)
+        state = AlertRule.State.FIRING if firing else AlertRule.State.OK
+    evidence = {"window": [since.isoformat(), now.isoformat()], "value": value, "threshold": rule.threshold,
+                "condition": rule.condition, "state": state, **result.evidence}
+    incident_id = None
+    opened = False
+    with transaction.atomic():
+        if firing:
+            incident, opened = incidents.incident_fire(rule=rule, value=value, evidence=evidence, now=now)
+            incident_id = incident.pk
+        else:
+            active = Incident.objects.filter(rule=rule).exclude(status=Incident.Status.RESOLVED).first()
+            if active is not None and state == AlertRule.State.OK:
+                incidents.incident_clear(incident=active, now=now, value=value)
+                incident_id = active.pk
+        AlertRule.objects.filter(pk=rule.pk).update(
+            state=state, last_value=value, last_evaluated_at=now, last_evidence=_jsonable(evidence)
+        )
+    return Evaluation(rule.pk, rule.name, state, value, incident_id, opened)
+
+
+def alert_rules_evaluate(*, now: datetime | None = None) -> list[Evaluation]:
+    """Evaluate every enabled rule (the beat task, every minute)."""
+    now = now or timezone.now()
+    evaluations = []
+    for rule in AlertRule.objects.filter(enabled=True).select_related("owner").order_by("pk"):
+        try:
+            evaluations.append(alert_rule_evaluate(rule=rule, now=now))
+        except Exception as exc:  # noqa: BLE001 - acting on one rule failed; the others still run
+            log.exception("acting on alert rule %s failed", rule.name)
+            AlertRule.objects.filter(pk=rule.pk).update(state=AlertRule.State.ERROR, last_evaluated_at=now,
+                                                        last_evidence={"error": f"{type(exc).__name__}: {exc}"[:500]})
+            evaluations.append(Evaluation(rule.pk, rule.name, AlertRule.State.ERROR, None, error=str(exc)))
+    return evaluations
+
+
+def _jsonable(value: Any) -> Any:
+    import json
+
+    from django.core.serializers.json import DjangoJSONEncoder
+
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder, default=str))
+
+
+RULE_FIELDS = ("name", "description", "metric", "params", "operator", "threshold", "window_minutes", "severity",
+               "owner", "no_data_fires", "enabled")
+
+
+def _validate(data: dict) -> None:
+    if "metric" in data and data["metric"] not in METRICS:
+        raise ValidationError(f"unknown metric {data['metric']!r}", detail={"allowed": sorted(METRICS)})
+    if "params" in data and not isinstance(data["params"], dict):
+        raise ValidationError("params must be a JSON object")
+    if "window_minutes" in data and int(data["window_minutes"]) < 1:
+        raise ValidationError("window_minutes must be at least 1")
+
+
+def alert_rule_create(*, actor: Any, channels: list | None = None, **data: Any) -> AlertRule:
+    """Create a rule (API); the admin's form goes through ``alert_rule_save``."""
+    _validate(data)
+    with transaction.atomic():
+        rule = AlertRule.objects.create(**{k: v for k, v in data.items() if k in RULE_FIELDS})
+        if channels is not None:
+            rule.channels.set(channels)
+        activity_log_record(actor=actor, action="alert_rule.created", target=rule,
+                            data={"after": _rule_state(rule)})
+    return rule
+
+
+def alert_rule_update(*, rule: AlertRule, actor: Any, channels: list | None = None, **data: Any) -> AlertRule:
+    """Change a rule's fields; the activity log keeps before and after."""
+    _validate(data)
+    with transaction.atomic():
+        before = _rule_state(rule)
+        for key, value in data.items():
+            if key in RULE_FIELDS:
+                setattr(rule, key, value)
+        rule.save()
+        if channels is not None:
+            rule.channels.set(channels)
+        activity_log_record(actor=actor, action="alert_rule.updated", target=rule,
+                            data={"before": before, "after": _rule_state(rule)})
+    return rule
+
+
+def alert_rule_saved(*, rule: AlertRule, actor: Any, created: bool, before: dict | None) -> None:
+    """Record a rule saved through the admin form (the form has already validated it)."""
+    _validate({"metric": rule.metric, "params": rule.params, "window_minutes": rule.window_minutes})
+    activity_log_record(actor=actor, action="alert_rule.created" if created else "alert_rule.updated", target=rule,
+                        data={"before": before, "after": _rule_state(rule)})
+
+
+def _rule_state(rule: AlertRule) -> dict:
+    return _jsonable({k: (rule.owner_id if k == "owner" else getattr(rule, k)) for k in RULE_FIELDS})

@@ -1,0 +1,212 @@
+"""Incident notifications by e-mail (Django's e-mail backend) and HMAC-SHA256-signed webhooks.
+
+Queuing a notification only writes a row; delivery happens afterwards (a Celery task queued on
+commit, and a beat sweep of whatever is due), so a slow or broken target never blocks the alert
+check. A failed attempt is recorded on the row and retried with doubling delays until
+``MONITORING['NOTIFY_MAX_ATTEMPTS']``; the final outcome goes into the activity log.
+
+Webhook signature: ``X-Usher-Signature: sha256=<hex>`` where hex is
+``HMAC-SHA256(secret, "<X-Usher-Timestamp>.<raw body>")``; receivers recompute it and reject
+stale timestamps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from datetime import datetime, timedelta
+
+import requests
+from django.conf import settings
+from django.core.mail import send_mail
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.utils import timezone
+
+from monitoring.conf import monitoring_setting
+from monitoring.models import Incident, Notification, NotificationChannel
+from monitoring.models.alerts import SEVERITY_RANK
+from portal.errors import ValidationError
+from portal.services import activity_log_record
+
+log = logging.getLogger(__name__)
+
+
+def webhook_signature(*, secret: str, timestamp: str, body: bytes) -> str:
+    """The ``X-Usher-Signature`` value for a body sent at ``timestamp``."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def webhook_verify(*, secret: str, timestamp: str, body: bytes, signature: str, max_age_s: int = 300) -> bool:
+    """What a receiver does: recompute the signature (constant time) and refuse stale messages."""
+    try:
+        age = abs(time.time() - int(timestamp))
+    except ValueError:
+        return False
+    expected = webhook_signature(secret=secret, timestamp=timestamp, body=body)
+    return age <= max_age_s and hmac.compare_digest(expected, signature)
+
+
+def incident_payload(*, incident: Incident, event: str) -> dict:
+    return {
+        "event": event,
+        "incident": {
+            "id": incident.pk, "title": incident.title, "severity": incident.severity, "status": incident.status,
+            "opened_at": incident.opened_at, "last_fired_at": incident.last_fired_at, "value": incident.value,
+            "fire_count": incident.fire_count, "evidence": incident.evidence,
+        },
+        "rule": {"id": incident.rule_id, "name": incident.rule.name, "condition": incident.rule.condition},
+    }
+
+
+def _targets(incident: Incident) -> list[tuple[NotificationChannel | None, str, str]]:
+    rule = incident.rule
+    channels = list(rule.channels.filter(enabled=True))
+    if not channels:
+        channels = list(NotificationChannel.objects.filter(enabled=True))
+    rank = SEVERITY_RANK.get(incident.severity, 0)
+    out: list[tuple[NotificationChannel | None, str, str]] = [
+        (c, c.kind, c.target) for c in channels if SEVERITY_RANK.get(c.min_severity, 0) <= rank
+    ]
+    if rule.owner_id and rule.owner.email:
+        out.append((None, NotificationChannel.Kind.EMAIL, rule.owner.email))
+    return out
+
+
+def notifications_queue(*, incident: Incident, event: str) -> list[Notification]:
+    """Write one pending notification per target and deliver them after the commit."""
+    payload = json.loads(json.dumps(incident_payload(incident=incident, event=event), cls=DjangoJSONEncoder))
+    now = timezone.now()
+    created = [
+        Notification.objects.create(incident=incident, channel=channel, kind=kind, target=target, event=event,
+                                    payload=payload, next_attempt_at=now)
+        for channel, kind, target in _targets(incident)
+    ]
+    ids = [n.pk for n in created]
+    if ids:
+        transaction.on_commit(lambda: _enqueue(ids))
+    return created
+
+
+def _enqueue(ids: list[int]) -> None:
+    from monitoring.tasks import deliver_notification
+
+    for notification_id in ids:
+        try:
+            deliver_notification.apply_async((notification_id,), retry=False)
+        except Exception as exc:  # noqa: BLE001 - the beat sweep delivers what could not be queued
+            log.warning("could not queue notification %s (%s); the sweep will send it", notification_id, exc)
+
+
+def _send_email(notification: Notification) -> int | None:
+    incident = notification.payload.get("incident") or {}
+    subject = f"[Usher {incident.get('severity', 'test')}] {notification.event}: {incident.get('title', 'test message')}"
+    body = json.dumps(notification.payload, indent=2)
+    recipients = [a.strip() for a in notification.target.split(",") if a.strip()]
+    if not recipients:
+        raise ValidationError("no e-mail address to send to")
+    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients, fail_silently=False)
+    return None
+
+
+def _send_webhook(notification: Notification) -> int | None:
+    secret = notification.channel.secret if notification.channel else ""
+    body = json.dumps(notification.payload, sort_keys=True, separators=(",", ":")).encode()
+    timestamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Usher-monitoring/1",
+        "X-Usher-Event": notification.event,
+        "X-Usher-Delivery": str(notification.pk),
+        "X-Usher-Timestamp": timestamp,
+    }
+    if secret:
+        headers["X-Usher-Signature"] = webhook_signature(secret=secret, timestamp=timestamp, body=body)
+    response = requests.post(notification.target, data=body, headers=headers,
+                             timeout=float(monitoring_setting("WEBHOOK_TIMEOUT_SECONDS")), allow_redirects=False)
+    if not 200 <= response.status_code < 300:
+        raise RuntimeError(f"webhook answered HTTP {response.status_code}: {response.text[:200]}")
+    return response.status_code
+
+
+def notification_deliver(*, notification_id: int, now: datetime | None = None) -> Notification | None:
+    """Try to send one due notification; record the outcome. Idempotent: a notification that is
+    sent, given up, not yet due or being sent by another worker is left alone."""
+    now = now or timezone.now()
+    lease = now + timedelta(seconds=float(monitoring_setting("WEBHOOK_TIMEOUT_SECONDS")) * 3 + 30)
+    # Claim it: only one worker moves next_attempt_at forward, so no message goes out twice at once.
+    claimed = Notification.objects.filter(
+        pk=notification_id, status=Notification.Status.PENDING, next_attempt_at__lte=now
+    ).update(next_attempt_at=lease, last_attempt_at=now)
+    if not claimed:
+        return None
+    notification = Notification.objects.select_related("channel", "incident").get(pk=notification_id)
+    try:
+        sender = _send_webhook if notification.kind == NotificationChannel.Kind.WEBHOOK else _send_email
+        status_code = sender(notification)
+        error = ""
+    except Exception as exc:  # noqa: BLE001 - any failure is recorded and retried
+        status_code = getattr(getattr(exc, "response", None), "status_code", None)
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+    attempts = notification.attempts + 1
+    max_attempts = int(monitoring_setting("NOTIFY_MAX_ATTEMPTS"))
+    with transaction.atomic():
+        notification.attempts = attempts
+        notification.response_status = status_code
+        if not error:
+            notification.status = Notification.Status.SENT
+            notification.sent_at = timezone.now()
+            notification.last_error = ""
+            notification.next_attempt_at = None
+        elif attempts >= max_attempts or notification.event == "test":
+            notification.status = Notification.Status.FAILED
+            notification.last_error = error
+            notification.next_attempt_at = None
+        else:
+            delay = int(monitoring_setting("NOTIFY_RETRY_SECONDS")) * (2 ** (attempts - 1))
+            notification.last_error = error
+            notification.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+        notification.save(update_fields=["attempts", "response_status", "status", "sent_at", "last_error",
+                                         "next_attempt_at"])
+        if notification.status != Notification.Status.PENDING:
+            activity_log_record(
+                actor=None, system="monitoring.notify", action=f"notification.{notification.status}",
+                target=notification.incident or notification.channel or ("monitoring.notification", notification.pk),
+                data={"notification": notification.pk, "kind": notification.kind, "target": notification.target,
+                      "event": notification.event, "attempts": attempts, "error": error[:300]},
+            )
+    return notification
+
+
+def notifications_deliver_due(*, now: datetime | None = None, limit: int = 100) -> int:
+    """Send every pending notification that is due (the beat sweep); returns how many were tried."""
+    now = now or timezone.now()
+    ids = list(
+        Notification.objects.filter(status=Notification.Status.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at").values_list("pk", flat=True)[:limit]
+    )
+    tried = 0
+    for notification_id in ids:
+        if notification_deliver(notification_id=notification_id, now=now) is not None:
+            tried += 1
+    return tried
+
+
+def notification_channel_test(*, channel: NotificationChannel, actor) -> Notification:
+    """Send a test message through a channel now (from the admin or the API); the returned
+    notification says whether it went out or why not."""
+    payload = {"event": "test", "channel": {"id": channel.pk, "name": channel.name},
+               "sent_at": timezone.now().isoformat(), "text": "Test message from Usher monitoring."}
+    with transaction.atomic():
+        notification = Notification.objects.create(
+            incident=None, channel=channel, kind=channel.kind, target=channel.target, event="test",
+            payload=payload, next_attempt_at=timezone.now(),
+        )
+        activity_log_record(actor=actor, action="notification_channel.tested", target=channel,
+                            data={"notification": notification.pk})
+    delivered = notification_deliver(notification_id=notification.pk)
+    return delivered or notification

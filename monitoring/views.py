@@ -1,0 +1,284 @@
+"""Portal pages of monitoring: the dashboard (charts polling the JSON API), SLOs, incidents, drift,
+data quality, feedback loops, online quality, alert rules and notifications. Views stay thin:
+forms post to the same services the API and the admin use."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.core.serializers.json import DjangoJSONEncoder
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.utils import timezone
+
+from monitoring import selectors
+from monitoring.conf import monitoring_setting
+from monitoring.models import Incident
+from monitoring.services import alerts, incidents, notifications
+from monitoring.services.data_quality import data_quality_report_create
+from monitoring.services.drift import drift_report_create
+from monitoring.services.feedback import ADVERSE_DIRECTION, feedback_snapshots_update, feedback_trends
+from monitoring.services.quality import online_quality
+from monitoring.services.slo import slo_status
+from portal.errors import UsherError
+from portal.pages import PortalPage
+from portal.permissions import user_has_role
+
+
+def _json(value) -> str:
+    return json.dumps(value, cls=DjangoJSONEncoder)
+
+
+class _OperatorPost:
+    """POST handlers: operators only; domain errors become a message, not a crash."""
+
+    def run(self, request, fn, ok: str, *args, **kwargs):
+        if not user_has_role(request.user, "operator"):
+            messages.error(request, "This action needs the operator role.")
+            return None
+        try:
+            result = fn(*args, **kwargs)
+            messages.success(request, ok)
+            return result
+        except UsherError as exc:
+            messages.error(request, exc.message)
+            return None
+
+
+class DashboardView(PortalPage):
+    template_name = "monitoring/dashboard.html"
+    title = "Monitoring"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        now = timezone.now()
+        context["slos"] = [slo_status(slo=s, now=now) for s in selectors.slo_list(enabled_only=True)]
+        context["active_incidents"] = selectors.incident_list(filters={"active": True})[:10]
+        context["latest_drift"] = selectors.drift_report_list().first()
+        context["latest_dq"] = selectors.data_quality_report_list().first()
+        context["config"] = _json({
+            "refreshSeconds": int(monitoring_setting("DASHBOARD_REFRESH_SECONDS")),
+            "urls": {
+                "summary": reverse("api-monitoring-summary"),
+                "telemetry": reverse("api-monitoring-telemetry"),
+                "quality": reverse("api-monitoring-online-quality"),
+                "drift": reverse("api-monitoring-drift-trend"),
+                "feedback": reverse("api-monitoring-feedback"),
+                "slos": reverse("api-monitoring-slo-status"),
+            },
+            "availabilityObjective": next((s["objective"] for s in context["slos"] if s["kind"] == "availability"),
+                                          None),
+        })
+        return context
+
+
+class SLOView(PortalPage):
+    template_name = "monitoring/slos.html"
+    title = "SLOs and error budgets"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        now = timezone.now()
+        context["statuses"] = [(s, slo_status(slo=s, now=now)) for s in selectors.slo_list()]
+        context["burn_rules"] = selectors.alert_rule_list(filters={"metric": "slo_burn_rate"})
+        return context
+
+
+class IncidentListView(PortalPage):
+    template_name = "monitoring/incidents.html"
+    title = "Incidents"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        status = self.request.GET.get("status", "active")
+        filters = {"active": True} if status == "active" else ({"status": status} if status else {})
+        page = Paginator(selectors.incident_list(filters=filters), 50).get_page(self.request.GET.get("page"))
+        context.update({"page_obj": page, "status": status})
+        return context
+
+
+class IncidentDetailView(PortalPage, _OperatorPost):
+    template_name = "monitoring/incident_detail.html"
+    title = "Incident"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        incident = get_object_or_404(selectors.incident_list(), pk=self.kwargs["pk"])
+        context.update({
+            "incident": incident,
+            "evidence": json.dumps(incident.evidence, indent=2, cls=DjangoJSONEncoder),
+            "notes": incident.notes.all(),
+            "timeline": selectors.incident_timeline(incident=incident),
+            "notifications": selectors.notification_list(filters={"incident": incident.pk}),
+            "title": f"Incident #{incident.pk}: {incident.title}",
+            "can_act": user_has_role(self.request.user, "operator"),
+        })
+        return context
+
+    def post(self, request, pk: int):
+        incident = get_object_or_404(selectors.incident_list(), pk=pk)
+        action = request.POST.get("action")
+        text = request.POST.get("text", "")
+        if action == "acknowledge":
+            self.run(request, incidents.incident_acknowledge, "Acknowledged.", incident=incident, actor=request.user,
+                     comment=text)
+        elif action == "annotate":
+            self.run(request, incidents.incident_annotate, "Note added.", incident=incident, actor=request.user,
+                     text=text)
+        elif action == "resolve":
+            self.run(request, incidents.incident_resolve, "Resolved.", incident=incident, actor=request.user,
+                     resolution=text)
+        else:
+            messages.error(request, f"unknown action {action!r}")
+        return redirect("monitoring:incident", pk=pk)
+
+
+class DriftListView(PortalPage, _OperatorPost):
+    template_name = "monitoring/drift_list.html"
+    title = "Drift"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        page = Paginator(selectors.drift_report_list(), 30).get_page(self.request.GET.get("page"))
+        context.update({"page_obj": page, "features": selectors.drift_feature_list()})
+        return context
+
+    def post(self, request):
+        hours = request.POST.get("hours") or monitoring_setting("DRIFT_WINDOW_HOURS")
+        try:
+            hours = float(hours)
+        except ValueError:
+            messages.error(request, f"hours must be a number, not {hours!r}")
+            return redirect("monitoring:drift")
+        now = timezone.now()
+        report = self.run(request, drift_report_create, "Drift report made.", current_since=now - timedelta(hours=hours),
+                          current_until=now, actor=request.user)
+        return redirect("monitoring:drift_report", pk=report.pk) if report else redirect("monitoring:drift")
+
+
+class DriftReportView(PortalPage):
+    template_name = "monitoring/drift_report.html"
+    title = "Drift report"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        report = get_object_or_404(selectors.drift_report_list(), pk=self.kwargs["pk"])
+        results = list(report.results.all())
+        context.update({
+            "report": report, "results": results, "title": f"Drift report #{report.pk} ({report.get_status_display()})",
+            "histograms": _json({r.feature: r.histogram for r in results if r.histogram}),
+        })
+        return context
+
+
+class DataQualityListView(PortalPage, _OperatorPost):
+    template_name = "monitoring/data_quality_list.html"
+    title = "Data quality"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["page_obj"] = Paginator(selectors.data_quality_report_list(), 50).get_page(self.request.GET.get("page"))
+        return context
+
+    def post(self, request):
+        try:
+            minutes = int(request.POST.get("minutes") or monitoring_setting("DATA_QUALITY_WINDOW_MINUTES"))
+        except ValueError:
+            messages.error(request, "minutes must be an integer")
+            return redirect("monitoring:data_quality")
+        now = timezone.now()
+        report = self.run(request, data_quality_report_create, "Data-quality report made.",
+                          since=now - timedelta(minutes=minutes), until=now, actor=request.user)
+        return redirect("monitoring:data_quality_report", pk=report.pk) if report else redirect("monitoring:data_quality")
+
+
+class DataQualityReportView(PortalPage):
+    template_name = "monitoring/data_quality_report.html"
+    title = "Data-quality report"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        report = get_object_or_404(selectors.data_quality_report_list(), pk=self.kwargs["pk"])
+        context.update({"report": report, "sections": json.dumps(report.sections, indent=2),
+                        "title": f"Data quality {report.window_start:%Y-%m-%d %H:%M}–{report.window_end:%H:%M}"})
+        return context
+
+
+class FeedbackView(PortalPage, _OperatorPost):
+    template_name = "monitoring/feedback.html"
+    title = "Feedback loops"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["trends"] = feedback_trends()
+        context["snapshots"] = list(selectors.feedback_snapshot_list().order_by("-bucket_start")[:60])
+        context["config"] = _json({"url": reverse("api-monitoring-feedback"), "metrics": list(ADVERSE_DIRECTION),
+                                   "refreshSeconds": int(monitoring_setting("DASHBOARD_REFRESH_SECONDS"))})
+        return context
+
+    def post(self, request):
+        self.run(request, feedback_snapshots_update, "Feedback-loop buckets recomputed.", buckets=7,
+                 system=f"portal:{request.user.get_username()}")
+        return redirect("monitoring:feedback")
+
+
+class OnlineQualityView(PortalPage):
+    template_name = "monitoring/online_quality.html"
+    title = "Online quality"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        now = timezone.now()
+        try:
+            hours = max(1.0, min(24 * 31, float(self.request.GET.get("hours", 24))))
+        except ValueError:
+            hours = 24.0
+        source = self.request.GET.get("source", "auto")
+        if source not in ("auto", "server", "client"):
+            source = "auto"
+        groups = online_quality(since=now - timedelta(hours=hours), until=now, group_by=("model_version_id", "arm"),
+                                source=source, now=now)
+        context.update({"groups": groups, "hours": hours, "source": source,
+                        "window": monitoring_setting("ONLINE_QUALITY_WINDOW_MINUTES"),
+                        "config": _json({"url": reverse("api-monitoring-online-quality"), "hours": hours,
+                                         "source": source})})
+        return context
+
+
+class RulesView(PortalPage, _OperatorPost):
+    template_name = "monitoring/rules.html"
+    title = "Alert rules and notifications"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update({
+            "rules": selectors.alert_rule_list(),
+            "channels": selectors.notification_channel_list(),
+            "notifications": selectors.notification_list()[:50],
+            "can_act": user_has_role(self.request.user, "operator"),
+        })
+        return context
+
+    def post(self, request):
+        action = request.POST.get("action")
+        if action == "evaluate":
+            evaluations = self.run(request, alerts.alert_rules_evaluate, "Rules evaluated.")
+            if evaluations:
+                opened = [e.incident_id for e in evaluations if e.opened]
+                if opened:
+                    messages.warning(request, f"Opened incident(s): {', '.join(f'#{i}' for i in opened)}")
+        elif action == "test_channel":
+            channel = get_object_or_404(selectors.notification_channel_list(), pk=request.POST.get("channel"))
+            result = self.run(request, notifications.notification_channel_test, f"Test sent through {channel.name}.",
+                              channel=channel, actor=request.user)
+            if result is not None and result.status != "sent":
+                messages.error(request, f"{channel.name}: {result.last_error}")
+        else:
+            messages.error(request, f"unknown action {action!r}")
+        return redirect("monitoring:rules")
+
+
+__all__ = ["Incident"]
