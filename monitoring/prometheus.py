@@ -52,7 +52,6 @@ class MonitoringCollector:
 
 
 def _families() -> list:
-    from django.db import close_old_connections
     from django.db.models import Count, Max, Sum
     from django.utils import timezone
 
@@ -60,7 +59,6 @@ def _families() -> list:
     from monitoring.models import DriftReport, Incident, TelemetryMinute
     from monitoring.services.slo import slo_burn_rate, slo_status
 
-    close_old_connections()
     labels = ["source", "model_version", "arm"]
     requests = GaugeMetricFamily("usher_recommend_requests_per_minute", "Requests in the latest rolled-up minute.",
                                  labels=labels)

@@ -119,7 +119,7 @@ def telemetry_good_total(*, since: datetime, until: datetime, source: str, kind:
         if values:
             buckets[: len(values)] += values
     total = int(buckets.sum())
-    return bucket_count_at_most(buckets, LATENCY_BUCKETS_MS, latency_threshold_ms), total
+    return float(bucket_count_at_most(buckets, LATENCY_BUCKETS_MS, latency_threshold_ms)), total
 
 
 def telemetry_series(*, since: datetime, until: datetime, source: str = TelemetryMinute.Source.CLIENT,

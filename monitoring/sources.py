@@ -22,7 +22,7 @@ from django.db.models.functions import Mod
 # The prediction log's columns as the serving app names them (recommender/models/serving.py).
 PREDICTION_FIELDS = {
     "request_id": "request_id",
-    "time": "time",
+    "time": "created_at",
     "viewer_id": "viewer_id",
     "model_version_id": "model_version_id",
     "arm": "arm",
@@ -79,13 +79,17 @@ def predictions(since: datetime, until: datetime, *, with_items: bool = False, e
     if with_items:
         names.append("items")
     qs = model.objects.filter(**{f"{f['time']}__gte": since, f"{f['time']}__lt": until}).order_by()
+    columns_db = [f[n] for n in names]
     if every_nth > 1:
-        qs = qs.alias(_nth=Mod("pk", int(every_nth))).filter(_nth=0)
-    rows = list(qs.values_list(*[f[n] for n in names]))
+        rows = _spread_sample(qs, f["time"], since, until, columns_db, every_nth)
+    else:
+        rows = list(qs.values_list(*columns_db))
     if not rows:
         return _empty(columns)
     frame = pd.DataFrame(rows, columns=names)
     frame["time"] = _utc(frame["time"])
+    frame = frame[frame["viewer_id"].notna()] if with_items else frame
+    frame["viewer_id"] = frame["viewer_id"].fillna(-1).astype("int64")
     frame["model_version_id"] = pd.to_numeric(frame["model_version_id"], errors="coerce").astype("float64")
     frame["arm"] = frame["arm"].fillna("").astype(str)
     frame["fallback_reason"] = frame["fallback_reason"].fillna("").astype(str)
@@ -95,6 +99,21 @@ def predictions(since: datetime, until: datetime, *, with_items: bool = False, e
 
 
 CLIENT_COLUMNS = {"time": "datetime64[ns, UTC]", "viewer_id": "int64", "status": "int64", "response_ms": "float64"}
+
+
+def _spread_sample(qs, time_field: str, since: datetime, until: datetime, columns: list[str], every_nth: int,
+                   slices: int = 24) -> list:
+    """About one row in ``every_nth``, taken as the first rows of ``slices`` equal time slices —
+    for tables whose key is not a sequence (the prediction log's key is a UUID)."""
+    total = qs.count()
+    per_slice = max(1, total // every_nth // slices)
+    step = (until - since) / slices
+    rows: list = []
+    for i in range(slices):
+        start = since + i * step
+        part = qs.filter(**{f"{time_field}__gte": start, f"{time_field}__lt": start + step})
+        rows.extend(part.order_by(time_field).values_list(*columns)[:per_slice])
+    return rows
 
 
 def client_requests(since: datetime, until: datetime, *, with_items: bool = False,

@@ -143,8 +143,8 @@ def bucket_count_at_most(buckets: np.ndarray, edges: tuple[int, ...], threshold:
             lower = edge
             continue
         total += counts[index] * max(0.0, (threshold - lower) / (edge - lower))
-        return total
-    return total + (counts[len(edges)] if threshold == math.inf else 0.0)
+        return float(total)
+    return float(total + (counts[len(edges)] if threshold == math.inf else 0.0))
 
 
 def bucket_quantile(buckets: np.ndarray, edges: tuple[int, ...], q: float) -> float | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -42,7 +42,7 @@ def time_range(params, *, default_hours: float = 24.0, max_days: int = 62) -> tu
         value = parse_datetime(raw)
         if value is None:
             raise ValidationError(f"'{key}' is not an ISO-8601 time: {raw!r}")
-        return value if timezone.is_aware(value) else timezone.make_aware(value, timezone.utc)
+        return value if timezone.is_aware(value) else timezone.make_aware(value, UTC)
 
     until = parse("until") or timezone.now()
     since = parse("since")

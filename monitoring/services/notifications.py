@@ -92,6 +92,38 @@ def notifications_queue(*, incident: Incident, event: str) -> list[Notification]
     return created
 
 
+def notification_send(*, event: str, subject: str, body: str, payload: dict, emails: list[str] | None = None,
+                      webhooks: list | None = None) -> list[Notification]:
+    """Notifications that are not about an incident (release steps, for instance): one e-mail to
+    ``emails`` and one signed POST to each of ``webhooks`` (URLs), queued, delivered after the
+    commit, retried and recorded like incident notifications.
+
+    A webhook is signed with the secret of the channel with the same URL, else with
+    ``MONITORING['WEBHOOK_SECRET']`` (secrets are never stored on the notification)."""
+    message = json.loads(json.dumps({"event": event, "subject": subject, "text": body, "data": payload},
+                                    cls=DjangoJSONEncoder, default=str))
+    now = timezone.now()
+    created: list[Notification] = []
+    with transaction.atomic():
+        addresses = [a.strip() for a in (emails or []) if a and a.strip()]
+        if addresses:
+            created.append(Notification.objects.create(kind=NotificationChannel.Kind.EMAIL, target=", ".join(addresses),
+                                                       event=event, payload=message, next_attempt_at=now))
+        for hook in webhooks or []:
+            url = str(hook)
+            if not url.startswith(("http://", "https://")):
+                raise ValidationError(f"webhook target must be an http(s) URL, not {url!r}")
+            channel = NotificationChannel.objects.filter(kind=NotificationChannel.Kind.WEBHOOK, target=url).first()
+            created.append(Notification.objects.create(
+                kind=NotificationChannel.Kind.WEBHOOK, target=url, channel=channel, event=event,
+                payload=message, next_attempt_at=now,
+            ))
+        ids = [n.pk for n in created]
+        if ids:
+            transaction.on_commit(lambda: _enqueue(ids))
+    return created
+
+
 def _enqueue(ids: list[int]) -> None:
     from monitoring.tasks import deliver_notification
 
@@ -104,8 +136,12 @@ def _enqueue(ids: list[int]) -> None:
 
 def _send_email(notification: Notification) -> int | None:
     incident = notification.payload.get("incident") or {}
-    subject = f"[Usher {incident.get('severity', 'test')}] {notification.event}: {incident.get('title', 'test message')}"
-    body = json.dumps(notification.payload, indent=2)
+    if notification.payload.get("subject"):
+        subject = f"[Usher] {notification.payload['subject']}"
+        body = notification.payload.get("text", "") + "\n\n" + json.dumps(notification.payload.get("data", {}), indent=2)
+    else:
+        subject = f"[Usher {incident.get('severity', 'test')}] {notification.event}: {incident.get('title', 'test message')}"
+        body = json.dumps(notification.payload, indent=2)
     recipients = [a.strip() for a in notification.target.split(",") if a.strip()]
     if not recipients:
         raise ValidationError("no e-mail address to send to")
@@ -114,7 +150,8 @@ def _send_email(notification: Notification) -> int | None:
 
 
 def _send_webhook(notification: Notification) -> int | None:
-    secret = notification.channel.secret if notification.channel else ""
+    secret = (notification.channel.secret if notification.channel else "") or str(
+        monitoring_setting("WEBHOOK_SECRET") or "")
     body = json.dumps(notification.payload, sort_keys=True, separators=(",", ":")).encode()
     timestamp = str(int(time.time()))
     headers = {

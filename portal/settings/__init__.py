@@ -323,6 +323,8 @@ MONITORING = {
     "TREND_ALPHA": env.float("MONITORING_TREND_ALPHA", default=0.05),
     # Notifications: webhook timeout, attempts and the first retry delay (doubles each time).
     "WEBHOOK_TIMEOUT_SECONDS": env.float("MONITORING_WEBHOOK_TIMEOUT_SECONDS", default=5.0),
+    # HMAC key for webhooks that have none of their own (e.g. release notifications to a URL).
+    "WEBHOOK_SECRET": env("MONITORING_WEBHOOK_SECRET", default=""),
     "NOTIFY_MAX_ATTEMPTS": env.int("MONITORING_NOTIFY_MAX_ATTEMPTS", default=5),
     "NOTIFY_RETRY_SECONDS": env.int("MONITORING_NOTIFY_RETRY_SECONDS", default=30),
     # /metrics reads the rollups at most this often per process.
