@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class PromotionRequest(models.Model):
@@ -140,7 +141,7 @@ class Rollout(models.Model):
     started_by_label = models.CharField(max_length=150)
     finished_at = models.DateTimeField(null=True, blank=True)
     finished_reason = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -183,7 +184,7 @@ class RolloutStep(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     decided_label = models.CharField(max_length=150)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["rollout", "revision"]
@@ -295,7 +296,7 @@ class ShadowComparison(models.Model):
     kendall_tau = models.FloatField(null=True)
     spearman_rho = models.FloatField(null=True)
     shadow_latency_ms = models.FloatField(null=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
         indexes = [models.Index(fields=["shadow_version", "created_at"])]

@@ -122,7 +122,7 @@ def _clean_arms(arms: list[dict]) -> list[dict]:
     return out
 
 
-def experiment_start(*, experiment: Experiment, actor: Any) -> Experiment:
+def experiment_start(*, experiment: Experiment, actor: Any, now: datetime | None = None) -> Experiment:
     """Put the arms on the deployment; from now on viewers are bucketed into them."""
     require_actor(actor, None, "operator")
     with transaction.atomic():
@@ -142,7 +142,7 @@ def experiment_start(*, experiment: Experiment, actor: Any) -> Experiment:
             actor=actor, system=None, reason=reason,
         )
         locked.status = Experiment.Status.RUNNING
-        locked.started_at = timezone.now()
+        locked.started_at = now or timezone.now()
         locked.started_by_label = actor_label(actor, None)
         locked.salt = salt
         locked.save()
@@ -154,7 +154,8 @@ def experiment_start(*, experiment: Experiment, actor: Any) -> Experiment:
     return locked
 
 
-def experiment_stop(*, experiment: Experiment, actor: Any | None, reason: str, system: str | None = None) -> Experiment:
+def experiment_stop(*, experiment: Experiment, actor: Any | None, reason: str, system: str | None = None,
+                    now: datetime | None = None) -> Experiment:
     """Take the arms off the deployment (their viewers go back to production), analyse once more
     and record the decision the data supports."""
     require_actor(actor, system, "operator")
@@ -166,7 +167,7 @@ def experiment_stop(*, experiment: Experiment, actor: Any | None, reason: str, s
         integrations.deployment_set_arms(arms=[], experiment=locked.name, actor=actor, system=system,
                                          reason=f"experiment '{locked.name}' stopped: {reason}")
         locked.status = Experiment.Status.STOPPED
-        locked.stopped_at = timezone.now()
+        locked.stopped_at = now or timezone.now()
         locked.stopped_by_label = actor_label(actor, system)
         locked.stop_reason = reason
         locked.save()

@@ -41,7 +41,7 @@ def _blocker() -> str | None:
 
 
 def rollout_start_if_free(*, promotion: PromotionRequest, actor: Any | None = None,
-                          system: str | None = None) -> Rollout | None:
+                          system: str | None = None, now: datetime | None = None) -> Rollout | None:
     """Start the canary of an approved promotion now, or leave it waiting (logged) when another
     rollout or an experiment holds the traffic split; the repair task starts it later."""
     blocker = _blocker()
@@ -49,13 +49,14 @@ def rollout_start_if_free(*, promotion: PromotionRequest, actor: Any | None = No
         activity_log_record(actor=actor, system=system, action="release.rollout.waiting", target=promotion,
                             data={"reason": f"canary waits: {blocker}"})
         return None
-    return rollout_start(promotion=promotion, actor=actor, system=system)
+    return rollout_start(promotion=promotion, actor=actor, system=system, now=now)
 
 
-def rollout_start(*, promotion: PromotionRequest, actor: Any | None, system: str | None = None) -> Rollout:
+def rollout_start(*, promotion: PromotionRequest, actor: Any | None, system: str | None = None,
+                  now: datetime | None = None) -> Rollout:
     """Put the approved version on the first canary step (or straight into production when
-    nothing is in production to compare it with)."""
-    now = timezone.now()
+    nothing is in production to compare it with). ``now`` is the clock (simulations pass theirs)."""
+    now = now or timezone.now()
     with transaction.atomic():
         promotion = PromotionRequest.objects.select_for_update().get(pk=promotion.pk)
         if promotion.status != PromotionRequest.Status.APPROVED:
@@ -69,7 +70,7 @@ def rollout_start(*, promotion: PromotionRequest, actor: Any | None, system: str
         label = actor_label(actor, system)
         rollout = Rollout.objects.create(
             promotion=promotion, version=promotion.version, baseline_version=baseline, steps=steps,
-            interval_seconds=interval, step_index=0, applied_percent=0, revision=0,
+            interval_seconds=interval, step_index=0, applied_percent=0, revision=0, created_at=now,
             step_started_at=now, next_check_at=now + timedelta(seconds=interval), started_by_label=label,
         )
         promotion.status = PromotionRequest.Status.ROLLING_OUT
@@ -212,7 +213,7 @@ def _locked_active(rollout: Rollout) -> Rollout:
     return locked
 
 
-def rollout_pause(*, rollout: Rollout, actor: Any, reason: str) -> RolloutStep:
+def rollout_pause(*, rollout: Rollout, actor: Any, reason: str, now: datetime | None = None) -> RolloutStep:
     """Hold the canary at its current share until someone resumes, advances or rolls back."""
     require_actor(actor, None, "operator")
     reason = require_reason(reason)
@@ -221,10 +222,10 @@ def rollout_pause(*, rollout: Rollout, actor: Any, reason: str) -> RolloutStep:
         if locked.state == Rollout.State.PAUSED:
             raise Conflict(f"rollout #{locked.pk} is already paused")
         return _transition(locked, outcome=Outcome.PAUSED, to_index=locked.step_index, metrics={},
-                           reason=reason, actor=actor, system=None)
+                           reason=reason, actor=actor, system=None, now=now)
 
 
-def rollout_resume(*, rollout: Rollout, actor: Any, reason: str) -> RolloutStep:
+def rollout_resume(*, rollout: Rollout, actor: Any, reason: str, now: datetime | None = None) -> RolloutStep:
     """Let the automatic checks run again, the next one an interval from now."""
     require_actor(actor, None, "operator")
     reason = require_reason(reason)
@@ -233,33 +234,33 @@ def rollout_resume(*, rollout: Rollout, actor: Any, reason: str) -> RolloutStep:
         if locked.state != Rollout.State.PAUSED:
             raise Conflict(f"rollout #{locked.pk} is not paused")
         return _transition(locked, outcome=Outcome.RESUMED, to_index=locked.step_index, metrics={},
-                           reason=reason, actor=actor, system=None)
+                           reason=reason, actor=actor, system=None, now=now)
 
 
-def rollout_advance(*, rollout: Rollout, actor: Any, reason: str) -> RolloutStep:
+def rollout_advance(*, rollout: Rollout, actor: Any, reason: str, now: datetime | None = None) -> RolloutStep:
     """Move to the next step by hand (completing at the last one), with the numbers recorded."""
     require_actor(actor, None, "operator")
     reason = require_reason(reason)
     current = Rollout.objects.get(pk=rollout.pk)
-    metrics = rollout_measure(rollout=current) if current.state in Rollout.ACTIVE else {}
+    metrics = rollout_measure(rollout=current, now=now) if current.state in Rollout.ACTIVE else {}
     with transaction.atomic():
         locked = _locked_active(rollout)
         nxt = locked.step_index + 1
         outcome = Outcome.COMPLETED if nxt >= len(locked.steps) - 1 else Outcome.ADVANCED
         return _transition(locked, outcome=outcome, to_index=min(nxt, len(locked.steps) - 1), metrics=metrics,
-                           reason=reason, actor=actor, system=None)
+                           reason=reason, actor=actor, system=None, now=now)
 
 
-def rollout_rollback(*, rollout: Rollout, actor: Any, reason: str) -> RolloutStep:
+def rollout_rollback(*, rollout: Rollout, actor: Any, reason: str, now: datetime | None = None) -> RolloutStep:
     """Take the canary out of traffic now: every request goes back to production."""
     require_actor(actor, None, "operator")
     reason = require_reason(reason)
     current = Rollout.objects.get(pk=rollout.pk)
-    metrics = rollout_measure(rollout=current) if current.state in Rollout.ACTIVE else {}
+    metrics = rollout_measure(rollout=current, now=now) if current.state in Rollout.ACTIVE else {}
     with transaction.atomic():
         locked = _locked_active(rollout)
         return _transition(locked, outcome=Outcome.ROLLED_BACK, to_index=locked.step_index, metrics=metrics,
-                           reason=reason, actor=actor, system=None)
+                           reason=reason, actor=actor, system=None, now=now)
 
 
 # --- the one place a rollout changes ---------------------------------------------------------------------
@@ -315,7 +316,7 @@ def _transition(rollout: Rollout, *, outcome: str, to_index: int, metrics: dict,
     if promotion is not None and outcome in (Outcome.COMPLETED, Outcome.ROLLED_BACK):
         promotion.save(update_fields=["status", "updated_at"])
     step = RolloutStep.objects.create(
-        rollout=rollout, revision=rollout.revision, step_index=rollout.step_index, from_percent=from_percent,
+        rollout=rollout, revision=rollout.revision, created_at=now, step_index=rollout.step_index, from_percent=from_percent,
         to_percent=rollout.applied_percent, outcome=outcome, metrics=metrics, reason=reason,
         decided_by=human(actor), decided_label=label,
     )
