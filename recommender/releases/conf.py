@@ -21,8 +21,8 @@ DEFAULTS: dict[str, Any] = {
     },
     # The gate needs a fairness audit of the version; when there is none it runs one (trigger
     # release_gate). Security: the latest security audit must be this recent, else one is run.
+    # Which findings block is the audits app's rule (AUDITS['PASS_BELOW_SEVERITY']).
     "GATE_SECURITY_MAX_AGE_HOURS": 24,
-    "GATE_FAIL_SEVERITIES": ["high", "critical"],
     # A gate still running after this long (its worker died) is run again by the repair task.
     "GATE_STUCK_MINUTES": 30,
     # --- canary rollouts ---
@@ -44,9 +44,9 @@ DEFAULTS: dict[str, Any] = {
     # --- shadow ---
     "SHADOW_K": 20,
     "SHADOW_SAMPLE_RATE": 1.0,  # share of mirrored requests the shadow computes
-    # --- notifications: who hears about releases (e-mail addresses / webhook URLs) ---
+    # --- notifications: extra e-mail addresses for every release event (webhooks and the other
+    # channels are monitoring's NotificationChannel rows, signed with their secret) ---
     "NOTIFY_EMAILS": [],
-    "NOTIFY_WEBHOOKS": [],
 }
 
 

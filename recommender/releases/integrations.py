@@ -206,62 +206,65 @@ def guardrail_telemetry(*, route: str, start: datetime, end: datetime) -> dict:
 # --- monitoring: notifications ------------------------------------------------------------------------------
 
 
-def notify(*, event: str, subject: str, body: str, payload: dict, emails: list[str]) -> None:
-    """E-mail and HMAC-signed webhooks through monitoring's notification service (retried, recorded)."""
-    from monitoring.services.notifications import notification_send
+def notify(*, event: str, subject: str, body: str, payload: dict, emails: list[str]) -> list[int]:
+    """E-mail and HMAC-signed webhooks through monitoring's notification machinery: one
+    ``Notification`` row per target (the enabled channels whose level admits the event, plus the
+    given addresses and ``RELEASES['NOTIFY_EMAILS']``), delivered by monitoring's task, retried with
+    backoff and recorded there. Called after the release change has committed."""
+    import json
+    import logging
+
+    from django.core.serializers.json import DjangoJSONEncoder
+    from django.utils import timezone
+    from monitoring.models import Notification, NotificationChannel
+    from monitoring.models.alerts import SEVERITY_RANK
 
     from recommender.releases.conf import release_setting
 
-    notification_send(
-        event=f"release.{event}", subject=subject, body=body, payload=payload,
-        emails=list(dict.fromkeys([*emails, *release_setting("NOTIFY_EMAILS")])),
-        webhooks=list(release_setting("NOTIFY_WEBHOOKS")),
-    )
+    severity = "critical" if event.endswith(("rolled_back", "gate_failed")) else "warning"
+    message = json.loads(json.dumps({
+        "event": f"release.{event}", "subject": subject, "text": body, "release": payload,
+        # monitoring's e-mail subject line is built from these two fields
+        "incident": {"severity": severity, "title": subject},
+    }, cls=DjangoJSONEncoder))
+    targets = [(c, c.kind, c.target) for c in NotificationChannel.objects.filter(enabled=True)
+               if SEVERITY_RANK.get(c.min_severity, 0) <= SEVERITY_RANK.get(severity, 0)]
+    addresses = list(dict.fromkeys(a for a in [*emails, *release_setting("NOTIFY_EMAILS")] if a))
+    targets += [(None, NotificationChannel.Kind.EMAIL, a) for a in addresses]
+    now = timezone.now()
+    ids = [Notification.objects.create(incident=None, channel=channel, kind=kind, target=target,
+                                       event=f"release.{event}"[:32], payload=message, next_attempt_at=now).pk
+           for channel, kind, target in targets]
+    from monitoring.tasks import deliver_notification
+
+    for notification_id in ids:
+        try:
+            deliver_notification.apply_async((notification_id,), retry=False)
+        except Exception as exc:  # noqa: BLE001 - monitoring's beat sweep delivers what could not be queued
+            logging.getLogger(__name__).warning("notification %s not queued (%s); the sweep sends it",
+                                                notification_id, exc)
+    return ids
 
 
 # --- audits: fairness and security -------------------------------------------------------------------------
 
 
-def _audit_dict(run: Any) -> dict:
-    findings = [{"id": f.pk, "severity": f.severity, "title": f.title, "status": f.status,
-                 "check": f.check_name} for f in run.findings.all()]
-    return {"id": run.pk, "kind": run.kind, "status": run.status, "passed": run.passed, "trigger": run.trigger,
-            "created_at": run.created_at.isoformat(), "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-            "report": (run.report or "")[:2000], "error": run.error, "findings": findings}
+def audit_verdicts(*, version: ModelVersion) -> dict:
+    """The audits app's own reading of a version's latest fairness and security runs (passed, or
+    failing findings waived/resolved; the blocking findings otherwise)."""
+    from audits.selectors import audit_release_gate
+
+    return audit_release_gate(model_version=version)
 
 
-def fairness_audit_latest(*, version: ModelVersion) -> dict | None:
-    from audits.selectors import audit_run_list
+def audit_run_now(*, kind: str, version: ModelVersion, system: str) -> dict:
+    """Run a fairness or security audit of ``version`` now, in this process (trigger: release gate)."""
+    from audits.services import audit_run_create, audit_run_execute
 
-    run = audit_run_list(filters={"kind": "fairness", "model_version": version.pk, "status": "succeeded"}).first()
-    return _audit_dict(run) if run else None
-
-
-def fairness_audit_run(*, version: ModelVersion, system: str) -> dict:
-    from audits.services import audit_run_execute, fairness_audit_create
-
-    run = fairness_audit_create(version=version, trigger="release_gate", actor=None, system=system)
-    run = audit_run_execute(run=run)
-    return _audit_dict(run)
-
-
-def security_audit_latest(*, max_age_hours: float) -> dict | None:
-    from datetime import timedelta
-
-    from audits.selectors import audit_run_list
-    from django.utils import timezone
-
-    run = audit_run_list(filters={"kind": "security", "status": "succeeded"}).filter(
-        created_at__gte=timezone.now() - timedelta(hours=max_age_hours)).first()
-    return _audit_dict(run) if run else None
-
-
-def security_audit_run(*, system: str) -> dict:
-    from audits.services import audit_run_execute, security_audit_create
-
-    run = security_audit_create(trigger="release_gate", actor=None, system=system)
-    run = audit_run_execute(run=run)
-    return _audit_dict(run)
+    run = audit_run_create(kind=kind, actor=None, trigger="release_gate", model_version=version, enqueue=False,
+                           system=system)
+    run = audit_run_execute(run_id=run.pk, system=system)
+    return {"id": run.pk, "status": run.status, "passed": run.passed, "error": (run.error or "")[:500]}
 
 
 def artifact_verify(*, version: ModelVersion) -> tuple[bool, dict]:

@@ -7,7 +7,10 @@ the audits app's fairness and security runs, the registry's artifact verificatio
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
+
+from django.utils import timezone
 
 from recommender.models import ModelVersion, ReleaseGateCheck
 from recommender.releases import integrations
@@ -84,40 +87,42 @@ def check_offline_metrics(*, version: ModelVersion, baseline: ModelVersion | Non
     return CheckResult(name, Outcome.PASSED, f"{compared} metrics within tolerance of production", evidence)
 
 
-def _judge_audit(*, name: str, what: str, audit: dict | None) -> CheckResult:
-    if audit is None:
-        return CheckResult(name, Outcome.ERROR, f"no {what} could be run", {})
-    fail_levels = set(release_setting("GATE_FAIL_SEVERITIES"))
-    if audit.get("status") != "succeeded":
-        return CheckResult(name, Outcome.ERROR, f"{what} #{audit.get('id')} {audit.get('status')}: {audit.get('error', '')}"[:500], audit)
-    blocking = [f for f in audit.get("findings", []) if f["severity"] in fail_levels]
-    open_ = [f for f in blocking if f["status"] in ("open", "acknowledged")]
-    waived = [f for f in blocking if f["status"] == "waived"]
-    if open_:
-        titles = ", ".join(f"#{f['id']} {f['title']}" for f in open_[:3])
-        return CheckResult(name, Outcome.FAILED, f"{what} #{audit['id']}: {len(open_)} blocking finding(s): {titles}"[:500], audit)
-    if waived:
-        return CheckResult(name, Outcome.WAIVED, f"{what} #{audit['id']}: {len(waived)} failing finding(s), all waived", audit)
-    if audit.get("passed") is False:
-        return CheckResult(name, Outcome.FAILED, f"{what} #{audit['id']} did not pass", audit)
-    return CheckResult(name, Outcome.PASSED, f"{what} #{audit['id']} passed", audit)
+def _judge(name: str, what: str, verdict: dict, ran: dict | None) -> CheckResult:
+    evidence = {**verdict, **({"ran_now": ran} if ran else {})}
+    run = verdict.get("run")
+    if run is None:
+        error = (ran or {}).get("error") or verdict.get("reason") or "no audit"
+        return CheckResult(name, Outcome.ERROR, f"no succeeded {what}: {error}"[:500], evidence)
+    if not verdict.get("ok"):
+        titles = ", ".join(f"#{f['id']} [{f['severity']}] {f['title']}" for f in verdict.get("blocking_findings", [])[:3])
+        return CheckResult(name, Outcome.FAILED, f"{what} #{run}: {verdict.get('reason')}: {titles}"[:500], evidence)
+    if verdict.get("passed"):
+        return CheckResult(name, Outcome.PASSED, f"{what} #{run} passed", evidence)
+    return CheckResult(name, Outcome.WAIVED, f"{what} #{run}: {verdict.get('reason')}"[:500], evidence)
 
 
 def check_fairness(*, version: ModelVersion, system: str) -> CheckResult:
-    """The latest fairness audit of this version (one is run now when there is none)."""
-    audit = integrations.fairness_audit_latest(version=version)
-    if audit is None or audit.get("status") in ("failed",):
-        audit = integrations.fairness_audit_run(version=version, system=system)
-    return _judge_audit(name=ReleaseGateCheck.Name.FAIRNESS, what="fairness audit", audit=audit)
+    """The latest fairness audit of this version passed, or its failing findings are waived
+    (one is run now when the version has none)."""
+    verdict = integrations.audit_verdicts(version=version)["fairness"]
+    ran = None
+    if verdict.get("run") is None:
+        ran = integrations.audit_run_now(kind="fairness", version=version, system=system)
+        verdict = integrations.audit_verdicts(version=version)["fairness"]
+    return _judge(ReleaseGateCheck.Name.FAIRNESS, "fairness audit", verdict, ran)
 
 
-def check_security(*, system: str) -> CheckResult:
-    """The latest security audit, if recent enough (else one is run now)."""
-    max_age = release_setting("GATE_SECURITY_MAX_AGE_HOURS")
-    audit = integrations.security_audit_latest(max_age_hours=max_age)
-    if audit is None:
-        audit = integrations.security_audit_run(system=system)
-    return _judge_audit(name=ReleaseGateCheck.Name.SECURITY, what="security audit", audit=audit)
+def check_security(*, version: ModelVersion, system: str) -> CheckResult:
+    """The latest security audit (of this version, else of the live deployment) passed or its
+    failing findings are waived; one is run now when there is none recent enough."""
+    max_age = timedelta(hours=float(release_setting("GATE_SECURITY_MAX_AGE_HOURS")))
+    verdict = integrations.audit_verdicts(version=version)["security"]
+    finished = verdict.get("finished_at")
+    ran = None
+    if verdict.get("run") is None or finished is None or finished < timezone.now() - max_age:
+        ran = integrations.audit_run_now(kind="security", version=version, system=system)
+        verdict = integrations.audit_verdicts(version=version)["security"]
+    return _judge(ReleaseGateCheck.Name.SECURITY, "security audit", verdict, ran)
 
 
 def check_artifact(*, version: ModelVersion) -> CheckResult:

@@ -3,8 +3,10 @@ decides in the review inbox, and approval starts the canary."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
@@ -114,7 +116,7 @@ def release_gate_run(*, promotion: PromotionRequest, system: str = GATE_TASK) ->
     runners = [
         lambda: gate.check_offline_metrics(version=version, baseline=baseline),
         lambda: gate.check_fairness(version=version, system=system),
-        lambda: gate.check_security(system=system),
+        lambda: gate.check_security(version=version, system=system),
         lambda: gate.check_artifact(version=version),
     ]
     names = [ReleaseGateCheck.Name.OFFLINE_METRICS, ReleaseGateCheck.Name.FAIRNESS,
@@ -125,9 +127,10 @@ def release_gate_run(*, promotion: PromotionRequest, system: str = GATE_TASK) ->
         except Exception as exc:  # a check that crashes fails the gate with its error, never passes it
             result = gate.CheckResult(name, ReleaseGateCheck.Outcome.ERROR, f"check crashed: {exc}"[:500],
                                       {"error": repr(exc)})
+        evidence = json.loads(json.dumps(result.evidence, cls=DjangoJSONEncoder))
         ReleaseGateCheck.objects.update_or_create(
             promotion=locked, attempt=attempt, name=result.name,
-            defaults={"outcome": result.outcome, "summary": result.summary, "evidence": result.evidence},
+            defaults={"outcome": result.outcome, "summary": result.summary, "evidence": evidence},
         )
         results.append(result)
     passed = all(r.outcome in (ReleaseGateCheck.Outcome.PASSED, ReleaseGateCheck.Outcome.WAIVED) for r in results)
