@@ -1,0 +1,166 @@
+"""Releases in a simulated world: the catalog's world simulator drives viewers, serving's runtime
+answers them in-process, and every answer lands in the prediction log at *simulated* time, so
+online quality (a watch within 30 minutes) can be measured without waiting for the wall clock.
+
+Used by the simulator-driven tests and by ``benchmarks/experiments.py``::
+
+    sim = ReleaseSimulation.create(viewers=400, movies=250, seed=3)
+    sim.backfill(days=4)                      # history from the simulator's own popularity server
+    svd = sim.train("svd"); pop = sim.train("popularity")
+    sim.bootstrap_production(pop)
+    sim.serve(hours=12)                       # viewers ask Usher; what they watch is ingested
+
+Pieces used: ``recommender.simulator`` (World, Simulator, UsherSink into ``ingest_lines``),
+``recommender.training`` (snapshot, run, inline execution → a registered version),
+``recommender.serving.runtime`` (routing by the deployment's bucketing, the model's answer,
+exclusions) and ``recommender.serving.predlog.write_records`` (the prediction log).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from recommender.models import ModelVersion
+
+
+@dataclass
+class ReleaseSimulation:
+    """A simulated world wired to Usher, with its own clock (``now``)."""
+
+    world: Any
+    simulator: Any
+    runtime: Any
+    now: datetime
+    k: int = 20
+    served: int = 0
+    _records: list = field(default_factory=list)
+
+    # --- building ---------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, *, viewers: int = 400, movies: int = 250, seed: int = 3, start: datetime | None = None,
+               sim_config: dict | None = None) -> ReleaseSimulation:
+        """A world whose history will start at ``start`` (default: 10 days before now, on the minute)."""
+        from recommender.serving.runtime import runtime_reset
+        from recommender.simulator.engine import SimulationConfig, Simulator
+        from recommender.simulator.services import simulator_catalog_import
+        from recommender.simulator.sinks import UsherSink
+        from recommender.simulator.world import World
+
+        start = start or (datetime.now(tz=UTC) - timedelta(days=10)).replace(second=0, microsecond=0)
+        world = World.build(seed=seed, viewers=viewers, movies=movies, start=start)
+        simulator_catalog_import(world=world)
+        config = SimulationConfig(seed=seed + 1, timeout_rate=0.0, **(sim_config or {}))
+        simulator = Simulator(world, config, UsherSink(source="simulator", batch_size=20_000))
+        sim = cls(world=world, simulator=simulator, runtime=None, now=start)
+        sim.runtime = runtime_reset()
+        return sim
+
+    def backfill(self, *, days: float) -> None:
+        """History served by the simulator's built-in popularity server (no prediction log)."""
+        recommend, self.simulator.recommend = self.simulator.recommend, None
+        try:
+            self._run(until=self.now + timedelta(days=days))
+        finally:
+            self.simulator.recommend = recommend
+
+    def train(self, algorithm: str, *, hyperparameters: dict | None = None, seed: int = 0) -> ModelVersion:
+        """Snapshot everything up to ``now`` and train a version in this process."""
+        from recommender.training.runs import training_run_create, training_run_execute_inline
+        from recommender.training.snapshots import snapshot_create
+
+        snapshot = snapshot_create(actor=None, system="simulation", name=f"sim {algorithm} {self.now:%m-%d %H:%M}",
+                                   window_end=self.now)
+        run = training_run_create(actor=None, system="simulation", snapshot=snapshot, algorithm=algorithm,
+                                  hyperparameters=hyperparameters, seed=seed, enqueue=False)
+        run = training_run_execute_inline(run=run)
+        if run.status != "succeeded":
+            raise RuntimeError(f"training {algorithm} failed: {run.error}")
+        return ModelVersion.objects.get(training_run=run)
+
+    def broken_copy(self, version: ModelVersion, *, seed: int = 99) -> ModelVersion:
+        """A deliberately broken model: ``version``'s serving artifact with its item factors (or
+        scores) replaced by noise, so each viewer gets random recommendations; registered with
+        ``version``'s offline metrics, as an export bug that offline evaluation did not see."""
+        from recommender.models import TrainingRun
+        from recommender.registry.artifacts import artifact_abspath, artifact_root, load_serving_model, write_artifact
+        from recommender.registry.services import model_version_register
+
+        model = load_serving_model(directory=artifact_abspath(version.artifact_path),
+                                   expected_sha256=version.artifact_sha256)
+        rng = np.random.default_rng(seed)
+        arrays = {name: np.array(array) for name, array in model.arrays.items()}
+        for name in ("item_factors", "item_scores", "item_bias"):
+            if name in arrays:
+                arrays[name] = rng.normal(size=arrays[name].shape).astype(arrays[name].dtype)
+        manifest = {k: v for k, v in model.manifest.items() if k in ("kind", "algorithm", "constants")}
+        source = version.training_run
+        run = TrainingRun.objects.create(
+            snapshot=source.snapshot, algorithm=source.algorithm, hyperparameters=source.hyperparameters,
+            seed=source.seed, split=source.split, status=TrainingRun.Status.SUCCEEDED, stage="done", percent=100,
+            metrics=version.metrics, created_by_label="system:simulation", log="broken export (random factors)",
+        )
+        relative = f"models/simulation/broken-{version.pk}-{seed}-{int(time.time() * 1000)}"
+        sha, size = write_artifact(directory=artifact_root() / relative, manifest=manifest, arrays=arrays)
+        return model_version_register(
+            run=run, artifact_path=relative, artifact_sha256=sha, artifact_size=size,
+            artifact_kind=version.artifact_kind, metrics=dict(version.metrics),
+            description=f"broken copy of {version}: random item factors", system="simulation",
+        )
+
+    def bootstrap_production(self, version: ModelVersion) -> None:
+        """Put the first version in production (the bootstrap step: nothing is in production yet)."""
+        from recommender.registry.services import model_alias_move
+
+        model_alias_move(alias="production", version=version, actor=None, reason="simulation bootstrap",
+                         system="bootstrap")
+        self.refresh()
+
+    # --- serving ---------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Pick up deployment changes and the viewers' watched/rated movies (as a worker would)."""
+        self.runtime.refresh_deployment(force=True)
+        self.runtime.refresh_snapshot()
+
+    def _recommend(self, viewer_id: int):
+        from recommender.serving.predlog import PredictionRecord
+        from recommender.simulator.client import RecommendResult
+
+        started = time.perf_counter()
+        answer = self.runtime.recommend(int(viewer_id), self.k)
+        latency = (time.perf_counter() - started) * 1000
+        version = answer.version
+        self._records.append(PredictionRecord(
+            answer.request_id, self.simulator.now, "plain", "simulation", answer.viewer_id,
+            version.version_id if version else None, version.label[:150] if version else "fallback",
+            answer.revision, answer.arm, list(answer.items), None, round(latency, 3), 200, answer.fallback_reason,
+            (answer.error or "")[:255],
+        ))
+        self.served += 1
+        return RecommendResult(200, list(answer.items), max(1, int(latency)))
+
+    def _run(self, *, until: datetime) -> None:
+        self.simulator.run_backfill(start=self.now, until=until)
+        self.flush()
+        self.now = until
+
+    def flush(self) -> None:
+        from recommender.serving.predlog import write_records
+
+        if self._records:
+            write_records(self._records)
+            self._records = []
+
+    def serve(self, *, hours: float, chunk_minutes: float = 60.0) -> None:
+        """Viewers visit and are answered by Usher for ``hours`` of simulated time; the deployment
+        and the seen-movies snapshot are refreshed between chunks."""
+        if self.simulator.recommend is None:
+            self.simulator.recommend = self._recommend
+        end = self.now + timedelta(hours=hours)
+        while self.now < end:
+            self.refresh()
+            self._run(until=min(end, self.now + timedelta(minutes=chunk_minutes)))
