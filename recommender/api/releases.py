@@ -456,7 +456,10 @@ class ExperimentResultsApi(APIView):
 
 
 class SampleSizeApi(APIView):
-    """Lists per arm needed to detect a minimum effect on a success rate (two-sided test)."""
+    """Lists per arm needed to detect a minimum effect on a success rate (two-sided test).
+    A calculation that changes nothing: every role may call it."""
+
+    write_roles = ("viewer", "data_scientist", "operator", "reviewer")
 
     class SampleSizeInputSerializer(serializers.Serializer):
         baseline = serializers.FloatField()
