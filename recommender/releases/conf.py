@@ -44,9 +44,10 @@ DEFAULTS: dict[str, Any] = {
     # --- shadow ---
     "SHADOW_K": 20,
     "SHADOW_SAMPLE_RATE": 1.0,  # share of mirrored requests the shadow computes
-    # --- notifications: extra e-mail addresses for every release event (webhooks and the other
-    # channels are monitoring's NotificationChannel rows, signed with their secret) ---
+    # --- notifications: besides monitoring's enabled channels, these addresses and webhook URLs
+    # hear about every release event (webhooks signed as monitoring signs them) ---
     "NOTIFY_EMAILS": [],
+    "NOTIFY_WEBHOOKS": [],
 }
 
 

@@ -207,43 +207,23 @@ def guardrail_telemetry(*, route: str, start: datetime, end: datetime) -> dict:
 
 
 def notify(*, event: str, subject: str, body: str, payload: dict, emails: list[str]) -> list[int]:
-    """E-mail and HMAC-signed webhooks through monitoring's notification machinery: one
-    ``Notification`` row per target (the enabled channels whose level admits the event, plus the
-    given addresses and ``RELEASES['NOTIFY_EMAILS']``), delivered by monitoring's task, retried with
-    backoff and recorded there. Called after the release change has committed."""
-    import json
-    import logging
-
-    from django.core.serializers.json import DjangoJSONEncoder
-    from django.utils import timezone
-    from monitoring.models import Notification, NotificationChannel
-    from monitoring.models.alerts import SEVERITY_RANK
-
+    """E-mail and HMAC-signed webhooks through monitoring's ``notification_send`` (queued, retried,
+    recorded). Recipients: the given addresses (the requester), ``RELEASES['NOTIFY_EMAILS']`` and
+    ``NOTIFY_WEBHOOKS``, and monitoring's enabled notification channels."""
+    from monitoring.selectors import notification_channel_list
+    from monitoring.services.notifications import notification_send
     from recommender.releases.conf import release_setting
 
-    severity = "critical" if event.endswith(("rolled_back", "gate_failed")) else "warning"
-    message = json.loads(json.dumps({
-        "event": f"release.{event}", "subject": subject, "text": body, "release": payload,
-        # monitoring's e-mail subject line is built from these two fields
-        "incident": {"severity": severity, "title": subject},
-    }, cls=DjangoJSONEncoder))
-    targets = [(c, c.kind, c.target) for c in NotificationChannel.objects.filter(enabled=True)
-               if SEVERITY_RANK.get(c.min_severity, 0) <= SEVERITY_RANK.get(severity, 0)]
-    addresses = list(dict.fromkeys(a for a in [*emails, *release_setting("NOTIFY_EMAILS")] if a))
-    targets += [(None, NotificationChannel.Kind.EMAIL, a) for a in addresses]
-    now = timezone.now()
-    ids = [Notification.objects.create(incident=None, channel=channel, kind=kind, target=target,
-                                       event=f"release.{event}"[:32], payload=message, next_attempt_at=now).pk
-           for channel, kind, target in targets]
-    from monitoring.tasks import deliver_notification
-
-    for notification_id in ids:
-        try:
-            deliver_notification.apply_async((notification_id,), retry=False)
-        except Exception as exc:  # noqa: BLE001 - monitoring's beat sweep delivers what could not be queued
-            logging.getLogger(__name__).warning("notification %s not queued (%s); the sweep sends it",
-                                                notification_id, exc)
-    return ids
+    channels = [c for c in notification_channel_list() if c.enabled]
+    addresses = [*emails, *release_setting("NOTIFY_EMAILS")]
+    addresses += [a for c in channels if c.kind == "email" for a in c.target.split(",")]
+    hooks = [*release_setting("NOTIFY_WEBHOOKS"), *(c.target for c in channels if c.kind == "webhook")]
+    sent = notification_send(
+        event=f"release.{event}"[:32], subject=subject, body=body, payload=payload,
+        emails=list(dict.fromkeys(a.strip() for a in addresses if a and a.strip())),
+        webhooks=list(dict.fromkeys(hooks)),
+    )
+    return [n.pk for n in sent]
 
 
 # --- audits: fairness and security -------------------------------------------------------------------------
