@@ -2,3 +2,4 @@
 ``app.autodiscover_tasks()`` (which looks for ``recommender.tasks``) registers them."""
 
 from recommender.releases import tasks as releases_tasks  # noqa: F401
+from recommender.training import tasks as training_tasks  # noqa: F401

@@ -1,0 +1,1 @@
+"""The training side: dataset snapshots, algorithms, offline evaluation, training runs, retraining."""

@@ -1,0 +1,483 @@
+"""The algorithms Usher trains: Surprise's seven plus a popularity baseline.
+
+Each has a hyperparameter specification (types, defaults = Surprise's, ranges) used to validate a
+run before anything is queued, a builder, and an exporter that turns the fitted model into the
+serving artifact's arrays (docs/artifacts.md). Progress of Surprise's fit is read from its verbose
+output ("Processing epoch N"), which is also where a cancellation request interrupts it.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from surprise import NMF, SVD, AlgoBase, BaselineOnly, CoClustering, KNNBaseline, SlopeOne, SVDpp
+from surprise.prediction_algorithms.predictions import PredictionImpossible
+
+from portal.errors import ValidationError
+from recommender.registry.artifacts import seen_csr
+
+
+@dataclass(frozen=True)
+class Param:
+    """One hyperparameter: type, default, allowed range or choices."""
+
+    type: str  # int | float | bool | choice
+    default: Any
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    choices: tuple = ()
+    help: str = ""
+
+    def describe(self) -> dict:
+        out: dict[str, Any] = {"type": self.type, "default": self.default}
+        if self.minimum is not None:
+            out["minimum"] = self.minimum
+            if self.exclusive_minimum:
+                out["exclusive_minimum"] = True
+        if self.maximum is not None:
+            out["maximum"] = self.maximum
+        if self.choices:
+            out["choices"] = list(self.choices)
+        if self.help:
+            out["help"] = self.help
+        return out
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    name: str
+    label: str
+    kind: str  # the artifact kind
+    params: dict[str, Param] = field(default_factory=dict)
+    epochs_param: str | None = None  # the parameter counting SGD/ALS epochs printed by the fit
+    seeded: bool = False
+
+    def describe(self) -> dict:
+        return {"name": self.name, "label": self.label, "artifact_kind": self.kind, "seeded": self.seeded,
+                "hyperparameters": {k: p.describe() for k, p in self.params.items()}}
+
+
+def _pos_int(default: int, maximum: int, help: str = "") -> Param:
+    return Param("int", default, minimum=1, maximum=maximum, help=help)
+
+
+def _rate(default: float, help: str = "") -> Param:
+    return Param("float", default, minimum=0.0, maximum=10.0, exclusive_minimum=True, help=help)
+
+
+def _reg(default: float, help: str = "") -> Param:
+    return Param("float", default, minimum=0.0, maximum=1000.0, help=help)
+
+
+ALGORITHMS: dict[str, Algorithm] = {
+    a.name: a
+    for a in [
+        Algorithm("svd", "SVD (Funk matrix factorisation, SGD)", "factors", {
+            "n_factors": _pos_int(100, 1000, "latent factors"),
+            "n_epochs": _pos_int(20, 1000, "SGD epochs"),
+            "biased": Param("bool", True, help="use user and item biases"),
+            "init_mean": Param("float", 0.0, minimum=-10, maximum=10),
+            "init_std_dev": Param("float", 0.1, minimum=0, maximum=10),
+            "lr_all": _rate(0.005, "learning rate"),
+            "reg_all": _reg(0.02, "regularisation"),
+        }, epochs_param="n_epochs", seeded=True),
+        Algorithm("svdpp", "SVD++ (implicit feedback)", "factors", {
+            "n_factors": _pos_int(20, 1000), "n_epochs": _pos_int(20, 1000),
+            "init_mean": Param("float", 0.0, minimum=-10, maximum=10),
+            "init_std_dev": Param("float", 0.1, minimum=0, maximum=10),
+            "lr_all": _rate(0.007), "reg_all": _reg(0.02),
+        }, epochs_param="n_epochs", seeded=True),
+        Algorithm("nmf", "NMF (non-negative matrix factorisation)", "factors", {
+            "n_factors": _pos_int(15, 1000), "n_epochs": _pos_int(50, 1000),
+            "biased": Param("bool", False),
+            "reg_pu": _reg(0.06), "reg_qi": _reg(0.06), "reg_bu": _reg(0.02), "reg_bi": _reg(0.02),
+            "lr_bu": _rate(0.005), "lr_bi": _rate(0.005),
+            "init_low": Param("float", 0.0, minimum=0, maximum=100),
+            "init_high": Param("float", 1.0, minimum=0, maximum=100),
+        }, epochs_param="n_epochs", seeded=True),
+        Algorithm("knnbaseline", "KNNBaseline (neighbourhood with baselines)", "topn", {
+            "k": _pos_int(40, 10_000, "maximum neighbours"),
+            "min_k": Param("int", 1, minimum=0, maximum=10_000, help="minimum neighbours, else the baseline"),
+            "sim_name": Param("choice", "msd", choices=("msd", "cosine", "pearson", "pearson_baseline")),
+            "user_based": Param("bool", True, help="user-user (true) or item-item (false) similarities"),
+            "min_support": Param("int", 1, minimum=0, maximum=100_000),
+            "shrinkage": Param("int", 100, minimum=0, maximum=100_000, help="pearson_baseline only"),
+            "bsl_n_epochs": _pos_int(10, 1000, "ALS epochs of the baselines"),
+            "bsl_reg_u": _reg(15.0), "bsl_reg_i": _reg(10.0),
+        }),
+        Algorithm("baselineonly", "BaselineOnly (global mean + biases)", "biases", {
+            "method": Param("choice", "als", choices=("als", "sgd")),
+            "n_epochs": Param("int", None, minimum=1, maximum=1000, help="default: 10 (als) / 20 (sgd)"),
+            "reg_u": _reg(15.0, "als"), "reg_i": _reg(10.0, "als"),
+            "reg": _reg(0.02, "sgd"), "learning_rate": _rate(0.005, "sgd"),
+        }),
+        Algorithm("slopeone", "SlopeOne", "topn", {}),
+        Algorithm("coclustering", "CoClustering", "coclusters", {
+            "n_cltr_u": _pos_int(3, 1000), "n_cltr_i": _pos_int(3, 1000), "n_epochs": _pos_int(20, 1000),
+        }, epochs_param="n_epochs", seeded=True),
+        Algorithm("popularity", "Popularity (most rated first)", "ranking", {
+            "min_rating": Param("int", 1, minimum=1, maximum=5, help="count only ratings at or above this"),
+            "damping": Param("float", 5.0, minimum=0, maximum=10_000,
+                             help="prior weight of the global mean in the predicted rating"),
+        }),
+    ]
+}
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def _coerce(name: str, spec: Param, value: Any) -> Any:
+    if value is None and spec.default is None:
+        return None
+    if spec.type == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+            return value.lower() in _TRUE
+        raise ValueError("must be true or false")
+    if spec.type == "choice":
+        if value not in spec.choices:
+            raise ValueError(f"must be one of {', '.join(map(str, spec.choices))}")
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number ({spec.type}), not a boolean")
+    if spec.type == "int":
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+            value = int(value)
+        if not isinstance(value, int):
+            raise ValueError("must be a whole number")
+    else:
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise ValueError("must be a number")
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        value = float(value)
+    if spec.minimum is not None and (value < spec.minimum or (spec.exclusive_minimum and value == spec.minimum)):
+        raise ValueError(f"must be {'>' if spec.exclusive_minimum else '≥'} {spec.minimum}")
+    if spec.maximum is not None and value > spec.maximum:
+        raise ValueError(f"must be ≤ {spec.maximum}")
+    return value
+
+
+def algorithm_get(name: str) -> Algorithm:
+    """The algorithm of that name, or a ValidationError listing the known ones."""
+    key = (name or "").strip().lower()
+    if key not in ALGORITHMS:
+        raise ValidationError(f"unknown algorithm '{name}'", detail={"allowed": sorted(ALGORITHMS)})
+    return ALGORITHMS[key]
+
+
+def validate_hyperparameters(algorithm: str, params: dict | None) -> dict:
+    """Check and coerce every parameter; return them with Surprise's defaults filled in.
+
+    Raises ValidationError whose detail maps each bad parameter to what is wrong with it.
+    """
+    algo = algorithm_get(algorithm)
+    if params is not None and not isinstance(params, dict):
+        raise ValidationError("hyperparameters must be an object of name → value")
+    params = params or {}
+    errors: dict[str, str] = {}
+    clean: dict[str, Any] = {}
+    for name in params:
+        if name not in algo.params:
+            errors[name] = f"unknown hyperparameter for {algo.name}; known: {', '.join(algo.params) or 'none'}"
+    for name, spec in algo.params.items():
+        try:
+            clean[name] = _coerce(name, spec, params[name]) if name in params else spec.default
+        except ValueError as exc:
+            errors[name] = f"{exc} (got {params[name]!r})"
+    if algo.name == "nmf" and not errors and clean["init_low"] >= clean["init_high"]:
+        errors["init_low"] = "must be below init_high"
+    if errors:
+        summary = "; ".join(f"{k}: {v}" for k, v in sorted(errors.items()))
+        raise ValidationError(f"invalid hyperparameters for {algo.name}: {summary}", detail=errors)
+    return clean
+
+
+class Popularity(AlgoBase):
+    """Ranks movies by how many ratings (≥ ``min_rating``) they have; predicts a damped item mean."""
+
+    def __init__(self, min_rating: int = 1, damping: float = 5.0) -> None:
+        AlgoBase.__init__(self)
+        self.min_rating = min_rating
+        self.damping = damping
+
+    def fit(self, trainset):
+        AlgoBase.fit(self, trainset)
+        n_items = trainset.n_items
+        counts = np.zeros(n_items)
+        sums = np.zeros(n_items)
+        n_ratings = np.zeros(n_items)
+        for i, ratings in trainset.ir.items():
+            values = np.fromiter((r for _, r in ratings), dtype=np.float64, count=len(ratings))
+            counts[i] = np.count_nonzero(values >= self.min_rating)
+            sums[i] = values.sum()
+            n_ratings[i] = values.size
+        mu = trainset.global_mean
+        self.counts = counts
+        self.item_means = (sums + self.damping * mu) / (n_ratings + self.damping)
+        return self
+
+    def estimate(self, u, i):
+        if not self.trainset.knows_item(i):
+            raise PredictionImpossible("unknown item")
+        return float(self.item_means[i])
+
+
+def algorithm_build(name: str, params: dict, *, seed: int) -> AlgoBase:
+    """A Surprise algorithm (verbose, so its epochs can be followed) from validated parameters."""
+    p = params
+    if name == "svd":
+        return SVD(n_factors=p["n_factors"], n_epochs=p["n_epochs"], biased=p["biased"], init_mean=p["init_mean"],
+                   init_std_dev=p["init_std_dev"], lr_all=p["lr_all"], reg_all=p["reg_all"], random_state=seed,
+                   verbose=True)
+    if name == "svdpp":
+        return SVDpp(n_factors=p["n_factors"], n_epochs=p["n_epochs"], init_mean=p["init_mean"],
+                     init_std_dev=p["init_std_dev"], lr_all=p["lr_all"], reg_all=p["reg_all"], random_state=seed,
+                     verbose=True)
+    if name == "nmf":
+        return NMF(n_factors=p["n_factors"], n_epochs=p["n_epochs"], biased=p["biased"], reg_pu=p["reg_pu"],
+                   reg_qi=p["reg_qi"], reg_bu=p["reg_bu"], reg_bi=p["reg_bi"], lr_bu=p["lr_bu"], lr_bi=p["lr_bi"],
+                   init_low=p["init_low"], init_high=p["init_high"], random_state=seed, verbose=True)
+    if name == "knnbaseline":
+        return KNNBaseline(
+            k=p["k"], min_k=p["min_k"], verbose=True,
+            sim_options={"name": p["sim_name"], "user_based": p["user_based"], "min_support": p["min_support"],
+                         "shrinkage": p["shrinkage"]},
+            bsl_options={"method": "als", "n_epochs": p["bsl_n_epochs"], "reg_u": p["bsl_reg_u"],
+                         "reg_i": p["bsl_reg_i"]},
+        )
+    if name == "baselineonly":
+        if p["method"] == "als":
+            bsl = {"method": "als", "reg_u": p["reg_u"], "reg_i": p["reg_i"]}
+        else:
+            bsl = {"method": "sgd", "reg": p["reg"], "learning_rate": p["learning_rate"]}
+        if p["n_epochs"] is not None:
+            bsl["n_epochs"] = p["n_epochs"]
+        return BaselineOnly(bsl_options=bsl, verbose=True)
+    if name == "slopeone":
+        return SlopeOne()
+    if name == "coclustering":
+        return CoClustering(n_cltr_u=p["n_cltr_u"], n_cltr_i=p["n_cltr_i"], n_epochs=p["n_epochs"],
+                            random_state=seed, verbose=True)
+    if name == "popularity":
+        return Popularity(min_rating=p["min_rating"], damping=p["damping"])
+    raise ValidationError(f"unknown algorithm '{name}'")
+
+
+class FitWatcher(io.TextIOBase):
+    """Stands in for stdout during Surprise's fit: turns its verbose lines into progress callbacks.
+
+    ``on_epoch(done, total)`` is called as each epoch starts (it may raise to cancel the fit);
+    ``on_message(text)`` gets the other lines (similarity matrix, baselines).
+    """
+
+    _EPOCH = re.compile(r"Processing epoch (\d+)")
+
+    def __init__(self, *, total_epochs: int | None, on_epoch: Callable[[int, int], None],
+                 on_message: Callable[[str], None]) -> None:
+        super().__init__()
+        self.total_epochs = total_epochs
+        self.on_epoch = on_epoch
+        self.on_message = on_message
+        self._buffer = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._buffer += text
+        while "\n" in self._buffer:
+            line, self._buffer = self._buffer.split("\n", 1)
+            line = line.strip()
+            if not line:
+                continue
+            match = self._EPOCH.match(line)
+            if match and self.total_epochs:
+                self.on_epoch(int(match.group(1)), self.total_epochs)
+            else:
+                self.on_message(line)
+        return len(text)
+
+
+# --- export to the serving artifact -----------------------------------------------------------
+
+Tick = Callable[[float], None]
+
+
+def _ids(trainset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    raw_users = np.array([int(trainset.to_raw_uid(u)) for u in range(trainset.n_users)], dtype=np.int64)
+    order = np.argsort(raw_users, kind="stable")
+    item_ids = np.array([str(trainset.to_raw_iid(i)) for i in range(trainset.n_items)])
+    if item_ids.size == 0:
+        item_ids = np.array([], dtype="<U1")
+    return raw_users[order], order, item_ids
+
+
+def _seen(trainset, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return seen_csr([sorted(j for j, _ in trainset.ur[int(u)]) for u in order])
+
+
+def _f32(a) -> np.ndarray:
+    return np.asarray(a, dtype=np.float32)
+
+
+def _svdpp_user_vectors(algo, trainset) -> np.ndarray:
+    """p_u + |I_u|^-1/2 Σ y_j: SVD++'s implicit term folded into one vector per user."""
+    rows, cols, vals = [], [], []
+    for u in range(trainset.n_users):
+        items = [j for j, _ in trainset.ur[u]]
+        if items:
+            rows.extend([u] * len(items))
+            cols.extend(items)
+            vals.extend([1.0 / math.sqrt(len(items))] * len(items))
+    weights = sp.csr_matrix((vals, (rows, cols)), shape=(trainset.n_users, trainset.n_items))
+    return np.asarray(algo.pu) + weights @ np.asarray(algo.yj)
+
+
+def knnbaseline_estimates(algo, trainset, *, tick: Tick | None = None) -> np.ndarray:
+    """Every (user, item) estimate of a fitted KNNBaseline as a dense [users, items] matrix.
+
+    A vectorised form of Surprise's ``KNNBaseline.estimate``: for each y (item when user-based),
+    the k most similar x' among those who rated y, positive similarities only, ``min_k`` respected.
+    """
+    mu = trainset.global_mean
+    sim = np.asarray(algo.sim)
+    bx, by = np.asarray(algo.bx), np.asarray(algo.by)
+    n_x, n_y = algo.n_x, algo.n_y
+    k, min_k = algo.k, algo.min_k
+    out = np.empty((n_x, n_y), dtype=np.float64)
+    for y in range(n_y):
+        pairs = algo.yr[y]
+        base = mu + bx + by[y]
+        if not pairs:
+            out[:, y] = base
+            continue
+        xs = np.fromiter((x for x, _ in pairs), dtype=np.int64, count=len(pairs))
+        rs = np.fromiter((r for _, r in pairs), dtype=np.float64, count=len(pairs))
+        resid = rs - (mu + bx[xs] + by[y])
+        sims = sim[:, xs]
+        if xs.size > k:
+            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+            sims = np.take_along_axis(sims, top, axis=1)
+            resid_sel = resid[top]
+        else:
+            resid_sel = np.broadcast_to(resid, sims.shape)
+        positive = sims > 0
+        weights = np.where(positive, sims, 0.0)
+        den = weights.sum(axis=1)
+        num = (weights * resid_sel).sum(axis=1)
+        count = positive.sum(axis=1)
+        ok = (count >= min_k) & (den > 0)
+        out[:, y] = base + np.where(ok, num / np.where(den > 0, den, 1.0), 0.0)
+        if tick and y % 200 == 0:
+            tick(y / n_y)
+    return out if algo.sim_options["user_based"] else out.T
+
+
+def slopeone_estimates(algo, trainset, *, users: np.ndarray) -> np.ndarray:
+    """Estimates of a fitted SlopeOne for the given inner users, as [len(users), items]."""
+    freq = np.asarray(algo.freq)
+    dev = np.asarray(algo.dev)
+    positive = (freq > 0).astype(np.float64)
+    weighted = dev * positive
+    rows, cols = [], []
+    for r, u in enumerate(users):
+        items = [j for j, _ in trainset.ur[int(u)]]
+        rows.extend([r] * len(items))
+        cols.extend(items)
+    rated = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(users), trainset.n_items))
+    num = np.asarray(rated @ weighted.T)
+    cnt = np.asarray(rated @ positive.T)
+    means = np.asarray(algo.user_mean)[users]
+    return means[:, None] + np.where(cnt > 0, num / np.where(cnt > 0, cnt, 1.0), 0.0)
+
+
+def _topn(estimates: np.ndarray, seen_rows: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+    n_rows, n_items = estimates.shape
+    items = np.full((n_rows, n), -1, dtype=np.int32)
+    scores = np.zeros((n_rows, n), dtype=np.float32)
+    work = estimates.astype(np.float64, copy=True)
+    for r, seen in enumerate(seen_rows):
+        work[r, seen] = -np.inf
+    take = min(n, n_items)
+    if take == 0:
+        return items, scores
+    if take < n_items:
+        top = np.argpartition(-work, take - 1, axis=1)[:, :take]
+    else:
+        top = np.tile(np.arange(n_items), (n_rows, 1))
+    top_scores = np.take_along_axis(work, top, axis=1)
+    order = np.lexsort((top, -top_scores), axis=1)
+    top = np.take_along_axis(top, order, axis=1)
+    top_scores = np.take_along_axis(top_scores, order, axis=1)
+    valid = np.isfinite(top_scores)
+    items[:, :take] = np.where(valid, top, -1)
+    scores[:, :take] = np.where(valid, top_scores, 0.0)
+    return items, scores
+
+
+def algorithm_export(name: str, algo, trainset, *, topn: int, tick: Tick | None = None,
+                     chunk: int = 2048) -> tuple[str, dict, dict[str, np.ndarray]]:
+    """(artifact kind, manifest constants, arrays) of a fitted algorithm; rows in ``user_ids`` order."""
+    user_ids, order, item_ids = _ids(trainset)
+    arrays: dict[str, np.ndarray] = {"item_ids": item_ids, "user_ids": user_ids}
+    mu = float(trainset.global_mean)
+    kind = ALGORITHMS[name].kind
+    manifest: dict[str, Any] = {"global_mean": mu}
+    n_users, n_items = trainset.n_users, trainset.n_items
+    if kind in ("factors", "biases", "ranking", "coclusters"):
+        arrays["seen_indptr"], arrays["seen_indices"] = _seen(trainset, order)
+    if name in ("svd", "svdpp", "nmf"):
+        biased = bool(getattr(algo, "biased", True)) if name != "svdpp" else True
+        users = _svdpp_user_vectors(algo, trainset) if name == "svdpp" else np.asarray(algo.pu)
+        arrays["user_factors"] = _f32(users[order])
+        arrays["item_factors"] = _f32(algo.qi)
+        arrays["user_bias"] = _f32(np.asarray(algo.bu)[order]) if biased else np.zeros(n_users, np.float32)
+        arrays["item_bias"] = _f32(algo.bi) if biased else np.zeros(n_items, np.float32)
+        manifest["global_mean"] = mu if biased else 0.0
+    elif name == "baselineonly":
+        arrays["user_bias"] = _f32(np.asarray(algo.bu)[order])
+        arrays["item_bias"] = _f32(algo.bi)
+    elif name == "coclustering":
+        arrays["user_cluster"] = np.asarray(algo.cltr_u, dtype=np.int32)[order]
+        arrays["item_cluster"] = np.asarray(algo.cltr_i, dtype=np.int32)
+        arrays["user_mean"] = _f32(np.asarray(algo.user_mean)[order])
+        arrays["item_mean"] = _f32(algo.item_mean)
+        arrays["cocluster_mean"] = _f32(algo.avg_cocltr)
+        arrays["user_cluster_mean"] = _f32(algo.avg_cltr_u)
+        arrays["item_cluster_mean"] = _f32(algo.avg_cltr_i)
+    elif name == "popularity":
+        arrays["item_scores"] = _f32(algo.counts)
+    elif name in ("knnbaseline", "slopeone"):
+        manifest["topn"] = topn
+        full = knnbaseline_estimates(algo, trainset, tick=tick) if name == "knnbaseline" else None
+        items_parts, scores_parts = [], []
+        for start in range(0, n_users, chunk):
+            rows = order[start:start + chunk]
+            estimates = full[rows] if full is not None else slopeone_estimates(algo, trainset, users=rows)
+            seen = [np.fromiter((j for j, _ in trainset.ur[int(u)]), dtype=np.int64) for u in rows]
+            top_items, top_scores = _topn(estimates, seen, topn)
+            items_parts.append(top_items)
+            scores_parts.append(top_scores)
+            if tick:
+                tick(min(1.0, (start + chunk) / max(n_users, 1)))
+        arrays["topn_items"] = np.concatenate(items_parts) if items_parts else np.zeros((0, topn), np.int32)
+        arrays["topn_scores"] = np.concatenate(scores_parts) if scores_parts else np.zeros((0, topn), np.float32)
+    else:
+        raise ValidationError(f"unknown algorithm '{name}'")
+    return kind, manifest, arrays

@@ -1,0 +1,39 @@
+"""Celery entry points of the training side: thin wrappers that take ids and call one service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import OperationalError
+
+
+@shared_task(name="recommender.train", bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=3)
+def train(self, run_id: int) -> str:
+    """Execute one training run. Idempotent: a run already running elsewhere or finished is left alone;
+    a run whose worker died is taken over (up to ``TRAINING_MAX_ATTEMPTS``)."""
+    from recommender.training.runs import training_run_execute
+
+    try:
+        run = training_run_execute(run_id=run_id)
+    except OperationalError as exc:  # the database went away before the run could be claimed or closed
+        raise self.retry(exc=exc, countdown=30)
+    return run.status if run is not None else "skipped"
+
+
+@shared_task(name="recommender.training_repair")
+def training_repair() -> list[int]:
+    """Fail runs stuck in ``running`` past ``TRAINING_STUCK_MINUTES`` (their worker died)."""
+    from recommender.training.runs import training_run_repair_stuck
+
+    return training_run_repair_stuck()
+
+
+@shared_task(name="recommender.retrain", bind=True, acks_late=True, max_retries=1)
+def retrain(self) -> int | None:
+    """Scheduled retraining: snapshot the latest data and queue a run of the production configuration.
+
+    The run's completion compares the candidate with production (recommender.training.retraining).
+    """
+    from recommender.training.retraining import retraining_start
+
+    run = retraining_start(system="recommender.retrain")
+    return run.pk if run is not None else None
