@@ -286,7 +286,7 @@ class FitWatcher(io.TextIOBase):
     ``on_message(text)`` gets the other lines (similarity matrix, baselines).
     """
 
-    _EPOCH = re.compile(r"Processing epoch (\d+)")
+    _EPOCH = re.compile(r"processing epoch (\d+)", re.IGNORECASE)
 
     def __init__(self, *, total_epochs: int | None, on_epoch: Callable[[int, int], None],
                  on_message: Callable[[str], None]) -> None:
@@ -372,15 +372,19 @@ def knnbaseline_estimates(algo, trainset, *, tick: Tick | None = None) -> np.nda
         resid = rs - (mu + bx[xs] + by[y])
         sims = sim[:, xs]
         if xs.size > k:
-            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-            sims = np.take_along_axis(sims, top, axis=1)
-            resid_sel = resid[top]
+            # The k largest per row; among equal similarities at the boundary the earliest raters win,
+            # exactly as Surprise's heapq.nlargest picks them.
+            kth = -np.partition(-sims, k - 1, axis=1)[:, k - 1:k]
+            greater = sims > kth
+            equal = sims == kth
+            room = k - greater.sum(axis=1, keepdims=True)
+            selected = greater | (equal & (np.cumsum(equal, axis=1) <= room))
         else:
-            resid_sel = np.broadcast_to(resid, sims.shape)
-        positive = sims > 0
+            selected = np.ones(sims.shape, dtype=bool)
+        positive = selected & (sims > 0)
         weights = np.where(positive, sims, 0.0)
         den = weights.sum(axis=1)
-        num = (weights * resid_sel).sum(axis=1)
+        num = weights @ resid
         count = positive.sum(axis=1)
         ok = (count >= min_k) & (den > 0)
         out[:, y] = base + np.where(ok, num / np.where(den > 0, den, 1.0), 0.0)

@@ -276,7 +276,7 @@ def group_metrics(*, errors: pd.DataFrame, lists: dict[int, list[str]], relevant
     for attribute in ("gender", "age_band", "occupation"):
         mapping = attributes[attribute].replace("", "unknown").to_dict() if len(attributes) else {}
         groups: dict[str, dict] = {}
-        error_groups = errors.assign(group=errors["user_id"].map(lambda u: mapping.get(u, "unknown")))
+        error_groups = errors.assign(group=errors["user_id"].map(mapping).fillna("unknown"))
         for value, part in error_groups.groupby("group"):
             groups[str(value)] = {"ratings": len(part), "rmse": rmse(part["error"]), "mae": mae(part["error"])}
         by_group: dict[str, dict[int, list[str]]] = {}

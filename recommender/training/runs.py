@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import OperationalError, close_old_connections, connection, transaction
 from django.utils import timezone
 from surprise import Dataset, Reader
 
@@ -204,11 +204,16 @@ class Progress:
         self.flush()
 
     def flush(self) -> None:
-        TrainingRun.objects.filter(pk=self.run_id).update(
-            stage=self.stage[:64], percent=round(self.percent, 1), heartbeat_at=timezone.now(),
-            log="\n".join(self.lines)[-100_000:],
-        )
-        if TrainingRun.objects.filter(pk=self.run_id, cancel_requested=True).exists():
+        try:
+            TrainingRun.objects.filter(pk=self.run_id).update(
+                stage=self.stage[:64], percent=round(self.percent, 1), heartbeat_at=timezone.now(),
+                log="\n".join(self.lines)[-100_000:],
+            )
+            cancelled = TrainingRun.objects.filter(pk=self.run_id, cancel_requested=True).exists()
+        except OperationalError:  # a busy database delays a progress write; it never fails the run
+            logger.warning("run %s: progress write skipped (database busy)", self.run_id)
+            return
+        if cancelled:
             raise TrainingCancelled()
 
     def span(self, start: float, end: float):
