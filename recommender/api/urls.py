@@ -62,3 +62,31 @@ urlpatterns += [
     path("ingest/quarantine", ingest_api.QuarantineListApi.as_view(), name="api-quarantine-list"),
     path("ingest/quarantine/counts", ingest_api.QuarantineCountsApi.as_view(), name="api-quarantine-counts"),
 ]
+
+# --- training side and model registry (recommender/api/training.py) ---
+from recommender.api import training as training_api  # noqa: E402
+
+urlpatterns += [
+    path("algorithms", training_api.AlgorithmListApi.as_view(), name="api-algorithm-list"),
+    path("snapshots", training_api.SnapshotListCreateApi.as_view(), name="api-snapshot-list"),
+    path("snapshots/<int:snapshot_id>", training_api.SnapshotDetailApi.as_view(), name="api-snapshot-detail"),
+    path("training-runs", training_api.RunListCreateApi.as_view(), name="api-run-list"),
+    path("training-runs/compare", training_api.RunCompareApi.as_view(), name="api-run-compare"),
+    path("training-runs/retrain", training_api.RetrainApi.as_view(), name="api-run-retrain"),
+    path("training-runs/<int:run_id>", training_api.RunDetailApi.as_view(), name="api-run-detail"),
+    path("training-runs/<int:run_id>/progress", training_api.RunProgressApi.as_view(), name="api-run-progress"),
+    path("training-runs/<int:run_id>/cancel", training_api.RunCancelApi.as_view(), name="api-run-cancel"),
+    path("registered-models", training_api.RegisteredModelListApi.as_view(), name="api-registered-model-list"),
+    path("model-versions", training_api.VersionListApi.as_view(), name="api-version-list"),
+    path("model-versions/<int:version_id>", training_api.VersionDetailApi.as_view(), name="api-version-detail"),
+    path("model-versions/<int:version_id>/lineage", training_api.VersionLineageApi.as_view(),
+         name="api-version-lineage"),
+    path("model-versions/<int:version_id>/verify", training_api.VersionVerifyApi.as_view(),
+         name="api-version-verify"),
+    path("model-versions/<int:version_id>/archive", training_api.VersionArchiveApi.as_view(),
+         name="api-version-archive"),
+    path("model-versions/<int:version_id>/request-promotion", training_api.VersionRequestPromotionApi.as_view(),
+         name="api-version-request-promotion"),
+    path("aliases", training_api.AliasListApi.as_view(), name="api-alias-list"),
+    path("aliases/<str:alias>", training_api.AliasMoveApi.as_view(), name="api-alias-move"),
+]

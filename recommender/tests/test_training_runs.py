@@ -14,7 +14,6 @@ from portal.errors import Conflict, ValidationError
 from portal.models import ActivityLogEntry
 from recommender.models import ModelVersion, TrainingRun
 from recommender.registry.artifacts import artifact_root
-from recommender.tasks import train
 from recommender.tests.factories_training import synthetic_ratings
 from recommender.training.runs import (
     training_run_cancel,
@@ -23,6 +22,7 @@ from recommender.training.runs import (
     training_run_repair_stuck,
 )
 from recommender.training.snapshots import snapshot_create
+from recommender.training.tasks import train
 
 
 @pytest.fixture

@@ -110,7 +110,7 @@ def training_run_create(
 
 def training_run_enqueue(*, run_id: int) -> None:
     """Send the run to the workers (called after the creating transaction commits)."""
-    from recommender.tasks import train
+    from recommender.training.tasks import train
 
     result = train.apply_async(args=[run_id])
     TrainingRun.objects.filter(pk=run_id, celery_task_id="").update(celery_task_id=result.id or "")

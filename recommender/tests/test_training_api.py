@@ -1,0 +1,154 @@
+"""Training and registry API: wiring, permissions, status codes, shapes, query counts."""
+
+from __future__ import annotations
+
+import pytest
+
+from recommender.models import ModelAlias, ModelVersion, TrainingRun
+from recommender.registry.artifacts import artifact_abspath
+from recommender.tests.factories_training import VersionFactory, synthetic_ratings
+from recommender.training.runs import training_run_execute
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def snapshot_id(client_for):
+    synthetic_ratings(n_users=30, n_items=25, density=0.4)
+    response = client_for("data_scientist").post("/api/v1/snapshots", {"name": "api"}, format="json")
+    assert response.status_code == 201, response.json()
+    return response.json()["id"]
+
+
+def test_algorithms_list_describes_hyperparameters(client_for):
+    body = client_for("viewer").get("/api/v1/algorithms").json()
+    names = {a["name"] for a in body}
+    assert names == {"svd", "svdpp", "nmf", "knnbaseline", "baselineonly", "slopeone", "coclustering", "popularity"}
+    svd = next(a for a in body if a["name"] == "svd")
+    assert svd["hyperparameters"]["n_factors"] == {"type": "int", "default": 100, "minimum": 1, "maximum": 1000,
+                                                   "help": "latent factors"}
+
+
+def test_create_run_is_queued_and_trains(client_for, snapshot_id, settings):
+    client = client_for("data_scientist")
+    response = client.post("/api/v1/training-runs", {"snapshot": snapshot_id, "algorithm": "svd",
+                                                     "hyperparameters": {"n_factors": 5}}, format="json")
+    assert response.status_code == 201, response.json()
+    run = response.json()
+    assert run["status"] == "queued" and run["hyperparameters"]["n_epochs"] == 20
+    training_run_execute(run_id=run["id"])  # what the worker does
+    progress = client.get(f"/api/v1/training-runs/{run['id']}/progress").json()
+    assert progress["status"] == "succeeded" and progress["percent"] == 100 and progress["model_version"]
+    detail = client.get(f"/api/v1/training-runs/{run['id']}").json()
+    assert detail["metrics"]["rmse"] > 0 and "log" in detail
+    compare = client.get(f"/api/v1/training-runs/compare?snapshot={snapshot_id}").json()
+    assert compare["runs"][0]["run"] == run["id"] and set(compare["groups"]) == {
+        "accuracy", "training_cost", "inference_cost", "size"}
+    lineage = client.get(f"/api/v1/model-versions/{progress['model_version']}/lineage").json()
+    assert lineage["snapshot"]["id"] == snapshot_id and lineage["run"]["id"] == run["id"]
+    assert lineage["run"]["environment"]["code"]
+
+
+@pytest.mark.parametrize("payload,status,needle", [
+    ({"algorithm": "deepfm"}, 400, "unknown algorithm"),
+    ({"algorithm": "svd", "hyperparameters": {"n_factors": "x"}}, 400, "n_factors"),
+    ({"algorithm": "svd", "split": {"kind": "nope"}}, 400, "split"),
+])
+def test_bad_runs_answer_400_with_a_clear_error(client_for, snapshot_id, payload, status, needle):
+    response = client_for("data_scientist").post("/api/v1/training-runs", {"snapshot": snapshot_id, **payload},
+                                                 format="json")
+    assert response.status_code == status
+    assert needle in response.json()["error"]
+    assert not TrainingRun.objects.exists()
+
+
+def test_unknown_snapshot_is_400(client_for):
+    response = client_for("data_scientist").post("/api/v1/training-runs", {"snapshot": 999, "algorithm": "svd"},
+                                                 format="json")
+    assert response.status_code == 400 and "does not exist" in response.json()["error"]
+
+
+def test_empty_snapshot_is_400(client_for):
+    response = client_for("data_scientist").post("/api/v1/snapshots", {}, format="json")
+    assert response.status_code == 400 and "no ratings" in response.json()["error"]
+
+
+def test_viewers_cannot_write(client_for, snapshot_id):
+    response = client_for("viewer").post("/api/v1/training-runs", {"snapshot": snapshot_id, "algorithm": "svd"},
+                                         format="json")
+    assert response.status_code == 403
+    assert client_for("viewer").post("/api/v1/snapshots", {}, format="json").status_code == 403
+    assert client_for("data_scientist").post("/api/v1/aliases/production", {"version": None, "reason": "x"},
+                                             format="json").status_code == 403
+
+
+def test_cancel_endpoint(client_for, snapshot_id):
+    client = client_for("data_scientist")
+    run = client.post("/api/v1/training-runs", {"snapshot": snapshot_id, "algorithm": "svd"}, format="json").json()
+    response = client.post(f"/api/v1/training-runs/{run['id']}/cancel", {"reason": "oops"}, format="json")
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    again = client.post(f"/api/v1/training-runs/{run['id']}/cancel", {}, format="json")
+    assert again.status_code == 409
+
+
+def test_alias_move_and_list(client_for):
+    version = VersionFactory(status="approved")
+    response = client_for("operator").post("/api/v1/aliases/production", {"version": version.pk, "reason": "go"},
+                                           format="json")
+    assert response.status_code == 200 and response.json()["version"] == version.pk
+    candidate = VersionFactory()
+    refused = client_for("operator").post("/api/v1/aliases/production", {"version": candidate.pk, "reason": "go"},
+                                          format="json")
+    assert refused.status_code == 409 and "approved" in refused.json()["error"]
+    bad = client_for("operator").post("/api/v1/aliases/staging", {"version": version.pk, "reason": "go"},
+                                      format="json")
+    assert bad.status_code == 400
+    aliases = client_for("viewer").get("/api/v1/aliases").json()
+    assert aliases == [{"name": "production", "version": version.pk, "version_name": str(version),
+                        "moved_at": aliases[0]["moved_at"], "moved_by_label": "operator_user", "reason": "go"}]
+    assert ModelAlias.objects.get(name="production").version == version
+
+
+def test_version_edit_archive_and_promotion_request(client_for):
+    version = VersionFactory()
+    client = client_for("data_scientist")
+    edited = client.patch(f"/api/v1/model-versions/{version.pk}", {"tags": ["b", "a", "a"], "description": "d"},
+                          format="json").json()
+    assert edited["tags"] == ["a", "b"] and edited["description"] == "d"
+    review = client.post(f"/api/v1/model-versions/{version.pk}/request-promotion", {"reason": "better"},
+                         format="json")
+    assert review.status_code == 201 and review.json()["kind"] == "model_promotion"
+    archived = client.post(f"/api/v1/model-versions/{version.pk}/archive", {"reason": "old"}, format="json")
+    assert archived.status_code == 200 and archived.json()["status"] == "archived"
+
+
+def test_verify_reports_a_tampered_artifact(client_for, snapshot_id):
+    client = client_for("data_scientist")
+    run = client.post("/api/v1/training-runs", {"snapshot": snapshot_id, "algorithm": "baselineonly"},
+                      format="json").json()
+    training_run_execute(run_id=run["id"])
+    version = ModelVersion.objects.get(training_run_id=run["id"])
+    assert client.post(f"/api/v1/model-versions/{version.pk}/verify").json()["ok"] is True
+    path = artifact_abspath(version.artifact_path) / "item_bias.npy"
+    data = bytearray(path.read_bytes())
+    data[-2] ^= 0x55
+    path.write_bytes(bytes(data))
+    response = client.post(f"/api/v1/model-versions/{version.pk}/verify")
+    assert response.status_code == 409 and "item_bias.npy sha256" in response.json()["error"]
+
+
+def test_list_endpoints_query_count(client_for, django_assert_max_num_queries):
+    for _ in range(5):
+        VersionFactory()
+    client = client_for("viewer")
+    client.get("/api/v1/model-versions")  # warm the role cache path
+    for url in ("/api/v1/model-versions", "/api/v1/training-runs", "/api/v1/snapshots", "/api/v1/aliases"):
+        with django_assert_max_num_queries(8):
+            assert client.get(url).status_code == 200
+
+
+def test_schema_lists_the_training_endpoints(client_for):
+    schema = client_for("viewer").get("/api/schema/", HTTP_ACCEPT="application/json").content.decode()
+    for path in ("/api/v1/training-runs/{run_id}/cancel", "/api/v1/snapshots", "/api/v1/aliases/{alias}",
+                 "/api/v1/model-versions/{version_id}/lineage", "/api/v1/training-runs/compare"):
+        assert path in schema
