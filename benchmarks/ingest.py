@@ -146,6 +146,7 @@ def main() -> int:
         pinned = True
     except (AttributeError, OSError):
         pinned = False
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (other processes share the cores)")
     rate = bench_parse(args.parse_lines, args.seed)
     print(
         f"parse: {rate:,.0f} lines/s on one core{' (pinned)' if pinned else ''} over {args.parse_lines:,} lines"
@@ -195,7 +196,7 @@ def main() -> int:
             elapsed = time.perf_counter() - started
         print(f"end-to-end: {args.lines / elapsed:,.0f} lines/s into PostgreSQL ({elapsed:.1f} s; target >= 20,000)")
         print(f"summary: {summary.as_dict()}")
-        print(f"peak RSS: {rss_mb():.0f} MB (VmHWM below)")
+        print(f"RSS at the end: {rss_mb():.0f} MB; load average {os.getloadavg()[0]:.2f}")
         with open("/proc/self/status") as fh:
             print("  " + next(row.strip() for row in fh if row.startswith("VmHWM")))
     finally:

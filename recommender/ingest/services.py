@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, connection, reset_queries, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -216,6 +216,10 @@ def ingest_batch(
             ingest_source_record_error(name=source, kind=kind, error=f"batch at {positions[0]!s}: {exc}")
             raise
     known.remember(viewers, movies)
+    if settings.DEBUG:
+        # With DEBUG on Django keeps every query (big multi-row statements included): forget them, or
+        # a long-running consumer's memory would grow with every batch.
+        reset_queries()
     summary.seconds = _time.perf_counter() - started
     return summary
 
@@ -381,7 +385,12 @@ def _store(
         tail = f"ON CONFLICT ({_col(IngestedLine, 'digest')}) DO NOTHING RETURNING {_col(IngestedLine, 'digest')}"
         if connection.vendor == "postgresql":
             _copy_to_temp(cursor, "usher_ingest_ledger", "digest uuid, kind varchar(1)", rows)
-            cursor.execute(f"{head} SELECT digest, kind FROM usher_ingest_ledger ORDER BY digest {tail}")
+            # Return the digest as 32 hex digits, the form used in memory (no UUID objects per row).
+            cursor.execute(
+                f"{head} SELECT digest, kind FROM usher_ingest_ledger ORDER BY digest "
+                f"ON CONFLICT ({_col(IngestedLine, 'digest')}) DO NOTHING "
+                f"RETURNING encode(uuid_send({_col(IngestedLine, 'digest')}), 'hex')"
+            )
             inserted = cursor.fetchall()
         else:
             inserted = _insert(cursor, head, 2, rows, tail, returning=True)
@@ -547,27 +556,44 @@ def ingest_source_record_error(*, name: str, kind: str, error: str) -> None:
 
 
 # --- watch sessions -------------------------------------------------------------------------------
+Span = tuple[int, int]
+
+
+def normalize_spans(spans: Iterable[Span]) -> list[Span]:
+    """Sorted, merged, non-adjacent inclusive spans: ``[(3, 4), (0, 1), (2, 2)]`` → ``[(0, 4)]``."""
+    out: list[Span] = []
+    for low, high in sorted(spans):
+        if out and low <= out[-1][1] + 1:
+            if high > out[-1][1]:
+                out[-1] = (out[-1][0], high)
+        else:
+            out.append((low, high))
+    return out
+
+
+def spans_to_text(spans: Iterable[Span]) -> str:
+    """``[(0, 2), (5, 5)]`` → ``'0-2,5'`` (spans already normalised)."""
+    return ",".join(str(low) if low == high else f"{low}-{high}" for low, high in spans)
+
+
+def text_to_spans(text: str) -> list[Span]:
+    """``'0-2,5'`` → ``[(0, 2), (5, 5)]``."""
+    spans: list[Span] = []
+    for part in text.split(","):
+        if part:
+            low, _, high = part.partition("-")
+            spans.append((int(low), int(high or low)))
+    return spans
+
+
 def minutes_to_ranges(minutes: Iterable[int]) -> str:
     """``{0, 1, 2, 5}`` → ``'0-2,5'``."""
-    out: list[str] = []
-    ordered = sorted(set(minutes))
-    i = 0
-    while i < len(ordered):
-        j = i
-        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
-            j += 1
-        out.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
-        i = j + 1
-    return ",".join(out)
+    return spans_to_text(normalize_spans((m, m) for m in minutes))
 
 
 def ranges_to_minutes(text: str) -> set[int]:
     """``'0-2,5'`` → ``{0, 1, 2, 5}``."""
-    minutes: set[int] = set()
-    for part in filter(None, text.split(",")):
-        low, _, high = part.partition("-")
-        minutes.update(range(int(low), int(high or low) + 1))
-    return minutes
+    return {m for low, high in text_to_spans(text) for m in range(low, high + 1)}
 
 
 @dataclass(slots=True)
@@ -577,7 +603,7 @@ class _Cluster:
     first_minute: int
     last_minute: int
     highest: int
-    minutes: set[int]
+    spans: list[Span]  # distinct minutes as inclusive spans, normalised when written
     session_ids: list[int]
     changed: bool
 
@@ -612,7 +638,7 @@ def _merge_watch_sessions(cursor, watches: list[WatchEvent]) -> None:
         for sid, viewer_id, movie_id, started_at, last_seen, first_m, last_m, highest, seen in rows:
             if (viewer_id, movie_id) in by_pair:
                 existing.setdefault((viewer_id, movie_id), []).append(
-                    _Cluster(started_at, last_seen, first_m, last_m, highest, ranges_to_minutes(seen), [sid], False)
+                    _Cluster(started_at, last_seen, first_m, last_m, highest, text_to_spans(seen), [sid], False)
                 )
 
     inserts: list[tuple] = []
@@ -621,7 +647,8 @@ def _merge_watch_sessions(cursor, watches: list[WatchEvent]) -> None:
     adapt_time = connection.ops.adapt_datetimefield_value
     for pair, events in by_pair.items():
         items = existing.get(pair, []) + [
-            _Cluster(ev.time, ev.time, ev.minute, ev.minute, ev.minute, {ev.minute}, [], True) for ev in events
+            _Cluster(ev.time, ev.time, ev.minute, ev.minute, ev.minute, [(ev.minute, ev.minute)], [], True)
+            for ev in events
         ]
         # Ties: the earliest item with the lowest minute opens, the latest with the highest closes.
         items.sort(key=lambda c: (c.start, c.first_minute))
@@ -632,7 +659,7 @@ def _merge_watch_sessions(cursor, watches: list[WatchEvent]) -> None:
                 if item.end > current.end or (item.end == current.end and item.last_minute > current.last_minute):
                     current.end, current.last_minute = item.end, item.last_minute
                 current.highest = max(current.highest, item.highest)
-                current.minutes |= item.minutes
+                current.spans += item.spans
                 current.session_ids += item.session_ids
                 current.changed = current.changed or item.changed
             else:
@@ -643,7 +670,7 @@ def _merge_watch_sessions(cursor, watches: list[WatchEvent]) -> None:
                         item.first_minute,
                         item.last_minute,
                         item.highest,
-                        set(item.minutes),
+                        list(item.spans),
                         list(item.session_ids),
                         item.changed,
                     )
@@ -651,14 +678,15 @@ def _merge_watch_sessions(cursor, watches: list[WatchEvent]) -> None:
         for c in clusters:
             if not c.changed:
                 continue
+            spans = normalize_spans(c.spans)
             values = (
                 adapt_time(c.start),
                 adapt_time(c.end),
                 c.first_minute,
                 c.last_minute,
                 c.highest,
-                len(c.minutes),
-                minutes_to_ranges(c.minutes),
+                sum(high - low + 1 for low, high in spans),
+                spans_to_text(spans),
             )
             if c.session_ids:
                 keep, *drop = sorted(c.session_ids)
