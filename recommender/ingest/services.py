@@ -15,6 +15,7 @@ import io
 import itertools
 import json
 import time as _time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -166,14 +167,35 @@ def ingest_lines(
     """
     total = IngestSummary()
     known = KnownIds()
+    batches = _batches(lines, max(1, batch_size))
     position = start_position
-    for batch in _batches(lines, max(1, batch_size)):
+
+    def read_next() -> tuple[list[str], list[str], _Prepared] | None:
+        # Runs in a helper thread: reading and parsing the next batch overlaps with the database
+        # work on the current one (psycopg2 releases the GIL while it waits). No database access here.
+        nonlocal position
+        batch = next(batches, None)
+        if batch is None:
+            return None
         positions = [str(n) for n in range(position + 1, position + len(batch) + 1)]
         position += len(batch)
-        summary = ingest_batch(lines=batch, positions=positions, source=source, kind=kind, known=known)
-        total.add(summary)
-        if on_batch is not None:
-            on_batch(summary)
+        return batch, positions, _prepare(batch, positions)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-read") as reader:
+        pending = reader.submit(read_next)
+        while (item := pending.result()) is not None:
+            pending = reader.submit(read_next)  # at most two batches in memory
+            batch, positions, prepared = item
+            try:
+                summary = ingest_batch(
+                    lines=batch, positions=positions, source=source, kind=kind, known=known, prepared=prepared
+                )
+            except BaseException:
+                pending.cancel()
+                raise
+            total.add(summary)
+            if on_batch is not None:
+                on_batch(summary)
     return total
 
 
@@ -185,11 +207,12 @@ def ingest_batch(
     kind: str,
     lag: int | None = None,
     known: KnownIds | None = None,
+    prepared: _Prepared | None = None,
 ) -> IngestSummary:
     """Ingest one batch in one transaction (retried on a deadlock); the source row records failures."""
     started = _time.perf_counter()
     known = known if known is not None else KnownIds()
-    parsed = _prepare(lines, positions)
+    parsed = prepared if prepared is not None else _prepare(lines, positions)
     attempt = 0
     while True:
         attempt += 1
@@ -237,7 +260,10 @@ class _Line:
     result: RatingEvent | WatchEvent | RecommendationEvent | Rejected
 
 
-def _prepare(lines: Sequence[str], positions: Sequence[str]) -> tuple[dict[str, _Line], int]:
+_Prepared = tuple[dict[str, "_Line"], int]
+
+
+def _prepare(lines: Sequence[str], positions: Sequence[str]) -> _Prepared:
     """Parse and digest; the first occurrence of a line in the batch wins, later ones are duplicates."""
     by_digest: dict[str, _Line] = {}
     in_batch_duplicates = 0
