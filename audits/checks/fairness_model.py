@@ -1,0 +1,312 @@
+"""Model-level fairness with aequitas: top-K membership as the prediction, "rated ≥ 4" as the label.
+
+For every rating in the snapshot's test part, the score is 1 when the movie is among the viewer's
+top-K recommendations (the movies the viewer saw in the training part excluded) and the label is 1
+when the viewer rated it at or above the like threshold. aequitas's ``Group`` computes the confusion
+matrix metrics per group of each protected attribute, and ``Bias`` the disparity of each metric
+against a reference group (the largest group by viewers unless one is configured).
+
+A judged metric fails when its disparity lies outside the band *and* the difference from the
+reference group is statistically significant (two-proportion z-test at ``alpha``; alpha None turns
+the significance requirement off). Groups with too few viewers or test rows are reported as
+"insufficient data" with their size; viewers whose attribute is unknown are reported, not judged.
+RMSE (when the model predicts ratings) and NDCG@K are added per group.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from aequitas.bias import Bias
+from aequitas.group import Group
+from scipy import stats
+
+from audits.checks.base import CheckOutcome, FindingDraft, rounded
+from audits.errors import AuditCheckError
+
+UNKNOWN = "unknown"
+# metric -> (numerator, denominator) in aequitas's crosstab columns, for the significance test.
+PROPORTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "tpr": ("tp", ("tp", "fn")),
+    "fnr": ("fn", ("tp", "fn")),
+    "tnr": ("tn", ("tn", "fp")),
+    "fpr": ("fp", ("tn", "fp")),
+    "precision": ("tp", ("tp", "fp")),
+    "fdr": ("fp", ("tp", "fp")),
+    "npv": ("tn", ("tn", "fn")),
+    "for": ("fn", ("tn", "fn")),
+    "pprev": ("pp", ("group_size",)),
+}
+REPORTED_METRICS = ("tpr", "precision", "pprev", "fpr", "fnr", "fdr", "for", "npv", "tnr", "ppr")
+METRIC_LABELS = {
+    "tpr": "recall of liked movies (TPR)",
+    "precision": "precision of recommended test movies",
+    "pprev": "share of test movies recommended (predicted prevalence)",
+    "ppr": "share of all recommended test movies (PPR)",
+    "fpr": "FPR", "fnr": "FNR", "fdr": "FDR", "for": "FOR", "npv": "NPV", "tnr": "TNR",
+}
+
+
+def two_proportion_p_value(x1: float, n1: float, x2: float, n2: float) -> float | None:
+    """Two-sided p-value of H0: the two proportions are equal (pooled z-test); None when undefined."""
+    if n1 <= 0 or n2 <= 0:
+        return None
+    pooled = (x1 + x2) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    if se == 0:
+        return 1.0
+    z = (x1 / n1 - x2 / n2) / se
+    return float(2 * stats.norm.sf(abs(z)))
+
+
+def ndcg_at_k(recommended: Sequence[str], liked: set[str], k: int) -> float | None:
+    """Binary-gain NDCG@k; None when the viewer liked nothing in the test part (undefined)."""
+    if not liked:
+        return None
+    dcg = sum(1.0 / math.log2(i + 2) for i, movie in enumerate(recommended[:k]) if movie in liked)
+    ideal = sum(1.0 / math.log2(i + 2) for i in range(min(k, len(liked))))
+    return dcg / ideal
+
+
+def build_frame(
+    *,
+    test: pd.DataFrame,
+    attributes: pd.DataFrame,
+    recommend: Callable[[int], Sequence[str]],
+    attribute_names: Sequence[str],
+    like_threshold: float,
+) -> tuple[pd.DataFrame, dict[int, list[str]]]:
+    """One row per test rating: viewer, movie, rating, score (in top-K), label_value (liked), attributes."""
+    missing = {"viewer", "movie", "rating"} - set(test.columns)
+    if missing:
+        raise AuditCheckError(f"the test part lacks the columns {sorted(missing)}")
+    if test.empty:
+        raise AuditCheckError("the snapshot's test part is empty: nothing to audit")
+    tops: dict[int, list[str]] = {}
+    for viewer in test["viewer"].unique():
+        tops[int(viewer)] = [str(m) for m in recommend(int(viewer))]
+    frame = test[["viewer", "movie", "rating"]].copy()
+    frame["movie"] = frame["movie"].astype(str)
+    in_top = [movie in tops[int(viewer)] for viewer, movie in zip(frame["viewer"], frame["movie"], strict=True)]
+    frame["score"] = np.asarray(in_top, dtype=int)
+    frame["label_value"] = (frame["rating"] >= like_threshold).astype(int)
+    attrs = attributes.reindex(frame["viewer"].unique())
+    for name in attribute_names:
+        values = attrs[name] if name in attrs.columns else pd.Series(UNKNOWN, index=attrs.index)
+        values = values.fillna(UNKNOWN).astype(str).replace({"": UNKNOWN})
+        frame[name] = frame["viewer"].map(values).fillna(UNKNOWN).astype(object)
+    return frame, tops
+
+
+def _group_quality(frame: pd.DataFrame, tops: dict[int, list[str]], attribute: str, k: int,
+                   predictions: np.ndarray | None) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    liked = frame[frame["label_value"] == 1].groupby("viewer")["movie"].agg(set)
+    for group, rows in frame.groupby(attribute, sort=True):
+        viewers = rows["viewer"].unique()
+        ndcgs = [ndcg_at_k(tops[int(v)], liked.get(v, set()), k) for v in viewers]
+        ndcgs = [x for x in ndcgs if x is not None]
+        entry: dict[str, Any] = {
+            "viewers": int(len(viewers)),
+            "rows": int(len(rows)),
+            "liked": int(rows["label_value"].sum()),
+            "ndcg": rounded(np.mean(ndcgs)) if ndcgs else None,
+            "ndcg_viewers": len(ndcgs),
+            "rmse": None,
+        }
+        if predictions is not None:
+            err = predictions[rows.index.to_numpy()] - rows["rating"].to_numpy(dtype=float)
+            err = err[~np.isnan(err)]  # ratings the model cannot predict (unknown movie) are left out
+            entry["rmse"] = rounded(math.sqrt(float(np.mean(err ** 2)))) if err.size else None
+            entry["rmse_rows"] = int(err.size)
+        out[str(group)] = entry
+    return out
+
+
+def model_fairness(
+    *,
+    test: pd.DataFrame,
+    attributes: pd.DataFrame,
+    recommend: Callable[[int], Sequence[str]],
+    predict: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
+    config: dict[str, Any],
+    subject: str,
+    target_label: str,
+) -> CheckOutcome:
+    """Run the model-level fairness audit; see the module docstring for the rules."""
+    attribute_names = list(config["FAIRNESS_ATTRIBUTES"])
+    k = int(config["FAIRNESS_TOP_K"])
+    low, high = (float(x) for x in config["FAIRNESS_BAND"])
+    judged = list(config["FAIRNESS_METRICS"])
+    unknown_metrics = sorted(set(judged) - set(REPORTED_METRICS))
+    if unknown_metrics:
+        raise AuditCheckError(f"unknown fairness metric(s) {unknown_metrics}; known: {list(REPORTED_METRICS)}")
+    alpha = config.get("FAIRNESS_ALPHA")
+    min_viewers = int(config["FAIRNESS_MIN_GROUP_VIEWERS"])
+    min_rows = int(config["FAIRNESS_MIN_GROUP_ROWS"])
+    reference_config = dict(config.get("FAIRNESS_REFERENCE_GROUPS") or {})
+    bad_refs = sorted(set(reference_config) - set(attribute_names))
+    if bad_refs:
+        raise AuditCheckError(f"reference groups name unknown attribute(s) {bad_refs}; audited: {attribute_names}")
+
+    frame, tops = build_frame(test=test, attributes=attributes, recommend=recommend,
+                              attribute_names=attribute_names,
+                              like_threshold=float(config["FAIRNESS_LIKE_THRESHOLD"]))
+    frame = frame.reset_index(drop=True)
+    predictions = None
+    if predict is not None:
+        predictions = np.asarray(predict(frame["viewer"].to_numpy(), frame["movie"].to_numpy()), dtype=float)
+        if predictions.shape != (len(frame),):
+            raise AuditCheckError(f"the model returned {predictions.shape} predictions for {len(frame)} test rows")
+
+    # Reference group per attribute: configured, else the largest known group by viewers.
+    references: dict[str, str] = {}
+    sizes: dict[str, dict[str, tuple[int, int]]] = {}
+    for name in attribute_names:
+        per_group = frame.groupby(name).agg(viewers=("viewer", "nunique"), rows=("viewer", "size"))
+        sizes[name] = {str(g): (int(r.viewers), int(r.rows)) for g, r in per_group.iterrows()}
+        known = {g: s for g, s in sizes[name].items() if g != UNKNOWN}
+        if name in reference_config:
+            ref = str(reference_config[name])
+            if ref not in sizes[name]:
+                raise AuditCheckError(
+                    f"the reference group {name}={ref!r} does not occur in the test part; "
+                    f"groups are {sorted(sizes[name])}"
+                )
+        elif known:
+            ref = max(sorted(known), key=lambda g: known[g][0])
+        else:
+            ref = None
+        if ref is not None:
+            references[name] = ref
+
+    judged_attributes = [n for n in attribute_names if n in references]
+    xtab = pd.DataFrame()
+    if judged_attributes:
+        aeq_frame = frame[["score", "label_value", *judged_attributes]].copy()
+        xtab, _ = Group().get_crosstabs(aeq_frame, attr_cols=judged_attributes)
+        xtab = Bias().get_disparity_predefined_groups(
+            xtab, original_df=aeq_frame, ref_groups_dict={n: references[n] for n in judged_attributes},
+            check_significance=False,
+        )
+
+    attributes_out: dict[str, Any] = {}
+    findings: list[FindingDraft] = []
+    for name in attribute_names:
+        quality = _group_quality(frame, tops, name, k, predictions)
+        ref = references.get(name)
+        ref_viewers, ref_rows = sizes[name].get(ref, (0, 0)) if ref else (0, 0)
+        ref_ok = ref is not None and ref_viewers >= min_viewers and ref_rows >= min_rows
+        rows_of = {str(r["attribute_value"]): r for _, r in xtab[xtab["attribute_name"] == name].iterrows()} \
+            if not xtab.empty else {}
+        groups_out = []
+        for group in sorted(sizes[name], key=lambda g: (-sizes[name][g][0], g)):
+            n_viewers, n_rows = sizes[name][group]
+            row = rows_of.get(group)
+            metrics: dict[str, Any] = {}
+            for metric in REPORTED_METRICS:
+                value = row[metric] if row is not None and metric in row else None
+                disparity = row.get(f"{metric}_disparity") if row is not None else None
+                metrics[metric] = {"value": rounded(value), "disparity": rounded(disparity)}
+            if group == UNKNOWN:
+                verdict, reason = "excluded", f"{name} is unknown for these viewers"
+            elif n_viewers < min_viewers or n_rows < min_rows:
+                verdict = "insufficient_data"
+                reason = (f"{n_viewers} viewers and {n_rows} test ratings; at least {min_viewers} viewers and "
+                          f"{min_rows} ratings are needed")
+            elif not ref_ok:
+                verdict = "insufficient_data"
+                reason = (f"the reference group {name}={ref} has {ref_viewers} viewers and {ref_rows} test "
+                          "ratings, too few to compare against")
+            elif group == ref:
+                verdict, reason = "reference", "reference group"
+            else:
+                verdict, reason = "pass", ""
+                failing = []
+                for metric in judged:
+                    m = metrics[metric]
+                    ref_row = rows_of.get(ref)
+                    p_value = None
+                    if metric in PROPORTIONS and row is not None and ref_row is not None:
+                        num, den = PROPORTIONS[metric]
+                        p_value = two_proportion_p_value(
+                            float(row[num]), float(sum(row[c] for c in den)),
+                            float(ref_row[num]), float(sum(ref_row[c] for c in den)),
+                        )
+                    m["p_value"] = rounded(p_value, 6)
+                    m["reference_value"] = rounded(ref_row[metric]) if ref_row is not None else None
+                    d = m["disparity"]
+                    if d is None:
+                        m["verdict"] = "undefined"
+                    elif low <= d <= high:
+                        m["verdict"] = "pass"
+                    elif alpha is not None and (p_value is None or p_value >= float(alpha)):
+                        m["verdict"] = "not_significant"
+                    else:
+                        m["verdict"] = "fail"
+                        failing.append(metric)
+                if failing:
+                    verdict = "fail"
+                    reason = ", ".join(
+                        f"{METRIC_LABELS[m]} {metrics[m]['value']} vs {metrics[m]['reference_value']} "
+                        f"(disparity {metrics[m]['disparity']}, p={metrics[m]['p_value']})" for m in failing
+                    )
+                    worst = max(failing, key=lambda m: abs(math.log(max(metrics[m]["disparity"], 1e-9))))
+                    direction = "worse" if metrics[worst]["disparity"] < low else "better"
+                    findings.append(FindingDraft(
+                        check="fairness.disparity",
+                        subject=f"{subject}:{name}={group}",
+                        severity=str(config["FAIRNESS_FINDING_SEVERITY"]),
+                        title=(f"{target_label}: {name}={group} served {direction} than {name}={ref} — "
+                               f"{worst} disparity {metrics[worst]['disparity']} outside "
+                               f"{low}–{high}"),
+                        evidence={
+                            "attribute": name, "group": group, "reference_group": ref,
+                            "band": [low, high], "alpha": alpha, "top_k": k,
+                            "viewers": n_viewers, "test_ratings": n_rows,
+                            "reference_viewers": ref_viewers, "reference_test_ratings": ref_rows,
+                            "failing_metrics": {m: metrics[m] for m in failing},
+                            "metrics": {m: metrics[m] for m in judged},
+                            "rmse": quality[group]["rmse"], "reference_rmse": quality[ref]["rmse"],
+                            "ndcg": quality[group]["ndcg"], "reference_ndcg": quality[ref]["ndcg"],
+                        },
+                    ))
+            groups_out.append({
+                "group": group, "viewers": n_viewers, "rows": n_rows, "verdict": verdict, "reason": reason,
+                "metrics": metrics,
+                **{key: quality[group].get(key) for key in ("liked", "rmse", "rmse_rows", "ndcg", "ndcg_viewers")},
+            })
+        statuses = {g["verdict"] for g in groups_out}
+        attributes_out[name] = {
+            "reference_group": ref,
+            "reference_source": "configured" if name in reference_config else "largest group by viewers",
+            "verdict": "fail" if "fail" in statuses else ("pass" if "pass" in statuses else "insufficient_data"),
+            "groups": groups_out,
+        }
+
+    overall_viewers = int(frame["viewer"].nunique())
+    liked_total = int(frame["label_value"].sum())
+    results = {
+        "target": target_label,
+        "viewers": overall_viewers,
+        "test_ratings": int(len(frame)),
+        "liked": liked_total,
+        "recommended_test_ratings": int(frame["score"].sum()),
+        "top_k": k,
+        "band": [low, high],
+        "alpha": alpha,
+        "judged_metrics": judged,
+        "min_group_viewers": min_viewers,
+        "min_group_rows": min_rows,
+        "rmse_available": predictions is not None,
+        "attributes": attributes_out,
+    }
+    failing_groups = [f.evidence["attribute"] + "=" + f.evidence["group"] for f in findings]
+    summary = (f"{overall_viewers} viewers, {len(frame)} test ratings; "
+               + (f"disparity outside {low}–{high} for {', '.join(failing_groups)}" if failing_groups
+                  else f"no significant disparity outside {low}–{high}"))
+    return CheckOutcome(name="fairness.model", summary=summary, results=results, findings=findings)

@@ -1,0 +1,243 @@
+"""Writes on findings and sign-offs: acknowledge, resolve, waive (four eyes), expire waivers, sign off runs.
+
+Every transition happens here, inside a transaction, and leaves an activity-log entry, so the
+portal, the API, the admin and the schedules leave the same trace.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from audits.conf import audit_setting
+from audits.errors import Conflict, PermissionDenied, ValidationError
+from audits.models import AuditFinding, AuditRun, FindingWaiver
+from portal.models import ReviewRequest
+from portal.permissions import user_has_role
+from portal.services import activity_log_record, review_request_cancel, review_request_create
+
+WAIVER_REVIEW_KIND = "audits.finding_waiver"
+SIGNOFF_REVIEW_KIND = "audits.run_signoff"
+WORKING_ROLES = ("data_scientist", "operator", "reviewer")
+MIN_JUSTIFICATION_CHARS = 20
+
+
+def _require_working_role(actor: Any, action: str) -> None:
+    if actor is None:  # a schedule or a command acting as the system
+        return
+    if not user_has_role(actor, *WORKING_ROLES):
+        raise PermissionDenied(f"To {action} you need one of the roles: {', '.join(WORKING_ROLES)}.")
+
+
+def _locked(finding: AuditFinding) -> AuditFinding:
+    return AuditFinding.objects.select_for_update().get(pk=finding.pk)
+
+
+def _set_status(finding: AuditFinding, *, status: str, actor: Any | None, comment: str) -> str:
+    before = finding.status
+    finding.status = status
+    finding.status_changed_at = timezone.now()
+    finding.status_changed_by = actor if getattr(actor, "is_authenticated", False) else None
+    finding.status_comment = comment
+    finding.save(update_fields=["status", "status_changed_at", "status_changed_by", "status_comment"])
+    return before
+
+
+def _cancel_pending_waivers(finding: AuditFinding, *, actor: Any | None, reason: str, system: str | None) -> None:
+    for waiver in FindingWaiver.objects.select_for_update().filter(finding=finding, status=FindingWaiver.Status.PENDING):
+        waiver.status = FindingWaiver.Status.CANCELLED
+        waiver.review_comment = reason
+        waiver.save(update_fields=["status", "review_comment"])
+        if waiver.review_id and waiver.review.status == ReviewRequest.Status.PENDING:
+            review_request_cancel(review=waiver.review, actor=actor, reason=reason, system=system)
+
+
+def finding_acknowledge(*, finding: AuditFinding, actor: Any, comment: str = "") -> AuditFinding:
+    """open → acknowledged: someone owns the problem now."""
+    _require_working_role(actor, "acknowledge a finding")
+    with transaction.atomic():
+        locked = _locked(finding)
+        if locked.status != AuditFinding.Status.OPEN:
+            raise Conflict(f"finding #{locked.pk} is {locked.status}; only an open finding can be acknowledged")
+        before = _set_status(locked, status=AuditFinding.Status.ACKNOWLEDGED, actor=actor, comment=comment)
+        activity_log_record(actor=actor, action="audit_finding.acknowledged", target=locked,
+                            data={"before": before, "after": locked.status, "comment": comment})
+    return locked
+
+
+def finding_resolve(*, finding: AuditFinding, actor: Any, comment: str) -> AuditFinding:
+    """open/acknowledged → resolved, with a note on what was done. A pending waiver is withdrawn."""
+    _require_working_role(actor, "resolve a finding")
+    if not comment or not comment.strip():
+        raise ValidationError("a comment saying how the finding was resolved is required")
+    with transaction.atomic():
+        locked = _locked(finding)
+        if locked.status not in (AuditFinding.Status.OPEN, AuditFinding.Status.ACKNOWLEDGED):
+            raise Conflict(f"finding #{locked.pk} is {locked.status}; only an open or acknowledged finding "
+                           "can be resolved")
+        _cancel_pending_waivers(locked, actor=actor, reason=f"finding resolved: {comment}", system=None)
+        before = _set_status(locked, status=AuditFinding.Status.RESOLVED, actor=actor, comment=comment)
+        activity_log_record(actor=actor, action="audit_finding.resolved", target=locked,
+                            data={"before": before, "after": locked.status, "comment": comment})
+    return locked
+
+
+def finding_waiver_request(
+    *, finding: AuditFinding, actor: Any, justification: str, expires_at: datetime
+) -> FindingWaiver:
+    """Ask a reviewer to accept the finding's risk until ``expires_at``; the request goes to the inbox."""
+    _require_working_role(actor, "request a waiver")
+    justification = (justification or "").strip()
+    if len(justification) < MIN_JUSTIFICATION_CHARS:
+        raise ValidationError(
+            f"a waiver needs a justification of at least {MIN_JUSTIFICATION_CHARS} characters",
+            detail={"justification": justification},
+        )
+    if expires_at is None or timezone.is_naive(expires_at):
+        raise ValidationError("expires_at must be a time with a time zone")
+    now = timezone.now()
+    max_days = int(audit_setting("WAIVER_MAX_DAYS"))
+    if expires_at <= now:
+        raise ValidationError(f"expires_at {expires_at.isoformat()} is not in the future")
+    if expires_at > now + timedelta(days=max_days):
+        raise ValidationError(f"a waiver may last at most {max_days} days; expires_at {expires_at.isoformat()} "
+                              "is later")
+    with transaction.atomic():
+        locked = _locked(finding)
+        if locked.status not in (AuditFinding.Status.OPEN, AuditFinding.Status.ACKNOWLEDGED):
+            raise Conflict(f"finding #{locked.pk} is {locked.status}; only an open or acknowledged finding "
+                           "can be waived")
+        if FindingWaiver.objects.filter(finding=locked, status__in=["pending", "active"]).exists():
+            raise Conflict(f"finding #{locked.pk} already has a pending waiver")
+        waiver = FindingWaiver.objects.create(
+            finding=locked, justification=justification, expires_at=expires_at,
+            requested_by=actor if getattr(actor, "is_authenticated", False) else None,
+        )
+        review = review_request_create(
+            kind=WAIVER_REVIEW_KIND, target=locked, requester=actor,
+            title=f"Waive finding #{locked.pk} until {expires_at:%Y-%m-%d}: {locked.title}",
+            evidence={"finding": locked.pk, "severity": locked.severity, "check": locked.check_name,
+                      "justification": justification, "expires_at": expires_at.isoformat(),
+                      "evidence": locked.evidence},
+            system="audits",
+        )
+        waiver.review = review
+        waiver.save(update_fields=["review"])
+        activity_log_record(actor=actor, action="audit_finding.waiver_requested", target=locked,
+                            data={"waiver": waiver.pk, "review": review.pk, "justification": justification,
+                                  "expires_at": expires_at.isoformat()})
+    return waiver
+
+
+def finding_waiver_on_decision(*, review: ReviewRequest, actor: Any) -> None:
+    """Review-inbox handler: an approved waiver waives the finding (the approver is its reviewer)."""
+    waiver = FindingWaiver.objects.select_for_update().select_related("finding").filter(review=review).first()
+    if waiver is None:
+        raise ValidationError(f"review #{review.pk} has no waiver attached")
+    if waiver.status != FindingWaiver.Status.PENDING:
+        raise Conflict(f"waiver #{waiver.pk} is already {waiver.status}")
+    now = timezone.now()
+    finding = _locked(waiver.finding)
+    waiver.reviewed_by = actor
+    waiver.reviewed_at = now
+    waiver.review_comment = review.decision_comment
+    if review.status == ReviewRequest.Status.APPROVED:
+        if waiver.expires_at <= now:
+            raise ValidationError(f"waiver #{waiver.pk} expired on {waiver.expires_at.isoformat()} before it was "
+                                  "approved; ask for a new one")
+        if finding.status not in (AuditFinding.Status.OPEN, AuditFinding.Status.ACKNOWLEDGED):
+            raise Conflict(f"finding #{finding.pk} is {finding.status}; it can no longer be waived")
+        waiver.status = FindingWaiver.Status.ACTIVE
+        waiver.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_comment"])
+        before = _set_status(finding, status=AuditFinding.Status.WAIVED, actor=actor,
+                             comment=f"waived until {waiver.expires_at:%Y-%m-%d}: {waiver.justification}")
+        activity_log_record(actor=actor, action="audit_finding.waived", target=finding,
+                            data={"before": before, "after": finding.status, "waiver": waiver.pk,
+                                  "justification": waiver.justification,
+                                  "expires_at": waiver.expires_at.isoformat(), "comment": review.decision_comment})
+    else:
+        waiver.status = FindingWaiver.Status.REJECTED
+        waiver.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_comment"])
+        activity_log_record(actor=actor, action="audit_finding.waiver_rejected", target=finding,
+                            data={"waiver": waiver.pk, "decision": review.status, "comment": review.decision_comment})
+
+
+def finding_waivers_expire(*, now: datetime | None = None, system: str = "audits.expire_waivers") -> list[int]:
+    """Every active waiver past its expiry ends, and its finding is open again. Returns the finding ids."""
+    now = now or timezone.now()
+    reopened: list[int] = []
+    due = list(FindingWaiver.objects.filter(status=FindingWaiver.Status.ACTIVE, expires_at__lte=now)
+               .values_list("pk", flat=True))
+    for waiver_id in due:
+        with transaction.atomic():
+            waiver = FindingWaiver.objects.select_for_update().filter(
+                pk=waiver_id, status=FindingWaiver.Status.ACTIVE).first()
+            if waiver is None:  # handled by a concurrent run
+                continue
+            waiver.status = FindingWaiver.Status.EXPIRED
+            waiver.save(update_fields=["status"])
+            finding = _locked(waiver.finding)
+            if finding.status != AuditFinding.Status.WAIVED:
+                continue
+            before = _set_status(finding, status=AuditFinding.Status.OPEN, actor=None,
+                                 comment=f"waiver #{waiver.pk} expired on {waiver.expires_at:%Y-%m-%d %H:%M}")
+            activity_log_record(actor=None, system=system, action="audit_finding.waiver_expired", target=finding,
+                                data={"before": before, "after": finding.status, "waiver": waiver.pk,
+                                      "expired_at": waiver.expires_at.isoformat()})
+            reopened.append(finding.pk)
+    return reopened
+
+
+def audit_run_signoff_request(*, run: AuditRun, actor: Any | None, comment: str = "",
+                              system: str | None = None) -> ReviewRequest:
+    """Ask a reviewer to sign off a finished run (its findings all handled: none still open)."""
+    _require_working_role(actor, "request a sign-off")
+    with transaction.atomic():
+        locked = AuditRun.objects.select_for_update().get(pk=run.pk)
+        if locked.status != AuditRun.Status.SUCCEEDED:
+            raise Conflict(f"audit run #{locked.pk} is {locked.status}; only a succeeded run can be signed off")
+        if locked.signed_off_at is not None:
+            raise Conflict(f"audit run #{locked.pk} was already signed off by {locked.signed_off_by}")
+        if ReviewRequest.objects.filter(kind=SIGNOFF_REVIEW_KIND, target_type="audits.auditrun",
+                                        target_id=str(locked.pk), status=ReviewRequest.Status.PENDING).exists():
+            raise Conflict(f"audit run #{locked.pk} already has a pending sign-off request")
+        findings = list(locked.findings.values("id", "severity", "status", "title"))
+        review = review_request_create(
+            kind=SIGNOFF_REVIEW_KIND, target=locked, requester=actor, system=system or "audits",
+            title=f"Sign off {locked.kind} audit #{locked.pk} ({locked.target_repr}): {len(findings)} finding(s)",
+            evidence={"run": locked.pk, "kind": locked.kind, "passed": locked.passed, "report": locked.report,
+                      "findings": findings, "comment": comment},
+        )
+        activity_log_record(actor=actor, system=system, action="audit_run.signoff_requested", target=locked,
+                            data={"review": review.pk, "comment": comment})
+    return review
+
+
+def audit_run_signoff_on_decision(*, review: ReviewRequest, actor: Any) -> None:
+    """Review-inbox handler: an approved sign-off records the reviewer on the run."""
+    run = AuditRun.objects.select_for_update().filter(pk=int(review.target_id)).first()
+    if run is None:
+        raise ValidationError(f"review #{review.pk} names audit run #{review.target_id}, which does not exist")
+    if review.status != ReviewRequest.Status.APPROVED:
+        activity_log_record(actor=actor, action="audit_run.signoff_rejected", target=run,
+                            data={"review": review.pk, "decision": review.status, "comment": review.decision_comment})
+        return
+    still_open = list(run.findings.filter(status=AuditFinding.Status.OPEN).values_list("pk", flat=True))
+    if still_open:
+        raise Conflict(
+            f"audit run #{run.pk} cannot be signed off while findings are open: "
+            + ", ".join(f"#{pk}" for pk in still_open)
+            + " (acknowledge, resolve or waive them first)",
+            detail={"open_findings": still_open},
+        )
+    if run.signed_off_at is not None:
+        raise Conflict(f"audit run #{run.pk} was already signed off")
+    run.signed_off_by = actor
+    run.signed_off_at = timezone.now()
+    run.signoff_comment = review.decision_comment
+    run.save(update_fields=["signed_off_by", "signed_off_at", "signoff_comment"])
+    activity_log_record(actor=actor, action="audit_run.signed_off", target=run,
+                        data={"review": review.pk, "comment": review.decision_comment})

@@ -1,0 +1,310 @@
+"""Writes on audit runs: create (and enqueue), execute, fail stuck runs.
+
+A run is executed in three steps: mark it running (one transaction), compute every check without
+writing anything, then write the results and all findings in one transaction. A crash anywhere
+leaves the run ``failed`` with its error and no finding of it written.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from audits import runners
+from audits.checks.base import CheckOutcome, FindingDraft, jsonable
+from audits.conf import DEFAULTS, audit_setting
+from audits.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from audits.models import AuditFinding, AuditRun, Severity, severity_rank
+from portal.permissions import user_has_role
+from portal.services import activity_log_record
+
+log = logging.getLogger(__name__)
+
+START_ROLES = ("data_scientist", "operator", "reviewer")
+# Knobs a caller may override for one run (the rest come from settings.AUDITS).
+OVERRIDABLE = {
+    "fairness": {"FAIRNESS_BAND", "FAIRNESS_METRICS", "FAIRNESS_REFERENCE_GROUPS", "FAIRNESS_MIN_GROUP_VIEWERS",
+                 "FAIRNESS_MIN_GROUP_ROWS", "FAIRNESS_ALPHA", "FAIRNESS_ATTRIBUTES", "FAIRNESS_MAX_VIEWERS",
+                 "SYSTEM_BAND", "EXPOSURE_BAND"},
+    "security": {"SECURITY_CHECKS"},
+}
+MAX_WINDOW_HOURS = 24 * 90
+
+
+def effective_config(*, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every knob's value for a run: defaults, then ``settings.AUDITS``, then the run's overrides."""
+    config = {name: audit_setting(name) for name in DEFAULTS}
+    config.update(overrides or {})
+    return config
+
+
+def _validate_overrides(kind: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(overrides) - OVERRIDABLE[kind])
+    if unknown:
+        raise ValidationError(f"these settings cannot be overridden for a {kind} audit: {unknown}",
+                              detail={"allowed": sorted(OVERRIDABLE[kind])})
+    clean = dict(overrides)
+    for key in ("FAIRNESS_BAND", "SYSTEM_BAND", "EXPOSURE_BAND"):
+        if key in clean:
+            band = clean[key]
+            if (not isinstance(band, list | tuple) or len(band) != 2
+                    or not all(isinstance(x, int | float) for x in band) or not 0 < band[0] < 1 < band[1]):
+                raise ValidationError(f"{key} must be two numbers [low, high] with 0 < low < 1 < high; got {band!r}")
+            clean[key] = [float(band[0]), float(band[1])]
+    if "FAIRNESS_METRICS" in clean:
+        from audits.checks.fairness_model import REPORTED_METRICS
+
+        metrics = clean["FAIRNESS_METRICS"]
+        if not isinstance(metrics, list) or not metrics or set(metrics) - set(REPORTED_METRICS):
+            raise ValidationError(f"FAIRNESS_METRICS must be a non-empty list of {list(REPORTED_METRICS)}; "
+                                  f"got {metrics!r}")
+    if "FAIRNESS_ATTRIBUTES" in clean:
+        attrs = clean["FAIRNESS_ATTRIBUTES"]
+        allowed = set(DEFAULTS["FAIRNESS_ATTRIBUTES"])
+        if not isinstance(attrs, list) or not attrs or set(attrs) - allowed:
+            raise ValidationError(f"FAIRNESS_ATTRIBUTES must be a non-empty list of {sorted(allowed)}; got {attrs!r}")
+    if "FAIRNESS_REFERENCE_GROUPS" in clean:
+        refs = clean["FAIRNESS_REFERENCE_GROUPS"]
+        allowed = set(clean.get("FAIRNESS_ATTRIBUTES") or DEFAULTS["FAIRNESS_ATTRIBUTES"])
+        if not isinstance(refs, dict) or set(refs) - allowed or not all(isinstance(v, str) for v in refs.values()):
+            raise ValidationError("FAIRNESS_REFERENCE_GROUPS must map attributes "
+                                  f"{sorted(allowed)} to group names; got {refs!r}")
+    for key in ("FAIRNESS_MIN_GROUP_VIEWERS", "FAIRNESS_MIN_GROUP_ROWS", "FAIRNESS_MAX_VIEWERS"):
+        if key in clean and (not isinstance(clean[key], int) or clean[key] < 1):
+            raise ValidationError(f"{key} must be a positive integer; got {clean[key]!r}")
+    if "FAIRNESS_ALPHA" in clean and clean["FAIRNESS_ALPHA"] is not None:
+        alpha = clean["FAIRNESS_ALPHA"]
+        if not isinstance(alpha, int | float) or not 0 < alpha < 1:
+            raise ValidationError(f"FAIRNESS_ALPHA must be between 0 and 1, or null; got {alpha!r}")
+    if "SECURITY_CHECKS" in clean:
+        checks = clean["SECURITY_CHECKS"]
+        if not isinstance(checks, list) or not checks or set(checks) - set(runners.SECURITY_CHECKS):
+            raise ValidationError(f"SECURITY_CHECKS must be a non-empty list of {list(runners.SECURITY_CHECKS)}; "
+                                  f"got {checks!r}")
+    return clean
+
+
+def audit_run_create(
+    *,
+    kind: str,
+    actor: Any | None,
+    trigger: str = AuditRun.Trigger.MANUAL,
+    model_version: Any | None = None,
+    window_hours: float | None = None,
+    window_end: datetime | None = None,
+    overrides: dict[str, Any] | None = None,
+    enqueue: bool = True,
+    system: str | None = None,
+) -> AuditRun:
+    """Record a queued audit run and (after commit) hand it to the worker.
+
+    With ``model_version`` the run audits that version (model-level fairness; for security, the
+    artifact checks are limited to it). Without, it audits the live deployment over the window
+    ending at ``window_end`` (now by default); a live fairness run also audits the production
+    version at model level when there is one.
+    """
+    if kind not in AuditRun.Kind.values:
+        raise ValidationError(f"unknown audit kind '{kind}'", detail={"allowed": AuditRun.Kind.values})
+    if trigger not in AuditRun.Trigger.values:
+        raise ValidationError(f"unknown trigger '{trigger}'", detail={"allowed": AuditRun.Trigger.values})
+    if actor is not None and not user_has_role(actor, *START_ROLES):
+        raise PermissionDenied(f"Starting an audit needs one of the roles: {', '.join(START_ROLES)}.")
+    clean = _validate_overrides(kind, overrides or {})
+    default_hours = audit_setting("SYSTEM_WINDOW_HOURS" if kind == "fairness" else "SECURITY_WINDOW_HOURS")
+    hours = float(window_hours if window_hours is not None else default_hours)
+    if not 0 < hours <= MAX_WINDOW_HOURS:
+        raise ValidationError(f"window_hours must be between 0 and {MAX_WINDOW_HOURS}; got {window_hours!r}")
+    end = window_end or timezone.now()
+    if timezone.is_naive(end):
+        raise ValidationError("window_end must carry a time zone")
+    start = end - timedelta(hours=hours)
+    if model_version is not None:
+        target = AuditRun.Target.MODEL_VERSION
+        target_repr = f"model version {model_version}"
+        version = model_version
+    else:
+        target = AuditRun.Target.LIVE
+        version = runners.live_version_for(kind)
+        target_repr = f"live deployment {start:%Y-%m-%d %H:%M}–{end:%Y-%m-%d %H:%M} UTC"
+        if version is not None:
+            target_repr += f" (production: {version})"
+    config = effective_config(overrides=clean)
+    with transaction.atomic():
+        run = AuditRun.objects.create(
+            kind=kind, target=target, model_version=version, target_repr=target_repr[:255],
+            window_start=start, window_end=end, trigger=trigger,
+            params={"overrides": clean, "config": jsonable(config), "window_hours": hours},
+            requested_by=actor if getattr(actor, "is_authenticated", False) else None,
+            requested_label=actor.get_username() if getattr(actor, "is_authenticated", False)
+            else f"system:{system or 'usher'}",
+        )
+        activity_log_record(actor=actor, system=system, action="audit_run.queued", target=run,
+                            data={"kind": kind, "target": target, "trigger": trigger, "model_version": run.model_version_id,
+                                  "window": [start.isoformat(), end.isoformat()], "overrides": clean})
+        if enqueue:
+            transaction.on_commit(lambda: _enqueue(run.pk))
+    return run
+
+
+def _enqueue(run_id: int) -> None:
+    from audits.tasks import execute_audit_run
+
+    result = execute_audit_run.delay(run_id)
+    AuditRun.objects.filter(pk=run_id, task_id="").update(task_id=result.id or "")
+
+
+def _persist_findings(run: AuditRun, drafts: list[FindingDraft], now: datetime, system: str | None
+                      ) -> tuple[list[AuditFinding], list[AuditFinding]]:
+    """(new findings, findings seen again). Called inside the closing transaction."""
+    new, again = [], []
+    seen_fingerprints: set[str] = set()
+    for draft in drafts:
+        if draft.fingerprint in seen_fingerprints:  # a check reporting one problem twice
+            continue
+        seen_fingerprints.add(draft.fingerprint)
+        if draft.severity not in Severity.values:
+            raise ValidationError(f"check {draft.check} drafted a finding with unknown severity '{draft.severity}'")
+        existing = (AuditFinding.objects.select_for_update()
+                    .filter(fingerprint=draft.fingerprint, status__in=AuditFinding.ACTIVE_STATUSES)
+                    .order_by("-id").first())
+        evidence = jsonable(draft.evidence)
+        if existing is not None:
+            existing.times_seen += 1
+            existing.last_seen_at = now
+            existing.evidence = evidence
+            if severity_rank(draft.severity) > severity_rank(existing.severity):
+                existing.severity = draft.severity
+            existing.save(update_fields=["times_seen", "last_seen_at", "evidence", "severity"])
+            existing.runs.add(run)
+            again.append(existing)
+            continue
+        finding = AuditFinding.objects.create(
+            run=run, kind=run.kind, check_name=draft.check, fingerprint=draft.fingerprint, severity=draft.severity,
+            title=draft.title[:255], evidence=evidence, model_version_id=draft.model_version_id,
+            first_seen_at=now, last_seen_at=now,
+        )
+        finding.runs.add(run)
+        activity_log_record(actor=None, system=system or "audits", action="audit_finding.raised", target=finding,
+                            data={"run": run.pk, "check": draft.check, "severity": draft.severity, "title": draft.title})
+        new.append(finding)
+    return new, again
+
+
+def _report(run: AuditRun, outcomes: list[CheckOutcome], new: list[AuditFinding], again: list[AuditFinding]) -> str:
+    lines = [f"{run.kind.title()} audit #{run.pk} of {run.target_repr}",
+             f"Trigger: {run.get_trigger_display()}; requested by {run.requested_label}.", ""]
+    for outcome in outcomes:
+        lines.append(f"- {outcome.name} [{outcome.status}]: {outcome.summary}")
+    lines.append("")
+    if not new and not again:
+        lines.append("No findings.")
+    for finding in [*new, *again]:
+        marker = "new" if finding in new else f"seen {finding.times_seen}×, {finding.status}"
+        lines.append(f"* [{finding.severity}] #{finding.pk} ({marker}) {finding.title}")
+    return "\n".join(lines)
+
+
+def audit_run_execute(*, run_id: int, system: str | None = None) -> AuditRun:
+    """Execute a queued run (idempotent: a run not queued is returned untouched)."""
+    with transaction.atomic():
+        run = AuditRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None:
+            raise NotFound(f"audit run #{run_id} does not exist")
+        if run.status != AuditRun.Status.QUEUED:
+            return run
+        run.status = AuditRun.Status.RUNNING
+        run.started_at = timezone.now()
+        run.save(update_fields=["status", "started_at"])
+        activity_log_record(actor=None, system=system or "audits", action="audit_run.started", target=run,
+                            data={"kind": run.kind, "target": run.target_repr})
+    try:
+        config = dict(run.params.get("config") or effective_config())
+        outcomes = runners.perform(run=run, config=config)
+        drafts = [draft for outcome in outcomes for draft in outcome.findings]
+        now = timezone.now()
+        with transaction.atomic():
+            locked = AuditRun.objects.select_for_update().get(pk=run.pk)
+            new, again = _persist_findings(locked, drafts, now, system)
+            threshold = severity_rank(str(config.get("PASS_BELOW_SEVERITY", "medium")))
+            blocking = [f for f in [*new, *again]
+                        if f.severity_rank >= threshold and f.status != AuditFinding.Status.WAIVED]
+            locked.results = {"checks": [o.as_dict() for o in outcomes],
+                              "findings": {"new": [f.pk for f in new], "seen_again": [f.pk for f in again]}}
+            locked.report = _report(locked, outcomes, new, again)
+            locked.passed = not blocking
+            locked.status = AuditRun.Status.SUCCEEDED
+            locked.finished_at = timezone.now()
+            locked.save(update_fields=["results", "report", "passed", "status", "finished_at"])
+            activity_log_record(
+                actor=None, system=system or "audits", action="audit_run.succeeded", target=locked,
+                data={"passed": locked.passed, "new_findings": [f.pk for f in new],
+                      "seen_again": [f.pk for f in again],
+                      "checks": {o.name: o.status for o in outcomes}},
+            )
+            auto = severity_rank(str(config.get("AUTO_SIGNOFF_SEVERITY", "medium")))
+            if any(f.severity_rank >= auto for f in new):
+                from audits.services.findings import audit_run_signoff_request
+
+                audit_run_signoff_request(run=locked, actor=None, system=system or "audits",
+                                          comment="new findings need a reviewer's sign-off")
+        return locked
+    except Exception as exc:  # noqa: BLE001 - any failure ends the run as failed, with its error
+        log.exception("audit run #%s failed", run_id)
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        detail = "".join(traceback.format_exception(exc)[-6:])
+        with transaction.atomic():
+            failed = AuditRun.objects.select_for_update().get(pk=run_id)
+            failed.status = AuditRun.Status.FAILED
+            failed.error = f"{type(exc).__name__}: {message}\n\n{detail}"[:20000]
+            failed.finished_at = timezone.now()
+            failed.passed = None
+            failed.save(update_fields=["status", "error", "finished_at", "passed"])
+            activity_log_record(actor=None, system=system or "audits", action="audit_run.failed", target=failed,
+                                data={"error": f"{type(exc).__name__}: {message}"[:1000]})
+        return failed
+
+
+def audit_runs_fail_stuck(*, now: datetime | None = None, system: str = "audits.fail_stuck_runs") -> list[int]:
+    """Runs left ``running`` (or ``queued``) longer than ``STUCK_RUN_MINUTES`` — a worker died — end as failed."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(minutes=int(audit_setting("STUCK_RUN_MINUTES")))
+    stuck = list(AuditRun.objects.filter(status__in=[AuditRun.Status.RUNNING, AuditRun.Status.QUEUED],
+                                         created_at__lt=cutoff).values_list("pk", flat=True))
+    failed = []
+    for run_id in stuck:
+        with transaction.atomic():
+            run = AuditRun.objects.select_for_update().get(pk=run_id)
+            if run.status not in (AuditRun.Status.RUNNING, AuditRun.Status.QUEUED):
+                continue
+            if (run.started_at or run.created_at) >= cutoff:
+                continue
+            before = run.status
+            run.status = AuditRun.Status.FAILED
+            run.error = (f"the run stayed {before} for more than {audit_setting('STUCK_RUN_MINUTES')} minutes "
+                         "(its worker stopped); start a new run")
+            run.finished_at = now
+            run.save(update_fields=["status", "error", "finished_at"])
+            activity_log_record(actor=None, system=system, action="audit_run.failed", target=run,
+                                data={"before": before, "error": run.error})
+            failed.append(run.pk)
+    return failed
+
+
+def audit_run_start_for_release(*, model_version: Any, actor: Any | None, system: str | None = None
+                                ) -> dict[str, AuditRun]:
+    """The release gate's audits of a version: a fairness and a security run, triggered by the gate."""
+    if model_version is None:
+        raise ValidationError("the release gate needs a model version to audit")
+    active = AuditRun.objects.filter(model_version=model_version, trigger=AuditRun.Trigger.RELEASE_GATE,
+                                     status__in=[AuditRun.Status.QUEUED, AuditRun.Status.RUNNING])
+    if active.exists():
+        raise Conflict(f"release-gate audits of {model_version} are already running: "
+                       + ", ".join(f"#{r.pk}" for r in active))
+    return {kind: audit_run_create(kind=kind, actor=actor, trigger=AuditRun.Trigger.RELEASE_GATE,
+                                   model_version=model_version, system=system)
+            for kind in (AuditRun.Kind.FAIRNESS, AuditRun.Kind.SECURITY)}
