@@ -5,4 +5,18 @@ from django.apps import AppConfig
 
 class AuditsConfig(AppConfig):
     name = "audits"
+    verbose_name = "Audits"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from portal.reviews import ReviewKind, register_review_kind
+
+        # Four eyes on both: whoever asks for a waiver or a sign-off cannot grant it.
+        register_review_kind(ReviewKind(
+            name="audits.finding_waiver", label="Audit finding waiver", decider_role="reviewer", four_eyes=True,
+            on_decision="audits.services.finding_waiver_on_decision",
+        ))
+        register_review_kind(ReviewKind(
+            name="audits.run_signoff", label="Audit sign-off", decider_role="reviewer", four_eyes=True,
+            on_decision="audits.services.audit_run_signoff_on_decision",
+        ))

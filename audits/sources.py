@@ -16,6 +16,7 @@ import pandas as pd
 from django.db.models import Count, Min
 
 from audits.checks.artifacts import ArtifactRef
+from audits.errors import AuditCheckError
 from recommender.models import Movie, RatingEvent, Viewer, WatchSession
 
 
@@ -64,20 +65,30 @@ def serving_model(*, version: Any) -> Any:
 def test_part(*, version: Any) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """(test ratings: viewer, movie, rating; viewer attributes frozen with the snapshot; split info).
 
-    The test part is rebuilt from the training run's recorded split on its snapshot, by the
-    training app's own function, so the audit judges the model on exactly what it was evaluated on.
+    The test part is rebuilt exactly as training made it: the snapshot's ratings (verified against
+    their sha256) split by the run's recorded split with the training app's own ``split_frame``.
+    A version trained on every rating (k-fold evaluation) has no held-out part, which is an error.
     """
     from recommender.training import evaluation
+    from recommender.training.snapshots import snapshot_load_ratings, snapshot_load_viewers
 
     run = version.training_run
     snapshot = run.snapshot
-    test, info = evaluation.snapshot_test_part(run=run)
+    split = dict(run.split or {})
+    if split.get("kind") == "kfold":
+        raise AuditCheckError(
+            f"{version} was trained on every rating of snapshot #{snapshot.pk} (k-fold evaluation), so there is "
+            "no held-out test part to audit; train it with a random, temporal or leave-last-n split"
+        )
+    ratings = snapshot_load_ratings(snapshot=snapshot)
+    _train, test = evaluation.split_frame(ratings, split)[0]
     frame = test.rename(columns={"user_id": "viewer", "movie_id": "movie"})[["viewer", "movie", "rating"]]
-    from recommender.training.snapshots import snapshot_load_viewers
-
     viewers = snapshot_load_viewers(snapshot=snapshot).set_index("user_id")
-    return frame, viewers, {"snapshot": snapshot.pk, "snapshot_sha256": snapshot.content_sha256,
-                            "training_run": run.pk, "split": run.split, **info}
+    viewers.index.name = "viewer"
+    return frame.reset_index(drop=True), viewers, {
+        "snapshot": snapshot.pk, "snapshot_sha256": snapshot.content_sha256, "training_run": run.pk,
+        "split": split, "snapshot_ratings": int(len(ratings)), "test_ratings": int(len(test)),
+    }
 
 
 # --- catalog and events -------------------------------------------------------------------------

@@ -1,0 +1,70 @@
+"""Output serializers of the audits API (input serializers live on their views)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from audits.models import AuditFinding, AuditRun, FindingWaiver
+
+
+class AuditRunSerializer(serializers.ModelSerializer):
+    model_version_name = serializers.SerializerMethodField()
+    signed_off_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    finding_count = serializers.IntegerField(read_only=True, default=None)
+    open_count = serializers.IntegerField(read_only=True, default=None)
+
+    class Meta:
+        model = AuditRun
+        fields = ["id", "kind", "target", "target_repr", "model_version", "model_version_name", "window_start",
+                  "window_end", "trigger", "status", "passed", "report", "error", "requested_label", "created_at",
+                  "started_at", "finished_at", "signed_off_by", "signed_off_at", "signoff_comment", "finding_count",
+                  "open_count"]
+
+    def get_model_version_name(self, obj: AuditRun) -> str | None:
+        return str(obj.model_version) if obj.model_version_id else None
+
+
+class AuditRunDetailSerializer(AuditRunSerializer):
+    class Meta(AuditRunSerializer.Meta):
+        fields = [*AuditRunSerializer.Meta.fields, "params", "results"]
+
+
+class FindingWaiverSerializer(serializers.ModelSerializer):
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    reviewed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = FindingWaiver
+        fields = ["id", "finding", "status", "justification", "expires_at", "requested_by", "requested_at",
+                  "review", "reviewed_by", "reviewed_at", "review_comment"]
+
+
+class AuditFindingSerializer(serializers.ModelSerializer):
+    status_changed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    waivers = FindingWaiverSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = AuditFinding
+        fields = ["id", "run", "kind", "check_name", "fingerprint", "severity", "title", "evidence", "model_version",
+                  "status", "status_changed_at", "status_changed_by", "status_comment", "times_seen", "first_seen_at",
+                  "last_seen_at", "waivers"]
+
+
+class HistoryEntrySerializer(serializers.Serializer):
+    seq = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    actor_label = serializers.CharField()
+    action = serializers.CharField()
+    data = serializers.JSONField()
+
+
+class AuditFindingDetailSerializer(AuditFindingSerializer):
+    history = serializers.SerializerMethodField()
+
+    class Meta(AuditFindingSerializer.Meta):
+        fields = [*AuditFindingSerializer.Meta.fields, "history"]
+
+    def get_history(self, obj: AuditFinding) -> list[dict]:
+        from audits.selectors import audit_finding_history
+
+        return HistoryEntrySerializer(audit_finding_history(finding=obj), many=True).data

@@ -1,0 +1,20 @@
+"""Writes of the audits app: runs (create, execute, fail stuck) and findings (transitions, waivers, sign-off)."""
+
+from audits.services.findings import (  # noqa: F401
+    SIGNOFF_REVIEW_KIND,
+    WAIVER_REVIEW_KIND,
+    audit_run_signoff_on_decision,
+    audit_run_signoff_request,
+    finding_acknowledge,
+    finding_resolve,
+    finding_waiver_on_decision,
+    finding_waiver_request,
+    finding_waivers_expire,
+)
+from audits.services.runs import (  # noqa: F401
+    audit_run_create,
+    audit_run_execute,
+    audit_run_start_for_release,
+    audit_runs_fail_stuck,
+    effective_config,
+)

@@ -1,0 +1,257 @@
+"""Portal pages of the audits: overview and runs, one run's report (charts, tables, findings, history),
+its JSON export and printable report, the findings list and one finding with its actions."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, time, timedelta
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django.views import View
+
+from audits import selectors, services, sources
+from audits.errors import UsherError, ValidationError
+from audits.models import AuditFinding, AuditRun, Severity
+from portal.pages import PortalPage
+from portal.permissions import user_has_role
+
+WORKING_ROLES = ("data_scientist", "operator", "reviewer")
+VERDICT_COLORS = {"fail": "#dc2626", "pass": "#16a34a", "reference": "#2563eb", "not_significant": "#d97706",
+                  "insufficient_data": "#9ca3af", "excluded": "#9ca3af", "undefined": "#9ca3af"}
+
+
+def _disparity_charts(run: AuditRun) -> list[dict]:
+    """Chart.js configs: per attribute, the judged metrics' disparity per group, with the band."""
+    charts = []
+    for check in run.results.get("checks", []):
+        if check["name"] != "fairness.model" or check["status"] != "ok":
+            continue
+        results = check["results"]
+        low, high = results["band"]
+        for attribute, data in results["attributes"].items():
+            groups = [g for g in data["groups"] if g["verdict"] not in ("excluded",)]
+            labels = [f"{g['group']} ({g['viewers']})" for g in groups]
+            datasets = []
+            for metric in results["judged_metrics"]:
+                datasets.append({
+                    "type": "bar", "label": f"{metric} disparity",
+                    "data": [g["metrics"][metric]["disparity"] for g in groups],
+                    "backgroundColor": [VERDICT_COLORS.get(g["metrics"][metric].get("verdict", g["verdict"]),
+                                                           "#6b7280") for g in groups],
+                })
+            datasets.append({"type": "line", "label": f"band low {low}", "data": [low] * len(groups),
+                             "borderColor": "#dc2626", "borderDash": [6, 4], "pointRadius": 0, "fill": False})
+            datasets.append({"type": "line", "label": f"band high {high}", "data": [high] * len(groups),
+                             "borderColor": "#dc2626", "borderDash": [6, 4], "pointRadius": 0, "fill": False})
+            charts.append({"id": f"disparity-{attribute}", "data_id": f"disparity-{attribute}-data", "title": f"Disparity by {attribute} "
+                           f"(reference {data['reference_group']})",
+                           "config": {"type": "bar", "data": {"labels": labels, "datasets": datasets},
+                                      "options": {"responsive": True, "animation": False,
+                                                  "plugins": {"legend": {"position": "bottom"}},
+                                                  "scales": {"y": {"beginAtZero": True}}}}})
+    for check in run.results.get("checks", []):
+        if check["name"] != "fairness.system" or check["status"] != "ok":
+            continue
+        exposure = (check["results"] or {}).get("exposure") or {}
+        for dimension, rows in (exposure.get("dimensions") or {}).items():
+            rows = rows[:15]
+            charts.append({"id": f"exposure-{dimension}", "data_id": f"exposure-{dimension}-data", "title": f"Exposure by {dimension.replace('_', ' ')}",
+                           "config": {"type": "bar", "data": {
+                               "labels": [r["category"] for r in rows],
+                               "datasets": [
+                                   {"label": "share of recommendations", "data": [r["recommended_share"] for r in rows],
+                                    "backgroundColor": "#2563eb"},
+                                   {"label": "share of watches", "data": [r["watched_share"] for r in rows],
+                                    "backgroundColor": "#9ca3af"}]},
+                               "options": {"responsive": True, "animation": False,
+                                           "plugins": {"legend": {"position": "bottom"}}}}})
+    return charts
+
+
+class AuditOverviewView(PortalPage):
+    """Latest audits, findings needing attention, schedules, the runs, and a form to start one."""
+
+    template_name = "audits/overview.html"
+    title = "Audits"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        params = self.request.GET
+        filters = {"kind": params.get("kind", ""), "status": params.get("status", ""),
+                   "trigger": params.get("trigger", "")}
+        runs = Paginator(selectors.audit_run_list(filters=filters), 25).get_page(params.get("page"))
+        context.update({
+            "latest": selectors.audit_latest_runs(),
+            "open_counts": selectors.audit_open_counts(),
+            "runs": runs, "filters": filters,
+            "schedules": selectors.audit_schedule_list(),
+            "kinds": AuditRun.Kind.values, "statuses": AuditRun.Status.values, "triggers": AuditRun.Trigger.values,
+            "can_start": user_has_role(self.request.user, *WORKING_ROLES),
+            "attention": selectors.audit_finding_list(filters={"status": "open"})[:10],
+        })
+        return context
+
+    def post(self, request: HttpRequest):
+        try:
+            kind = request.POST.get("kind", "")
+            version_id = request.POST.get("model_version", "").strip()
+            version = None
+            if version_id:
+                if not version_id.isdigit():
+                    raise ValidationError(f"model version must be a number; got {version_id!r}")
+                version = sources.model_version_get(version_id=int(version_id))
+                if version is None:
+                    raise ValidationError(f"model version #{version_id} does not exist")
+            hours = request.POST.get("window_hours", "").strip()
+            try:
+                window_hours = float(hours) if hours else None
+            except ValueError:
+                raise ValidationError(f"window hours must be a number; got {hours!r}")
+            run = services.audit_run_create(kind=kind, actor=request.user, model_version=version,
+                                            window_hours=window_hours)
+            messages.success(request, f"Audit #{run.pk} queued.")
+            return redirect("audits:run", pk=run.pk)
+        except UsherError as exc:
+            messages.error(request, exc.message)
+            return redirect("audits:overview")
+
+
+class AuditRunView(PortalPage):
+    """One run: summary, disparity and exposure charts, per-group tables, checks, findings, history."""
+
+    template_name = "audits/run.html"
+    title = "Audit"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        run = get_object_or_404(selectors.audit_run_list(), pk=self.kwargs["pk"])
+        checks = run.results.get("checks", [])
+        context.update({
+            "run": run,
+            "checks": checks,
+            "model_check": next((c for c in checks if c["name"] == "fairness.model" and c["status"] == "ok"), None),
+            "system_check": next((c for c in checks if c["name"] == "fairness.system" and c["status"] == "ok"), None),
+            "findings": selectors.audit_finding_list(filters={"run": run.pk}),
+            "history": selectors.audit_run_history(run=run),
+            "reviews": selectors.audit_run_reviews(run=run),
+            "charts": _disparity_charts(run),
+            "can_act": user_has_role(self.request.user, *WORKING_ROLES),
+            "title": f"{run.kind.title()} audit #{run.pk}",
+        })
+        return context
+
+    def post(self, request: HttpRequest, pk: int):
+        run = get_object_or_404(selectors.audit_run_list(), pk=pk)
+        try:
+            review = services.audit_run_signoff_request(run=run, actor=request.user,
+                                                        comment=request.POST.get("comment", ""))
+            messages.success(request, f"Sign-off requested: review #{review.pk} is in the reviewers' inbox.")
+        except UsherError as exc:
+            messages.error(request, exc.message)
+        return redirect("audits:run", pk=pk)
+
+
+class AuditRunExportView(View):
+    """The run as a JSON file."""
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        run = get_object_or_404(selectors.audit_run_list(), pk=pk)
+        response = JsonResponse(selectors.audit_run_export(run=run), json_dumps_params={"indent": 2})
+        response["Content-Disposition"] = f'attachment; filename="audit-{run.pk}.json"'
+        return response
+
+
+class AuditRunPrintView(PortalPage):
+    """A standalone, printable HTML report of the run (no sidebar, no scripts; bars drawn in CSS)."""
+
+    template_name = "audits/report_print.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        run = get_object_or_404(selectors.audit_run_list(), pk=self.kwargs["pk"])
+        export = selectors.audit_run_export(run=run)
+        checks = run.results.get("checks", [])
+        context.update({"run": run, "export": export, "checks": checks,
+                        "model_check": next((c for c in checks if c["name"] == "fairness.model"
+                                             and c["status"] == "ok"), None),
+                        "system_check": next((c for c in checks if c["name"] == "fairness.system"
+                                              and c["status"] == "ok"), None),
+                        "findings": selectors.audit_finding_list(filters={"run": run.pk}),
+                        "now": timezone.now()})
+        return context
+
+
+class AuditFindingListView(PortalPage):
+    template_name = "audits/findings.html"
+    title = "Audit findings"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        params = self.request.GET
+        filters = {"status": params.get("status", ""), "severity": params.get("severity", ""),
+                   "kind": params.get("kind", ""), "check_name": params.get("check_name", "")}
+        page = Paginator(selectors.audit_finding_list(filters=filters), 50).get_page(params.get("page"))
+        context.update({"page_obj": page, "filters": filters, "statuses": AuditFinding.Status.values,
+                        "severities": Severity.values, "kinds": AuditRun.Kind.values})
+        return context
+
+
+def _parse_expiry(raw: str) -> datetime:
+    raw = (raw or "").strip()
+    value = parse_datetime(raw)
+    if value is None:
+        day = parse_date(raw)
+        if day is None:
+            raise ValidationError(f"expiry must be a date (YYYY-MM-DD) or a time; got {raw!r}")
+        value = datetime.combine(day, time(23, 59))
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, timezone.get_current_timezone())
+    return value
+
+
+class AuditFindingView(PortalPage):
+    """One finding: evidence, waivers, history; acknowledge, resolve, ask for a waiver."""
+
+    template_name = "audits/finding.html"
+    title = "Finding"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        finding = get_object_or_404(selectors.audit_finding_list(), pk=self.kwargs["pk"])
+        context.update({
+            "finding": finding,
+            "evidence_json": json.dumps(finding.evidence, indent=2, sort_keys=True),
+            "history": selectors.audit_finding_history(finding=finding),
+            "runs": finding.runs.order_by("-created_at")[:20],
+            "can_act": user_has_role(self.request.user, *WORKING_ROLES),
+            "default_expiry": (timezone.now() + timedelta(days=30)).date().isoformat(),
+            "title": f"Finding #{finding.pk}: {finding.title}",
+        })
+        return context
+
+    def post(self, request: HttpRequest, pk: int):
+        finding = get_object_or_404(selectors.audit_finding_list(), pk=pk)
+        action = request.POST.get("action", "")
+        comment = request.POST.get("comment", "")
+        try:
+            if action == "acknowledge":
+                services.finding_acknowledge(finding=finding, actor=request.user, comment=comment)
+                messages.success(request, f"Finding #{pk} acknowledged.")
+            elif action == "resolve":
+                services.finding_resolve(finding=finding, actor=request.user, comment=comment)
+                messages.success(request, f"Finding #{pk} resolved.")
+            elif action == "waive":
+                waiver = services.finding_waiver_request(
+                    finding=finding, actor=request.user, justification=request.POST.get("justification", ""),
+                    expires_at=_parse_expiry(request.POST.get("expires_at", "")))
+                messages.success(request, f"Waiver requested: review #{waiver.review_id} is in the reviewers' inbox.")
+            else:
+                raise ValidationError(f"unknown action {action!r}")
+        except UsherError as exc:
+            messages.error(request, exc.message)
+        return redirect("audits:finding", pk=pk)
