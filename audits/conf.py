@@ -67,6 +67,8 @@ DEFAULTS: dict[str, Any] = {
     "SCRAPE_SEQUENTIAL_SHARE": 0.5,  # share of requested ids that follow the previous id + 1
     "SCRAPE_INACTIVE_SHARE": 0.8,  # share of requested viewers with no event around the request
     "SCRAPE_MAX_REQUESTS_PER_MINUTE": 600,
+    "SCRAPE_PLATFORM_SHARE": 0.8,  # a client whose viewers are this active is the platform's own traffic
+    "SCRAPE_ACTIVITY_MARGIN_HOURS": 24,  # activity this long before the window also counts
     "TRUSTED_CLIENTS": [],
     # login abuse (django-axes)
     "LOGIN_BURST_MINUTES": 15,

@@ -6,7 +6,7 @@ Nothing here writes; ``audits.services.runs.audit_run_execute`` persists what ``
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -74,33 +74,42 @@ def _online_quality(window: tuple[datetime, datetime]) -> tuple[pd.DataFrame | N
 
 def _system_fairness(run: Any, config: dict[str, Any]) -> CheckOutcome:
     window = _window(run)
-    requests = sources.prediction_requests(
+    notes: dict[str, str] = {}
+    server = sources.prediction_requests(
         start=window[0], end=window[1],
-        fields=("request_id", "created_at", "viewer_id", "items", "latency_ms", "status", "fallback_reason"),
+        fields=("created_at", "viewer_id", "items", "latency_ms", "status", "fallback_reason"),
     )
-    if requests is None:
-        return fairness_system.system_fairness_outcome(
-            service=None, service_findings=[], exposure_results=None, exposure_findings=[],
-            note="the serving prediction log is not installed: no telemetry to audit")
-    requests = requests.rename(columns={"viewer_id": "viewer"})
-    requests = requests[requests["viewer"].notna()].copy()
-    if requests.empty:
+    if server is None:
+        notes["server"] = "unavailable: the serving prediction log is not installed"
+    else:
+        server = server.rename(columns={"viewer_id": "viewer"})
+        server = server[server["viewer"].notna()].copy()
+        server["viewer"] = server["viewer"].astype("int64")
+        server["fallback"] = server["fallback_reason"].fillna("").astype(str) != ""
+        notes["server"] = f"serving prediction log: {len(server)} answers"
+    client = sources.client_requests(start=window[0], end=window[1])
+    notes["client"] = f"the platform's recommendation lines: {len(client)} requests"
+    quality, notes["online_quality"] = _online_quality(window)
+    if (server is None or server.empty) and client.empty:
         return fairness_system.system_fairness_outcome(
             service=None, service_findings=[], exposure_results=None, exposure_findings=[],
             note=f"no recommendation requests between {window[0]:%Y-%m-%d %H:%M} and {window[1]:%Y-%m-%d %H:%M}")
-    requests["viewer"] = requests["viewer"].astype("int64")
-    requests["fallback"] = requests["fallback_reason"].fillna("").astype(str) != ""
-    quality, quality_note = _online_quality(window)
-    attributes = sources.viewer_attributes(viewer_ids=requests["viewer"].unique().tolist())
+    viewer_ids = set(client["viewer"].unique().tolist())
+    if server is not None:
+        viewer_ids |= set(server["viewer"].unique().tolist())
+    attributes = sources.viewer_attributes(viewer_ids=sorted(viewer_ids))
     service, service_findings = fairness_system.group_service(
-        requests=requests, attributes=attributes, quality=quality, config=config, window=window,
-        quality_note=quality_note)
-    recommended = pd.Series([m for items in requests["items"] for m in (items or [])], dtype=object)
+        server=server, client=client, quality=quality, attributes=attributes, config=config, window=window,
+        notes=notes)
+    # Exposure: what was recommended (the server's answers, else the platform's lines) vs what was watched.
+    lists = server["items"] if server is not None and not server.empty else client["items"]
+    recommended = pd.Series([m for items in lists for m in (items or [])], dtype=object)
     watched = sources.watched_movies(start=window[0], end=window[1])
     movies = sources.movie_table(movie_ids=sorted(set(recommended) | set(watched)))
     cuts = fairness_system.popularity_cuts(sources.catalog_popularity(), tuple(config["POPULARITY_TIERS"]))
     exposure_results, exposure_findings = fairness_system.exposure(
         recommended=recommended, watched=watched, movies=movies, cuts=cuts, config=config, window=window)
+    exposure_results["recommendations_from"] = "server" if server is not None and not server.empty else "client"
     return fairness_system.system_fairness_outcome(
         service=service, service_findings=service_findings, exposure_results=exposure_results,
         exposure_findings=exposure_findings)
@@ -131,8 +140,9 @@ def _rating_checks(run: Any, config: dict[str, Any]) -> tuple[CheckOutcome, Chec
     poisoning = abuse.rating_poisoning(events=events, history=history, config=config, window=window,
                                        movie_titles=titles)
     flagged = {f.evidence["movie"] for f in poisoning.findings}
+    accounts = {a for f in poisoning.findings for a in f.evidence["account_ids"]}
     velocity = abuse.rating_velocity(events=events, config=config, window=window, skip_movies=flagged,
-                                     movie_titles=titles)
+                                     skip_accounts=accounts, movie_titles=titles)
     return poisoning, velocity
 
 
@@ -146,8 +156,9 @@ def _scraping(run: Any, config: dict[str, Any]) -> CheckOutcome:
     requests = requests.rename(columns={"viewer_id": "viewer", "created_at": "time"})
     requests = requests[requests["viewer"].notna()]
     viewer_ids = requests["viewer"].astype("int64").unique().tolist()
+    margin = timedelta(hours=float(config["SCRAPE_ACTIVITY_MARGIN_HOURS"]))
     return abuse.scraping(
-        requests=requests, active_viewers=sources.active_viewers(start=window[0], end=window[1]),
+        requests=requests, active_viewers=sources.active_viewers(start=window[0] - margin, end=window[1] + margin),
         known_viewers=sources.known_viewer_ids(viewer_ids=viewer_ids), config=config, window=window,
         source="serving prediction log (client = the caller's address, or the API user)",
     )

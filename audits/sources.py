@@ -17,7 +17,7 @@ from django.db.models import Count, Min
 
 from audits.checks.artifacts import ArtifactRef
 from audits.errors import AuditCheckError
-from recommender.models import Movie, RatingEvent, Viewer, WatchSession
+from recommender.models import Movie, RatingEvent, RecommendationRequest, Viewer, WatchSession
 
 
 def _optional(module: str, name: str) -> Any | None:
@@ -140,11 +140,21 @@ def viewer_history(*, viewer_ids: list[int], until: datetime) -> pd.DataFrame:
 
 
 def active_viewers(*, start: datetime, end: datetime) -> set[int]:
-    """Viewers with a rating or a watch in the window."""
+    """Viewers the platform's event stream shows active in the window: a recommendation line (their
+    client asked), a rating or a watch. A scraper's calls never produce such lines."""
     rated = RatingEvent.objects.filter(time__gte=start, time__lt=end).values_list("viewer_id", flat=True).distinct()
     watched = (WatchSession.objects.filter(last_seen_at__gte=start, started_at__lt=end)
                .values_list("viewer_id", flat=True).distinct())
-    return set(rated) | set(watched)
+    asked = (RecommendationRequest.objects.filter(time__gte=start, time__lt=end)
+             .values_list("viewer_id", flat=True).distinct())
+    return set(rated) | set(watched) | set(asked)
+
+
+def client_requests(*, start: datetime, end: datetime) -> pd.DataFrame:
+    """The platform's own record of its recommendation calls: viewer, status, response_ms, items."""
+    rows = RecommendationRequest.objects.filter(time__gte=start, time__lt=end).values_list(
+        "viewer_id", "status", "response_ms", "movie_ids")
+    return pd.DataFrame(list(rows), columns=["viewer", "status", "response_ms", "items"])
 
 
 def known_viewer_ids(*, viewer_ids: list[int]) -> set[int]:

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from audits.models import AuditFinding, AuditRun, FindingWaiver
+from audits.models import AuditFinding, AuditRun, FindingWaiver, Severity
+
+
+def _choice_text(choices) -> serializers.CharField:
+    """A read-only choice as plain text (its values in the description), so enum names never collide."""
+    return serializers.CharField(read_only=True, help_text="One of: " + ", ".join(choices.values))
 
 
 class AuditRunSerializer(serializers.ModelSerializer):
+    kind = _choice_text(AuditRun.Kind)
+    target = _choice_text(AuditRun.Target)
+    trigger = _choice_text(AuditRun.Trigger)
+    status = _choice_text(AuditRun.Status)
     model_version_name = serializers.SerializerMethodField()
     signed_off_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     finding_count = serializers.IntegerField(read_only=True, default=None)
@@ -30,6 +39,7 @@ class AuditRunDetailSerializer(AuditRunSerializer):
 
 
 class FindingWaiverSerializer(serializers.ModelSerializer):
+    status = _choice_text(FindingWaiver.Status)
     requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     reviewed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
@@ -40,6 +50,9 @@ class FindingWaiverSerializer(serializers.ModelSerializer):
 
 
 class AuditFindingSerializer(serializers.ModelSerializer):
+    kind = _choice_text(AuditRun.Kind)
+    severity = _choice_text(Severity)
+    status = _choice_text(AuditFinding.Status)
     status_changed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     waivers = FindingWaiverSerializer(many=True, read_only=True)
 

@@ -63,7 +63,7 @@ class AuditRunListApi(generics.ListAPIView):
     filter_backends: list = []
     write_roles = WORKING_ROLES
 
-    class InputSerializer(serializers.Serializer):
+    class AuditRunStartInputSerializer(serializers.Serializer):
         kind = serializers.ChoiceField(choices=AuditRun.Kind.values)
         model_version = serializers.IntegerField(required=False, allow_null=True, default=None,
                                                  help_text="Audit this version; omit to audit the live deployment.")
@@ -84,9 +84,9 @@ class AuditRunListApi(generics.ListAPIView):
             "target": _choice(p, "target", AuditRun.Target.values), "model_version": _int(p, "model_version"),
         })
 
-    @extend_schema(request=InputSerializer, responses={202: AuditRunSerializer})
+    @extend_schema(request=AuditRunStartInputSerializer, responses={202: AuditRunSerializer})
     def post(self, request) -> Response:
-        data = self.InputSerializer(data=request.data)
+        data = self.AuditRunStartInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         version = None
@@ -129,12 +129,12 @@ class AuditRunSignoffApi(APIView):
 
     write_roles = WORKING_ROLES
 
-    class InputSerializer(serializers.Serializer):
+    class AuditRunSignoffInputSerializer(serializers.Serializer):
         comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
-    @extend_schema(request=InputSerializer, responses={201: ReviewRequestSerializer})
+    @extend_schema(request=AuditRunSignoffInputSerializer, responses={201: ReviewRequestSerializer})
     def post(self, request, run_id: int) -> Response:
-        data = self.InputSerializer(data=request.data)
+        data = self.AuditRunSignoffInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         run = get_object_or_404(selectors.audit_run_list(), pk=run_id)
         review = services.audit_run_signoff_request(run=run, actor=request.user, **data.validated_data)
@@ -175,7 +175,7 @@ class AuditFindingDetailApi(generics.RetrieveAPIView):
 class _FindingTransitionApi(APIView):
     write_roles = WORKING_ROLES
 
-    class InputSerializer(serializers.Serializer):
+    class AuditFindingCommentInputSerializer(serializers.Serializer):
         comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
     def _finding(self, finding_id: int) -> AuditFinding:
@@ -185,9 +185,9 @@ class _FindingTransitionApi(APIView):
 class AuditFindingAcknowledgeApi(_FindingTransitionApi):
     """open → acknowledged."""
 
-    @extend_schema(request=_FindingTransitionApi.InputSerializer, responses={200: AuditFindingSerializer})
+    @extend_schema(request=_FindingTransitionApi.AuditFindingCommentInputSerializer, responses={200: AuditFindingSerializer})
     def post(self, request, finding_id: int) -> Response:
-        data = self.InputSerializer(data=request.data)
+        data = self.AuditFindingCommentInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         finding = services.finding_acknowledge(finding=self._finding(finding_id), actor=request.user,
                                                **data.validated_data)
@@ -197,12 +197,12 @@ class AuditFindingAcknowledgeApi(_FindingTransitionApi):
 class AuditFindingResolveApi(_FindingTransitionApi):
     """open/acknowledged → resolved, with a comment saying what was done."""
 
-    class InputSerializer(serializers.Serializer):
+    class AuditFindingResolveInputSerializer(serializers.Serializer):
         comment = serializers.CharField(max_length=2000)
 
-    @extend_schema(request=InputSerializer, responses={200: AuditFindingSerializer})
+    @extend_schema(request=AuditFindingResolveInputSerializer, responses={200: AuditFindingSerializer})
     def post(self, request, finding_id: int) -> Response:
-        data = self.InputSerializer(data=request.data)
+        data = self.AuditFindingResolveInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         finding = services.finding_resolve(finding=self._finding(finding_id), actor=request.user,
                                            **data.validated_data)
@@ -212,13 +212,13 @@ class AuditFindingResolveApi(_FindingTransitionApi):
 class AuditFindingWaiveApi(_FindingTransitionApi):
     """Request a waiver (justification and expiry); a reviewer other than you decides it in the inbox."""
 
-    class InputSerializer(serializers.Serializer):
+    class AuditFindingWaiveInputSerializer(serializers.Serializer):
         justification = serializers.CharField(max_length=4000)
         expires_at = serializers.DateTimeField()
 
-    @extend_schema(request=InputSerializer, responses={201: FindingWaiverSerializer})
+    @extend_schema(request=AuditFindingWaiveInputSerializer, responses={201: FindingWaiverSerializer})
     def post(self, request, finding_id: int) -> Response:
-        data = self.InputSerializer(data=request.data)
+        data = self.AuditFindingWaiveInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         waiver = services.finding_waiver_request(finding=self._finding(finding_id), actor=request.user,
                                                  **data.validated_data)

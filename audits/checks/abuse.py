@@ -131,6 +131,7 @@ def rating_velocity(
     config: dict[str, Any],
     window: tuple[datetime, datetime],
     skip_movies: set[str] | None = None,
+    skip_accounts: set[int] | None = None,
     movie_titles: dict[str, str] | None = None,
 ) -> CheckOutcome:
     """Rating-velocity anomalies: a movie rated far faster than its own rate, or an account rating like a bot.
@@ -140,9 +141,13 @@ def rating_velocity(
     the movie's rate in the rest of the window (floored at one rating per bucket), and the Poisson tail
     P(X ≥ count) at that rate is below ``VELOCITY_P_VALUE``. Accounts: more than
     ``ACCOUNT_MAX_RATINGS_PER_MINUTE`` ratings within one minute.
+
+    Spikes already explained by a rating-poisoning finding (its movie, or mostly its accounts in
+    ``skip_accounts``) are reported in the results but raise no second finding.
     """
     outcome = CheckOutcome(name="security.rating_velocity")
     skip_movies = skip_movies or set()
+    skip_accounts = skip_accounts or set()
     movie_titles = movie_titles or {}
     bucket_minutes = int(config["VELOCITY_BUCKET_MINUTES"])
     min_count = int(config["VELOCITY_MIN_COUNT"])
@@ -169,12 +174,14 @@ def rating_velocity(
         p_value = float(stats.poisson.sf(count - 1, rate))
         anomalous = count >= factor * rate and p_value < p_limit
         bucket_start = pd.Timestamp(start) + timedelta(minutes=bucket_minutes * int(row["bucket"]))
+        raters = ev[(ev["movie"] == movie) & (ev["bucket"] == row["bucket"])]["viewer"]
+        covered = movie in skip_movies or (
+            bool(skip_accounts) and raters.isin(skip_accounts).mean() >= 0.5)
         entry = {"movie": movie, "title": movie_titles.get(movie, ""), "bucket_start": bucket_start.isoformat(),
                  "count": count, "expected_per_bucket": rounded(rate), "p_value": float(f"{p_value:.3g}"),
-                 "anomalous": anomalous, "covered_by_poisoning": movie in skip_movies}
+                 "anomalous": anomalous, "covered_by_poisoning": covered}
         outcome.results["movies"].append(entry)
-        if anomalous and movie not in skip_movies:
-            raters = ev[(ev["movie"] == movie) & (ev["bucket"] == row["bucket"])]["viewer"]
+        if anomalous and not covered:
             outcome.findings.append(FindingDraft(
                 check="security.rating_velocity", subject=f"movie={movie}", severity="medium",
                 title=(f"Rating velocity: '{movie_titles.get(movie) or movie}' got {count} ratings in "
@@ -183,19 +190,21 @@ def rating_velocity(
                           "account_ids": sorted(int(v) for v in raters.unique())[:MAX_LISTED],
                           "accounts": int(raters.nunique()), "window": _window_dict(start, end)},
             ))
-    ev["minute"] = ev["time"].dt.floor("min")
-    per_minute = ev.groupby(["viewer", "minute"]).size()
-    fast = per_minute[per_minute > per_minute_max]
-    for viewer, rows in fast.groupby(level=0):
-        peak = int(rows.max())
-        minute = rows.idxmax()[1]
-        total = int((ev["viewer"] == viewer).sum())
-        entry = {"account": int(viewer), "peak_per_minute": peak, "peak_minute": minute.isoformat(),
-                 "ratings_in_window": total}
+    counts = ev.groupby("viewer").size()
+    minute = np.timedelta64(60, "s")
+    for viewer in counts[counts > per_minute_max].index:
+        times = np.sort(ev.loc[ev["viewer"] == viewer, "time"].to_numpy(dtype="datetime64[ns]"))
+        i, j = _densest_window(times, minute)
+        peak = j - i
+        if peak <= per_minute_max:
+            continue
+        first = pd.Timestamp(times[i], tz="UTC")
+        entry = {"account": int(viewer), "peak_per_minute": int(peak), "peak_start": first.isoformat(),
+                 "ratings_in_window": int(counts[viewer])}
         outcome.results["accounts"].append(entry)
         outcome.findings.append(FindingDraft(
             check="security.rating_velocity", subject=f"account={int(viewer)}", severity="medium",
-            title=f"Rating velocity: account {int(viewer)} rated {peak} movies within one minute at {minute:%Y-%m-%d %H:%M}",
+            title=f"Rating velocity: account {int(viewer)} rated {peak} movies within one minute from {first:%Y-%m-%d %H:%M}",
             evidence={**entry, "limit_per_minute": per_minute_max, "window": _window_dict(start, end)},
         ))
     outcome.summary = (f"{len(outcome.findings)} velocity anomaly(ies)" if outcome.findings
@@ -215,11 +224,16 @@ def scraping(
     """Clients enumerating viewer ids or calling at abnormal rates (model stealing, scraping).
 
     ``requests``: client, viewer, time — one row per answered recommendation request in the window.
+    ``active_viewers`` are the viewers the platform's event stream shows active around the window
+    (their client asked for recommendations, or they rated or watched): the platform only asks for
+    them, a scraper's calls leave no such trace.
+
     A client (not in ``TRUSTED_CLIENTS``) is flagged when it asked for at least
     ``SCRAPE_MIN_DISTINCT_VIEWERS`` distinct viewers *and* either walks ids in sequence (at least
     ``SCRAPE_SEQUENTIAL_SHARE`` of its consecutive requests ask for the previous id + 1) or asks
-    mostly for viewers who are not active (``SCRAPE_INACTIVE_SHARE`` without any event in the
-    window, or unknown) — or when its peak rate exceeds ``SCRAPE_MAX_REQUESTS_PER_MINUTE``.
+    mostly for viewers who are not active (``SCRAPE_INACTIVE_SHARE``); or when its peak rate exceeds
+    ``SCRAPE_MAX_REQUESTS_PER_MINUTE`` while less than ``SCRAPE_PLATFORM_SHARE`` of its viewers are
+    active (a client whose viewers are the platform's active viewers is the platform's own traffic).
     """
     outcome = CheckOutcome(name="security.scraping")
     trusted = set(config["TRUSTED_CLIENTS"])
@@ -227,6 +241,7 @@ def scraping(
     seq_share_min = float(config["SCRAPE_SEQUENTIAL_SHARE"])
     inactive_min = float(config["SCRAPE_INACTIVE_SHARE"])
     rate_max = int(config["SCRAPE_MAX_REQUESTS_PER_MINUTE"])
+    platform_share = float(config["SCRAPE_PLATFORM_SHARE"])
     outcome.results = {"window": _window_dict(*window), "source": source, "requests": int(len(requests)),
                        "clients": []}
     if requests.empty:
@@ -256,8 +271,9 @@ def scraping(
                 reasons.append(f"walks viewer ids in sequence ({sequential:.0%} of consecutive requests ask for id + 1)")
             if len(distinct) >= min_distinct and inactive_share >= inactive_min:
                 reasons.append(f"{inactive_share:.0%} of the {len(distinct)} viewers it asked for were not active")
-            if peak > rate_max:
-                reasons.append(f"peaked at {peak} requests per minute (limit {rate_max})")
+            if peak > rate_max and (1 - inactive_share) < platform_share:
+                reasons.append(f"peaked at {peak} requests per minute (limit {rate_max}) and only "
+                               f"{1 - inactive_share:.0%} of its viewers were active")
         entry["flagged"] = bool(reasons)
         entry["reasons"] = reasons
         outcome.results["clients"].append(entry)

@@ -1,13 +1,14 @@
 """System-level fairness from telemetry over a window: how each group of viewers is served, and
 which movies get exposure.
 
-Per protected attribute and group (from the prediction log joined with the viewers): requests,
-personalization rate (answers not from the fallback), fallback rate, error rate, latency p50/p95,
-and online quality (the share of served lists followed by a watch of one of their movies, as the
-monitoring app defines it). Personalization rate and online quality are judged like the model-level
-disparities (ratio to the reference group outside the band and a significant two-proportion test);
-a group's p95 latency fails when it exceeds the reference's by more than ``SYSTEM_LATENCY_BAND_MS``
-and by the band's upper ratio.
+Per protected attribute and group: from the serving prediction log, requests, personalization rate
+(answers not from the fallback), fallback rate, error rate and latency p50/p95; from the platform's
+own recommendation lines, availability (status 200 within 600 ms, as the platform sees it) and the
+client-side p95 latency; and online quality (the share of served lists followed by a watch of one of
+their movies, the monitoring app's definition). Personalization rate, availability and online
+quality are judged like the model-level disparities (ratio to the reference group — the group with
+the most requests — outside the band, and a significant two-proportion test); a p95 latency fails
+when it exceeds the reference's by more than ``SYSTEM_LATENCY_BAND_MS`` and by the band's upper ratio.
 
 Exposure: the share of recommended slots by genre, release decade and popularity tier, against the
 share of watches in the same window. A category holding at least ``EXPOSURE_MIN_SHARE`` of either
@@ -25,89 +26,127 @@ import pandas as pd
 from audits.checks.base import CheckOutcome, FindingDraft, rounded
 from audits.checks.fairness_model import UNKNOWN, two_proportion_p_value
 
+# metric -> (successes, trials) columns of the group table, judged by ratio and a two-proportion test
 JUDGED_RATES = {
     "personalization_rate": ("personalized", "requests"),
+    "availability": ("client_ok", "client_requests"),
     "online_quality": ("succeeded", "served"),
 }
+# latency column -> its label; judged by the margin in ms and the band's upper ratio
+JUDGED_LATENCIES = {"latency_p95_ms": "server p95 latency", "client_latency_p95_ms": "client-side p95 latency"}
+PLATFORM_TIMEOUT_MS = 600
 
 
-def _group_table(frame: pd.DataFrame, attribute: str, quality: pd.DataFrame | None,
-                 viewer_groups: pd.Series) -> pd.DataFrame:
-    grouped = frame.groupby(attribute)
-    table = pd.DataFrame({
-        "requests": grouped.size(),
-        "viewers": grouped["viewer"].nunique(),
-        "personalized": grouped["personalized"].sum(),
-        "fallback": grouped["fallback"].sum(),
-        "errors": grouped["error"].sum(),
-        "latency_p50": grouped["latency_ms"].quantile(0.5),
-        "latency_p95": grouped["latency_ms"].quantile(0.95),
-    })
-    if quality is not None:
-        per_viewer = quality.join(viewer_groups.rename("group"), how="inner")
-        sums = per_viewer.groupby("group")[["trials", "successes"]].sum()
-        table["served"] = sums["trials"].reindex(table.index).fillna(0)
-        table["succeeded"] = sums["successes"].reindex(table.index).fillna(0)
-    table["personalization_rate"] = table["personalized"] / table["requests"]
-    table["fallback_rate"] = table["fallback"] / table["requests"]
-    table["error_rate"] = table["errors"] / table["requests"]
+def _group_table(attribute: str, values: pd.Series, server: pd.DataFrame | None, client: pd.DataFrame | None,
+                 quality: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per group of ``attribute`` with every figure the sources allow."""
+    parts = []
+    if server is not None and not server.empty:
+        frame = server.assign(group=server["viewer"].map(values).fillna(UNKNOWN))
+        grouped = frame.groupby("group")
+        parts.append(pd.DataFrame({
+            "requests": grouped.size(), "viewers": grouped["viewer"].nunique(),
+            "personalized": grouped["personalized"].sum(), "fallback": grouped["fallback"].sum(),
+            "errors": grouped["error"].sum(),
+            "latency_p50_ms": grouped["latency_ms"].quantile(0.5), "latency_p95_ms": grouped["latency_ms"].quantile(0.95),
+        }))
+    if client is not None and not client.empty:
+        frame = client.assign(group=client["viewer"].map(values).fillna(UNKNOWN))
+        grouped = frame.groupby("group")
+        parts.append(pd.DataFrame({
+            "client_requests": grouped.size(), "client_viewers": grouped["viewer"].nunique(),
+            "client_ok": grouped["ok"].sum(), "client_latency_p95_ms": grouped["response_ms"].quantile(0.95),
+        }))
+    if quality is not None and not quality.empty:
+        frame = quality.join(values.rename("group"), how="inner")
+        parts.append(frame.groupby("group")[["trials", "successes"]].sum()
+                     .rename(columns={"trials": "served", "successes": "succeeded"}))
+    table = pd.concat(parts, axis=1) if parts else pd.DataFrame()
+    for column in ("requests", "client_requests", "served", "succeeded", "personalized", "client_ok"):
+        if column in table.columns:
+            table[column] = table[column].fillna(0)
+    if "requests" in table.columns:
+        table["personalization_rate"] = table["personalized"] / table["requests"].where(table["requests"] > 0)
+        table["fallback_rate"] = table["fallback"] / table["requests"].where(table["requests"] > 0)
+        table["error_rate"] = table["errors"] / table["requests"].where(table["requests"] > 0)
+    if "client_requests" in table.columns:
+        table["availability"] = table["client_ok"] / table["client_requests"].where(table["client_requests"] > 0)
     if "served" in table.columns:
         table["online_quality"] = table["succeeded"] / table["served"].where(table["served"] > 0)
+    size = table[[c for c in ("requests", "client_requests") if c in table.columns]].max(axis=1) \
+        if not table.empty else pd.Series(dtype=float)
+    table["size"] = size
     return table
 
 
 def group_service(
     *,
-    requests: pd.DataFrame,
-    attributes: pd.DataFrame,
+    server: pd.DataFrame | None,
+    client: pd.DataFrame | None,
     quality: pd.DataFrame | None,
+    attributes: pd.DataFrame,
     config: dict[str, Any],
     window: tuple[datetime, datetime],
-    quality_note: str,
+    notes: dict[str, str],
 ) -> tuple[dict[str, Any], list[FindingDraft]]:
     """Per-group service figures and their findings.
 
-    ``requests``: viewer, latency_ms, status, fallback (bool) — one row per answer.
-    ``quality``: index viewer; trials (served lists) and successes (followed by a watch), or None.
+    ``server``: the prediction log — viewer, latency_ms, status, fallback (bool), one row per answer.
+    ``client``: the platform's recommendation lines — viewer, status, response_ms.
+    ``quality``: index viewer; trials (served lists) and successes (followed by a watch).
+    Any of them may be None (not installed) or empty.
     """
     low, high = (float(x) for x in config["SYSTEM_BAND"])
     alpha = config.get("FAIRNESS_ALPHA")
     min_requests = int(config["SYSTEM_MIN_GROUP_REQUESTS"])
     latency_margin = float(config["SYSTEM_LATENCY_BAND_MS"])
     severity = str(config["SYSTEM_FINDING_SEVERITY"])
-    frame = requests.copy()
-    frame["fallback"] = frame["fallback"].astype(bool)
-    frame["error"] = frame["status"] != 200
-    frame["personalized"] = ~frame["fallback"] & ~frame["error"]
-    attrs = attributes.reindex(frame["viewer"].unique())
-    out: dict[str, Any] = {"requests": int(len(frame)), "viewers": int(frame["viewer"].nunique()),
-                           "band": [low, high], "latency_margin_ms": latency_margin,
-                           "online_quality": quality_note, "attributes": {}}
+    if server is not None and not server.empty:
+        server = server.copy()
+        server["fallback"] = server["fallback"].astype(bool)
+        server["error"] = server["status"] != 200
+        server["personalized"] = ~server["fallback"] & ~server["error"]
+    if client is not None and not client.empty:
+        client = client.copy()
+        client["ok"] = (client["status"] == 200) & (client["response_ms"] <= PLATFORM_TIMEOUT_MS)
+    viewer_ids = set()
+    for frame in (server, client):
+        if frame is not None and not frame.empty:
+            viewer_ids |= set(frame["viewer"].unique().tolist())
+    attrs = attributes.reindex(sorted(viewer_ids))
+    out: dict[str, Any] = {
+        "requests": int(len(server)) if server is not None else None,
+        "client_requests": int(len(client)) if client is not None else None,
+        "viewers": len(viewer_ids), "band": [low, high], "latency_margin_ms": latency_margin, "alpha": alpha,
+        "min_group_requests": min_requests, "sources": notes, "attributes": {},
+    }
     findings: list[FindingDraft] = []
     for name in config["FAIRNESS_ATTRIBUTES"]:
         values = attrs[name] if name in attrs.columns else pd.Series(UNKNOWN, index=attrs.index)
-        values = values.fillna(UNKNOWN).astype(str)
-        frame[name] = frame["viewer"].map(values).fillna(UNKNOWN)
-        table = _group_table(frame, name, quality, values)
+        values = values.fillna(UNKNOWN).astype(str).replace({"": UNKNOWN})
+        table = _group_table(name, values, server, client, quality)
+        if table.empty:
+            out["attributes"][name] = {"reference_group": None, "groups": []}
+            continue
         known = table.drop(index=UNKNOWN, errors="ignore")
-        reference = str(known["requests"].idxmax()) if not known.empty else None
+        reference = str(known["size"].idxmax()) if not known.empty else None
         ref = table.loc[reference] if reference is not None else None
         groups = []
-        for group, row in table.sort_values("requests", ascending=False).iterrows():
-            entry: dict[str, Any] = {
-                "group": str(group), "requests": int(row["requests"]), "viewers": int(row["viewers"]),
-                "personalization_rate": rounded(row["personalization_rate"]),
-                "fallback_rate": rounded(row["fallback_rate"]), "error_rate": rounded(row["error_rate"]),
-                "latency_p50_ms": rounded(row["latency_p50"], 1), "latency_p95_ms": rounded(row["latency_p95"], 1),
-                "online_quality": rounded(row.get("online_quality")) if "online_quality" in row else None,
-                "disparities": {},
-            }
+        for group, row in table.sort_values("size", ascending=False).iterrows():
+            entry: dict[str, Any] = {"group": str(group), "disparities": {}}
+            for column in ("requests", "viewers", "client_requests"):
+                if column in row and not pd.isna(row[column]):
+                    entry[column] = int(row[column])
+            for column in ("personalization_rate", "fallback_rate", "error_rate", "availability", "online_quality"):
+                entry[column] = rounded(row[column]) if column in row else None
+            for column in ("latency_p50_ms", "latency_p95_ms", "client_latency_p95_ms"):
+                entry[column] = rounded(row[column], 1) if column in row else None
             if group == UNKNOWN:
                 entry["verdict"] = "excluded"
-            elif row["requests"] < min_requests:
+            elif row["size"] < min_requests:
                 entry["verdict"] = "insufficient_data"
-                entry["reason"] = f"{int(row['requests'])} requests; at least {min_requests} are needed"
-            elif ref is None or ref["requests"] < min_requests:
+                entry["reason"] = f"{int(row['size'])} requests; at least {min_requests} are needed"
+            elif ref is None or ref["size"] < min_requests:
                 entry["verdict"] = "insufficient_data"
                 entry["reason"] = "the reference group has too few requests"
             elif group == reference:
@@ -117,33 +156,36 @@ def group_service(
                 for metric, (num, den) in JUDGED_RATES.items():
                     if metric not in table.columns or pd.isna(row.get(metric)) or pd.isna(ref.get(metric)):
                         continue
-                    ratio = row[metric] / ref[metric] if ref[metric] else None
+                    ratio = float(row[metric] / ref[metric]) if ref[metric] else None
                     p_value = two_proportion_p_value(float(row[num]), float(row[den]), float(ref[num]), float(ref[den]))
                     verdict = "pass"
                     if ratio is None:
                         verdict = "undefined"
                     elif not low <= ratio <= high:
-                        verdict = "fail" if alpha is None or (p_value is not None and p_value < float(alpha)) \
-                            else "not_significant"
+                        significant = alpha is None or (p_value is not None and p_value < float(alpha))
+                        verdict = "fail" if significant else "not_significant"
                     entry["disparities"][metric] = {"ratio": rounded(ratio), "p_value": rounded(p_value, 6),
                                                     "reference_value": rounded(ref[metric]), "verdict": verdict}
                     if verdict == "fail":
                         failing.append(metric)
-                delta = float(row["latency_p95"] - ref["latency_p95"])
-                ratio = float(row["latency_p95"] / ref["latency_p95"]) if ref["latency_p95"] else None
-                latency_fail = delta > latency_margin and (ratio is None or ratio > high)
-                entry["disparities"]["latency_p95_ms"] = {
-                    "difference_ms": rounded(delta, 1), "ratio": rounded(ratio),
-                    "reference_value": rounded(ref["latency_p95"], 1), "verdict": "fail" if latency_fail else "pass"}
-                if latency_fail:
-                    failing.append("latency_p95_ms")
+                for metric in JUDGED_LATENCIES:
+                    if metric not in table.columns or pd.isna(row.get(metric)) or pd.isna(ref.get(metric)):
+                        continue
+                    delta = float(row[metric] - ref[metric])
+                    ratio = float(row[metric] / ref[metric]) if ref[metric] else None
+                    fail = delta > latency_margin and (ratio is None or ratio > high)
+                    entry["disparities"][metric] = {"difference_ms": rounded(delta, 1), "ratio": rounded(ratio),
+                                                    "reference_value": rounded(ref[metric], 1),
+                                                    "verdict": "fail" if fail else "pass"}
+                    if fail:
+                        failing.append(metric)
                 entry["verdict"] = "fail" if failing else "pass"
                 if failing:
                     parts = []
                     for metric in failing:
                         d = entry["disparities"][metric]
-                        if metric == "latency_p95_ms":
-                            parts.append(f"p95 latency {entry['latency_p95_ms']} ms vs {d['reference_value']} ms")
+                        if metric in JUDGED_LATENCIES:
+                            parts.append(f"{JUDGED_LATENCIES[metric]} {entry[metric]} ms vs {d['reference_value']} ms")
                         else:
                             parts.append(f"{metric.replace('_', ' ')} {entry[metric]} vs {d['reference_value']} "
                                          f"(ratio {d['ratio']})")
@@ -153,7 +195,7 @@ def group_service(
                         evidence={"attribute": name, "group": str(group), "reference_group": reference,
                                   "window": {"start": window[0].isoformat(), "end": window[1].isoformat()},
                                   "group_figures": entry, "band": [low, high], "alpha": alpha,
-                                  "reference_requests": int(ref["requests"]), "failing": failing},
+                                  "reference_size": int(ref["size"]), "failing": failing},
                     ))
             groups.append(entry)
         out["attributes"][name] = {"reference_group": reference, "groups": groups}
@@ -258,6 +300,7 @@ def system_fairness_outcome(
         outcome.status = "unavailable"
         outcome.summary = note or "no telemetry"
     else:
-        outcome.summary = (f"{service['requests']} requests from {service['viewers']} viewers; "
-                           f"{len(service_findings)} group finding(s), {len(exposure_findings)} exposure finding(s)")
+        outcome.summary = (f"{service['requests'] or 0} served and {service['client_requests'] or 0} client-side "
+                           f"requests from {service['viewers']} viewers; {len(service_findings)} group finding(s), "
+                           f"{len(exposure_findings)} exposure finding(s)")
     return outcome

@@ -19,6 +19,11 @@ from audits.models import AuditFinding, AuditRun, Severity, severity_rank
 class Command(BaseCommand):
     help = "Run a fairness or security audit now and exit non-zero on findings at or above a severity."
 
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs):
+        # ``--version`` names the model version here, replacing Django's "print the version" option.
+        kwargs.setdefault("conflict_handler", "resolve")
+        return super().create_parser(prog_name, subcommand, **kwargs)
+
     def add_arguments(self, parser) -> None:
         parser.add_argument("kind", choices=AuditRun.Kind.values)
         parser.add_argument("--version", type=int, default=None,

@@ -1,0 +1,144 @@
+"""Portal pages of the audits: reachable from the sidebar, charts offline, actions through services."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+import pytest
+from django.contrib.staticfiles import finders
+from django.test import Client
+from django.utils import timezone
+
+from audits import runners, services
+from audits.checks.base import CheckOutcome, FindingDraft
+from audits.models import AuditFinding, FindingWaiver
+from audits.tests.factories import AuditFindingFactory
+from audits.tests.test_fairness_engine import _world
+from portal.navigation import sidebar_navigation
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def browser(users):
+    def _make(role: str) -> Client:
+        client = Client()
+        client.force_login(users[role])
+        return client
+    return _make
+
+
+def _fairness_run(monkeypatch):
+    from audits.checks.fairness_model import model_fairness
+    from audits.conf import DEFAULTS
+
+    test, viewers, recommend = _world(n_viewers=400, biased_gender="F")
+    outcome = model_fairness(test=test, attributes=viewers, recommend=recommend, predict=None, config=DEFAULTS,
+                             subject="version=1", target_label="model v1")
+    monkeypatch.setattr(runners, "perform", lambda *, run, config: [outcome])
+    return services.audit_run_execute(run_id=services.audit_run_create(kind="fairness", actor=None, enqueue=False).pk)
+
+
+def test_every_audits_page_is_in_the_sidebar(rf, users):
+    request = rf.get("/portal/")
+    request.user = users["viewer"]
+    links = [str(item["link"]) for section in sidebar_navigation(request) for item in section["items"]]
+    assert "/portal/audits/" in links and "/portal/audits/findings/" in links
+    assert any(link.startswith("/portal/django_celery_beat/periodictask/") for link in links)
+
+
+def test_chart_js_is_bundled_offline():
+    assert finders.find("unfold/js/chart/chart.js") is not None
+
+
+def test_run_page_has_disparity_charts_tables_and_findings(browser, monkeypatch):
+    run = _fairness_run(monkeypatch)
+    page = browser("viewer").get(f"/portal/audits/runs/{run.pk}/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "unfold/js/chart/chart.js" in html and "cdn" not in html.lower()
+    assert 'id="disparity-gender"' in html and 'id="disparity-gender-data"' in html
+    config = json.loads(re.search(r'id="disparity-gender-data"[^>]*>(.*?)</script>', html, re.S).group(1))
+    assert config["data"]["labels"][0].startswith("M (")
+    assert 'data-testid="groups-occupation"' in html
+    finding = run.findings.get()
+    assert f'href="/portal/audits/findings/{finding.pk}/"' in html
+    assert "gender=F" in html
+
+
+def test_printable_report_and_json_export(browser, monkeypatch):
+    run = _fairness_run(monkeypatch)
+    client = browser("viewer")
+    report = client.get(f"/portal/audits/runs/{run.pk}/report/")
+    html = report.content.decode()
+    assert report.status_code == 200 and "<script" not in html and "@media print" in html
+    assert "gender (reference M)" in html and "served worse" in html
+    export = client.get(f"/portal/audits/runs/{run.pk}/export.json")
+    assert export["Content-Disposition"] == f'attachment; filename="audit-{run.pk}.json"'
+    assert json.loads(export.content)["run"]["id"] == run.pk
+
+
+def test_pages_need_a_login():
+    response = Client().get("/portal/audits/")
+    assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_finding_page_actions_go_through_the_services(browser):
+    finding = AuditFindingFactory()
+    client = browser("operator")
+    page = client.get(f"/portal/audits/findings/{finding.pk}/")
+    assert page.status_code == 200 and 'data-testid="waive-form"' in page.content.decode()
+
+    client.post(f"/portal/audits/findings/{finding.pk}/", {"action": "acknowledge", "comment": "mine"})
+    finding.refresh_from_db()
+    assert finding.status == "acknowledged"
+
+    expiry = (timezone.now() + dt.timedelta(days=10)).date().isoformat()
+    response = client.post(f"/portal/audits/findings/{finding.pk}/",
+                           {"action": "waive", "justification": "short", "expires_at": expiry}, follow=True)
+    assert "at least 20 characters" in response.content.decode()
+    assert not FindingWaiver.objects.exists()
+
+    client.post(f"/portal/audits/findings/{finding.pk}/", {
+        "action": "waive", "justification": "accepted while the vendor ships the fix", "expires_at": expiry})
+    waiver = FindingWaiver.objects.get()
+    assert waiver.status == "pending" and waiver.expires_at.date().isoformat() == expiry
+    history = client.get(f"/portal/audits/findings/{finding.pk}/").content.decode()
+    assert "audit_finding.waiver_requested" in history
+
+
+def test_overview_starts_a_run_and_lists_it(browser, monkeypatch):
+    queued = []
+    monkeypatch.setattr("audits.services.runs._enqueue", lambda run_id: queued.append(run_id))
+    client = browser("reviewer")
+    response = client.post("/portal/audits/", {"kind": "security", "window_hours": "12"})
+    assert response.status_code == 302
+    page = client.get("/portal/audits/")
+    html = page.content.decode()
+    assert 'data-testid="runs-table"' in html and "audits: security hourly" in html
+    response = client.post("/portal/audits/", {"kind": "security", "window_hours": "twelve"}, follow=True)
+    assert "window hours must be a number" in response.content.decode()
+
+
+def test_admin_pages_of_every_model(browser, monkeypatch):
+    monkeypatch.setattr(runners, "perform", lambda *, run, config: [CheckOutcome(
+        name="x", findings=[FindingDraft(check="x", subject="y", severity="low", title="t", evidence={})])])
+    run = services.audit_run_execute(run_id=services.audit_run_create(kind="security", actor=None, enqueue=False).pk)
+    finding = AuditFinding.objects.get()
+    client = browser("admin")
+    for url in ("/portal/audits/auditrun/", f"/portal/audits/auditrun/{run.pk}/change/", "/portal/audits/auditfinding/",
+                f"/portal/audits/auditfinding/{finding.pk}/change/", "/portal/audits/findingwaiver/",
+                "/portal/django_celery_beat/periodictask/?task__startswith=audits."):
+        assert client.get(url).status_code == 200, url
+    client.post("/portal/audits/auditfinding/", {"action": "acknowledge", "_selected_action": [finding.pk]})
+    finding.refresh_from_db()
+    assert finding.status == "acknowledged"
+
+
+def test_templates_live_under_templates_audits():
+    root = Path(__file__).resolve().parents[2] / "templates" / "audits"
+    assert {p.name for p in root.glob("*.html")} >= {"overview.html", "run.html", "finding.html", "findings.html",
+                                                      "report_print.html"}
