@@ -1,7 +1,8 @@
 """Deployment configuration: Django's deploy checks, secret strength, debug, admin exposure.
 
-In production mode (``USHER_PRODUCTION=1``) every warning of ``manage.py check --deploy`` becomes a
-finding. In the embedded development mode the same messages are reported in the results but raise
+In production mode (``USHER_PRODUCTION=1``) every warning of the security deployment checks that
+``manage.py check --deploy`` runs becomes a finding (other apps' deployment checks, such as
+drf-spectacular's schema warnings, are reported without a finding). In the embedded development mode the same messages are reported in the results but raise
 no finding: a development checkout is expected to run with DEBUG and without HTTPS.
 """
 
@@ -56,15 +57,15 @@ def deploy_configuration() -> CheckOutcome:
     """Run the checks; see the module docstring."""
     production = bool(getattr(settings, "PRODUCTION", False))
     outcome = CheckOutcome(name="security.deploy_config")
-    # Only the checks registered as deployment checks (what `check --deploy` adds), not the whole suite.
-    messages = []
+    # The checks registered as deployment checks (what `check --deploy` adds). Those tagged "security"
+    # (Django's own) are judged; the others (e.g. drf-spectacular's schema warnings) are only reported.
+    deploy_rows = []
     for check in checks.registry.registry.deployment_checks:
-        messages.extend(check(app_configs=None, databases=None))
-    deploy_rows = [
-        {"id": m.id, "level": m.level, "level_name": _level_name(m.level),
-         "message": str(m.msg), "hint": str(m.hint or "")}
-        for m in messages if m.level >= checks.WARNING
-    ]
+        judged = checks.Tags.security in getattr(check, "tags", ())
+        for m in check(app_configs=None, databases=None):
+            if m.level >= checks.WARNING and m.id not in settings.SILENCED_SYSTEM_CHECKS:
+                deploy_rows.append({"id": m.id, "level": m.level, "level_name": _level_name(m.level),
+                                    "message": str(m.msg), "hint": str(m.hint or ""), "judged": judged})
     outcome.results["mode"] = "production" if production else "development"
     outcome.results["deploy_checks"] = deploy_rows
 
@@ -103,7 +104,7 @@ def deploy_configuration() -> CheckOutcome:
         return outcome
 
     for row in deploy_rows:
-        if row["id"] in COVERED_IDS:
+        if row["id"] in COVERED_IDS or not row["judged"]:
             continue
         severity = "high" if row["id"] in HIGH_IDS or row["level"] >= checks.ERROR else "medium"
         outcome.findings.append(FindingDraft(

@@ -17,4 +17,6 @@ from audits.services.runs import (  # noqa: F401
     audit_run_start_for_release,
     audit_runs_fail_stuck,
     effective_config,
+    fairness_audit_create,
+    security_audit_create,
 )

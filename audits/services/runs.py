@@ -209,8 +209,13 @@ def _report(run: AuditRun, outcomes: list[CheckOutcome], new: list[AuditFinding]
     return "\n".join(lines)
 
 
-def audit_run_execute(*, run_id: int, system: str | None = None) -> AuditRun:
-    """Execute a queued run (idempotent: a run not queued is returned untouched)."""
+def audit_run_execute(*, run_id: int | None = None, run: AuditRun | None = None, system: str | None = None
+                      ) -> AuditRun:
+    """Execute a queued run, named by ``run_id`` or ``run`` (idempotent: a run not queued is returned untouched)."""
+    if run_id is None:
+        if run is None:
+            raise ValidationError("audit_run_execute needs run_id or run")
+        run_id = run.pk
     with transaction.atomic():
         run = AuditRun.objects.select_for_update().filter(pk=run_id).first()
         if run is None:
@@ -293,6 +298,22 @@ def audit_runs_fail_stuck(*, now: datetime | None = None, system: str = "audits.
                                 data={"before": before, "error": run.error})
             failed.append(run.pk)
     return failed
+
+
+def fairness_audit_create(*, version: Any, actor: Any | None, trigger: str = AuditRun.Trigger.MANUAL,
+                          system: str | None = None, enqueue: bool = False) -> AuditRun:
+    """A queued model-level fairness audit of ``version`` (the release gate executes it itself)."""
+    if version is None:
+        raise ValidationError("a fairness audit of a version needs the version")
+    return audit_run_create(kind=AuditRun.Kind.FAIRNESS, actor=actor, trigger=trigger, model_version=version,
+                            enqueue=enqueue, system=system)
+
+
+def security_audit_create(*, actor: Any | None, trigger: str = AuditRun.Trigger.MANUAL, system: str | None = None,
+                          window_hours: float | None = None, enqueue: bool = False) -> AuditRun:
+    """A queued security audit of the live deployment over the last ``window_hours``."""
+    return audit_run_create(kind=AuditRun.Kind.SECURITY, actor=actor, trigger=trigger, window_hours=window_hours,
+                            enqueue=enqueue, system=system)
 
 
 def audit_run_start_for_release(*, model_version: Any, actor: Any | None, system: str | None = None
