@@ -333,6 +333,31 @@ MONITORING = {
     "DASHBOARD_REFRESH_SECONDS": env.int("MONITORING_DASHBOARD_REFRESH_SECONDS", default=30),
 }
 AUDITS: dict = {}
+# Serving (docs/serving.md): read through recommender.serving.conf.serving_settings().
+RECOMMENDER["SERVING"] = {
+    "DEPLOYMENT": env("SERVING_DEPLOYMENT", default="default"),
+    "STATE_DIR": env("SERVING_STATE_DIR", default=str(VAR_DIR / "serving")),
+    "K": env.int("SERVING_K", default=20),
+    "MAX_K": env.int("SERVING_MAX_K", default=100),
+    "POLL_SECONDS": env.float("SERVING_POLL_SECONDS", default=1.0),
+    "SNAPSHOT_REFRESH_SECONDS": env.float("SERVING_SNAPSHOT_REFRESH_SECONDS", default=600.0),
+    "SEEN_DELTA_SECONDS": env.float("SERVING_SEEN_DELTA_SECONDS", default=2.0),
+    "FALLBACK_SIZE": env.int("SERVING_FALLBACK_SIZE", default=200),
+    "FALLBACK_WINDOW_DAYS": env.float("SERVING_FALLBACK_WINDOW_DAYS", default=14.0),
+    "FALLBACK_HALF_LIFE_DAYS": env.float("SERVING_FALLBACK_HALF_LIFE_DAYS", default=3.0),
+    "LOG_FLUSH_SECONDS": env.float("PREDICTION_LOG_FLUSH_SECONDS", default=1.0),
+    "LOG_BATCH": env.int("PREDICTION_LOG_BATCH", default=2000),
+    "LOG_MAX_BUFFER": env.int("PREDICTION_LOG_MAX_BUFFER", default=50_000),
+    "LOG_REPLAY_SECONDS": env.float("PREDICTION_LOG_REPLAY_SECONDS", default=15.0),
+    "RATE_LIMIT_BACKEND": env("SERVING_RATE_LIMIT_BACKEND", default="local"),
+    "RECOMMEND_RATE": env.float("SERVING_RECOMMEND_RATE", default=5000.0),
+    "RECOMMEND_BURST": env.int("SERVING_RECOMMEND_BURST", default=10_000),
+    "API_RATE": env.float("SERVING_API_RATE", default=20.0),
+    "API_BURST": env.int("SERVING_API_BURST", default=60),
+    "TRUSTED_PROXY_COUNT": env.int("SERVING_TRUSTED_PROXY_COUNT", default=0),
+    "SHADOW_QUEUE": env.int("SERVING_SHADOW_QUEUE", default=1000),
+    "AUTOSTART": env.bool("SERVING_AUTOSTART", default=True),
+}
 
 # Releases and experiments (recommender/releases, docs/releases.md); every other knob of theirs has a
 # default in recommender/releases/conf.py and can be set here too.

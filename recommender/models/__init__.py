@@ -28,3 +28,9 @@ from recommender.models.releases import (  # noqa: F401
     ShadowComparison,
     ShadowReport,
 )
+from recommender.models.serving import (  # noqa: F401
+    Deployment,
+    DeploymentChange,
+    ExperimentArm,
+    PredictionLog,
+)
