@@ -90,3 +90,20 @@ urlpatterns += [
     path("aliases", training_api.AliasListApi.as_view(), name="api-alias-list"),
     path("aliases/<str:alias>", training_api.AliasMoveApi.as_view(), name="api-alias-move"),
 ]
+
+# --- serving (recommender/api/serving.py, docs/serving.md) ---
+from recommender.api import serving as serving_api  # noqa: E402
+
+urlpatterns += [
+    path("recommendations/<str:userid>", serving_api.RecommendationsApi.as_view(), name="api-recommendations"),
+    path("provenance/", serving_api.ProvenanceSearchApi.as_view(), name="api-provenance-search"),
+    path("provenance/<str:request_id>", serving_api.ProvenanceDetailApi.as_view(), name="api-provenance"),
+    path("deployments/", serving_api.DeploymentListApi.as_view(), name="api-deployments"),
+    path("deployments/<slug:name>/", serving_api.DeploymentDetailApi.as_view(), name="api-deployment"),
+    path("deployments/<slug:name>/change", serving_api.DeploymentChangeApi.as_view(), name="api-deployment-change"),
+    path("deployments/<slug:name>/rollback", serving_api.DeploymentRollbackApi.as_view(),
+         name="api-deployment-rollback"),
+    path("deployments/<slug:name>/history", serving_api.DeploymentHistoryApi.as_view(),
+         name="api-deployment-history"),
+    path("serving/status", serving_api.ServingStatusApi.as_view(), name="api-serving-status"),
+]

@@ -326,14 +326,15 @@ class SeenDelta:
         from recommender.models import Rating, WatchSession
 
         fresh: dict[int, set[str]] = {}
-        for model, attr in ((Rating, "_rating_max"), (WatchSession, "_session_max")):
-            floor = max(getattr(self, attr.replace("_max", "_from")), getattr(self, attr) - self.OVERLAP)
+        for model, start, attr in ((Rating, self.rating_from, "_rating_max"),
+                                   (WatchSession, self.session_from, "_session_max")):
+            floor = max(start, getattr(self, attr) - self.OVERLAP)
             rows = list(model.objects.using(using).filter(id__gt=floor).order_by("id")
                         .values_list("id", "viewer_id", "movie_id")[:limit])
             for row_id, viewer_id, movie_id in rows:
                 fresh.setdefault(viewer_id, set()).add(movie_id)
-                if row_id > getattr(self, attr):
-                    setattr(self, attr, row_id)
+            if rows:
+                setattr(self, attr, max(getattr(self, attr), rows[-1][0]))
         added = 0
         for viewer_id, movies in fresh.items():
             old = self.by_viewer.get(viewer_id, frozenset())

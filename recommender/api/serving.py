@@ -1,0 +1,304 @@
+"""REST API of the serving side: recommendations as JSON, provenance of an answer, deployments."""
+
+from __future__ import annotations
+
+import time
+
+from django.db import DatabaseError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import generics, serializers
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from portal.errors import NotFound, ValidationError
+from portal.permissions import HasRole, IsUsherUser
+from recommender.models import DeploymentChange, PredictionLog
+from recommender.serving import selectors, services
+from recommender.serving.handlers import InvalidViewerId, parse_viewer_id
+from recommender.serving.ratelimit import retry_after_seconds
+from recommender.serving.runtime import POPULAR_REASONS, Answer, get_runtime
+
+ERROR = inline_serializer("Error", {"error": serializers.CharField(), "detail": serializers.JSONField()})
+
+
+# --- recommendations -----------------------------------------------------------------------------------
+class RecommendationItemSerializer(serializers.Serializer):
+    rank = serializers.IntegerField()
+    movie_id = serializers.CharField()
+    title = serializers.CharField(allow_blank=True)
+    score = serializers.FloatField(allow_null=True)
+    explanation = inline_serializer("RecommendationExplanation", {
+        "text": serializers.CharField(), "because": serializers.ListField(child=serializers.CharField()),
+    })
+
+
+class RecommendationsOutputSerializer(serializers.Serializer):
+    request_id = serializers.CharField()
+    viewer_id = serializers.IntegerField()
+    model_version = inline_serializer("ServedVersion", {"id": serializers.IntegerField(),
+                                                        "label": serializers.CharField()}, allow_null=True)
+    served_by = serializers.CharField(help_text="The version's label, or 'fallback'.")
+    arm = serializers.CharField()
+    fallback_reason = serializers.CharField(allow_blank=True)
+    deployment_revision = serializers.IntegerField()
+    k = serializers.IntegerField()
+    latency_ms = serializers.FloatField()
+    items = RecommendationItemSerializer(many=True)
+
+
+def _titles(movie_ids: set[str]) -> dict[str, str]:
+    from recommender.models import Movie
+
+    try:
+        return dict(Movie.objects.filter(id__in=movie_ids).exclude(title="").values_list("id", "title"))
+    except DatabaseError:
+        return {}
+
+
+def _explain(answer: Answer) -> list[dict]:
+    """Per item, the viewer's watched or rated movies nearest to it in the model's space."""
+    popular = answer.fallback_reason in POPULAR_REASONS or answer.version is None
+    model = None if popular else answer.version.model
+    because: dict[str, list[str]] = {}
+    if model is not None and answer.seen:
+        for item in answer.items:
+            try:
+                because[item] = model.nearest_items(item, answer.seen, 2)
+            except Exception:  # noqa: BLE001 - an explanation is optional
+                because[item] = []
+    titles = _titles(set(answer.items) | {m for near in because.values() for m in near})
+    out = []
+    for rank, item in enumerate(answer.items, start=1):
+        near = because.get(item, [])
+        if popular:
+            text = "Popular and recent on the platform (you are new to the model, or no model is deployed)."
+        elif near:
+            text = "Close to " + " and ".join(f"'{titles.get(m, m)}'" for m in near) + ", which you watched or rated."
+        else:
+            text = "Matches your taste profile in the model."
+        score = answer.scores[rank - 1] if rank - 1 < len(answer.scores) else None
+        out.append({"rank": rank, "movie_id": item, "title": titles.get(item, ""), "score": score,
+                    "explanation": {"text": text, "because": near}})
+    return out
+
+
+class RecommendationsApi(APIView):
+    """Recommendations for a viewer as JSON, with scores, the serving version and arm, and explanations."""
+
+    permission_classes = [IsAuthenticated, IsUsherUser]
+    throttle_classes: list = []  # the serving limiter below (RECOMMENDER['SERVING'] API_RATE/API_BURST)
+
+    class InputSerializer(serializers.Serializer):
+        k = serializers.IntegerField(required=False, min_value=1)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("k", int, description="How many items (1 to MAX_K, default K).")],
+        responses={200: RecommendationsOutputSerializer, 400: ERROR, 429: OpenApiResponse(ERROR, "Rate limited; "
+                   "see Retry-After.")},
+    )
+    def get(self, request, userid: str) -> Response:
+        started = time.perf_counter()
+        runtime = get_runtime()
+        client = f"user:{request.user.get_username()}"
+        wait = runtime.api_limiter.take(client)
+        if wait:
+            seconds = retry_after_seconds(wait)
+            runtime.log(answer=None, endpoint="api", client=client, status=429, error="rate limit exceeded",
+                        latency_ms=(time.perf_counter() - started) * 1000)
+            return Response({"error": f"rate limit exceeded: retry after {seconds} s", "detail": {"retry_after": seconds}},
+                            status=429, headers={"Retry-After": str(seconds)})
+        try:
+            viewer_id = parse_viewer_id(userid)
+        except InvalidViewerId as exc:
+            runtime.log(answer=None, endpoint="api", client=client, status=400, error=str(exc),
+                        latency_ms=(time.perf_counter() - started) * 1000)
+            raise ValidationError(str(exc), detail={"userid": userid[:40]})
+        data = self.InputSerializer(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        k = data.validated_data.get("k", runtime.config.k)
+        if k > runtime.config.max_k:
+            raise ValidationError(f"k must be at most {runtime.config.max_k}, got {k}", detail={"k": k})
+        try:
+            answer = runtime.recommend(viewer_id, k)
+        except Exception as exc:  # noqa: BLE001 - a well-formed request gets the fallback, not a 5xx
+            answer = runtime.fallback_answer(viewer_id, k, f"{type(exc).__name__}: {exc}")
+        items = _explain(answer)
+        latency_ms = (time.perf_counter() - started) * 1000
+        runtime.log(answer=answer, endpoint="api", client=client, status=200, latency_ms=latency_ms)
+        version = answer.version
+        body = {
+            "request_id": answer.request_id, "viewer_id": viewer_id,
+            "model_version": {"id": version.version_id, "label": version.label} if version else None,
+            "served_by": answer.served_by, "arm": answer.arm, "fallback_reason": answer.fallback_reason,
+            "deployment_revision": answer.revision, "k": k, "latency_ms": round(latency_ms, 3), "items": items,
+        }
+        return Response(body, headers={"X-Request-Id": answer.request_id, "X-Model-Version": answer.served_by})
+
+
+# --- provenance ---------------------------------------------------------------------------------------
+class PredictionLogSerializer(serializers.ModelSerializer):
+    request_id = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PredictionLog
+        fields = ["request_id", "created_at", "endpoint", "client", "viewer_id", "model_version", "model_label",
+                  "deployment_revision", "arm", "items", "scores", "latency_ms", "status", "fallback_reason", "error"]
+
+    def get_request_id(self, obj: PredictionLog) -> str:
+        return obj.request_id.hex
+
+
+class ProvenanceSearchApi(generics.ListAPIView):
+    """Prediction-log records by viewer and time (newest first), each linking to its provenance."""
+
+    serializer_class = PredictionLogSerializer
+    filter_backends: list = []
+
+    @extend_schema(parameters=[
+        OpenApiParameter("viewer", int), OpenApiParameter("since", OpenApiTypes.DATETIME),
+        OpenApiParameter("until", OpenApiTypes.DATETIME), OpenApiParameter("status", int),
+        OpenApiParameter("endpoint", str, enum=["plain", "api"]), OpenApiParameter("arm", str),
+        OpenApiParameter("model_version", int), OpenApiParameter("fallback", str, enum=["yes", "no"]),
+    ])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        params = self.request.query_params
+        keys = ("viewer", "since", "until", "status", "endpoint", "arm", "model_version", "fallback")
+        return selectors.prediction_log_list(filters={k: params.get(k) for k in keys})
+
+
+class ProvenanceDetailApi(APIView):
+    """One answer traced: request → model version → training run → snapshot → code and libraries."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, 404: ERROR, 400: ERROR})
+    def get(self, request, request_id: str) -> Response:
+        record = selectors.prediction_log_get(request_id=request_id)
+        if record is None:
+            raise NotFound(f"no prediction with request id {request_id[:40]} (records are written within a few "
+                           "seconds of the answer)")
+        return Response(selectors.prediction_provenance(record=record))
+
+
+# --- deployments ------------------------------------------------------------------------------------
+class DeploymentListApi(APIView):
+    """Every deployment with the version of each role, canary share, arms and traffic split."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request) -> Response:
+        rows = [selectors.deployment_describe(deployment=d) for d in selectors.deployment_list()]
+        if not any(r["name"] == "default" for r in rows):
+            rows.insert(0, selectors.deployment_describe(deployment=None))
+        return Response({"results": rows})
+
+
+def _deployment_or_404(name: str):
+    deployment = selectors.deployment_get(name=name)
+    if deployment is None and name != "default":
+        raise NotFound(f"no deployment named '{name}'")
+    return deployment
+
+
+class DeploymentDetailApi(APIView):
+    """A deployment, what each web worker of this machine is serving, and its recent changes."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, 404: ERROR})
+    def get(self, request, name: str) -> Response:
+        deployment = _deployment_or_404(name)
+        body = selectors.deployment_describe(deployment=deployment)
+        body["workers"] = selectors.serving_worker_status_list(state_dir=get_runtime().config.state_dir)
+        body["recent_changes"] = [
+            {"revision": c.revision, "at": c.created_at, "by": c.actor_label, "reason": c.reason}
+            for c in (selectors.deployment_change_list(deployment=deployment)[:10] if deployment else [])
+        ]
+        return Response(body)
+
+
+class ArmInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=64)
+    version = serializers.IntegerField()
+    percent = serializers.DecimalField(max_digits=5, decimal_places=2)
+    experiment = serializers.CharField(max_length=100, required=False, allow_blank=True)
+
+
+class DeploymentChangeApi(APIView):
+    """Change a deployment (operators): versions per role, canary share, arms, salt, shadow."""
+
+    permission_classes = [IsAuthenticated, HasRole("operator")]
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=1000)
+        production = serializers.IntegerField(required=False, allow_null=True, help_text="Version id; null clears.")
+        canary = serializers.IntegerField(required=False, allow_null=True)
+        shadow = serializers.IntegerField(required=False, allow_null=True)
+        canary_percent = serializers.DecimalField(max_digits=5, decimal_places=2, required=False)
+        shadow_enabled = serializers.BooleanField(required=False)
+        salt = serializers.CharField(max_length=64, required=False)
+        arms = ArmInputSerializer(many=True, required=False, help_text="Replaces the experiment arms.")
+
+    @extend_schema(request=InputSerializer, responses={200: OpenApiTypes.OBJECT, 400: ERROR, 403: ERROR,
+                                                       404: ERROR, 409: ERROR})
+    def post(self, request, name: str) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        if "arms" in values:
+            values["arms"] = [dict(a) for a in values["arms"]]
+        deployment = services.deployment_update(actor=request.user, name=name, **values)
+        return Response(selectors.deployment_describe(deployment=deployment))
+
+
+class DeploymentRollbackApi(APIView):
+    """Put the previous production version back (operators)."""
+
+    permission_classes = [IsAuthenticated, HasRole("operator")]
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=1000)
+
+    @extend_schema(request=InputSerializer, responses={200: OpenApiTypes.OBJECT, 409: ERROR})
+    def post(self, request, name: str) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        deployment = services.deployment_rollback(actor=request.user, name=name, **data.validated_data)
+        return Response(selectors.deployment_describe(deployment=deployment))
+
+
+class DeploymentChangeSerializer(serializers.Serializer):
+    revision = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    actor_label = serializers.CharField()
+    reason = serializers.CharField()
+    before = serializers.JSONField()
+    after = serializers.JSONField()
+
+
+class DeploymentHistoryApi(generics.ListAPIView):
+    """Every change of a deployment, newest first, with the state before and after."""
+
+    serializer_class = DeploymentChangeSerializer
+    filter_backends: list = []
+
+    def get_queryset(self):
+        deployment = _deployment_or_404(self.kwargs["name"])
+        if deployment is None:
+            return DeploymentChange.objects.none()
+        return selectors.deployment_change_list(deployment=deployment)
+
+
+class ServingStatusApi(APIView):
+    """Live state of this machine's web workers, the serving snapshot and the prediction-log spill."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request) -> Response:
+        from recommender.serving.predlog import spill_pending
+
+        config = get_runtime().config
+        return Response({
+            "workers": selectors.serving_worker_status_list(state_dir=config.state_dir),
+            "spill": spill_pending(config.spill_dir),
+            "prediction_log_last_hour": selectors.prediction_log_summary(),
+        })
