@@ -112,7 +112,7 @@ class PredictionLog(models.Model):
         PLAIN = "plain", "/recommend"
         API = "api", "JSON API"
 
-    request_id = models.UUIDField(primary_key=True)
+    request_id = models.UUIDField(primary_key=True, help_text="Time-ordered (UUID version 7), sent as X-Request-Id.")
     created_at = models.DateTimeField(db_index=True)
     endpoint = models.CharField(max_length=8, choices=Endpoint.choices)
     client = models.CharField(max_length=100, blank=True, help_text="Client address, or the API user.")
@@ -127,8 +127,8 @@ class PredictionLog(models.Model):
     items = models.JSONField(default=list, blank=True)
     scores = models.JSONField(null=True, blank=True)
     latency_ms = models.FloatField()
-    status = models.PositiveSmallIntegerField(db_index=True)
-    fallback_reason = models.CharField(max_length=64, blank=True, db_index=True)
+    status = models.PositiveSmallIntegerField()
+    fallback_reason = models.CharField(max_length=64, blank=True)
     error = models.CharField(max_length=255, blank=True)
 
     class Meta:

@@ -24,6 +24,7 @@ import time
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
+from recommender.serving.predlog import new_request_id
 from recommender.serving.ratelimit import client_address, retry_after_seconds
 from recommender.serving.runtime import get_runtime
 
@@ -84,9 +85,7 @@ def recommend_plain(environ: dict, rest: str, *, check_host: bool = True) -> tup
 
     def refuse(status: int, message: str, extra: list[tuple[str, str]] | None = None,
                viewer_id: int | None = None) -> tuple[int, list[tuple[str, str]], bytes]:
-        import uuid
-
-        request_id = uuid.uuid4().hex
+        request_id = new_request_id()
         body = message.encode()
         runtime.log(answer=None, endpoint="plain", client=client, status=status, request_id=request_id,
                     viewer_id=viewer_id, error=message, latency_ms=(time.perf_counter() - started) * 1000)

@@ -29,17 +29,18 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 from django.db import close_old_connections
 
 from recommender.serving import bucketing
 from recommender.serving.conf import ServingSettings, serving_settings
-from recommender.serving.predlog import PredictionLogger, PredictionRecord
+from recommender.serving.predlog import PredictionLogger, PredictionRecord, new_request_id
 from recommender.serving.ratelimit import make_limiter
+from recommender.serving.scoring import Scorer
 from recommender.serving.shadow import ShadowRunner
 from recommender.serving.snapshot import BuildLock, SeenDelta, SeenSnapshot, current_snapshot_dir
 
@@ -65,6 +66,7 @@ class LoadedVersion:
     sha256: str
     directory: str
     model: object  # recommender.registry.artifacts.ServingModel
+    scorer: Scorer
     loaded_at: float = field(default_factory=time.time)
 
 
@@ -100,7 +102,16 @@ class Answer:
     fallback_reason: str = ""
     error: str = ""
     revision: int = 0
-    seen: list[str] = field(default_factory=list)
+    snapshot: SeenSnapshot | None = None
+    seen_codes: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
+    seen_extra: frozenset = frozenset()
+
+    @property
+    def seen(self) -> list[str]:
+        """The viewer's watched or rated movies (snapshot and since), as ids."""
+        seen = self.snapshot.seen(self.viewer_id) if self.snapshot is not None else []
+        known = set(seen)
+        return seen + [m for m in self.seen_extra if m not in known]
 
     @property
     def served_by(self) -> str:
@@ -265,7 +276,7 @@ class Runtime:
 
         model = load_serving_model(directory=descriptor["directory"], expected_sha256=descriptor["sha256"])
         loaded = LoadedVersion(version_id=vid, label=descriptor["label"], sha256=descriptor["sha256"],
-                               directory=descriptor["directory"], model=model)
+                               directory=descriptor["directory"], model=model, scorer=Scorer(model))
         self._models[vid] = loaded
         return loaded
 
@@ -379,20 +390,11 @@ class Runtime:
         )
         return True
 
-    def seen(self, viewer_id: int) -> list[str]:
-        seen = self.snapshot.seen(viewer_id)
-        extra = self.delta.seen(viewer_id)
-        if extra:
-            known = set(seen)
-            seen.extend(m for m in extra if m not in known)
-        return seen
-
-    def popular(self, k: int, exclude: list[str]) -> tuple[list[str], list[float]]:
-        excluded = set(exclude)
+    def popular(self, k: int, exclude: set[str]) -> tuple[list[str], list[float]]:
         items: list[str] = []
         scores: list[float] = []
         for movie_id, score in self.snapshot.popular:
-            if movie_id in excluded:
+            if movie_id in exclude:
                 continue
             items.append(movie_id)
             scores.append(score)
@@ -407,9 +409,13 @@ class Runtime:
         if not self.started:
             self.ensure_loaded()
         state = self.state
-        request_id = uuid.uuid4().hex
+        snapshot = self.snapshot
+        request_id = new_request_id()
         route = state.layout.route(viewer_id)
-        seen = self.seen(viewer_id)
+        seen_codes = snapshot.seen_codes(viewer_id)
+        seen_extra = self.delta.seen(viewer_id)
+        answer = Answer(request_id, viewer_id, [], [], route, None, "", "", state.revision, snapshot, seen_codes,
+                        seen_extra)
         candidates: list[tuple[LoadedVersion, str]] = []
         routed = state.routes.get(route)
         if routed is not None:
@@ -425,35 +431,37 @@ class Runtime:
             errors.append(state.errors[route])
         for loaded, reason in candidates:
             try:
-                result = loaded.model.recommend(viewer_id, k, seen)
+                result = loaded.scorer.recommend(viewer_id, k, snapshot=snapshot, seen_codes=seen_codes,
+                                                 extra_seen=seen_extra)
             except Exception as exc:  # noqa: BLE001 - next candidate, then the fallback
                 errors.append(f"{loaded.label}: {type(exc).__name__}: {exc}")
                 logger.exception("serving: %s failed for viewer %s", loaded.label, viewer_id)
                 continue
+            answer.version = loaded
+            answer.error = "; ".join(errors)[:255]
             if result is None:
-                # The model does not know this viewer: another version would not either; use the fallback.
-                items, scores = self.popular(k, seen)
-                return Answer(request_id, viewer_id, items, scores, route, loaded, FALLBACK_UNKNOWN_VIEWER,
-                              "; ".join(errors)[:255], state.revision, seen)
-            items = [item for item, _ in result]
-            scores = [round(score, 5) for _, score in result]
+                # The model does not know this viewer: the popular-and-recent fallback answers.
+                answer.items, answer.scores = self.popular(k, set(answer.seen))
+                answer.fallback_reason = FALLBACK_UNKNOWN_VIEWER
+                return answer
+            answer.items, answer.scores = result
+            answer.fallback_reason = reason
             if state.shadow is not None:
-                self.shadow.offer(loaded=state.shadow, viewer_id=viewer_id, k=k, served=items,
-                                  served_version_id=loaded.version_id, exclude=seen)
-            return Answer(request_id, viewer_id, items, scores, route, loaded, reason, "; ".join(errors)[:255],
-                          state.revision, seen)
-        items, scores = self.popular(k, seen)
-        reason = FALLBACK_MODEL_ERROR if candidates else FALLBACK_NO_MODEL
-        return Answer(request_id, viewer_id, items, scores, route, None, reason, "; ".join(errors)[:255],
-                      state.revision, seen)
+                self.shadow.offer(loaded=state.shadow, viewer_id=viewer_id, k=k, served=answer.items,
+                                  served_version_id=loaded.version_id, exclude=answer.seen)
+            return answer
+        answer.items, answer.scores = self.popular(k, set(answer.seen))
+        answer.fallback_reason = FALLBACK_MODEL_ERROR if candidates else FALLBACK_NO_MODEL
+        answer.error = "; ".join(errors)[:255]
+        return answer
 
     def fallback_answer(self, viewer_id: int | None, k: int, error: str) -> Answer:
         """For when the serving code itself failed: the popular list, with no per-viewer work."""
         try:
-            items, scores = self.popular(k, [])
+            items, scores = self.popular(k, set())
         except Exception:  # noqa: BLE001
             items, scores = [], []
-        return Answer(uuid.uuid4().hex, viewer_id or 0, items, scores, "", None, FALLBACK_INTERNAL_ERROR,
+        return Answer(new_request_id(), viewer_id or 0, items, scores, "", None, FALLBACK_INTERNAL_ERROR,
                       error[:255], getattr(self.state, "revision", 0))
 
     def log(self, *, answer: Answer | None, endpoint: str, client: str, latency_ms: float, status: int,
@@ -461,7 +469,7 @@ class Runtime:
         """Append the prediction-log record of one answer (or refusal) to the buffer."""
         self.served += 1
         if answer is None:
-            record = PredictionRecord(request_id or uuid.uuid4().hex, time.time(), endpoint, client[:100], viewer_id,
+            record = PredictionRecord(request_id or new_request_id(), time.time(), endpoint, client[:100], viewer_id,
                                       None, "", 0, "", [], None, round(latency_ms, 3), status, "", error[:255])
         else:
             version = answer.version

@@ -41,6 +41,7 @@ from django.utils import timezone
 logger = logging.getLogger(__name__)
 
 CURRENT = "CURRENT"
+_NO_CODES = np.empty(0, dtype=np.int32)
 LOCK = ".build.lock"
 KEEP = 3
 
@@ -87,14 +88,17 @@ class SeenSnapshot:
             return pos
         return None
 
-    def seen(self, viewer_id: int) -> list[str]:
-        """Movie ids the viewer had watched or rated when the snapshot was built."""
+    def seen_codes(self, viewer_id: int) -> np.ndarray:
+        """Codes (positions in ``movies``) of what the viewer had watched or rated at build time."""
         row = self.row(viewer_id)
         if row is None:
-            return []
-        codes = self.items[int(self.indptr[row]):int(self.indptr[row + 1])]
+            return _NO_CODES
+        return self.items[int(self.indptr[row]):int(self.indptr[row + 1])]
+
+    def seen(self, viewer_id: int) -> list[str]:
+        """Movie ids the viewer had watched or rated when the snapshot was built."""
         movies = self.movies
-        return [movies[c] for c in codes.tolist()]
+        return [movies[c] for c in self.seen_codes(viewer_id).tolist()]
 
     @property
     def age_seconds(self) -> float:
@@ -331,7 +335,7 @@ class SeenDelta:
             floor = max(start, getattr(self, attr) - self.OVERLAP)
             rows = list(model.objects.using(using).filter(id__gt=floor).order_by("id")
                         .values_list("id", "viewer_id", "movie_id")[:limit])
-            for row_id, viewer_id, movie_id in rows:
+            for _row_id, viewer_id, movie_id in rows:
                 fresh.setdefault(viewer_id, set()).add(movie_id)
             if rows:
                 setattr(self, attr, max(getattr(self, attr), rows[-1][0]))

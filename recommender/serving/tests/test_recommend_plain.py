@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from recommender.models import PredictionLog, Rating, WatchSession
+from recommender.models import PredictionLog, WatchSession
 from recommender.registry.artifacts import artifact_root
 from recommender.serving.runtime import get_runtime
 from recommender.serving.snapshot import snapshot_build
