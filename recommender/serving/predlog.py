@@ -168,7 +168,8 @@ def _write_postgres(records: list[PredictionRecord], using: str) -> None:
     data = io.StringIO("".join(_copy_line(r) + "\n" for r in records))
     with transaction.atomic(using=using), connection.cursor() as cursor:
         cursor.execute(_PG_LOAD_TABLE)
-        cursor.copy_expert("COPY usher_predlog_load FROM STDIN", data)
+        with connection.wrap_database_errors:  # copy_expert is psycopg2's own: map its errors to Django's
+            cursor.copy_expert("COPY usher_predlog_load FROM STDIN", data)
         cursor.execute(
             f"INSERT INTO {table} (request_id, created_at, endpoint, client, viewer_id, model_version_id, "  # noqa: S608
             "model_label, deployment_revision, arm, items, scores, latency_ms, status, fallback_reason, error) "
@@ -299,6 +300,10 @@ def spill_pending(directory: Path) -> dict:
     return summary
 
 
+# Errors about a record's content (not about reaching the database): such a record is set aside.
+_DATA_ERRORS = (DataError, IntegrityError, ValueError, TypeError, OverflowError)
+
+
 def _write_or_reject(records: list[PredictionRecord], *, using: str, directory: Path) -> tuple[int, int]:
     """Write a batch; when the database refuses it as data, write row by row and set bad rows aside.
 
@@ -307,14 +312,14 @@ def _write_or_reject(records: list[PredictionRecord], *, using: str, directory: 
     try:
         write_records(records, using=using)
         return len(records), 0
-    except (DataError, IntegrityError):
+    except _DATA_ERRORS:
         pass
     written = rejected = 0
     for record in records:
         try:
             write_records([record], using=using)
             written += 1
-        except (DataError, IntegrityError) as exc:
+        except _DATA_ERRORS as exc:
             rejected += 1
             directory.mkdir(parents=True, exist_ok=True)
             with open(directory / f"rejected-{os.getpid()}.jsonl", "a", encoding="utf-8") as handle:
@@ -491,11 +496,22 @@ class PredictionLogger:
                 result["rejected"] += rejected
                 self.stats.written += written
                 self.stats.rejected += rejected
+            if not self.stats.database_ok and time.monotonic() >= self._retry_at:
+                self._probe()  # no traffic to tell whether the database is back: ask it
             if self.stats.database_ok and self._spill.is_open:
                 self._spill.close()  # the outage is over: queue the file for replay
             self.stats.flushes += 1
             self.stats.last_flush_at = time.time()
         return result
+
+    def _probe(self) -> None:
+        try:
+            with connections[self.using].cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except Exception as exc:  # noqa: BLE001
+            self._on_failure(exc)
+            return
+        self._on_success()
 
     def _spill_records(self, records: list[PredictionRecord], result: dict) -> None:
         try:
