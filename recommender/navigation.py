@@ -29,5 +29,30 @@ def releases_badge(request) -> str:
     return f"{active.applied_percent}%" if active else ""
 
 
+def _training_section() -> dict:
+    return {
+        "title": "Models",
+        "separator": True,
+        "collapsible": True,
+        "items": [
+            {"title": "Training runs", "icon": "model_training", "link": reverse_lazy("recommender:training_runs"),
+             "badge": "recommender.navigation.training_badge"},
+            {"title": "Dataset snapshots", "icon": "dataset", "link": reverse_lazy("recommender:training_snapshots")},
+            {"title": "Compare runs", "icon": "compare", "link": reverse_lazy("recommender:training_compare")},
+            {"title": "Model registry", "icon": "inventory_2", "link": reverse_lazy("recommender:registry")},
+        ],
+    }
+
+
+def training_badge(request) -> str:
+    """How many runs are queued or running, shown beside the Training runs link."""
+    from recommender.models import TrainingRun
+
+    if not request.user.is_authenticated:
+        return ""
+    count = TrainingRun.objects.filter(status__in=["queued", "running"]).count()
+    return str(count) if count else ""
+
+
 def sections(request) -> list[dict]:
-    return [_releases_section()]
+    return [_training_section(), _releases_section()]

@@ -22,3 +22,22 @@ urlpatterns += [
          name="release_experiment"),
     path("releases/shadow/", admin.site.admin_view(release_pages.ShadowView.as_view()), name="release_shadow"),
 ]
+
+# --- training side and model registry (recommender/training/pages.py) ---
+from recommender.training import pages as training_pages  # noqa: E402
+
+urlpatterns += [
+    path("training/runs/", admin.site.admin_view(training_pages.RunListView.as_view()), name="training_runs"),
+    path("training/runs/<int:pk>/", admin.site.admin_view(training_pages.RunDetailView.as_view()),
+         name="training_run"),
+    path("training/snapshots/", admin.site.admin_view(training_pages.SnapshotListView.as_view()),
+         name="training_snapshots"),
+    path("training/snapshots/<int:pk>/", admin.site.admin_view(training_pages.SnapshotDetailView.as_view()),
+         name="training_snapshot"),
+    path("training/compare/", admin.site.admin_view(training_pages.CompareView.as_view()), name="training_compare"),
+    path("registry/", admin.site.admin_view(training_pages.RegistryView.as_view()), name="registry"),
+    path("registry/versions/<int:pk>/", admin.site.admin_view(training_pages.VersionDetailView.as_view()),
+         name="registry_version"),
+    path("registry/versions/<int:pk>/lineage/", admin.site.admin_view(training_pages.LineageView.as_view()),
+         name="registry_lineage"),
+]
