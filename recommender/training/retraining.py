@@ -85,8 +85,8 @@ def retraining_compare(*, run: TrainingRun) -> dict:
     metric, margin, k = knobs["PROMOTION_METRIC"], knobs["PROMOTION_MARGIN"], knobs["EVAL_K"]
     candidate = ModelVersion.objects.filter(training_run=run).first()
     production = registry_selectors.model_alias_version(alias="production")
-    result: dict = {"metric": metric, "margin": margin, "candidate": candidate.pk if candidate else None,
-                    "production": production.pk if production else None, "review": None}
+    result: dict = {"metric": metric, "margin": margin, "candidate_version": candidate.pk if candidate else None,
+                    "production_version": production.pk if production else None, "review": None}
     if candidate is None or production is None or production.pk == candidate.pk:
         result["outcome"] = "nothing to compare" if candidate else "no candidate registered"
     else:
@@ -100,7 +100,7 @@ def retraining_compare(*, run: TrainingRun) -> dict:
                 model = registry_selectors.model_version_load(version=version)
                 scores[label] = _score(model, metric=metric, train=train, test=test, users=users,
                                        relevant=relevant, k=k)
-            result.update(scores)
+            result.update({"candidate_score": scores["candidate"], "production_score": scores["production"]})
             if scores["candidate"] is None or scores["production"] is None:
                 result["outcome"] = f"{metric} could not be computed for both models"
             else:
@@ -113,8 +113,8 @@ def retraining_compare(*, run: TrainingRun) -> dict:
     if result.get("outcome") == "candidate wins":
         review = registry_services.model_version_request_promotion(
             version=candidate, actor=None, system=SYSTEM,
-            reason=f"scheduled retraining: {metric} {result['candidate']:.4f} vs production "
-                   f"{result['production']:.4f} (gain {result['gain']:.4f} ≥ margin {margin})",
+            reason=f"scheduled retraining: {metric} {result['candidate_score']:.4f} vs production "
+                   f"{result['production_score']:.4f} (gain {result['gain']:.4f} ≥ margin {margin})",
             evidence={"comparison": result},
         )
         result["review"] = review.pk

@@ -1,0 +1,75 @@
+"""Scheduled retraining: snapshot → production configuration → candidate → compare → review."""
+
+from __future__ import annotations
+
+import pytest
+
+from portal.models import ActivityLogEntry, ReviewRequest
+from recommender.models import ModelAlias, ModelVersion, TrainingRun
+from recommender.registry.services import model_alias_move
+from recommender.tests.factories_training import synthetic_ratings
+from recommender.training.retraining import retraining_start
+from recommender.training.runs import training_run_create, training_run_execute
+from recommender.training.snapshots import snapshot_create
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def production(db):
+    synthetic_ratings(n_users=40, n_items=30, density=0.4)
+    snapshot = snapshot_create(actor=None, system="test")
+    run = training_run_create(actor=None, system="test", snapshot=snapshot, algorithm="svd",
+                              hyperparameters={"n_factors": 5, "n_epochs": 5}, enqueue=False)
+    version = training_run_execute(run_id=run.pk).model_version
+    ModelVersion.objects.filter(pk=version.pk).update(status="approved")
+    model_alias_move(alias="production", version=ModelVersion.objects.get(pk=version.pk), actor=None,
+                     system="test", reason="setup")
+    return version
+
+
+def run_scheduled() -> TrainingRun:
+    run = retraining_start(system="recommender.retrain")
+    assert run is not None and run.origin == "scheduled" and run.status == "queued"
+    return training_run_execute(run_id=run.pk)
+
+
+@pytest.mark.parametrize("metric", ["ndcg_at_20", "rmse"])
+def test_a_winning_candidate_opens_a_promotion_review(production, settings, metric):
+    settings.RECOMMENDER = {**settings.RECOMMENDER, "PROMOTION_MARGIN": -10.0, "PROMOTION_METRIC": metric}
+    run = run_scheduled()
+    assert run.status == "succeeded"
+    assert run.algorithm == "svd" and run.hyperparameters["n_factors"] == 5  # the production configuration
+    assert run.split == {"kind": "temporal", "test_fraction": 0.1}
+    candidate = run.model_version
+    assert candidate.status == "candidate"
+    review = ReviewRequest.objects.get(kind="model_promotion")
+    assert review.target_id == str(candidate.pk) and review.requester_label == "system:recommender.retrain"
+    comparison = review.evidence["comparison"]
+    assert comparison["outcome"] == "candidate wins" and comparison["metric"] == metric
+    assert comparison["production_version"] == production.pk
+    assert comparison["candidate_score"] is not None and comparison["production_score"] is not None
+    assert ModelAlias.objects.get(name="production").version_id == production.pk  # nothing moved by itself
+
+
+def test_a_losing_candidate_opens_nothing(production, settings):
+    settings.RECOMMENDER = {**settings.RECOMMENDER, "PROMOTION_MARGIN": 10.0}
+    run = run_scheduled()
+    assert run.model_version.status == "candidate"
+    assert not ReviewRequest.objects.filter(kind="model_promotion").exists()
+    entry = ActivityLogEntry.objects.get(action="retraining.compared")
+    assert entry.data["outcome"] == "production holds" and entry.actor_label == "system:recommender.retrain"
+
+
+def test_nothing_to_train_is_logged_not_raised():
+    assert retraining_start(system="recommender.retrain") is None
+    assert ActivityLogEntry.objects.filter(action="retraining.skipped").exists()
+
+
+def test_the_schedule_is_seeded_every_three_days():
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.get(name="recommender.retrain")
+    assert task.task == "recommender.retrain" and task.enabled
+    assert (task.interval.every, task.interval.period) == (3, "days")
+    assert PeriodicTask.objects.get(name="recommender.training_repair").interval.period == "minutes"
