@@ -54,5 +54,17 @@ def training_badge(request) -> str:
     return str(count) if count else ""
 
 
+def _serving_section() -> dict:
+    return {
+        "title": "Serving",
+        "separator": True,
+        "collapsible": True,
+        "items": [
+            {"title": "Deployments", "icon": "dns", "link": reverse_lazy("recommender:serving_deployments")},
+            {"title": "Provenance", "icon": "manage_search", "link": reverse_lazy("recommender:serving_provenance")},
+        ],
+    }
+
+
 def sections(request) -> list[dict]:
-    return [_training_section(), _releases_section()]
+    return [_training_section(), _serving_section(), _releases_section()]

@@ -41,3 +41,15 @@ urlpatterns += [
     path("registry/versions/<int:pk>/lineage/", admin.site.admin_view(training_pages.LineageView.as_view()),
          name="registry_lineage"),
 ]
+
+# --- serving (recommender/serving/pages.py) ---
+from recommender.serving import pages as serving_pages  # noqa: E402
+
+urlpatterns += [
+    path("serving/deployments/", admin.site.admin_view(serving_pages.DeploymentsView.as_view()),
+         name="serving_deployments"),
+    path("serving/provenance/", admin.site.admin_view(serving_pages.ProvenanceView.as_view()),
+         name="serving_provenance"),
+    path("serving/provenance/<str:request_id>/", admin.site.admin_view(serving_pages.ProvenanceDetailView.as_view()),
+         name="serving_provenance_detail"),
+]

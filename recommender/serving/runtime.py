@@ -448,7 +448,7 @@ class Runtime:
             answer.fallback_reason = reason
             if state.shadow is not None:
                 self.shadow.offer(loaded=state.shadow, viewer_id=viewer_id, k=k, served=answer.items,
-                                  served_version_id=loaded.version_id, exclude=answer.seen)
+                                  served_version_id=loaded.version_id, exclude=answer.seen, request_id=request_id)
             return answer
         answer.items, answer.scores = self.popular(k, set(answer.seen))
         answer.fallback_reason = FALLBACK_MODEL_ERROR if candidates else FALLBACK_NO_MODEL

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,6 +30,8 @@ class ShadowComparison:
     shadow: tuple[str, ...] | None  # None: the shadow model does not know the viewer
     overlap: float | None
     rank_correlation: float | None
+    request_id: str = ""  # the production answer's X-Request-Id
+    latency_ms: float | None = None  # the shadow model's own scoring time
 
 
 _observers: list[Callable[[ShadowComparison], None]] = []
@@ -82,11 +85,11 @@ class ShadowRunner:
         self.rank_corr_n = 0
 
     def offer(self, *, loaded, viewer_id: int, k: int, served: list[str], served_version_id: int | None,
-              exclude: list[str]) -> None:
+              exclude: list[str], request_id: str = "") -> None:
         """Called on the request path: never blocks."""
         self.offered += 1
         try:
-            self._queue.put_nowait((loaded, viewer_id, k, tuple(served), served_version_id, exclude))
+            self._queue.put_nowait((loaded, viewer_id, k, tuple(served), served_version_id, exclude, request_id))
         except queue.Full:
             self.dropped += 1
 
@@ -119,11 +122,14 @@ class ShadowRunner:
                 logger.exception("shadow: comparison failed")
 
     def process(self, loaded, viewer_id: int, k: int, served: tuple[str, ...], served_version_id: int | None,
-                exclude: list[str]) -> ShadowComparison:
+                exclude: list[str], request_id: str = "") -> ShadowComparison:
+        started = time.perf_counter()
         result = loaded.model.recommend(viewer_id, k, exclude)
+        latency_ms = round((time.perf_counter() - started) * 1000, 3)
         if result is None:
             self.unknown += 1
-            comparison = ShadowComparison(viewer_id, loaded.version_id, served_version_id, served, None, None, None)
+            comparison = ShadowComparison(viewer_id, loaded.version_id, served_version_id, served, None, None, None,
+                                          request_id, latency_ms)
         else:
             shadow = tuple(item for item, _ in result)
             overlap = overlap_at_k(served, shadow, k)
@@ -133,7 +139,8 @@ class ShadowRunner:
             if rho is not None:
                 self.rank_corr_sum += rho
                 self.rank_corr_n += 1
-            comparison = ShadowComparison(viewer_id, loaded.version_id, served_version_id, served, shadow, overlap, rho)
+            comparison = ShadowComparison(viewer_id, loaded.version_id, served_version_id, served, shadow, overlap, rho,
+                                          request_id, latency_ms)
         for observer in list(_observers):
             try:
                 observer(comparison)

@@ -1,0 +1,144 @@
+"""Portal pages of serving: deployments (state, workers, changes, history) and provenance (search,
+one answer traced, and asking for a viewer's recommendations). Forms call the same services and
+runtime as the REST API; a refused change comes back as a message naming what was wrong."""
+
+from __future__ import annotations
+
+import time
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect
+
+from portal.errors import UsherError, ValidationError
+from portal.pages import PortalPage
+from portal.permissions import user_has_role
+from recommender.models import ModelVersion
+from recommender.serving import selectors, services
+from recommender.serving.predlog import spill_pending
+from recommender.serving.runtime import get_runtime
+
+
+def _version_choices(*statuses: str) -> list[ModelVersion]:
+    qs = ModelVersion.objects.select_related("registered_model").order_by("-created_at")
+    if statuses:
+        qs = qs.filter(status__in=statuses)
+    return list(qs[:100])
+
+
+class DeploymentsView(PortalPage):
+    """What serves traffic, what every web worker has loaded, and every change with who and why."""
+
+    template_name = "recommender/serving/deployments.html"
+    title = "Deployments"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        name = self.request.GET.get("name", "default")
+        deployment = selectors.deployment_get(name=name)
+        config = get_runtime().config
+        changes = selectors.deployment_change_list(deployment=deployment)[:50] if deployment else []
+        context.update({
+            "deployment": selectors.deployment_describe(deployment=deployment),
+            "workers": selectors.serving_worker_status_list(state_dir=config.state_dir),
+            "spill": spill_pending(config.spill_dir),
+            "changes": changes,
+            "approved_versions": _version_choices("approved"),
+            "deployable_versions": _version_choices("approved", "candidate"),
+            "can_operate": user_has_role(self.request.user, "operator"),
+            "summary": selectors.prediction_log_summary(),
+        })
+        return context
+
+    def post(self, request):
+        if not user_has_role(request.user, "operator"):
+            messages.error(request, "Changing a deployment needs the operator role.")
+            return redirect("recommender:serving_deployments")
+        action = request.POST.get("action")
+        reason = request.POST.get("reason", "")
+        try:
+            if action == "rollback":
+                services.deployment_rollback(actor=request.user, reason=reason)
+                messages.success(request, "Production rolled back to the previous version.")
+            elif action == "change":
+                changes = {}
+                for role in ("production", "canary", "shadow"):
+                    value = request.POST.get(role, "keep")
+                    if value != "keep":
+                        changes[role] = None if value == "none" else value
+                if request.POST.get("canary_percent", "") != "":
+                    changes["canary_percent"] = request.POST["canary_percent"]
+                changes["shadow_enabled"] = request.POST.get("shadow_enabled") == "on"
+                deployment = services.deployment_update(actor=request.user, reason=reason, **changes)
+                messages.success(request, f"Deployment at revision {deployment.revision}.")
+            else:
+                raise ValidationError(f"unknown action {action!r}")
+        except UsherError as exc:
+            messages.error(request, exc.message)
+        return redirect("recommender:serving_deployments")
+
+
+class ProvenanceView(PortalPage):
+    """Find answers by request id, or by viewer and time; ask for a viewer's recommendations."""
+
+    template_name = "recommender/serving/provenance.html"
+    title = "Provenance"
+
+    def get(self, request, *args, **kwargs):
+        request_id = request.GET.get("request_id", "").strip().replace("-", "")
+        if request_id:
+            return redirect("recommender:serving_provenance_detail", request_id=request_id)
+        return super().get(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        params = self.request.GET
+        filters = {k: params.get(k, "") for k in ("viewer", "since", "until", "status", "endpoint", "arm", "fallback")}
+        try:
+            records = selectors.prediction_log_list(filters=filters)
+            page = Paginator(records, 50).get_page(params.get("page"))
+        except UsherError as exc:
+            messages.error(self.request, exc.message)
+            page = Paginator([], 50).get_page(1)
+        context.update({"filters": filters, "page_obj": page, "answer": self._try(params.get("try_viewer", ""))})
+        return context
+
+    def _try(self, raw: str) -> dict | None:
+        """'Ask for recommendations' on the page: the same answer (and log record) as the JSON API."""
+        if not raw:
+            return None
+        from recommender.api.serving import _explain
+        from recommender.serving.handlers import InvalidViewerId, parse_viewer_id
+
+        try:
+            viewer_id = parse_viewer_id(raw.strip())
+        except InvalidViewerId as exc:
+            messages.error(self.request, str(exc))
+            return None
+        runtime = get_runtime()
+        started = time.perf_counter()
+        answer = runtime.recommend(viewer_id, runtime.config.k)
+        items = _explain(answer)
+        runtime.log(answer=answer, endpoint="api", client=f"portal:{self.request.user.get_username()}", status=200,
+                    latency_ms=(time.perf_counter() - started) * 1000)
+        return {"answer": answer, "items": items}
+
+
+class ProvenanceDetailView(PortalPage):
+    """One answer traced: request → model version → training run → snapshot → code and libraries."""
+
+    template_name = "recommender/serving/provenance_detail.html"
+    title = "Provenance of an answer"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        try:
+            record = selectors.prediction_log_get(request_id=self.kwargs["request_id"])
+        except UsherError as exc:
+            raise Http404(exc.message)
+        if record is None:
+            raise Http404("No prediction with this request id (records are written within seconds of the answer).")
+        context["p"] = selectors.prediction_provenance(record=record)
+        context["title"] = f"Provenance of {record.request_id.hex}"
+        return context
