@@ -105,18 +105,30 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def bench_parse(n: int, seed: int) -> float:
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU seconds of a process (this one by default), from /proc."""
+    if pid is None:
+        usage = os.times()
+        return usage.user + usage.system
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_parse(n: int, seed: int) -> tuple[float, float]:
+    """Best of three passes: (lines per wall-clock second, lines per CPU second of this thread)."""
     from recommender.ingest.parser import parse_line
 
     lines = list(generate(n, seed))
     gc.collect()
-    best = 0.0
+    best_wall = best_cpu = 0.0
     for _ in range(3):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.thread_time()
         for line in lines:
             parse_line(line)
-        best = max(best, n / (time.perf_counter() - started))
-    return best
+        best_wall = max(best_wall, n / (time.perf_counter() - started))
+        best_cpu = max(best_cpu, n / (time.thread_time() - cpu_started))
+    return best_wall, best_cpu
 
 
 def main() -> int:
@@ -181,6 +193,10 @@ def main() -> int:
             )
             done = 0
             next_report = 0
+            with connection.cursor() as cur:
+                cur.execute("SELECT pg_backend_pid()")
+                backend = cur.fetchone()[0]
+            cpu_before = (cpu_seconds(), cpu_seconds(backend))
             started = time.perf_counter()
 
             def report(batch) -> None:
@@ -194,7 +210,16 @@ def main() -> int:
             with open(path) as fh:
                 summary = ingest_lines(lines=fh, source="bench", batch_size=args.batch_size, on_batch=report)
             elapsed = time.perf_counter() - started
+            own_cpu = cpu_seconds() - cpu_before[0]
+            pg_cpu = cpu_seconds(backend) - cpu_before[1]
         print(f"end-to-end: {args.lines / elapsed:,.0f} lines/s into PostgreSQL ({elapsed:.1f} s; target >= 20,000)")
+        # On a shared machine the wall-clock rate depends on what else runs. The CPU each side used
+        # tells what the pipeline does with a core each (Python process, PostgreSQL backend).
+        print(
+            f"cpu: ingest process {own_cpu:.1f} s, PostgreSQL backend {pg_cpu:.1f} s -> "
+            f"{args.lines / max(own_cpu, pg_cpu):,.0f} lines/s with one core each "
+            f"({args.lines / (own_cpu + pg_cpu):,.0f} lines/s on a single core for both)"
+        )
         print(f"summary: {summary.as_dict()}")
         print(f"RSS at the end: {rss_mb():.0f} MB; load average {os.getloadavg()[0]:.2f}")
         with open("/proc/self/status") as fh:

@@ -18,7 +18,8 @@ import time as _time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 from django.conf import settings
@@ -339,14 +340,8 @@ def _ensure_catalog_stubs(cursor, viewer_ids: set[int], movie_ids: set[str], kno
     for model, ids in ((Viewer, viewer_ids - known.viewers), (Movie, movie_ids - known.movies)):
         if not ids:
             continue
-        id_list = sorted(ids)
-        existing: set = set()
-        step = 5000
-        for start in range(0, len(id_list), step):
-            existing.update(model.objects.filter(pk__in=id_list[start : start + step]).values_list("pk", flat=True))
-        missing = [pk for pk in id_list if pk not in existing]
-        if missing:
-            _insert_stubs(cursor, model, missing)
+        # ON CONFLICT DO NOTHING skips the ones that exist: no separate lookup needed.
+        _insert_stubs(cursor, model, sorted(ids))
 
 
 def _insert_stubs(cursor, model, ids: list) -> None:
@@ -604,6 +599,11 @@ def spans_to_text(spans: Iterable[Span]) -> str:
 
 def text_to_spans(text: str) -> list[Span]:
     """``'0-2,5'`` → ``[(0, 2), (5, 5)]``."""
+    if "," not in text:  # the common case: one unbroken run of minutes
+        if not text:
+            return []
+        low, _, high = text.partition("-")
+        return [(int(low), int(high or low))]
     spans: list[Span] = []
     for part in text.split(","):
         if part:
@@ -622,16 +622,11 @@ def ranges_to_minutes(text: str) -> set[int]:
     return {m for low, high in text_to_spans(text) for m in range(low, high + 1)}
 
 
-@dataclass(slots=True)
-class _Cluster:
-    start: datetime
-    end: datetime
-    first_minute: int
-    last_minute: int
-    highest: int
-    spans: list[Span]  # distinct minutes as inclusive spans, normalised when written
-    session_ids: list[int]
-    changed: bool
+def _aware(value: Any) -> datetime:
+    """A datetime read by raw SQL as an aware UTC datetime (SQLite hands back text or naive values)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _merge_watch_sessions(cursor, watches: list[WatchEvent]) -> None:
@@ -644,78 +639,95 @@ def _merge_watch_sessions(cursor, watches: list[WatchEvent]) -> None:
         by_pair.setdefault((ev.user_id, ev.movie_id), []).append(ev)
     low = min(ev.time for ev in watches) - gap
     high = max(ev.time for ev in watches) + gap
-    existing: dict[tuple[int, str], list[_Cluster]] = {}
+    existing: dict[tuple[int, str], list[tuple]] = {}
     viewer_ids = sorted({pair[0] for pair in by_pair})
-    fields = (
-        "id",
-        "viewer_id",
-        "movie_id",
-        "started_at",
-        "last_seen_at",
-        "first_minute",
-        "last_minute",
-        "highest_minute",
-        "minutes_seen",
+    adapt_time = connection.ops.adapt_datetimefield_value
+    columns = ", ".join(
+        _col(WatchSession, n)
+        for n in (
+            "id",
+            "viewer",
+            "movie",
+            "started_at",
+            "last_seen_at",
+            "first_minute",
+            "last_minute",
+            "highest_minute",
+            "minutes_seen",
+        )
     )
-    for start in range(0, len(viewer_ids), 5000):
-        rows = WatchSession.objects.filter(
-            viewer_id__in=viewer_ids[start : start + 5000], last_seen_at__gte=low, started_at__lte=high
-        ).values_list(*fields)
-        for sid, viewer_id, movie_id, started_at, last_seen, first_m, last_m, highest, seen in rows:
-            if (viewer_id, movie_id) in by_pair:
-                existing.setdefault((viewer_id, movie_id), []).append(
-                    _Cluster(started_at, last_seen, first_m, last_m, highest, text_to_spans(seen), [sid], False)
-                )
+    head = (
+        f"SELECT {columns} FROM {_table(WatchSession)} WHERE {_col(WatchSession, 'last_seen_at')} >= %s "
+        f"AND {_col(WatchSession, 'started_at')} <= %s AND {_col(WatchSession, 'viewer')}"
+    )
+    bounds = [adapt_time(low), adapt_time(high)]
+    if connection.vendor == "postgresql":
+        cursor.execute(f"{head} = ANY(%s)", [*bounds, viewer_ids])
+        rows = cursor.fetchall()
+    else:
+        rows = []
+        for start in range(0, len(viewer_ids), 900):
+            chunk = viewer_ids[start : start + 900]
+            cursor.execute(f"{head} IN ({', '.join(['%s'] * len(chunk))})", [*bounds, *chunk])
+            rows.extend(cursor.fetchall())
+    for sid, viewer_id, movie_id, started_at, last_seen, first_m, last_m, highest, seen in rows:
+        if (viewer_id, movie_id) in by_pair:
+            existing.setdefault((viewer_id, movie_id), []).append(
+                (_aware(started_at), first_m, _aware(last_seen), last_m, highest, text_to_spans(seen), [sid])
+            )
 
     inserts: list[tuple] = []
     updates: list[tuple] = []
     deletes: list[int] = []
-    adapt_time = connection.ops.adapt_datetimefield_value
+    by_start = itemgetter(0, 1)
     for pair, events in by_pair.items():
-        items = existing.get(pair, []) + [
-            _Cluster(ev.time, ev.time, ev.minute, ev.minute, ev.minute, [(ev.minute, ev.minute)], [], True)
-            for ev in events
-        ]
-        # Ties: the earliest item with the lowest minute opens, the latest with the highest closes.
-        items.sort(key=lambda c: (c.start, c.first_minute))
-        clusters: list[_Cluster] = []
-        for item in items:
-            current = clusters[-1] if clusters else None
-            if current is not None and item.start - current.end <= gap:
-                if item.end > current.end or (item.end == current.end and item.last_minute > current.last_minute):
-                    current.end, current.last_minute = item.end, item.last_minute
-                current.highest = max(current.highest, item.highest)
-                current.spans += item.spans
-                current.session_ids += item.session_ids
-                current.changed = current.changed or item.changed
+        # Items: (start, first minute, end, last minute, highest, spans, session ids); a new line has
+        # spans None. Sorted by time then minute, so on a tie the lowest minute opens a session
+        # and the highest closes it.
+        items = [(ev.time, ev.minute, ev.time, ev.minute, ev.minute, None, None) for ev in events]
+        items += existing.get(pair, ())
+        items.sort(key=by_start)
+        clusters: list[list] = []
+        current: list | None = None
+        for start, first_m, end, last_m, highest, spans, ids in items:
+            if current is not None and start - current[2] <= gap:
+                if end > current[2] or (end == current[2] and last_m > current[3]):
+                    current[2], current[3] = end, last_m
+                if highest > current[4]:
+                    current[4] = highest
+                if spans is None:
+                    current[5].append((first_m, first_m))
+                    current[7] = True
+                else:
+                    current[5] += spans
+                    current[6] += ids
             else:
-                clusters.append(
-                    _Cluster(
-                        item.start,
-                        item.end,
-                        item.first_minute,
-                        item.last_minute,
-                        item.highest,
-                        list(item.spans),
-                        list(item.session_ids),
-                        item.changed,
-                    )
-                )
-        for c in clusters:
-            if not c.changed:
+                current = [
+                    start,
+                    first_m,
+                    end,
+                    last_m,
+                    highest,
+                    [(first_m, first_m)] if spans is None else list(spans),
+                    [] if ids is None else list(ids),
+                    spans is None,
+                ]
+                clusters.append(current)
+        for start, first_m, end, last_m, highest, spans, ids, changed in clusters:
+            if not changed:
                 continue
-            spans = normalize_spans(c.spans)
+            spans = normalize_spans(spans)
             values = (
-                adapt_time(c.start),
-                adapt_time(c.end),
-                c.first_minute,
-                c.last_minute,
-                c.highest,
+                adapt_time(start),
+                adapt_time(end),
+                first_m,
+                last_m,
+                highest,
                 sum(high - low + 1 for low, high in spans),
                 spans_to_text(spans),
             )
-            if c.session_ids:
-                keep, *drop = sorted(c.session_ids)
+            if ids:
+                keep, *drop = sorted(ids)
                 updates.append((*values, keep))
                 deletes.extend(drop)
             else:

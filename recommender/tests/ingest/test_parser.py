@@ -70,6 +70,7 @@ def test_valid_events_round_trip_through_format_and_parse(event) -> None:
 @settings(max_examples=1000)
 @given(st.text(max_size=300))
 @example("\x00,\x00,\x00")
+@example("2022-02-08T18:06:56,1,GET /rate/caf\udce9+1999=3")
 @example("2022-02-08T18:06:56.145104,1,recommendation request , status , result:, ms")
 @example("2022-02-08T18:06:56,99999999999999999999,GET /rate/x=1")
 @example("9999-12-31T23:59:59.999999999,1,GET /rate/x=1")
