@@ -1,0 +1,1 @@
+"""The catalog: viewer and movie metadata (schema, import services, selectors)."""
