@@ -11,7 +11,6 @@ movie or viewer lacks; it never overwrites what the platform's metadata said.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from django.utils import timezone
 
 from portal.services import activity_log_record
 from recommender.catalog.services import quarantine_store
+from recommender.ingest.services import line_digest
 from recommender.models import IngestedLine, IngestSource, Movie, Rating, RatingEvent, Viewer
 from recommender.movielens.layouts import Layout, MovieRow, RowError, UserRow, read_movies, read_ratings, read_users
 from recommender.movielens.layouts import stars as to_stars
@@ -52,11 +52,6 @@ class MovieLensSummary:
             "duplicates": self.duplicates, "quarantined": self.quarantined,
             "reasons": dict(sorted(self.reasons.items())), "seconds": round(self.seconds, 2),
         }
-
-
-def line_digest(line: str) -> str:
-    """The ledger key of a line: blake2b-128 of the stripped text, as the event ingestion computes it."""
-    return hashlib.blake2b(line.strip().encode(), digest_size=16).hexdigest()
 
 
 def rating_line(*, time: datetime, viewer_id: int, movie_id: str, stars: int) -> str:
@@ -252,7 +247,7 @@ def _ratings_chunk(rows: list[tuple[int, str, int, datetime, str]], viewers_know
                 cursor.execute("SET LOCAL synchronous_commit = off")
         seen: set[str] = set()
         for part in _chunks(list(by_digest), 5000):
-            seen.update(IngestedLine.objects.filter(digest__in=part).values_list("digest", flat=True))
+            seen.update(u.hex for u in IngestedLine.objects.filter(digest__in=part).values_list("digest", flat=True))
         fresh = [row for digest, row in by_digest.items() if digest not in seen]
         summary.duplicates += len(by_digest) - len(fresh)
         if not fresh:

@@ -45,10 +45,10 @@ class SimulationConfig:
     server: str = "usher-sim:8082"
     watch_probability: float = 0.6
     rate_probability: float = 0.5
-    extra_ratings_per_visit: float = 0.8
-    rec_boost: float = 6.0
-    popularity_exponent: float = 0.7
-    taste_temperature: float = 1.5
+    extra_ratings_per_visit: float = 2.0
+    rec_boost: float = 2.0
+    popularity_exponent: float = 0.1
+    taste_temperature: float = 2.0
     malformed_rate: float = 0.0
     duplicate_rate: float = 0.0
     timeout_rate: float = 0.005
@@ -90,7 +90,6 @@ class Simulator:
         self.active_sessions = 0
         self.stats: Counter = Counter()
         self._batch: list[str] = []
-        self._minute_cache: dict[int, str] = {}
         self.now = 0.0
 
     # --- scheduling -----------------------------------------------------------------------------
@@ -107,24 +106,14 @@ class Simulator:
             self._push(self._at(scenario.at, start), "scenario", scenario)
 
     # --- lines ------------------------------------------------------------------------------------
-    def _time_text(self, t: float) -> str:
-        """The platform's time text: mostly whole seconds (``:SS`` dropped at zero), some micro/nanoseconds."""
-        whole = int(t)
-        minute = whole // 60
-        prefix = self._minute_cache.get(minute)
-        if prefix is None:
-            if len(self._minute_cache) > 50_000:
-                self._minute_cache.clear()
-            prefix = datetime.fromtimestamp(minute * 60, tz=UTC).strftime("%Y-%m-%dT%H:%M")
-            self._minute_cache[minute] = prefix
-        second = whole % 60
+    def _time_text(self, t: float) -> L.Stamp:
+        """The platform's time: mostly whole seconds (``:SS`` dropped at zero), some micro/nanoseconds."""
         roll = self.rng.random()
         if roll < 0.7:
-            return prefix if second == 0 else f"{prefix}:{second:02d}"
-        micro = int((t - whole) * 1_000_000)
+            return L.Stamp(t, "seconds")
         if roll < 0.9:
-            return f"{prefix}:{second:02d}.{micro:06d}"
-        return f"{prefix}:{second:02d}.{micro:06d}{int(self.rng.integers(1000)):03d}"
+            return L.Stamp(t, "micro")
+        return L.Stamp(t, "nano", int(self.rng.integers(1000)))
 
     def _corrupt(self, line: str) -> str:
         kind = MALFORMED_KINDS[int(self.rng.integers(len(MALFORMED_KINDS)))]

@@ -45,14 +45,15 @@ class WorldConfig:
     """Sizes and shape of the world; the same config and seed always build the same world."""
 
     seed: int = 42
-    viewers: int = 1000
-    movies: int = 500
+    viewers: int = 500
+    movies: int = 300
     factors: int = 8
     viewer_id_start: int = 100_001
     start: datetime = datetime(2025, 1, 1, tzinfo=UTC)
     visits_per_viewer_per_day: float = 1.0
     rating_noise: float = 0.5
-    taste_scale: float = 1.0  # variance of U·V relative to the biases: larger = more personal taste
+    mean_rating: float = 2.3  # mu: the global mean of the true scores (observed ratings run higher: viewers pick what they like)
+    taste_scale: float = 1.5  # variance of U·V relative to the biases: larger = more personal taste
 
 
 @dataclass
@@ -145,7 +146,8 @@ class World:
         return cls(config=config, viewer_ids=viewer_ids, ages=ages, genders=genders, occupations=occupations,
                    activity=activity, movie_ids=slugs, titles=titles, years=years, movie_genres=movie_genres,
                    runtimes=runtimes, popularity=popularity, U=U, V=V, b_u=b_u, b_i=b_i,
-                   genre_vectors=genre_vectors / np.linalg.norm(genre_vectors, axis=1, keepdims=True) * scale)
+                   genre_vectors=genre_vectors / np.linalg.norm(genre_vectors, axis=1, keepdims=True) * scale,
+                   mu=config.mean_rating)
 
     # --- tastes ---------------------------------------------------------------------------------
     def scores(self, viewer: int) -> np.ndarray:
