@@ -275,6 +275,17 @@ RECOMMENDER = {
     "WATCH_SESSION_GAP_MINUTES": env.int("WATCH_SESSION_GAP_MINUTES", default=30),
     "INGEST_BATCH_SIZE": env.int("INGEST_BATCH_SIZE", default=5000),
 }
+# The world simulator (recommender/simulator; docs/simulator.md): what `manage.py bootstrap` backfills
+# on a fresh database (0 days = nothing), and the world's size and seed (the live simulator of
+# `make run` uses the same world).
+RECOMMENDER.update(
+    {
+        "BOOTSTRAP_SIMULATED_DAYS": env.float("USHER_BOOTSTRAP_SIMULATED_DAYS", default=7.0),
+        "SIMULATOR_SEED": env.int("USHER_SIMULATOR_SEED", default=42),
+        "SIMULATOR_VIEWERS": env.int("USHER_SIMULATOR_VIEWERS", default=500),
+        "SIMULATOR_MOVIES": env.int("USHER_SIMULATOR_MOVIES", default=300),
+    }
+)
 # Training and the model registry (recommender/training, recommender/registry; docs/training.md).
 RECOMMENDER.update(
     {

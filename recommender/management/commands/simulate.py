@@ -7,6 +7,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from recommender.simulator.client import UsherClient
@@ -36,9 +37,11 @@ class Command(BaseCommand):
         mode.add_argument("--max-sessions", type=int, default=500, help="live: at most this many watch sessions")
         parser.add_argument("--sink", default="-", help="where lines go (default: stdout)")
         world = parser.add_argument_group("world")
-        world.add_argument("--seed", type=int, default=42)
-        world.add_argument("--viewers", type=int, default=WorldConfig.viewers)
-        world.add_argument("--movies", type=int, default=WorldConfig.movies)
+        conf = settings.RECOMMENDER
+        world.add_argument("--seed", type=int, default=conf.get("SIMULATOR_SEED", 42),
+                           help="the world's seed (default: the one `make run` uses)")
+        world.add_argument("--viewers", type=int, default=conf.get("SIMULATOR_VIEWERS", WorldConfig.viewers))
+        world.add_argument("--movies", type=int, default=conf.get("SIMULATOR_MOVIES", WorldConfig.movies))
         world.add_argument("--factors", type=int, default=WorldConfig.factors, help="rank of the latent tastes")
         world.add_argument("--viewer-id-start", type=int, default=WorldConfig.viewer_id_start)
         world.add_argument("--visits-per-day", type=float, default=WorldConfig.visits_per_viewer_per_day)
