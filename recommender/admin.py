@@ -1,5 +1,6 @@
 """Admin of the recommender app: each area registers its models in its own admin module."""
 
+from recommender.catalog import admin as catalog_admin  # noqa: F401
 from recommender.ingest import admin as ingest_admin  # noqa: F401
 from recommender.registry import admin as registry_admin  # noqa: F401
 from recommender.releases import admin as releases_admin  # noqa: F401

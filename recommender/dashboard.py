@@ -23,6 +23,7 @@ def _serving_cards(request: HttpRequest) -> list[dict]:
 
 
 def cards(request: HttpRequest) -> list[dict]:
+    from recommender.catalog.dashboard import catalog_cards
     from recommender.training.dashboard import training_cards
 
-    return [*training_cards(request), *_serving_cards(request)]
+    return [*catalog_cards(request), *training_cards(request), *_serving_cards(request)]

@@ -44,6 +44,21 @@ def _training_section() -> dict:
     }
 
 
+def _data_section() -> dict:
+    return {
+        "title": "Data",
+        "separator": True,
+        "collapsible": True,
+        "items": [
+            {"title": "Catalog", "icon": "movie", "link": reverse_lazy("recommender:catalog")},
+            {"title": "Viewers", "icon": "group", "link": reverse_lazy("recommender:catalog_viewers")},
+            {"title": "Ingestion status", "icon": "input", "link": reverse_lazy("recommender:catalog_ingestion")},
+            {"title": "Quarantine", "icon": "report", "link": reverse_lazy("recommender:catalog_quarantine"),
+             "badge": "recommender.navigation.quarantine_badge"},
+        ],
+    }
+
+
 def training_badge(request) -> str:
     """How many runs are queued or running, shown beside the Training runs link."""
     from recommender.models import TrainingRun
@@ -66,5 +81,19 @@ def _serving_section() -> dict:
     }
 
 
+def quarantine_badge(request) -> str:
+    """Lines quarantined in the last 24 hours, beside the Quarantine link."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from recommender.models import QuarantinedLine
+
+    if not request.user.is_authenticated:
+        return ""
+    count = QuarantinedLine.objects.filter(created_at__gte=timezone.now() - timedelta(hours=24)).count()
+    return str(count) if count else ""
+
+
 def sections(request) -> list[dict]:
-    return [_training_section(), _serving_section(), _releases_section()]
+    return [_data_section(), _training_section(), _serving_section(), _releases_section()]

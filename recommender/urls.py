@@ -53,3 +53,18 @@ urlpatterns += [
     path("serving/provenance/<str:request_id>/", admin.site.admin_view(serving_pages.ProvenanceDetailView.as_view()),
          name="serving_provenance_detail"),
 ]
+
+# --- catalog, viewers, ingestion status, quarantine (recommender/catalog/pages.py) ---
+from recommender.catalog import pages as catalog_pages  # noqa: E402
+
+urlpatterns += [
+    path("catalog/", admin.site.admin_view(catalog_pages.CatalogView.as_view()), name="catalog"),
+    path("catalog/movies/<str:movie_id>/", admin.site.admin_view(catalog_pages.MovieView.as_view()),
+         name="catalog_movie"),
+    path("catalog/viewers/", admin.site.admin_view(catalog_pages.ViewerListView.as_view()), name="catalog_viewers"),
+    path("catalog/viewers/<int:viewer_id>/", admin.site.admin_view(catalog_pages.ViewerView.as_view()),
+         name="catalog_viewer"),
+    path("ingestion/", admin.site.admin_view(catalog_pages.IngestionStatusView.as_view()), name="catalog_ingestion"),
+    path("ingestion/quarantine/", admin.site.admin_view(catalog_pages.QuarantineView.as_view()),
+         name="catalog_quarantine"),
+]

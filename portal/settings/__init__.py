@@ -284,6 +284,8 @@ RECOMMENDER.update(
         "SIMULATOR_SEED": env.int("USHER_SIMULATOR_SEED", default=42),
         "SIMULATOR_VIEWERS": env.int("USHER_SIMULATOR_VIEWERS", default=500),
         "SIMULATOR_MOVIES": env.int("USHER_SIMULATOR_MOVIES", default=300),
+        # The platform's metadata API (/user/<id>, /movie/<id>) for the admin's "fetch metadata again".
+        "PLATFORM_METADATA_URL": env("PLATFORM_METADATA_URL", default=""),
     }
 )
 # Training and the model registry (recommender/training, recommender/registry; docs/training.md).

@@ -107,3 +107,13 @@ urlpatterns += [
          name="api-deployment-history"),
     path("serving/status", serving_api.ServingStatusApi.as_view(), name="api-serving-status"),
 ]
+
+# --- catalog: movies and viewers (recommender/api/catalog.py) ---
+from recommender.api import catalog as catalog_api  # noqa: E402
+
+urlpatterns += [
+    path("movies", catalog_api.MovieViewSet.as_view({"get": "list"}), name="api-movie-list"),
+    path("movies/<str:pk>", catalog_api.MovieViewSet.as_view({"get": "retrieve"}), name="api-movie-detail"),
+    path("viewers", catalog_api.ViewerViewSet.as_view({"get": "list"}), name="api-viewer-list"),
+    path("viewers/<int:pk>", catalog_api.ViewerViewSet.as_view({"get": "retrieve"}), name="api-viewer-detail"),
+]

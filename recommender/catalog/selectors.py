@@ -62,6 +62,11 @@ def movie_stats(*, movie_id: str) -> dict[str, Any]:
     }
 
 
+def movie_recent_ratings(*, movie_id: str, limit: int = 20) -> list[Rating]:
+    """The latest current ratings of a movie."""
+    return list(Rating.objects.filter(movie_id=movie_id).order_by("-time")[:limit])
+
+
 def viewer_list(*, filters: dict[str, Any] | None = None) -> QuerySet[Viewer]:
     """Viewers, filtered by ``id``, ``gender``, ``occupation``, ``age_min``, ``age_max``, ``stub`` (true/false)."""
     filters = filters or {}
@@ -138,3 +143,8 @@ def catalog_counts() -> dict[str, int]:
             + WatchSession.objects.filter(last_seen_at__gte=hour_ago).count()
         ),
     }
+
+
+def quarantine_sources() -> list[str]:
+    """Distinct sources that have quarantined lines (for the quarantine browser's filter)."""
+    return list(QuarantinedLine.objects.order_by("source").values_list("source", flat=True).distinct())
