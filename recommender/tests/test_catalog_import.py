@@ -217,13 +217,12 @@ def test_rate_limiter_spaces_request_starts():
 
     from recommender.catalog.http import RateLimiter
 
+    # A lower bound only (a sleep never ends early), so a slow machine cannot make this fail.
     limiter = RateLimiter(rate_per_s=50)
-    starts = []
-    for _ in range(6):
+    started = time.monotonic()
+    for _ in range(11):
         limiter.wait()
-        starts.append(time.monotonic())
-    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
-    assert min(gaps) >= 0.015  # 1/50 s apart, less scheduler slack
+    assert time.monotonic() - started >= 10 / 50
 
 
 @pytest.mark.django_db

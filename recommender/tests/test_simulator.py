@@ -301,7 +301,7 @@ class _Usher(BaseHTTPRequestHandler):
             if viewer in self.slow_viewers:
                 import time
 
-                time.sleep(0.5)
+                time.sleep(1.0)
             body = ",".join(self.movies[:20]).encode()
         else:
             self.send_response(404)
@@ -332,12 +332,12 @@ def test_live_mode_calls_usher_and_records_timeouts(usher_server):
     _Usher.slow_viewers = set(world.viewer_ids[:6].tolist())
     _Usher.agents = Counter()
     sim = Simulator(world, SimulationConfig(seed=2, watch_probability=1.0, rec_boost=10.0),
-                    recommend=UsherClient(usher_server, timeout_s=0.2),
+                    recommend=UsherClient(usher_server, timeout_s=0.4),
                     scraper=UsherClient(usher_server, user_agent="usher-sim-scraper/1.0"))
     sim.config.scenarios = [Scraping(at=timedelta(seconds=0.5), requests=15, rate=100)]
-    stats = sim.run_live(rate=40, duration_s=2.5)
+    stats = sim.run_live(rate=25, duration_s=3)
     recs = [e for e in parsed(sim.sink.lines) if isinstance(e, RecommendationEvent)]
-    assert len(recs) > 30
+    assert len(recs) > 20
     ok = [e for e in recs if e.status == 200]
     failed = [e for e in recs if e.status == 0]
     assert ok and failed
@@ -346,7 +346,10 @@ def test_live_mode_calls_usher_and_records_timeouts(usher_server):
     assert {e.server for e in recs} == {usher_server.removeprefix("http://")}
     assert stats["scrape_requests"] == 15 and _Usher.agents["usher-sim-scraper/1.0"] == 15
     # what was recommended is what gets watched (sessions start a few seconds after the visit)
-    assert stats["sessions"] > 10 and stats["sessions_from_recommendations"] / stats["sessions"] > 0.5
+    # (half the catalog is recommended; without the boost about half the sessions would come from it)
+    ok_share = len(ok) / len(recs)
+    assert stats["sessions"] > 10 and stats["sessions_from_recommendations"] / stats["sessions"] > 0.6 * ok_share
+    assert stats["sessions_from_recommendations"] / stats["sessions"] > 0.5 * ok_share + 0.1
 
 
 def test_live_mode_survives_usher_being_down():
