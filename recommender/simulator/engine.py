@@ -2,7 +2,7 @@
 
 A visit: the viewer's client asks for recommendations (the recommendation line), then may watch a
 movie (one line per minute), rate it afterwards, and rate a few movies seen elsewhere. What was
-recommended raises the chance of being chosen (``rec_boost``): a feedback loop. Backfill runs the
+recommended raises the chance of being chosen (``follow_probability``): a feedback loop. Backfill runs the
 loop as fast as it can over a span of simulated time, with a built-in popularity server standing in
 for Usher; live mode runs on the wall clock against a running Usher.
 """
@@ -46,7 +46,7 @@ class SimulationConfig:
     watch_probability: float = 0.6
     rate_probability: float = 0.5
     extra_ratings_per_visit: float = 2.0
-    rec_boost: float = 2.0
+    follow_probability: float = 0.3  # a watch is picked from the recommendation list this often
     popularity_exponent: float = 0.1
     taste_temperature: float = 2.0
     malformed_rate: float = 0.0
@@ -160,11 +160,16 @@ class Simulator:
                 scores = scores + bonus
         return scores
 
-    def _choice_weights(self, u: int, scores: np.ndarray, recs: dict[int, int]) -> np.ndarray:
+    def _choice_weights(self, u: int, scores: np.ndarray, recs: dict[int, int] | None = None) -> np.ndarray:
+        """Weights of choosing each movie: popularity and taste; from ``recs`` only, when given
+        (taste, and the list's order: position p weighs 1 / (1 + p/5)). Seen movies weigh 0."""
         cfg = self.config
         w = self.world.popularity**cfg.popularity_exponent * np.exp(cfg.taste_temperature * (scores - scores.max()))
-        for movie, position in recs.items():
-            w[movie] *= 1.0 + cfg.rec_boost / (1.0 + position / 5.0)
+        if recs:
+            in_list = np.zeros_like(w)
+            for movie, position in recs.items():
+                in_list[movie] = w[movie] / (1.0 + position / 5.0)
+            w = in_list
         if self.seen[u]:
             w[list(self.seen[u])] = 0.0
         return w
@@ -226,11 +231,15 @@ class Simulator:
         if self.rng.random() < cfg.watch_probability and (
             not cfg.max_active_sessions or self.active_sessions < cfg.max_active_sessions
         ):
-            movie = self._sample(self._choice_weights(u, scores, recs))
+            movie = None
+            if recs and self.rng.random() < cfg.follow_probability:  # the feedback loop
+                movie = self._sample(self._choice_weights(u, scores, recs))
+            if movie is None:
+                movie = self._sample(self._choice_weights(u, scores))
             if movie is not None:
                 self._start_session(u, movie, t + float(self.rng.uniform(5, 90)), scores[movie], movie in recs)
         for _ in range(int(self.rng.poisson(cfg.extra_ratings_per_visit))):
-            movie = self._sample(self._choice_weights(u, scores, recs))
+            movie = self._sample(self._choice_weights(u, scores))
             if movie is None:
                 break
             self.seen[u].add(movie)
