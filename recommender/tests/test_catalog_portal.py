@@ -100,7 +100,7 @@ def test_navigation_reaches_every_page(rf, users):
 
 
 def test_dashboard_cards_count_real_rows(rf, users, catalog):
-    from recommender.dashboard import cards
+    from recommender.catalog.dashboard import catalog_cards as cards
 
     request = rf.get("/")
     request.user = users["viewer"]
