@@ -478,6 +478,10 @@ class PredictionLogger:
         """Drain the buffer now: write batches, spilling what the database will not take."""
         result = {"written": 0, "spilled": 0, "rejected": 0}
         with self._lock:
+            overflow = len(self.buffer) - self.max_buffer
+            if overflow > 0:
+                # The database is slower than the traffic: keep memory bounded, the file takes the excess.
+                self._spill_records(self._drain(overflow), result)
             while True:
                 records = self._drain(self.batch)
                 if not records:

@@ -150,3 +150,16 @@ def test_a_record_the_database_refuses_is_set_aside_and_the_rest_written(tmp_pat
     assert result == {"written": 2, "spilled": 0, "rejected": 1}
     assert spill_pending(spill)["rejected_records"] == 1
     assert PredictionLog.objects.count() == 2
+
+
+def test_a_buffer_beyond_its_bound_spills_the_excess(tmp_path):
+    spill = tmp_path / "spill"
+    logger = PredictionLogger(spill_dir=spill, batch=100, max_buffer=5)
+    records = [record(n) for n in range(12)]
+    for r in records:
+        logger.append(r)
+    result = logger.flush()
+    assert result == {"written": 5, "spilled": 7, "rejected": 0}
+    logger._spill.close()
+    assert spill_replay(spill)["records"] == 7
+    assert PredictionLog.objects.count() == 12
