@@ -169,7 +169,9 @@ def build_small(seed: int = 1) -> dict:
         users = rng.integers(1, n_users + 1, size=n_ratings)
         movies = rng.choice(n_items, size=n_ratings, p=popularity)
         pairs.update(zip(users.tolist(), movies.tolist(), strict=True))
-    pairs = sorted(pairs)[:n_ratings]
+    pairs = sorted(pairs)
+    keep = rng.permutation(len(pairs))[:n_ratings]
+    pairs = sorted(pairs[i] for i in keep)
     now = timezone.now()
     Rating.objects.bulk_create(
         [Rating(viewer_id=u, movie_id=items[m], rating=int(rng.integers(1, 6)),
@@ -403,11 +405,22 @@ def bench_world(name: str, args, env: dict, workdir: Path) -> dict:
     process = start_gunicorn(env, workers=args.workers, threads=args.threads, log=log)
     try:
         check_answers(world["users"])
-        load = (lambda d: run_wrk(users=world["users"], duration=d, connections=args.connections, workdir=workdir)) \
-            if shutil.which("wrk") and not args.python_client else \
-            (lambda d: run_python_client(users=world["users"], duration=d, connections=args.connections))
-        load(5)  # warm-up: page in the parts of the artifact the requests touch
-        result = load(args.duration)
+        use_wrk = shutil.which("wrk") and not args.python_client
+
+        def load(duration: int, connections: int) -> dict:
+            if use_wrk:
+                return run_wrk(users=world["users"], duration=duration, connections=connections, workdir=workdir)
+            return run_python_client(users=world["users"], duration=duration, connections=connections)
+
+        counts = [int(c) for c in str(args.connections).split(",")]
+        load(5, counts[0])  # warm-up: page in the parts of the artifact the requests touch
+        runs = []
+        for connections in counts:
+            run = {"connections": connections, **{k: v for k, v in load(args.duration, connections).items() if k != "raw"}}
+            runs.append(run)
+            print(f"[{name}] {connections} connections: {run.get('rps', 0):.0f} req/s, p50 {run.get('p50_ms', 0):.2f} ms, "
+                  f"p99 {run.get('p99_ms', 0):.2f} ms, errors {run['errors']}; load average {os.getloadavg()[0]:.1f}",
+                  flush=True)
         workers_memory = {pid: memory(pid) for pid in worker_pids(process.pid)}
         rows_at_end = prediction_rows()
         time.sleep(2.5)  # the workers' status files (and so their request counters) refresh every 2 s
@@ -421,7 +434,7 @@ def bench_world(name: str, args, env: dict, workdir: Path) -> dict:
     current = (snapshot_dir / "CURRENT").read_text().strip()
     mapped += sum(p.stat().st_size for p in (snapshot_dir / current).iterdir())
     return {"world": name, "users": world["users"], "items": world["items"], "seen_pairs": world["seen_pairs"],
-            **{k: v for k, v in result.items() if k != "raw"}, "workers": workers_memory,
+            "runs": runs, "errors": sum(r["errors"] for r in runs), "workers": workers_memory,
             "mapped_files_mb": round(mapped / 2**20, 1), "served_by_workers": served,
             "log_rows_when_load_stopped": rows_at_end, "log_rows_after_sigterm": rows,
             "every_request_logged": rows == served}
@@ -431,7 +444,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--world", choices=["small", "large", "both"], default="both")
     parser.add_argument("--duration", type=int, default=30)
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--connections", default="4,8,16", help="Connection counts to run, one after another.")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--python-client", action="store_true", help="Use the Python load generator even if wrk exists.")
@@ -469,12 +482,13 @@ def main() -> None:
             shutil.rmtree(workdir, ignore_errors=True)
         else:
             print(f"kept {workdir}")
-    print("\nworld   req/s   p50 ms  p99 ms  errors  RSS/worker MB (PSS)   logged")
+    print("\nworld   conns  req/s   p50 ms  p99 ms  errors  RSS/worker MB (PSS)        logged/served")
     for r in results:
         mem = ", ".join(f"{m['rss_mb']:.0f} ({m['pss_mb']:.0f})" for m in r["workers"].values())
-        print(f"{r['world']:<7} {r.get('rps', 0):>6.0f}  {r.get('p50_ms', 0):>6.2f}  {r.get('p99_ms', 0):>6.2f}  "
-              f"{r['errors']:>6}  {mem:<20}  {r['log_rows_after_sigterm']}/{r['served_by_workers']}")
-
+        for run in r["runs"]:
+            print(f"{r['world']:<7} {run['connections']:>5}  {run.get('rps', 0):>6.0f}  {run.get('p50_ms', 0):>6.2f}  "
+                  f"{run.get('p99_ms', 0):>6.2f}  {run['errors']:>6}  {mem:<25}  "
+                  f"{r['log_rows_after_sigterm']}/{r['served_by_workers']}")
 
 if __name__ == "__main__":
     main()

@@ -69,11 +69,15 @@ class SeenSnapshot:
     def load(cls, directory: Path) -> SeenSnapshot:
         meta = json.loads((directory / "meta.json").read_text())
         popular = [(str(m), float(s)) for m, s in json.loads((directory / "popular.json").read_text())["items"]]
+        def mapped(name: str) -> np.ndarray:
+            # A plain ndarray view of the memory map: same shared pages, none of np.memmap's per-slice cost.
+            return np.load(directory / name, mmap_mode="r", allow_pickle=False).view(np.ndarray)
+
         return cls(
             directory=directory,
-            viewers=np.load(directory / "viewers.npy", mmap_mode="r", allow_pickle=False),
-            indptr=np.load(directory / "indptr.npy", mmap_mode="r", allow_pickle=False),
-            items=np.load(directory / "items.npy", mmap_mode="r", allow_pickle=False),
+            viewers=mapped("viewers.npy"),
+            indptr=mapped("indptr.npy"),
+            items=mapped("items.npy"),
             movies=json.loads((directory / "movies.json").read_text()),
             popular=popular,
             meta=meta,
