@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -383,11 +384,14 @@ class Runtime:
         if BuildLock(self.config.snapshot_dir).is_held_elsewhere():
             return False
         manage = Path(settings.BASE_DIR) / "manage.py"
-        self._builder = subprocess.Popen(  # noqa: S603 - our own command
-            [sys.executable, str(manage), "serving_snapshot", "--if-stale"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-            preexec_fn=lambda: os.nice(10),  # noqa: PLW1509 - no threads run in the child before exec
-        )
+        command = [sys.executable, str(manage), "serving_snapshot", "--if-stale"]
+        if shutil.which("nice"):
+            command = ["nice", "-n", "10", *command]  # the build must not slow the answers down
+        self.config.snapshot_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.config.snapshot_dir / "build.log", "ab") as log:
+            self._builder = subprocess.Popen(  # noqa: S603 - our own command
+                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            )
         return True
 
     def popular(self, k: int, exclude: set[str]) -> tuple[list[str], list[float]]:
