@@ -164,7 +164,9 @@ def ingest_lines(
     """Ingest lines in batches of ``batch_size``, one transaction each; returns the total summary.
 
     Positions are line numbers: the first line is ``start_position + 1``. ``on_batch`` is called
-    after each batch commits, with that batch's summary (not the running total).
+    after each batch commits, with that batch's summary (not the running total). ``lines`` is
+    read in a helper thread one batch ahead, so it must not need the database (files, stdin,
+    lists and generators of strings are fine).
     """
     total = IngestSummary()
     known = KnownIds()
