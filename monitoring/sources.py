@@ -135,13 +135,14 @@ def client_requests(since: datetime, until: datetime, *, with_items: bool = Fals
     return frame
 
 
-def served_lists(since: datetime, until: datetime, *, source: str = "auto", max_rows: int | None = None
-                 ) -> tuple[pd.DataFrame, str]:
+def served_lists(since: datetime, until: datetime, *, source: str = "auto", max_rows: int | None = None,
+                 items_only: bool = False) -> tuple[pd.DataFrame, str]:
     """Successful answers with their items: time, viewer_id, model_version_id, arm, items.
 
     ``source``: ``server`` (the prediction log), ``client`` (the platform's lines) or ``auto`` (the
     prediction log when it has rows in the range, else the platform's lines). Returns the frame and
-    the source used. ``max_rows`` samples evenly by id so huge ranges stay cheap.
+    the source used. ``max_rows`` samples evenly so huge ranges stay cheap; ``items_only`` returns
+    just the ``items`` column (read as raw JSON text and parsed in one go).
     """
     if source not in ("auto", "server", "client"):
         raise ValueError(f"unknown source {source!r}")
@@ -155,7 +156,8 @@ def served_lists(since: datetime, until: datetime, *, source: str = "auto", max_
             frame = predictions(since, until, with_items=True, every_nth=step)
             frame = frame[frame["ok"]]
             frame = frame[frame["items"].map(lambda v: bool(v))]
-            return frame[["time", "viewer_id", "model_version_id", "arm", "items"]].reset_index(drop=True), "server"
+            columns = ["items"] if items_only else ["time", "viewer_id", "model_version_id", "arm", "items"]
+            return frame[columns].reset_index(drop=True), "server"
     if source == "server":
         return _empty({"time": "datetime64[ns, UTC]", "viewer_id": "int64", "model_version_id": "float64",
                        "arm": "object", "items": "object"}), "server"
@@ -165,6 +167,8 @@ def served_lists(since: datetime, until: datetime, *, source: str = "auto", max_
     if max_rows:
         count = RecommendationRequest.objects.filter(time__gte=since, time__lt=until).count()
         step = max(1, -(-count // max_rows))
+    if items_only:
+        return pd.DataFrame({"items": _client_items(since, until, step)}), "client"
     frame = client_requests(since, until, with_items=True, every_nth=step)
     frame = frame[(frame["status"] == 200) & frame["movie_ids"].map(lambda v: bool(v))]
     out = pd.DataFrame({
@@ -172,6 +176,25 @@ def served_lists(since: datetime, until: datetime, *, source: str = "auto", max_
         "items": frame["movie_ids"],
     })
     return out.reset_index(drop=True), "client"
+
+
+def _client_items(since: datetime, until: datetime, every_nth: int) -> list[list[str]]:
+    """The movie lists of successful platform lines, every ``every_nth`` by id, parsed in one call."""
+    import json
+
+    from recommender.models import RecommendationRequest
+
+    table = RecommendationRequest._meta.db_table
+    sample = f" AND id % {int(every_nth)} = 0" if every_nth > 1 else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT movie_ids FROM {table} WHERE time >= %s AND time < %s AND status = 200{sample}",
+            [connection.ops.adapt_datetimefield_value(since), connection.ops.adapt_datetimefield_value(until)],
+        )
+        texts = [row[0] if isinstance(row[0], str) else json.dumps(row[0]) for row in cursor.fetchall()]
+    if not texts:
+        return []
+    return [items for items in json.loads("[" + ",".join(texts) + "]") if items]
 
 
 def watch_starts(since: datetime, until: datetime, *, viewer_ids: Iterable[int] | None = None) -> pd.DataFrame:
@@ -299,3 +322,12 @@ def sql_date(column: str) -> str:
     if connection.vendor == "postgresql":
         return f"(({column}) AT TIME ZONE 'UTC')::date"
     return f"CAST({column} AS DATE)"
+
+
+def sql_day(column: str) -> str:
+    """SQL for a whole-day number of a timestamp column (for grouping by UTC day), cheap on both back ends."""
+    if connection.vendor == "sqlite":
+        return f"CAST(julianday({column}) AS INTEGER)"
+    if connection.vendor == "postgresql":
+        return f"FLOOR(EXTRACT(EPOCH FROM {column}) / 86400)::integer"
+    return sql_date(column)

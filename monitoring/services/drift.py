@@ -12,14 +12,12 @@ feature; a report with no reference or no current data says so instead of "ok".
 from __future__ import annotations
 
 import time as _time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
 from django.db import connection, transaction
-from django.db.models import Count, Q
 from django.utils import timezone
 
 from monitoring import sources, stats
@@ -51,55 +49,100 @@ def _sample(pairs) -> Sample:
     return Sample(np.asarray(values), np.asarray(weights, dtype="float64"))
 
 
-class _Window:
-    """Reads one window's features; caches what several features share."""
+def _fetch(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [connection.ops.adapt_datetimefield_value(p) if isinstance(p, datetime) else p
+                             for p in params])
+        return cursor.fetchall()
 
-    def __init__(self, since: datetime | None, until: datetime, movies: Callable[[], pd.DataFrame]) -> None:
+
+class _Shared:
+    """What both windows of a report read once: the catalog's genres and popularity, viewers' demographics."""
+
+    def __init__(self) -> None:
+        self._movies: pd.DataFrame | None = None
+        self._viewers: pd.DataFrame | None = None
+
+    def movies(self) -> pd.DataFrame:
+        if self._movies is None:
+            from recommender.models import Movie
+
+            rows = list(Movie.objects.order_by().values_list("id", "genres", "popularity"))
+            self._movies = pd.DataFrame(rows, columns=["id", "genres", "popularity"]).set_index("id")
+        return self._movies
+
+    def viewers(self) -> pd.DataFrame:
+        if self._viewers is None:
+            from recommender.models import Viewer
+
+            table = Viewer._meta.db_table
+            rows = _fetch(f"SELECT id, age, gender, occupation FROM {table}", [])
+            self._viewers = pd.DataFrame(rows, columns=["id", "age", "gender", "occupation"]).set_index("id")
+        return self._viewers
+
+
+class _Window:
+    """One window's events, read in one pass per table (raw SQL, columns only), then every feature
+    is computed from those columns with pandas."""
+
+    def __init__(self, since: datetime | None, until: datetime, shared: _Shared) -> None:
+        self.since, self.until = since, until
+        self.shared = shared
+        self.ratings: pd.DataFrame | None = None
+        self.watches: pd.DataFrame | None = None
+        self.items: pd.Series | None = None
+
+    def _where(self, column: str) -> tuple[str, list]:
+        if self.since is None:
+            return f"{column} < %s", [self.until]
+        return f"{column} >= %s AND {column} < %s", [self.since, self.until]
+
+    def load(self) -> _Window:
+        """Read the window's columns (may run in its own thread: it touches no shared state)."""
         from recommender.models import RatingEvent, WatchSession
 
-        self.since, self.until = since, until
-        self._movies = movies
-        time_filter = Q(time__lt=until) & (Q(time__gte=since) if since else Q())
-        start_filter = Q(started_at__lt=until) & (Q(started_at__gte=since) if since else Q())
-        self.ratings = RatingEvent.objects.filter(time_filter).order_by()
-        self.watches = WatchSession.objects.filter(start_filter).order_by()
-        self._watch_counts: pd.Series | None = None
+        where, params = self._where("time")
+        rows = _fetch(f"SELECT viewer_id, rating, {sources.sql_day('time')} FROM "
+                      f"{RatingEvent._meta.db_table} WHERE {where}", params)
+        self.ratings = pd.DataFrame(rows, columns=["viewer_id", "rating", "day"])
+        where, params = self._where("started_at")
+        rows = _fetch(f"SELECT viewer_id, movie_id, {sources.sql_day('started_at')} FROM "
+                      f"{WatchSession._meta.db_table} WHERE {where}", params)
+        self.watches = pd.DataFrame(rows, columns=["viewer_id", "movie_id", "day"])
+        lists, _ = sources.served_lists(
+            self.since or datetime(1970, 1, 1, tzinfo=self.until.tzinfo), self.until,
+            max_rows=int(monitoring_setting("DRIFT_MAX_LISTS")), items_only=True,
+        )
+        self.items = pd.Series([m for ids in lists["items"] for m in ids], dtype="object")
+        return self
 
-    def active_viewers(self):
-        from recommender.models import Viewer
+    def _watch_counts(self) -> pd.Series:
+        return self.watches["movie_id"].value_counts()
 
-        return Viewer.objects.filter(
-            Q(id__in=self.ratings.values("viewer_id")) | Q(id__in=self.watches.values("viewer_id"))
-        ).order_by()
-
-    def watch_counts(self) -> pd.Series:
-        if self._watch_counts is None:
-            rows = list(self.watches.values("movie_id").annotate(n=Count("id")).values_list("movie_id", "n"))
-            self._watch_counts = pd.Series(dict(rows), dtype="float64")
-        return self._watch_counts
+    def _active(self) -> pd.DataFrame:
+        ids = pd.unique(np.concatenate([self.ratings["viewer_id"].to_numpy(), self.watches["viewer_id"].to_numpy()]))
+        viewers = self.shared.viewers()
+        return viewers.loc[viewers.index.intersection(ids)]
 
     # --- the features ---------------------------------------------------------------------
     def rating(self) -> Sample:
-        rows = self.ratings.values("rating").annotate(n=Count("id")).values_list("rating", "n")
-        return _sample((str(r), n) for r, n in rows)
+        return _sample((str(r), n) for r, n in self.ratings["rating"].value_counts().items())
 
     def viewer_age(self) -> Sample:
-        rows = self.active_viewers().filter(age__isnull=False).values("age").annotate(n=Count("id"))
-        return _sample((float(a), n) for a, n in rows.values_list("age", "n"))
+        ages = self._active()["age"].dropna()
+        return _sample((float(a), n) for a, n in ages.value_counts().items())
 
     def viewer_gender(self) -> Sample:
-        rows = self.active_viewers().values("gender").annotate(n=Count("id")).values_list("gender", "n")
-        return _sample(rows)
+        return _sample(self._active()["gender"].value_counts().items())
 
     def viewer_occupation(self) -> Sample:
-        rows = self.active_viewers().values("occupation").annotate(n=Count("id")).values_list("occupation", "n")
-        return _sample(rows)
+        return _sample(self._active()["occupation"].value_counts().items())
 
     def watch_genre(self) -> Sample:
-        counts = self.watch_counts()
+        counts = self._watch_counts()
         if counts.empty:
             return _sample([])
-        genres = self._movies()["genres"].reindex(counts.index)
+        genres = self.shared.movies()["genres"].reindex(counts.index)
         frame = pd.DataFrame({"genre": genres.values, "n": counts.values})
         frame["k"] = frame["genre"].map(lambda g: len(g) if isinstance(g, list) else 0)
         frame = frame[frame["k"] > 0]
@@ -109,41 +152,49 @@ class _Window:
         return _sample(grouped.items())
 
     def watched_movie_popularity(self) -> Sample:
-        counts = self.watch_counts()
+        counts = self._watch_counts()
         if counts.empty:
             return _sample([])
-        popularity = self._movies()["popularity"].reindex(counts.index)
+        popularity = self.shared.movies()["popularity"].reindex(counts.index)
         frame = pd.DataFrame({"p": popularity.values, "n": counts.values}).dropna()
         return Sample(frame["p"].to_numpy(dtype="float64"), frame["n"].to_numpy(dtype="float64"))
 
     def activity_per_viewer_day(self) -> Sample:
-        from recommender.models import RatingEvent, WatchSession
-
-        params: list = []
-        clauses = []
-        for table, column in ((RatingEvent._meta.db_table, "time"), (WatchSession._meta.db_table, "started_at")):
-            where = f"{column} < %s" + (f" AND {column} >= %s" if self.since else "")
-            params.extend([self.until] + ([self.since] if self.since else []))
-            clauses.append(f"SELECT viewer_id, {sources.sql_date(column)} AS day FROM {table} WHERE {where}")
-        sql = (
-            "SELECT n, COUNT(*) FROM (SELECT viewer_id, day, COUNT(*) AS n FROM ("
-            + " UNION ALL ".join(clauses)
-            + ") events GROUP BY viewer_id, day) per_day GROUP BY n"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [connection.ops.adapt_datetimefield_value(p) for p in params])
-            rows = cursor.fetchall()
-        return _sample((float(n), c) for n, c in rows)
+        both = pd.concat([self.ratings[["viewer_id", "day"]], self.watches[["viewer_id", "day"]]], ignore_index=True)
+        if both.empty:
+            return _sample([])
+        per_day = both.groupby(["viewer_id", "day"], sort=False).size()
+        return _sample((float(n), c) for n, c in per_day.value_counts().items())
 
     def recommended_item(self) -> Sample:
-        lists, _ = sources.served_lists(
-            self.since or datetime(1970, 1, 1, tzinfo=self.until.tzinfo), self.until,
-            max_rows=int(monitoring_setting("DRIFT_MAX_LISTS")),
-        )
-        if lists.empty:
-            return _sample([])
-        items = pd.Series([m for ids in lists["items"] for m in ids], dtype="object")
-        return _sample(items.value_counts().items())
+        return _sample(self.items.value_counts().items())
+
+
+def _load_windows(windows: list[_Window]) -> None:
+    """Read the windows, in parallel threads when outside a transaction (each thread has its own
+    database connection, and both SQLite and psycopg2 release the GIL while the database works)."""
+    if connection.in_atomic_block or not monitoring_setting("DRIFT_PARALLEL") or connection.vendor not in (
+            "sqlite", "postgresql") or _in_memory_sqlite():
+        for window in windows:
+            window.load()
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    def run(window: _Window) -> _Window:
+        try:
+            return window.load()
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=len(windows)) as pool:
+        list(pool.map(run, windows))
+
+
+def _in_memory_sqlite() -> bool:
+    name = str(connection.settings_dict.get("NAME", ""))
+    return connection.vendor == "sqlite" and ("memory" in name or name == "")
 
 
 FEATURES: dict[str, str] = {
@@ -238,21 +289,6 @@ def drift_compare(feature: DriftFeature, ref: Sample, cur: Sample) -> dict:
     return out
 
 
-def _movies_loader() -> Callable[[], pd.DataFrame]:
-    cache: dict = {}
-
-    def load() -> pd.DataFrame:
-        if "frame" not in cache:
-            from recommender.models import Movie
-
-            rows = list(Movie.objects.order_by().values_list("id", "genres", "popularity"))
-            frame = pd.DataFrame(rows, columns=["id", "genres", "popularity"]).set_index("id")
-            cache["frame"] = frame
-        return cache["frame"]
-
-    return load
-
-
 def drift_report_create(
     *,
     current_since: datetime | None = None,
@@ -274,9 +310,10 @@ def drift_report_create(
     if reference is None:
         status = DriftReport.Status.NO_REFERENCE
     else:
-        movies = _movies_loader()
-        ref_window = _Window(reference.since, reference.until, movies)
-        cur_window = _Window(current_since, current_until, movies)
+        shared = _Shared()
+        ref_window = _Window(reference.since, reference.until, shared)
+        cur_window = _Window(current_since, current_until, shared)
+        _load_windows([ref_window, cur_window])
         for feature in features:
             extractor = getattr(_Window, feature.name, None) if feature.name in FEATURES else None
             if extractor is None:

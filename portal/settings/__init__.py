@@ -328,6 +328,8 @@ MONITORING = {
     "DRIFT_WINDOW_HOURS": env.int("MONITORING_DRIFT_WINDOW_HOURS", default=24),
     # Served lists sampled for the recommended-item distribution (JSON lists are parsed in Python).
     "DRIFT_MAX_LISTS": env.int("MONITORING_DRIFT_MAX_LISTS", default=50_000),
+    # Read the reference and current windows of a drift report in two threads.
+    "DRIFT_PARALLEL": env.bool("MONITORING_DRIFT_PARALLEL", default=True),
     # An event is late when it arrives this long after a later event of the same type.
     "LATE_EVENT_SECONDS": env.int("MONITORING_LATE_EVENT_SECONDS", default=300),
     # Feedback-loop snapshots: bucket length, points in the trend test, the test's alpha.
