@@ -83,7 +83,7 @@ def _summarise(rows: list[dict]) -> dict:
         "latency_p99_ms": bucket_quantile(buckets, LATENCY_BUCKETS_MS, 0.99),
         "latency_buckets": buckets.astype(int).tolist(),
         "personalization_rate": (personalized / personal_known) if personal_known else None,
-        "fallback_rate": (sum(reasons.values()) / requests) if personal_known else None,
+        "fallback_rate": ((personal_known - personalized) / personal_known) if personal_known else None,
         "fallback_reasons": dict(reasons),
         "status_counts": dict(statuses),
     }

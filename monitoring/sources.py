@@ -32,6 +32,9 @@ PREDICTION_FIELDS = {
     "fallback_reason": "fallback_reason",
 }
 OK_STATUSES = {200, "200", "ok", "OK"}
+# Fallback reasons whose answer is the popular list, not a model's (recommender.serving.runtime.POPULAR_REASONS);
+# other reasons (arm_unavailable, last_good_model) are still a model's personalized answer.
+NON_PERSONALIZED_REASONS = frozenset({"unknown_viewer", "no_model", "model_error", "internal_error"})
 
 
 def optional_model(app_label: str, name: str):

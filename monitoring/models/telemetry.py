@@ -45,7 +45,7 @@ class TelemetryMinute(models.Model):
         default=list, blank=True, help_text="Counts per LATENCY_BUCKETS_MS edge, then the overflow."
     )
     personalized = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Answers not from the fallback; unknown (null) on client rows."
+        null=True, blank=True, help_text="Status-200 answers from a model, not the popular fallback; unknown (null) on client rows."
     )
     fallback_reasons = models.JSONField(default=dict, blank=True, help_text="{reason: count}")
     computed_at = models.DateTimeField(auto_now=True)

@@ -35,7 +35,8 @@ def _rollup_frame(frame: pd.DataFrame, *, source: str, latency: str, keys: list[
     if "model_version_id" in keys:
         frame["model_version_id"] = frame["model_version_id"].fillna(-1).astype("int64")
     has_fallback = "fallback_reason" in frame.columns
-    frame["personal"] = frame["ok"] & (frame["fallback_reason"] == "") if has_fallback else False
+    frame["personal"] = (frame["ok"] & ~frame["fallback_reason"].isin(sources.NON_PERSONALIZED_REASONS)
+                         if has_fallback else False)
     frame["bucket"] = np.searchsorted(_EDGES, frame[latency].fillna(np.inf).to_numpy(), side="left")
     group_keys = ["minute", *keys]
     grouped = frame.groupby(group_keys, sort=True, dropna=False)

@@ -21,10 +21,6 @@ def t0() -> datetime:
     return datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
-def needs_prediction_log():
-    return pytest.importorskip("recommender.models.serving", reason="the serving app's prediction log has not landed")
-
-
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """The role users' passwords are hashed with a fast hasher: these tests are not about passwords."""

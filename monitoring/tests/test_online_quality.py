@@ -6,7 +6,6 @@ from datetime import timedelta
 import pytest
 
 from monitoring.services.quality import online_quality
-from monitoring.tests.conftest import needs_prediction_log
 from monitoring.tests.factories import prediction, request_line, watch
 from portal.errors import ValidationError
 from recommender.models import Rating, RecommendationRequest, WatchSession
@@ -91,7 +90,6 @@ def test_bad_arguments_are_named(catalog, t0, kwargs, message):
 
 
 def test_per_model_version_and_arm_from_the_prediction_log(catalog, t0):
-    needs_prediction_log()
     from recommender.models.serving import PredictionLog
 
     rows = [prediction(time=t0, viewer=v, items=[A], version_id=1, arm="production") for v in (1, 2, 3, 4)]

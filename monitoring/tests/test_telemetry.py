@@ -8,7 +8,6 @@ from monitoring import selectors
 from monitoring.models import SLO, TelemetryMinute
 from monitoring.services.slo import slo_burn_rate, slo_status
 from monitoring.services.telemetry import telemetry_rollup
-from monitoring.tests.conftest import needs_prediction_log
 from monitoring.tests.factories import prediction, request_line
 from recommender.models import RecommendationRequest
 
@@ -104,7 +103,6 @@ def test_series_groups_minutes_into_steps_and_leaves_gaps(catalog, t0):
 
 
 def test_server_rollup_per_model_version_and_arm_with_personalization_and_fallbacks(catalog, t0):
-    needs_prediction_log()
     from recommender.models.serving import PredictionLog
 
     rows = [prediction(time=t0 + timedelta(seconds=i), viewer=1, items=["movie+1+2000"], version_id=7,
@@ -113,6 +111,9 @@ def test_server_rollup_per_model_version_and_arm_with_personalization_and_fallba
                         arm="production", latency=2.0, fallback="no_model") for i in range(2)]
     rows += [prediction(time=t0 + timedelta(seconds=i), viewer=3, items=["movie+3+2000"], version_id=9, arm="canary",
                         latency=900.0) for i in range(3)]
+    # Production answered for an unavailable arm: still a model's answer, with its reason kept
+    rows += [prediction(time=t0, viewer=4, items=["movie+4+2000"], version_id=7, arm="arm:b",
+                        fallback="arm_unavailable")]
     PredictionLog.objects.bulk_create(rows)
     telemetry_rollup(since=t0, until=t0 + timedelta(minutes=1))
     server = {(r.model_version_id, r.arm): r for r in TelemetryMinute.objects.filter(source="server")}
@@ -122,5 +123,14 @@ def test_server_rollup_per_model_version_and_arm_with_personalization_and_fallba
     canary = server[(9, "canary")]
     assert canary.available == 0 and canary.latency_p99_ms == pytest.approx(900)
     window = selectors.telemetry_window(since=t0, until=t0 + timedelta(minutes=1), source="server")
-    assert window["personalization_rate"] == pytest.approx(11 / 13)
-    assert window["fallback_reasons"] == {"no_model": 2}
+    assert server[(7, "arm:b")].personalized == 1
+    assert window["personalization_rate"] == pytest.approx(12 / 14)
+    assert window["fallback_rate"] == pytest.approx(2 / 14)
+    assert window["fallback_reasons"] == {"no_model": 2, "arm_unavailable": 1}
+
+
+def test_the_popular_fallback_reasons_match_the_serving_runtime():
+    from monitoring.sources import NON_PERSONALIZED_REASONS
+    from recommender.serving.runtime import POPULAR_REASONS
+
+    assert NON_PERSONALIZED_REASONS == POPULAR_REASONS
