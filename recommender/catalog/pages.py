@@ -30,8 +30,11 @@ class CatalogView(PortalPage):
         filters = {"q": params.get("q", "").strip(), "genre": params.get("genre", "").strip(),
                    "year": _int_or_blank(params.get("year"))}
         page = Paginator(selectors.movie_list(filters=filters), 50).get_page(params.get("page"))
+        counts = selectors.catalog_counts()
+        labels = {"movies": "Movies", "viewers": "Viewers", "ratings": "Ratings", "watch_sessions": "Watch sessions",
+                  "quarantined": "Quarantined lines", "events_last_hour": "Events, last hour"}
         context.update({"page_obj": page, "filters": filters, "genres": selectors.genre_names(),
-                        "counts": selectors.catalog_counts()})
+                        "counts": [(labels[key], value) for key, value in counts.items()]})
         return context
 
 

@@ -32,8 +32,8 @@ logger = logging.getLogger(__name__)
 
 Recommend = Callable[[int], RecommendResult]
 
-TIMEOUT_ERROR = ("HTTPConnectionPool(host='{server}', port=8082): Read timed out. (read timeout=0.6), "
-                 "url: http://{server}/recommend/{viewer}")
+TIMEOUT_ERROR = ("HTTPConnectionPool(host='{host}', port={port}): Read timed out. (read timeout={timeout:g}), "
+                 "url: http://{host}:{port}/recommend/{viewer}")
 MALFORMED_KINDS = ("truncated", "missing_field", "bad_rating", "unknown_type", "bad_timestamp")
 
 
@@ -114,6 +114,12 @@ class Simulator:
         if roll < 0.9:
             return L.Stamp(t, "micro")
         return L.Stamp(t, "nano", int(self.rng.integers(1000)))
+
+    def _timeout_error(self, server: str, viewer_id: int) -> str:
+        host, _, port = server.rpartition(":")
+        if not port.isdigit():
+            host, port = server, "80"
+        return TIMEOUT_ERROR.format(host=host, port=port, timeout=self.config.request_timeout_s, viewer=viewer_id)
 
     def _corrupt(self, line: str) -> str:
         kind = MALFORMED_KINDS[int(self.rng.integers(len(MALFORMED_KINDS)))]
@@ -196,7 +202,8 @@ class Simulator:
         items = top[:20]
         ms = int(self.rng.lognormal(math.log(40), 0.5))
         if self.rng.random() < self.config.timeout_rate:
-            return RecommendResult(0, [], 600, TIMEOUT_ERROR.format(server=self.config.server, viewer=u))
+            return RecommendResult(0, [], int(self.config.request_timeout_s * 1000),
+                                   self._timeout_error(self.config.server, int(self.world.viewer_ids[u])))
         return RecommendResult(200, [self.world.movie_ids[i] for i in items], min(ms, 599))
 
     def _visit(self, u: int, t: float) -> None:
@@ -213,7 +220,7 @@ class Simulator:
         for mask, probability in self.bias_timeouts:
             if mask[u] and self.rng.random() < probability:
                 ms = int(self.config.request_timeout_s * 1000)
-                result = RecommendResult(0, [], ms, TIMEOUT_ERROR.format(server=server, viewer=viewer_id))
+                result = RecommendResult(0, [], ms, self._timeout_error(server, viewer_id))
                 self.stats["bias_timeouts"] += 1
         if result.status == 200:
             self.stats["recommendations_ok"] += 1

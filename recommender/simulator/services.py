@@ -44,7 +44,9 @@ def simulator_backfill(
     sink = sink if sink is not None else UsherSink(source="simulator")
     if isinstance(sink, UsherSink):
         simulator_catalog_import(world=world)
-    simulator = Simulator(world, config or SimulationConfig(seed=world.config.seed + 1), sink)
+    # A little of what the platform's stream carries on purpose: malformed and repeated lines.
+    config = config or SimulationConfig(seed=world.config.seed + 1, malformed_rate=0.002, duplicate_rate=0.002)
+    simulator = Simulator(world, config, sink)
     stats = simulator.run_backfill(start=end - timedelta(days=days), until=end, progress=progress)
     sink.close()
     return stats

@@ -152,6 +152,7 @@ def test_planted_bias_timeouts_hit_only_the_group():
     assert fail([e for e in recs if e.user_id not in women]) < 0.05
     timed_out = next(e for e in recs if e.status == 0)
     assert "Read timed out" in timed_out.error and timed_out.response_ms == 600
+    assert timed_out.error.endswith(f":8082/recommend/{timed_out.user_id}")
 
 
 def test_planted_bias_ratings_lowers_the_groups_ratings_of_recommended_movies():
