@@ -364,3 +364,18 @@ def test_live_mode_survives_usher_being_down():
 
 def test_list_sink_is_the_default():
     assert isinstance(Simulator(small_world(viewers=5, movies=5)).sink, ListSink)
+
+
+def test_backfill_can_ask_a_real_server(usher_server, tmp_path):
+    world = small_world(viewers=20, movies=40)
+    _Usher.movies = world.movie_ids[:20]
+    _Usher.slow_viewers = set()
+    _Usher.agents = Counter()
+    out = tmp_path / "events.txt"
+    call_command("simulate", "--days", "0.2", "--start", "2025-03-01T00:00", "--sink", str(out), "--seed", "3",
+                 "--viewers", "20", "--movies", "40", "--usher-url", usher_server,
+                 "--scenario", "scraping:at=+1h,requests=5,rate=50")
+    recs = [e for e in parsed(out.read_text().splitlines()) if isinstance(e, RecommendationEvent)]
+    assert recs and {e.server for e in recs} == {usher_server.removeprefix("http://")}
+    assert all(list(e.movie_ids) == _Usher.movies for e in recs if e.status == 200)
+    assert _Usher.agents["usher-sim-scraper/1.0"] >= 5

@@ -28,7 +28,9 @@ class Command(BaseCommand):
         mode.add_argument("--days", type=float, help="backfill this many simulated days")
         mode.add_argument("--start", help="backfill start (ISO time); default: --days before now")
         mode.add_argument("--live", action="store_true", help="run on the wall clock against --usher-url")
-        mode.add_argument("--usher-url", default="", help="Usher's base URL for GET /recommend/<id> (live)")
+        mode.add_argument("--usher-url", default="",
+                          help="Usher's base URL for GET /recommend/<id> (live; in a backfill, ask it instead of the "
+                               "built-in popularity server)")
         mode.add_argument("--rate", type=float, default=5.0, help="live: viewer visits per second (default 5)")
         mode.add_argument("--duration", type=float, default=None, help="live: stop after this many seconds")
         mode.add_argument("--timeout", type=float, default=0.6, help="live: /recommend timeout in s (default 0.6)")
@@ -104,7 +106,12 @@ class Command(BaseCommand):
             def progress(stats, share) -> None:
                 self.stderr.write(f"\rsimulate: {share:5.0%} {stats['lines']:,} lines", ending="")
 
-            stats = Simulator(world, config, sink).run_backfill(start=start, days=opts["days"], progress=progress)
+            recommend = scraper = None
+            if opts["usher_url"]:  # a backfill that asks a real Usher for every recommendation
+                recommend = UsherClient(opts["usher_url"], timeout_s=opts["timeout"])
+                scraper = UsherClient(opts["usher_url"], timeout_s=opts["timeout"], user_agent="usher-sim-scraper/1.0")
+            stats = Simulator(world, config, sink, recommend=recommend, scraper=scraper).run_backfill(
+                start=start, days=opts["days"], progress=progress)
             self.stderr.write("")
         sink.close()
         elapsed = time.monotonic() - started
