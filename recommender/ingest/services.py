@@ -324,7 +324,8 @@ def _append(cursor, model, names: Sequence[str], rows: Sequence[Sequence[Any]]) 
     buffer = io.StringIO()
     csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n").writerows(rows)
     buffer.seek(0)
-    cursor.cursor.copy_expert(f"COPY {_table(model)} ({columns}) FROM STDIN WITH (FORMAT csv)", buffer)
+    with connection.wrap_database_errors:  # raw psycopg2 call: map its errors to Django's
+        cursor.cursor.copy_expert(f"COPY {_table(model)} ({columns}) FROM STDIN WITH (FORMAT csv)", buffer)
 
 
 def _copy_to_temp(cursor, name: str, columns: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -334,7 +335,8 @@ def _copy_to_temp(cursor, name: str, columns: str, rows: Sequence[Sequence[Any]]
     buffer = io.StringIO()
     csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n").writerows(rows)
     buffer.seek(0)
-    cursor.cursor.copy_expert(f"COPY {name} FROM STDIN WITH (FORMAT csv)", buffer)
+    with connection.wrap_database_errors:  # raw psycopg2 call: map its errors to Django's
+        cursor.cursor.copy_expert(f"COPY {name} FROM STDIN WITH (FORMAT csv)", buffer)
 
 
 def _ensure_catalog_stubs(cursor, viewer_ids: set[int], movie_ids: set[str], known: KnownIds) -> None:

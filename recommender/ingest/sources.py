@@ -49,6 +49,33 @@ def _read_lines(path: str) -> Iterator[str]:
         yield from handle
 
 
+class _StoppedBeforeCommit(Exception):
+    """A stop was asked while waiting for the database: the batch in hand is left unacknowledged."""
+
+
+def store_with_retry(*, stopper: Stopper, max_backoff: float = 30.0, **batch: Any) -> IngestSummary:
+    """``ingest_batch``, retried with backoff while the database is unreachable.
+
+    A lost connection or a database restart is waited out: the consumer keeps the batch, and
+    nothing is acknowledged until it commits. Other errors (bugs, not outages) propagate.
+    """
+    from django.db import InterfaceError, OperationalError, connection
+
+    delay = 0.5
+    while True:
+        try:
+            return ingest_batch(**batch)
+        except (OperationalError, InterfaceError) as exc:
+            log.warning("database unavailable (%s); retrying the batch in %.1f s", str(exc).strip(), delay)
+            connection.close()  # the next attempt opens a fresh connection
+            deadline = time.monotonic() + delay
+            while time.monotonic() < deadline:
+                if stopper.stopped:
+                    raise _StoppedBeforeCommit from exc
+                time.sleep(0.1)
+            delay = min(delay * 2, max_backoff)
+
+
 class Stopper:
     """Set by SIGTERM or SIGINT; consumers finish the batch in hand and return."""
 
@@ -159,7 +186,7 @@ class RedisStreamSource:
             value = next(iter(fields.values()))
         return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else str(value)
 
-    def _process(self, entries: list[tuple[bytes, dict | None]]) -> IngestSummary | None:
+    def _process(self, entries: list[tuple[bytes, dict | None]], stopper: Stopper) -> IngestSummary | None:
         ids = [entry_id for entry_id, _ in entries]
         lines, positions = [], []
         for entry_id, fields in entries:
@@ -170,7 +197,8 @@ class RedisStreamSource:
             positions.append(entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id))
         summary = None
         if lines:
-            summary = ingest_batch(
+            summary = store_with_retry(
+                stopper=stopper,
                 lines=lines,
                 positions=positions,
                 source=self.source_name,
@@ -184,14 +212,22 @@ class RedisStreamSource:
         return summary
 
     def run(self, *, stopper: Stopper, on_batch: Callable[[IngestSummary], None] | None = None) -> IngestSummary:
+        """Consume until stopped (or idle / out of batches, when asked); returns what was ingested."""
+        total = IngestSummary()
+        try:
+            self._run(stopper=stopper, on_batch=on_batch, total=total)
+        except _StoppedBeforeCommit:
+            log.warning("stopped while waiting for the database: the batch in hand will be delivered again")
+        return total
+
+    def _run(self, *, stopper: Stopper, on_batch: Callable[[IngestSummary], None] | None, total: IngestSummary) -> None:
         opts = self.options
         self._ensure_group()
-        total = IngestSummary()
         batches = 0
 
         def handle(entries) -> None:
             nonlocal batches
-            summary = self._process(entries)
+            summary = self._process(entries, stopper)
             batches += 1
             if summary is not None:
                 total.add(summary)
@@ -232,7 +268,6 @@ class RedisStreamSource:
                 idle_since = time.monotonic()
             elif opts.exit_when_idle is not None and time.monotonic() - idle_since >= opts.exit_when_idle:
                 break
-        return total
 
     def close(self) -> None:
         self.client.close()
@@ -276,10 +311,18 @@ class KafkaSource:
             return None
 
     def run(self, *, stopper: Stopper, on_batch: Callable[[IngestSummary], None] | None = None) -> IngestSummary:
+        """Consume until stopped (or idle / out of batches, when asked); returns what was ingested."""
+        total = IngestSummary()
+        try:
+            self._run(stopper=stopper, on_batch=on_batch, total=total)
+        except _StoppedBeforeCommit:
+            log.warning("stopped while waiting for the database: the batch in hand will be delivered again")
+        return total
+
+    def _run(self, *, stopper: Stopper, on_batch: Callable[[IngestSummary], None] | None, total: IngestSummary) -> None:
         from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
         opts = self.options
-        total = IngestSummary()
         batches = 0
         self.consumer.subscribe([self.topic])
         idle_since = time.monotonic()
@@ -304,7 +347,8 @@ class KafkaSource:
                     break
                 continue
             idle_since = time.monotonic()
-            summary = ingest_batch(
+            summary = store_with_retry(
+                stopper=stopper,
                 lines=lines,
                 positions=positions,
                 source=self.source_name,
@@ -321,7 +365,6 @@ class KafkaSource:
             total.add(summary)
             if on_batch is not None:
                 on_batch(summary)
-        return total
 
     def close(self) -> None:
         self.consumer.close()

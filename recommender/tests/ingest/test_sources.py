@@ -339,3 +339,37 @@ def test_kafka_consumer_killed_mid_batch_then_sigterm_loses_nothing(kafka_cluste
     assert final.returncode == 0, err
     assert_exact(2000, 100, "/events")
     assert WatchSession.objects.count() == 0
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_redis_consumer_waits_out_lost_database_connections(redis_stream) -> None:
+    client, name, url = redis_stream
+    lines = workload(1500, 50, 50)
+    pipe = client.pipeline()
+    for line in lines:
+        pipe.xadd(name, {"line": line})
+    pipe.execute()
+
+    process = consume_process(url, "--batch-size", "20", "--exit-when-idle", "2")
+    terminated = 0
+    for _ in range(3):
+        before = lines_read(f"/{name}")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None and lines_read(f"/{name}") == before:
+            time.sleep(0.005)
+        with connection.cursor() as cursor:  # cut the consumer's database connection, as a restart would
+            cursor.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            terminated += cursor.fetchone()[0]
+    out, err = process.communicate(timeout=180)
+
+    assert process.returncode == 0, err
+    assert terminated >= 1
+    assert "database unavailable" in err
+    assert_exact(1500, 50, f"/{name}")
+    assert client.xpending(name, "usher-ingest")["pending"] == 0
