@@ -31,9 +31,16 @@ proc_name = "usher-web"
 
 
 def post_worker_init(worker):
+    import gc
+
     from recommender.serving.runtime import runtime_start
 
     runtime_start()
+    # Everything loaded so far (Django, numpy, the models' indexes) lives as long as the worker: move it
+    # out of the collector's reach. Measured: without this a full collection of the ~260,000 startup
+    # objects paused a worker for 350 ms under load, which was the whole p99 of /recommend.
+    gc.collect()
+    gc.freeze()
 
 
 def worker_exit(server, worker):

@@ -62,8 +62,16 @@ def _host_allowed(environ: dict) -> bool:
             allowed = [".localhost", "127.0.0.1", "[::1]"]
         _allowed_hosts = allowed
     host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
-    domain, _ = split_domain_port(host)
-    return bool(domain) and validate_host(domain, _allowed_hosts)
+    known = _host_verdicts.get(host)
+    if known is None:
+        domain, _ = split_domain_port(host)
+        known = bool(domain) and validate_host(domain, _allowed_hosts)
+        if len(_host_verdicts) < 256:  # the platform sends a handful of Host values; junk is not cached forever
+            _host_verdicts[host] = known
+    return known
+
+
+_host_verdicts: dict[str, bool] = {}
 
 
 def _headers(body: bytes, extra: list[tuple[str, str]]) -> list[tuple[str, str]]:

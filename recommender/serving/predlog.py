@@ -63,8 +63,8 @@ class PredictionRecord(NamedTuple):
     model_label: str
     deployment_revision: int
     arm: str
-    items: list[str]
-    scores: list[float] | None
+    items: tuple[str, ...] | list[str]  # tuples: a record of atomic values is untracked by the GC
+    scores: tuple[float, ...] | list[float] | None
     latency_ms: float
     status: int
     fallback_reason: str

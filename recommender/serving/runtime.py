@@ -480,7 +480,7 @@ class Runtime:
             record = PredictionRecord(
                 answer.request_id, time.time(), endpoint, client[:100], answer.viewer_id,
                 version.version_id if version else None, version.label[:150] if version else FALLBACK_LABEL,
-                answer.revision, answer.arm, answer.items, answer.scores, round(latency_ms, 3), status,
+                answer.revision, answer.arm, tuple(answer.items), tuple(answer.scores), round(latency_ms, 3), status,
                 answer.fallback_reason, (answer.error or error)[:255],
             )
         self.predlog.append(record)
