@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -289,6 +290,18 @@ def memory(pid: int) -> dict:
             "shared_file_mb": round(values.get("Shared_Clean", 0), 1)}
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of the processes (from /proc/<pid>/stat)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of the line)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def served_total(env: dict) -> int:
     total = 0
     for path in (Path(env["SERVING_STATE_DIR"]) / "workers").glob("*.json"):
@@ -419,10 +432,19 @@ def bench_world(name: str, args, env: dict, workdir: Path) -> dict:
         load(5, counts[0])  # warm-up: page in the parts of the artifact the requests touch
         runs = []
         for connections in counts:
+            pids = worker_pids(process.pid)
+            cpu_before, gen_before = cpu_seconds(pids), resource.getrusage(resource.RUSAGE_CHILDREN)
             run = {"connections": connections, **{k: v for k, v in load(args.duration, connections).items() if k != "raw"}}
+            gen_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            served_cpu = cpu_seconds(pids) - cpu_before
+            requests = max(1, run.get("requests", 1))
+            run["server_cpu_us_per_request"] = round(served_cpu / requests * 1e6, 1)
+            run["loadgen_cpu_us_per_request"] = round(
+                (gen_after.ru_utime + gen_after.ru_stime - gen_before.ru_utime - gen_before.ru_stime) / requests * 1e6, 1)
             runs.append(run)
             print(f"[{name}] {connections} connections: {run.get('rps', 0):.0f} req/s, p50 {run.get('p50_ms', 0):.2f} ms, "
-                  f"p99 {run.get('p99_ms', 0):.2f} ms, errors {run['errors']}; load average {os.getloadavg()[0]:.1f}",
+                  f"p99 {run.get('p99_ms', 0):.2f} ms, errors {run['errors']}; server CPU "
+                  f"{run['server_cpu_us_per_request']} µs/request; load average {os.getloadavg()[0]:.1f}",
                   flush=True)
         workers_memory = {pid: memory(pid) for pid in worker_pids(process.pid)}
         rows_at_end = prediction_rows()
@@ -490,12 +512,12 @@ def main() -> None:
             shutil.rmtree(workdir, ignore_errors=True)
         else:
             print(f"kept {workdir}")
-    print("\nworld   conns  req/s   p50 ms  p99 ms  errors  RSS/worker MB (PSS)        logged/served")
+    print("\nworld   conns  req/s   p50 ms  p99 ms  errors  server µs/req  RSS/worker MB (PSS)        logged/served")
     for r in results:
         mem = ", ".join(f"{m['rss_mb']:.0f} ({m['pss_mb']:.0f})" for m in r["workers"].values())
         for run in r["runs"]:
             print(f"{r['world']:<7} {run['connections']:>5}  {run.get('rps', 0):>6.0f}  {run.get('p50_ms', 0):>6.2f}  "
-                  f"{run.get('p99_ms', 0):>6.2f}  {run['errors']:>6}  {mem:<25}  "
+                  f"{run.get('p99_ms', 0):>6.2f}  {run['errors']:>6}  {run['server_cpu_us_per_request']:>13}  {mem:<25}  "
                   f"{r['log_rows_after_sigterm']}/{r['served_by_workers']}")
 
 if __name__ == "__main__":
