@@ -217,6 +217,7 @@ def main() -> int:
                     print(f"  {done:>9,} lines  {done / elapsed:>8,.0f} lines/s  RSS {rss_mb():6.1f} MB", flush=True)
                     next_report += max(args.lines // 10, 1)
 
+            gc.freeze()  # as the ingest and consume commands do
             with open(path) as fh:
                 summary = ingest_lines(lines=fh, source="bench", batch_size=args.batch_size, on_batch=report)
             elapsed = time.perf_counter() - started

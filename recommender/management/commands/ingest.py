@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -40,6 +41,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         from django.conf import settings
 
+        # Everything loaded so far (Django, the apps) lives for the whole run: keep it out of the
+        # cyclic garbage collector's scans, which otherwise cost a noticeable share of the hot path.
+        gc.freeze()
         path = options["file"]
         source = options["source"] or ("stdin" if path == "-" else f"file:{os.path.abspath(path)}")
         batch_size = options["batch_size"] or settings.RECOMMENDER.get("INGEST_BATCH_SIZE", 5000)
