@@ -12,8 +12,9 @@ DEFAULTS: dict[str, Any] = {
     "FAIRNESS_TOP_K": 20,  # "the movie is in the viewer's top K" is the prediction
     "FAIRNESS_LIKE_THRESHOLD": 4,  # "the viewer rated it >= 4" is the label
     "FAIRNESS_BAND": (0.8, 1.25),  # a disparity inside the band passes
-    # aequitas metrics whose disparity is judged; every other metric is reported.
-    "FAIRNESS_METRICS": ["tpr", "precision", "pprev"],
+    # Metrics whose disparity is judged (aequitas's, and "rmse"); every other metric is reported.
+    # pprev is reported only: its disparity mostly follows how many test ratings a group's viewers have.
+    "FAIRNESS_METRICS": ["tpr", "precision", "rmse"],
     # attribute -> reference group; an attribute not named uses its largest group (by viewers).
     "FAIRNESS_REFERENCE_GROUPS": {},
     # A group with fewer viewers or test rows than this is "insufficient data", neither pass nor fail.
@@ -33,6 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "SYSTEM_FINDING_SEVERITY": "medium",
     "EXPOSURE_BAND": (0.5, 2.0),  # share of recommendations / share of watches
     "EXPOSURE_MIN_SHARE": 0.05,  # categories smaller than this (in both shares) are not judged
+    "EXPOSURE_FINDINGS": False,  # exposure is reported; True also raises findings outside the band
     "EXPOSURE_FINDING_SEVERITY": "low",
     "POPULARITY_TIERS": (0.5, 0.9),  # quantiles of movie popularity: long tail / mid / head
     # --- security ---

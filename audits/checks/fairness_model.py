@@ -10,7 +10,8 @@ A judged metric fails when its disparity lies outside the band *and* the differe
 reference group is statistically significant (two-proportion z-test at ``alpha``; alpha None turns
 the significance requirement off). Groups with too few viewers or test rows are reported as
 "insufficient data" with their size; viewers whose attribute is unknown are reported, not judged.
-RMSE (when the model predicts ratings) and NDCG@K are added per group.
+RMSE (when the model predicts ratings) and NDCG@K are added per group; RMSE may be judged too (its
+disparity is the group's RMSE over the reference's, its significance a Welch t-test on squared errors).
 """
 
 from __future__ import annotations
@@ -42,12 +43,16 @@ PROPORTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "pprev": ("pp", ("group_size",)),
 }
 REPORTED_METRICS = ("tpr", "precision", "pprev", "fpr", "fnr", "fdr", "for", "npv", "tnr", "ppr")
+# Metrics that may be judged: aequitas's, and RMSE of the predicted ratings (needs a model that predicts).
+JUDGEABLE_METRICS = (*REPORTED_METRICS, "rmse")
+LOWER_IS_BETTER = {"fpr", "fnr", "fdr", "for", "rmse"}
 METRIC_LABELS = {
     "tpr": "recall of liked movies (TPR)",
     "precision": "precision of recommended test movies",
     "pprev": "share of test movies recommended (predicted prevalence)",
     "ppr": "share of all recommended test movies (PPR)",
     "fpr": "FPR", "fnr": "FNR", "fdr": "FDR", "for": "FOR", "npv": "NPV", "tnr": "TNR",
+    "rmse": "RMSE of predicted ratings",
 }
 
 
@@ -61,6 +66,14 @@ def two_proportion_p_value(x1: float, n1: float, x2: float, n2: float) -> float 
         return 1.0
     z = (x1 / n1 - x2 / n2) / se
     return float(2 * stats.norm.sf(abs(z)))
+
+
+def squared_error_p_value(own: np.ndarray | None, reference: np.ndarray | None) -> float | None:
+    """Two-sided Welch t-test of equal mean squared error (None when either group has < 2 predictions)."""
+    if own is None or reference is None or own.size < 2 or reference.size < 2:
+        return None
+    result = stats.ttest_ind(own, reference, equal_var=False)
+    return None if np.isnan(result.pvalue) else float(result.pvalue)
 
 
 def ndcg_at_k(recommended: Sequence[str], liked: set[str], k: int) -> float | None:
@@ -123,6 +136,7 @@ def _group_quality(frame: pd.DataFrame, tops: dict[int, list[str]], attribute: s
             err = err[~np.isnan(err)]  # ratings the model cannot predict (unknown movie) are left out
             entry["rmse"] = rounded(math.sqrt(float(np.mean(err ** 2)))) if err.size else None
             entry["rmse_rows"] = int(err.size)
+            entry["squared_errors"] = err ** 2  # for the significance test; not stored
         out[str(group)] = entry
     return out
 
@@ -142,9 +156,9 @@ def model_fairness(
     k = int(config["FAIRNESS_TOP_K"])
     low, high = (float(x) for x in config["FAIRNESS_BAND"])
     judged = list(config["FAIRNESS_METRICS"])
-    unknown_metrics = sorted(set(judged) - set(REPORTED_METRICS))
+    unknown_metrics = sorted(set(judged) - set(JUDGEABLE_METRICS))
     if unknown_metrics:
-        raise AuditCheckError(f"unknown fairness metric(s) {unknown_metrics}; known: {list(REPORTED_METRICS)}")
+        raise AuditCheckError(f"unknown fairness metric(s) {unknown_metrics}; known: {list(JUDGEABLE_METRICS)}")
     alpha = config.get("FAIRNESS_ALPHA")
     min_viewers = int(config["FAIRNESS_MIN_GROUP_VIEWERS"])
     min_rows = int(config["FAIRNESS_MIN_GROUP_ROWS"])
@@ -212,6 +226,10 @@ def model_fairness(
                 value = row[metric] if row is not None and metric in row else None
                 disparity = row.get(f"{metric}_disparity") if row is not None else None
                 metrics[metric] = {"value": rounded(value), "disparity": rounded(disparity)}
+            own_rmse = quality[group]["rmse"]
+            ref_rmse = quality[ref]["rmse"] if ref in quality else None
+            metrics["rmse"] = {"value": own_rmse, "disparity": rounded(own_rmse / ref_rmse)
+                               if own_rmse is not None and ref_rmse else None}
             if group == UNKNOWN:
                 verdict, reason = "excluded", f"{name} is unknown for these viewers"
             elif n_viewers < min_viewers or n_rows < min_rows:
@@ -231,14 +249,19 @@ def model_fairness(
                     m = metrics[metric]
                     ref_row = rows_of.get(ref)
                     p_value = None
-                    if metric in PROPORTIONS and row is not None and ref_row is not None:
-                        num, den = PROPORTIONS[metric]
-                        p_value = two_proportion_p_value(
-                            float(row[num]), float(sum(row[c] for c in den)),
-                            float(ref_row[num]), float(sum(ref_row[c] for c in den)),
-                        )
+                    if metric == "rmse":
+                        p_value = squared_error_p_value(quality[group].get("squared_errors"),
+                                                        quality[ref].get("squared_errors"))
+                        m["reference_value"] = quality[ref]["rmse"]
+                    else:
+                        if metric in PROPORTIONS and row is not None and ref_row is not None:
+                            num, den = PROPORTIONS[metric]
+                            p_value = two_proportion_p_value(
+                                float(row[num]), float(sum(row[c] for c in den)),
+                                float(ref_row[num]), float(sum(ref_row[c] for c in den)),
+                            )
+                        m["reference_value"] = rounded(ref_row[metric]) if ref_row is not None else None
                     m["p_value"] = rounded(p_value, 6)
-                    m["reference_value"] = rounded(ref_row[metric]) if ref_row is not None else None
                     d = m["disparity"]
                     if d is None:
                         m["verdict"] = "undefined"
@@ -256,7 +279,8 @@ def model_fairness(
                         f"(disparity {metrics[m]['disparity']}, p={metrics[m]['p_value']})" for m in failing
                     )
                     worst = max(failing, key=lambda m: abs(math.log(max(metrics[m]["disparity"], 1e-9))))
-                    direction = "worse" if metrics[worst]["disparity"] < low else "better"
+                    below = metrics[worst]["disparity"] < low
+                    direction = "worse" if below != (worst in LOWER_IS_BETTER) else "better"
                     findings.append(FindingDraft(
                         check="fairness.disparity",
                         subject=f"{subject}:{name}={group}",

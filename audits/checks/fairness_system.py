@@ -12,7 +12,8 @@ when it exceeds the reference's by more than ``SYSTEM_LATENCY_BAND_MS`` and by t
 
 Exposure: the share of recommended slots by genre, release decade and popularity tier, against the
 share of watches in the same window. A category holding at least ``EXPOSURE_MIN_SHARE`` of either
-whose ratio lies outside ``EXPOSURE_BAND`` is a (low severity) finding.
+whose ratio lies outside ``EXPOSURE_BAND`` is marked "outside"; with ``EXPOSURE_FINDINGS`` on it is
+also a (low severity) finding.
 """
 
 from __future__ import annotations
@@ -274,7 +275,7 @@ def exposure(
             outside = judged and (ratio is None or not low <= ratio <= high)
             rows.append({"category": category, "recommended_share": rounded(r), "watched_share": rounded(w),
                          "ratio": rounded(ratio), "verdict": "outside" if outside else ("ok" if judged else "not judged")})
-            if outside:
+            if outside and config.get("EXPOSURE_FINDINGS"):
                 direction = "over-exposed" if ratio is None or ratio > high else "under-exposed"
                 findings.append(FindingDraft(
                     check="fairness.exposure", subject=f"live:{dimension}={category}", severity=severity,

@@ -30,7 +30,7 @@ START_ROLES = ("data_scientist", "operator", "reviewer")
 OVERRIDABLE = {
     "fairness": {"FAIRNESS_BAND", "FAIRNESS_METRICS", "FAIRNESS_REFERENCE_GROUPS", "FAIRNESS_MIN_GROUP_VIEWERS",
                  "FAIRNESS_MIN_GROUP_ROWS", "FAIRNESS_ALPHA", "FAIRNESS_ATTRIBUTES", "FAIRNESS_MAX_VIEWERS",
-                 "SYSTEM_BAND", "EXPOSURE_BAND"},
+                 "SYSTEM_BAND", "EXPOSURE_BAND", "EXPOSURE_FINDINGS"},
     "security": {"SECURITY_CHECKS"},
 }
 MAX_WINDOW_HOURS = 24 * 90
@@ -57,11 +57,11 @@ def _validate_overrides(kind: str, overrides: dict[str, Any]) -> dict[str, Any]:
                 raise ValidationError(f"{key} must be two numbers [low, high] with 0 < low < 1 < high; got {band!r}")
             clean[key] = [float(band[0]), float(band[1])]
     if "FAIRNESS_METRICS" in clean:
-        from audits.checks.fairness_model import REPORTED_METRICS
+        from audits.checks.fairness_model import JUDGEABLE_METRICS
 
         metrics = clean["FAIRNESS_METRICS"]
-        if not isinstance(metrics, list) or not metrics or set(metrics) - set(REPORTED_METRICS):
-            raise ValidationError(f"FAIRNESS_METRICS must be a non-empty list of {list(REPORTED_METRICS)}; "
+        if not isinstance(metrics, list) or not metrics or set(metrics) - set(JUDGEABLE_METRICS):
+            raise ValidationError(f"FAIRNESS_METRICS must be a non-empty list of {list(JUDGEABLE_METRICS)}; "
                                   f"got {metrics!r}")
     if "FAIRNESS_ATTRIBUTES" in clean:
         attrs = clean["FAIRNESS_ATTRIBUTES"]

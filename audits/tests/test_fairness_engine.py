@@ -143,8 +143,31 @@ def test_rmse_per_group_uses_the_models_predictions():
 
     outcome = model_fairness(test=test, attributes=viewers, recommend=recommend, predict=predict,
                              config=DEFAULTS, subject="v", target_label="v")
-    rmse = {g["group"]: g["rmse"] for g in outcome.results["attributes"]["gender"]["groups"]}
-    assert rmse == {"M": 0.0, "F": 1.0}
+    groups = {g["group"]: g for g in outcome.results["attributes"]["gender"]["groups"]}
+    assert {k: g["rmse"] for k, g in groups.items()} == {"M": 0.0, "F": 1.0}
+    # RMSE is judged: women's predictions are worse (the reference's RMSE is 0, so the ratio is undefined
+    # and the finding rests on the other metrics); with a small error for men it is a disparity
+    assert groups["F"]["metrics"]["rmse"]["verdict"] == "undefined"
+
+
+def test_a_worse_rmse_for_one_group_fails():
+    test, viewers, recommend = _world(n_viewers=300)
+    noise = np.random.default_rng(9)
+
+    def predict(viewer_ids, movie_ids):
+        ratings = test.set_index(["viewer", "movie"])["rating"]
+        values = []
+        for v, m in zip(viewer_ids, movie_ids, strict=True):
+            spread = 1.5 if viewers.loc[v, "gender"] == "F" else 0.7
+            values.append(ratings[(v, m)] + noise.normal(0, spread))
+        return np.array(values, dtype=float)
+
+    outcome = model_fairness(test=test, attributes=viewers, recommend=recommend, predict=predict,
+                             config=DEFAULTS, subject="v", target_label="v")
+    assert [f.subject for f in outcome.findings] == ["v:gender=F"]
+    rmse = outcome.findings[0].evidence["failing_metrics"]["rmse"]
+    assert rmse["disparity"] > 1.25 and rmse["p_value"] < 0.01
+    assert "served worse" in outcome.findings[0].title
 
 
 def test_ndcg_and_the_proportion_test_by_hand():
@@ -177,5 +200,10 @@ def test_system_level_groups_and_exposure():
         recommended=pd.Series(["a"] * 90 + ["b"] * 10), watched=pd.Series(["a"] * 30 + ["b"] * 70), movies=movies,
         cuts=popularity_cuts(movies["popularity"], (0.5, 0.9)), config=DEFAULTS, window=window)
     decades = {r["category"]: r for r in results["dimensions"]["decade"]}
-    assert decades["1990s"]["ratio"] == pytest.approx(3.0)
+    assert decades["1990s"]["ratio"] == pytest.approx(3.0) and decades["1990s"]["verdict"] == "outside"
+    assert exposure_findings == []  # reported, not raised, by default
+    _, exposure_findings = exposure(
+        recommended=pd.Series(["a"] * 90 + ["b"] * 10), watched=pd.Series(["a"] * 30 + ["b"] * 70), movies=movies,
+        cuts=popularity_cuts(movies["popularity"], (0.5, 0.9)), config={**DEFAULTS, "EXPOSURE_FINDINGS": True},
+        window=window)
     assert {f.subject for f in exposure_findings} >= {"live:decade=1990s", "live:decade=2000s", "live:genre=Drama"}
