@@ -67,9 +67,9 @@ def _online_quality(window: tuple[datetime, datetime]) -> tuple[pd.DataFrame | N
     quality = sources.online_quality_by_viewer(start=window[0], end=window[1])
     if quality is None:
         return None, "unavailable: the monitoring app's online_quality is not installed"
-    return quality, ("monitoring.services.quality.online_quality per viewer (a served list succeeds when the "
-                     "viewer starts watching one of its movies within the window; lists whose window has not "
-                     "closed are left out)")
+    return quality, ("monitoring.services.quality.online_quality per viewer, from the prediction log (or the "
+                     "platform's lines when the log is empty): a served list succeeds when the viewer starts "
+                     "watching one of its movies within the window; lists whose window has not closed are left out")
 
 
 def _system_fairness(run: Any, config: dict[str, Any]) -> CheckOutcome:

@@ -130,3 +130,67 @@ def test_a_shilling_attack_is_named_with_its_accounts_and_movie():
     assert finding.evidence["account_ids"] == list(range(first_id, first_id + 40))
     assert finding.evidence["rating"] == 5 and finding.severity == "high"
     assert not run.findings.filter(check_name="security.rating_velocity").exists()
+
+
+def _usher_client(address: str):
+    """The simulator's view of Usher's ``GET /recommend/<id>``, called in-process from ``address``."""
+    import time
+
+    from django.test import Client
+
+    from recommender.simulator.client import RecommendResult
+
+    client = Client(REMOTE_ADDR=address)
+
+    def call(viewer_id: int) -> RecommendResult:
+        started = time.perf_counter()
+        response = client.get(f"/recommend/{viewer_id}")
+        ms = int((time.perf_counter() - started) * 1000)
+        if response.status_code != 200:
+            return RecommendResult(0, [], ms, f"HTTP {response.status_code}")
+        return RecommendResult(200, [m for m in response.content.decode().strip().split(",") if m][:20], ms)
+
+    call.server = "usher-test:8082"
+    return call
+
+
+def test_a_scraping_client_is_named(settings, tmp_path):
+    from recommender.serving.runtime import get_runtime, runtime_reset
+    from recommender.serving.services import deployment_update
+    from recommender.simulator.engine import Simulator
+    from recommender.simulator.scenarios import Scraping
+    from recommender.simulator.sinks import UsherSink
+
+    settings.RECOMMENDER = {**settings.RECOMMENDER, "SERVING": {
+        **settings.RECOMMENDER.get("SERVING", {}), "STATE_DIR": str(tmp_path / "serving"), "AUTOSTART": False,
+        "RATE_LIMIT_BACKEND": "local"}}
+    runtime_reset()
+    try:
+        end = _end()
+        world = _neutral_world(seed=4, viewers=400)
+        _backfill(world, [], end - dt.timedelta(hours=1))
+        version = _train()
+        type(version).objects.filter(pk=version.pk).update(status="approved")  # (its promotion is not the test)
+        version.refresh_from_db()
+        deployment_update(actor=None, system="test", reason="test: production", production=version)
+        # The last hour: the platform asks Usher for its visiting viewers; a scraper walks the viewer ids.
+        platform, scraper = _usher_client("10.0.0.5"), _usher_client("203.0.113.66")
+        live = Simulator(world, SimulationConfig(seed=5, scenarios=[Scraping(at=dt.timedelta(0), requests=300)]),
+                         sink=UsherSink(source="simulator"), recommend=platform, scraper=scraper)
+        stats = live.run_backfill(start=end - dt.timedelta(hours=1), until=end)
+        live.sink.close()
+        get_runtime().predlog.flush()
+        assert stats["scrape_requests"] == 300 and stats["visits"] > 5
+
+        run = _audit("security", overrides={"SECURITY_CHECKS": ["scraping"]})
+    finally:
+        runtime_reset()
+
+    finding = run.findings.get()
+    assert finding.fingerprint == "security.scraping:client=203.0.113.66"
+    assert finding.evidence["distinct_viewers"] == 300 and finding.evidence["sequential_share"] == 1.0
+    first = int(world.viewer_ids[0])
+    assert finding.evidence["viewer_id_range"] == [first, first + 299]
+    clients = {c["client"]: c for c in next(c for c in run.results["checks"]
+                                             if c["name"] == "security.scraping")["results"]["clients"]}
+    assert clients["10.0.0.5"]["flagged"] is False and clients["10.0.0.5"]["inactive_share"] == 0.0
