@@ -90,7 +90,7 @@ class RecommendationsApi(APIView):
     permission_classes = [IsAuthenticated, IsUsherUser]
     throttle_classes: list = []  # the serving limiter below (RECOMMENDER['SERVING'] API_RATE/API_BURST)
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer):  # query parameters, documented below
         k = serializers.IntegerField(required=False, min_value=1)
 
     @extend_schema(
@@ -187,7 +187,7 @@ class ProvenanceDetailApi(APIView):
 class DeploymentListApi(APIView):
     """Every deployment with the version of each role, canary share, arms and traffic split."""
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(operation_id="deployments_list", responses={200: OpenApiTypes.OBJECT})
     def get(self, request) -> Response:
         rows = [selectors.deployment_describe(deployment=d) for d in selectors.deployment_list()]
         if not any(r["name"] == "default" for r in rows):
@@ -205,7 +205,7 @@ def _deployment_or_404(name: str):
 class DeploymentDetailApi(APIView):
     """A deployment, what each web worker of this machine is serving, and its recent changes."""
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT, 404: ERROR})
+    @extend_schema(operation_id="deployments_detail", responses={200: OpenApiTypes.OBJECT, 404: ERROR})
     def get(self, request, name: str) -> Response:
         deployment = _deployment_or_404(name)
         body = selectors.deployment_describe(deployment=deployment)
@@ -224,22 +224,24 @@ class ArmInputSerializer(serializers.Serializer):
     experiment = serializers.CharField(max_length=100, required=False, allow_blank=True)
 
 
+class DeploymentChangeInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=1000)
+    production = serializers.IntegerField(required=False, allow_null=True, help_text="Version id; null clears.")
+    canary = serializers.IntegerField(required=False, allow_null=True)
+    shadow = serializers.IntegerField(required=False, allow_null=True)
+    canary_percent = serializers.DecimalField(max_digits=5, decimal_places=2, required=False)
+    shadow_enabled = serializers.BooleanField(required=False)
+    salt = serializers.CharField(max_length=64, required=False)
+    arms = ArmInputSerializer(many=True, required=False, help_text="Replaces the experiment arms.")
+
+
 class DeploymentChangeApi(APIView):
     """Change a deployment (operators): versions per role, canary share, arms, salt, shadow."""
 
     permission_classes = [IsAuthenticated, HasRole("operator")]
+    InputSerializer = DeploymentChangeInputSerializer
 
-    class InputSerializer(serializers.Serializer):
-        reason = serializers.CharField(max_length=1000)
-        production = serializers.IntegerField(required=False, allow_null=True, help_text="Version id; null clears.")
-        canary = serializers.IntegerField(required=False, allow_null=True)
-        shadow = serializers.IntegerField(required=False, allow_null=True)
-        canary_percent = serializers.DecimalField(max_digits=5, decimal_places=2, required=False)
-        shadow_enabled = serializers.BooleanField(required=False)
-        salt = serializers.CharField(max_length=64, required=False)
-        arms = ArmInputSerializer(many=True, required=False, help_text="Replaces the experiment arms.")
-
-    @extend_schema(request=InputSerializer, responses={200: OpenApiTypes.OBJECT, 400: ERROR, 403: ERROR,
+    @extend_schema(request=DeploymentChangeInputSerializer, responses={200: OpenApiTypes.OBJECT, 400: ERROR, 403: ERROR,
                                                        404: ERROR, 409: ERROR})
     def post(self, request, name: str) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -251,15 +253,17 @@ class DeploymentChangeApi(APIView):
         return Response(selectors.deployment_describe(deployment=deployment))
 
 
+class DeploymentRollbackInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=1000)
+
+
 class DeploymentRollbackApi(APIView):
     """Put the previous production version back (operators)."""
 
     permission_classes = [IsAuthenticated, HasRole("operator")]
+    InputSerializer = DeploymentRollbackInputSerializer
 
-    class InputSerializer(serializers.Serializer):
-        reason = serializers.CharField(max_length=1000)
-
-    @extend_schema(request=InputSerializer, responses={200: OpenApiTypes.OBJECT, 409: ERROR})
+    @extend_schema(request=DeploymentRollbackInputSerializer, responses={200: OpenApiTypes.OBJECT, 409: ERROR})
     def post(self, request, name: str) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
