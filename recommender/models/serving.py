@@ -138,6 +138,14 @@ class PredictionLog(models.Model):
     def __str__(self) -> str:
         return f"{self.request_id} viewer {self.viewer_id} → {self.model_label} ({self.status})"
 
+    # Reasons for which the items came from the popular-and-recent ranking, not from a model.
+    POPULAR_FALLBACK_REASONS = ("unknown_viewer", "no_model", "model_error", "internal_error")
+
     @property
     def is_fallback(self) -> bool:
-        return bool(self.fallback_reason)
+        """True when the items came from the fallback ranking."""
+        return self.fallback_reason in self.POPULAR_FALLBACK_REASONS or (self.status == 200 and not self.model_version_id)
+
+    @property
+    def served_by(self) -> str:
+        return "fallback" if self.is_fallback else self.model_label

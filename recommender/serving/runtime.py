@@ -322,7 +322,8 @@ class Runtime:
         for vid in list(self._models):
             if vid not in keep:
                 del self._models[vid]  # unmapped once the last request holding the old state is done
-        if old.fingerprint != state.fingerprint:
+        before = (old.revision, {r: lv.version_id for r, lv in old.routes.items()})
+        if before != (state.revision, {r: lv.version_id for r, lv in state.routes.items()}):
             logger.info("serving: revision %s → %s (%s)", old.revision, state.revision,
                         {r: lv.label for r, lv in state.routes.items()})
 
@@ -534,7 +535,8 @@ class Runtime:
             "load_errors": state.errors,
             "last_good": self.last_good.label if self.last_good else None,
             "last_poll_ok_at": self.last_poll_ok_at, "errors": dict(self.errors),
-            "snapshot": {"name": self.snapshot.name, "age_seconds": round(self.snapshot.age_seconds, 1),
+            "snapshot": {"name": self.snapshot.name,
+                         "age_seconds": None if self.snapshot.meta.get("empty") else round(self.snapshot.age_seconds, 1),
                          "viewers": int(self.snapshot.viewers.shape[0]), "pairs": self.snapshot.pairs,
                          "fallback_items": len(self.snapshot.popular)},
             "delta_pairs": self.delta.pairs, "served": self.served,

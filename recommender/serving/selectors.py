@@ -18,7 +18,7 @@ from portal.errors import ValidationError
 from recommender.models import Deployment, DeploymentChange, ModelAlias, ModelVersion, PredictionLog
 from recommender.serving import bucketing
 
-POPULAR_REASONS = ("unknown_viewer", "no_model", "model_error", "internal_error")
+POPULAR_REASONS = PredictionLog.POPULAR_FALLBACK_REASONS
 
 
 def _version_ref(version: ModelVersion | None) -> dict | None:
@@ -155,14 +155,14 @@ def prediction_provenance(*, record: PredictionLog) -> dict:
     answered its training run (code and library versions) and dataset snapshot (window, hash, rows)."""
     from recommender.registry.selectors import model_version_get, model_version_lineage
 
-    served_by_fallback = record.fallback_reason in POPULAR_REASONS or record.model_version_id is None
+    served_by_fallback = record.is_fallback
     answer = {
         "request_id": record.request_id.hex, "created_at": record.created_at, "endpoint": record.endpoint,
         "client": record.client, "viewer_id": record.viewer_id, "status": record.status, "items": record.items,
         "scores": record.scores, "latency_ms": record.latency_ms, "arm": record.arm,
         "model_label": record.model_label, "fallback_reason": record.fallback_reason, "error": record.error,
         "deployment_revision": record.deployment_revision,
-        "served_by": "fallback" if served_by_fallback else record.model_label,
+        "served_by": record.served_by if record.status == 200 else "",
     }
     lineage = None
     if record.model_version_id:
