@@ -1,18 +1,38 @@
-"""Shared fixtures: one user per role, API clients, and skips for tests needing real services."""
+"""Shared fixtures: one user per role, API and web clients, a review kind for tests, browser
+fixtures (Playwright on Debian's chromium), and skips for tests needing real services."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import tempfile
+from collections.abc import Callable, Iterator
 
 import pytest
 from django.conf import settings
 
 from portal.roles import ROLE_NAMES
 
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
 
 def chromium_path() -> str | None:
     return os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _playwright_importable() -> bool:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def pytest_collection_modifyitems(config, items) -> None:
@@ -20,14 +40,16 @@ def pytest_collection_modifyitems(config, items) -> None:
     have = {
         "postgres": "postgresql" in db_engine,
         "redis": bool(os.environ.get("REDIS_URL")),
-        "worker": bool(os.environ.get("REDIS_URL")),
-        "browser": chromium_path() is not None,
+        # The worker runs on whichever broker is configured (Redis with REDIS_URL, else the
+        # filesystem broker) against the test database, which is a file or PostgreSQL.
+        "worker": True,
+        "browser": chromium_path() is not None and _playwright_importable(),
     }
     why = {
         "postgres": "needs DATABASE_URL=postgres://…",
         "redis": "needs REDIS_URL",
-        "worker": "needs REDIS_URL (the worker's broker)",
-        "browser": "needs Debian's chromium",
+        "worker": "",
+        "browser": "needs Debian's chromium (apt-get install chromium) and playwright",
     }
     for item in items:
         for marker, ok in have.items():
@@ -35,15 +57,43 @@ def pytest_collection_modifyitems(config, items) -> None:
                 item.add_marker(pytest.mark.skip(reason=why[marker]))
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix) -> None:
+    """On SQLite the test database is a file (not in memory), so a worker subprocess can use it;
+    one per test run, in the temp folder, so parallel runs do not collide."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        db.setdefault("TEST", {})["NAME"] = os.path.join(tempfile.gettempdir(), f"usher-test-{os.getpid()}.sqlite3")
+
+
+def _clear_cache() -> None:
+    """Throttle counters live in the cache: start each test from zero. On Redis only Usher's
+    prefixed keys go (the broker may share the database)."""
+    from django.core.cache import cache
+
+    if cache.__class__.__name__ == "RedisCache":
+        client = cache._cache.get_client(write=True)
+        keys = list(client.scan_iter(match=f"{cache.key_prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    else:
+        cache.clear()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_storage(settings, tmp_path):
-    """Artifacts and media of each test go to its own temporary folder."""
+    """Artifacts and media of each test go to its own temporary folder; caches start empty;
+    login lockout (django-axes) is off unless a test turns it back on."""
     settings.RECOMMENDER = {**settings.RECOMMENDER, "ARTIFACT_ROOT": str(tmp_path / "artifacts")}
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.AXES_ENABLED = False
+    # Hashing each fixture user's password with the production hasher costs ~0.3 s a user.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    _clear_cache()
 
 
 def make_user(role: str, username: str | None = None):
+    """A staff user holding ``role``; its random password is on ``user.raw_password``."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
@@ -51,11 +101,12 @@ def make_user(role: str, username: str | None = None):
 
     if not Group.objects.filter(name=role).exists() or not Group.objects.get(name=role).permissions.exists():
         sync_role_permissions()
+    password = "pw-" + os.urandom(12).hex()
     user = get_user_model().objects.create_user(
-        username=username or f"{role}_user", password="x-" + os.urandom(8).hex(), is_staff=True,
-        is_superuser=(role == "admin"),
+        username=username or f"{role}_user", password=password, is_staff=True, is_superuser=(role == "admin"),
     )
     user.groups.add(Group.objects.get(name=role))
+    user.raw_password = password
     return user
 
 
@@ -73,7 +124,7 @@ def api_client():
 
 
 @pytest.fixture
-def client_for(users):
+def client_for(users) -> Callable:
     """``client_for('operator')`` → an APIClient signed in as that role's user."""
     from rest_framework.test import APIClient
 
@@ -83,3 +134,85 @@ def client_for(users):
         return client
 
     return _make
+
+
+@pytest.fixture
+def web_client_for(users) -> Callable:
+    """``web_client_for('viewer')`` → a Django test Client with a session for that role's user."""
+    from django.test import Client
+
+    def _make(role: str) -> Client:
+        client = Client()
+        client.force_login(users[role])
+        return client
+
+    return _make
+
+
+@pytest.fixture
+def review_kind() -> Iterator:
+    """A review kind ``test.change`` decided by reviewers with four eyes, for inbox tests."""
+    from portal.reviews import _KINDS, ReviewKind, register_review_kind
+
+    kind = ReviewKind(name="test.change", label="Test change", decider_role="reviewer", four_eyes=True)
+    previous = _KINDS.get(kind.name)
+    register_review_kind(kind)
+    yield kind
+    if previous is None:
+        _KINDS.pop(kind.name, None)
+    else:
+        _KINDS[kind.name] = previous
+
+
+# --- browser fixtures (marker ``browser``): reused by every app's page tests ------------------
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator:
+    """A headless Debian chromium driven by Playwright's sync API, shared by the session."""
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; Django's ORM calls made by the
+    # test itself in that thread are still synchronous and safe.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    pw = sync_playwright().start()
+    chromium = pw.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
+    try:
+        yield chromium
+    finally:
+        chromium.close()
+        pw.stop()
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def page(browser, live_server) -> Iterator:
+    """A fresh browser context and page per test, with ``page.usher_url`` = the live server."""
+    context = browser.new_context(base_url=live_server.url)
+    context.set_default_timeout(15_000)
+    pg = context.new_page()
+    pg.usher_url = live_server.url
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def browser_login(page) -> Callable:
+    """``browser_login(user)`` signs ``user`` in through the real login form (password
+    ``user.raw_password``) and returns the page, now on the dashboard."""
+
+    def _login(user, password: str | None = None):
+        page.goto("/portal/login/?next=/portal/")
+        page.fill("input[name=username]", user.get_username())
+        page.fill("input[name=password]", password if password is not None else user.raw_password)
+        page.click("button[type=submit]")
+        page.wait_for_load_state("load")
+        return page
+
+    return _login

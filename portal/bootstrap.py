@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from importlib import import_module
+
+from portal.contrib import app_modules
 
 
 def run_steps() -> Iterator[str]:
-    for app in ("recommender", "monitoring", "audits"):
-        try:
-            module = import_module(f"{app}.bootstrap")
-        except ModuleNotFoundError:
-            continue
+    """Each domain app's ``bootstrap.steps()`` in turn, then a last line."""
+    for module in app_modules("bootstrap"):
         yield from module.steps()
     yield "bootstrap: done"

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from importlib import import_module
-
+from django.http import HttpRequest
 from django.urls import reverse_lazy
 
-APPS_WITH_NAVIGATION = ["portal", "recommender", "monitoring", "audits"]
+from portal.contrib import app_modules
 
 
 def _portal_sections() -> list[dict]:
@@ -23,13 +22,14 @@ def _portal_sections() -> list[dict]:
                     "badge": "portal.navigation.pending_reviews_badge",
                 },
                 {"title": "Activity log", "icon": "history", "link": reverse_lazy("portal:activity")},
+                {"title": "My API token", "icon": "key", "link": reverse_lazy("portal:api-token")},
                 {"title": "API docs", "icon": "api", "link": reverse_lazy("swagger-ui")},
             ],
         }
     ]
 
 
-def pending_reviews_badge(request) -> str:
+def pending_reviews_badge(request: HttpRequest) -> str:
     """The count of reviews waiting for the signed-in user, shown beside the inbox link."""
     from portal import selectors
 
@@ -39,12 +39,9 @@ def pending_reviews_badge(request) -> str:
     return str(count) if count else ""
 
 
-def sidebar_navigation(request) -> list[dict]:
+def sidebar_navigation(request: HttpRequest) -> list[dict]:
+    """Unfold's sidebar groups: the portal's own, then each app's ``navigation.sections(request)``."""
     sections = _portal_sections()
-    for app in APPS_WITH_NAVIGATION[1:]:
-        try:
-            module = import_module(f"{app}.navigation")
-        except ModuleNotFoundError:
-            continue
+    for module in app_modules("navigation"):
         sections.extend(module.sections(request))
     return sections

@@ -1,14 +1,23 @@
-"""Portal pages of the shell, rendered inside the admin-style layout (django-unfold)."""
+"""Portal pages of the shell, rendered inside the admin-style layout (django-unfold).
+
+Routes wrap these views with ``admin.site.admin_view`` (signed-in staff only); each page is a
+thin reader of selectors, and every write goes through a service, as in the API.
+"""
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views.generic import TemplateView
+from rest_framework.authtoken.models import Token
 
 from portal import selectors, services
 from portal.errors import UsherError
+from portal.filters import ActivityLogFilter
+from portal.models import ReviewRequest
+from portal.permissions import user_roles
 
 
 class PortalPage(TemplateView):
@@ -20,23 +29,31 @@ class PortalPage(TemplateView):
         context = super().get_context_data(**kwargs)
         context.update(admin.site.each_context(self.request))
         context["title"] = self.title
+        context["usher_roles"] = sorted(user_roles(self.request.user))
         return context
 
 
 class InboxView(PortalPage):
+    """What waits for the signed-in user, and every review with a status filter."""
+
     template_name = "portal/inbox.html"
     title = "Review inbox"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         status = self.request.GET.get("status", "")
-        context["pending"] = selectors.review_request_inbox(user=self.request.user)
+        if status not in ReviewRequest.Status.values:
+            status = ""
+        context["pending"] = list(selectors.review_request_inbox(user=self.request.user)[:200])
         context["recent"] = selectors.review_request_list(filters={"status": status})[:50]
         context["status"] = status
+        context["statuses"] = ReviewRequest.Status.choices
         return context
 
 
 class ReviewDetailView(PortalPage):
+    """One review: its target, evidence, history, and the decision form for whoever may decide."""
+
     template_name = "portal/review_detail.html"
     title = "Review"
 
@@ -44,13 +61,18 @@ class ReviewDetailView(PortalPage):
         context = super().get_context_data(**kwargs)
         review = get_object_or_404(selectors.review_request_list(), pk=self.kwargs["pk"])
         context["review"] = review
+        context["may_decide"] = (
+            review.status == ReviewRequest.Status.PENDING
+            and selectors.review_request_may_decide(review=review, user=self.request.user)
+        )
+        context["is_requester"] = review.requester_id == self.request.user.pk
         context["history"] = selectors.activity_log_list(
             filters={"target_type": "portal.reviewrequest", "target_id": review.pk}
-        )
+        ).order_by("seq")
         context["title"] = f"Review #{review.pk}: {review.title}"
         return context
 
-    def post(self, request, pk: int):
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         review = get_object_or_404(selectors.review_request_list(), pk=pk)
         try:
             services.review_request_decide(
@@ -64,13 +86,50 @@ class ReviewDetailView(PortalPage):
 
 
 class ActivityLogView(PortalPage):
+    """The activity log with filters (actor, action, target, time), 50 entries a page."""
+
     template_name = "portal/activity.html"
     title = "Activity log"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         params = self.request.GET
-        filters = {k: params.get(k, "") for k in ("actor", "action", "target_type", "since", "until")}
-        page = Paginator(selectors.activity_log_list(filters=filters), 50).get_page(params.get("page"))
-        context.update({"page_obj": page, "filters": filters})
+        filterset = ActivityLogFilter(params, queryset=selectors.activity_log_list())
+        entries = filterset.qs if filterset.is_valid() else selectors.activity_log_list().none()
+        page = Paginator(entries, 50).get_page(params.get("page"))
+        query = params.copy()
+        query.pop("page", None)
+        context.update({
+            "page_obj": page,
+            "filters": {k: params.get(k, "") for k in ActivityLogFilter.base_filters},
+            "filter_errors": filterset.errors,
+            "query": query.urlencode(),
+        })
         return context
+
+
+class ApiTokenView(PortalPage):
+    """Create, rotate or revoke my API token (the same service path as ``/api/v1/auth/token``)."""
+
+    template_name = "portal/api_token.html"
+    title = "My API token"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["has_token"] = Token.objects.filter(user=self.request.user).exists()
+        context["new_token"] = self.request.session.pop("usher_new_token", None)
+        return context
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        action = request.POST.get("action")
+        if action == "create":
+            token = services.api_token_create(user=request.user)
+            # Shown once, on the next page load, then gone from the session.
+            request.session["usher_new_token"] = token.key
+            messages.success(request, "A new token was created; copy it now, it is shown once.")
+        elif action == "revoke":
+            deleted = services.api_token_revoke(user=request.user)
+            messages.success(request, "Your API token was revoked." if deleted else "You had no token.")
+        else:
+            messages.error(request, "Unknown action: choose create or revoke.")
+        return redirect("portal:api-token")

@@ -10,4 +10,5 @@ urlpatterns = [
     path("inbox/", admin.site.admin_view(pages.InboxView.as_view()), name="inbox"),
     path("inbox/<int:pk>/", admin.site.admin_view(pages.ReviewDetailView.as_view()), name="review"),
     path("activity/", admin.site.admin_view(pages.ActivityLogView.as_view()), name="activity"),
+    path("account/token/", admin.site.admin_view(pages.ApiTokenView.as_view()), name="api-token"),
 ]

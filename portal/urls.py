@@ -30,3 +30,6 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("", include("recommender.serving_urls")),
 ]
+
+handler404 = "portal.views.page_not_found"
+handler500 = "portal.views.server_error"

@@ -1,15 +1,16 @@
-"""The portal's pages: dashboard figures, the review inbox, the activity log; and health checks."""
+"""Health checks, the dashboard callback, and JSON error pages for the API."""
 
 from __future__ import annotations
 
-import json
-import socket
+import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from django.views.decorators.http import require_GET
 
 
@@ -30,8 +31,6 @@ def _check_broker() -> None:
 
     url = app.conf.broker_url
     if url.startswith("filesystem://"):
-        import os
-
         folder = app.conf.broker_transport_options["data_folder_in"]
         if not os.access(folder, os.W_OK):
             raise OSError(f"broker folder {folder} is not writable")
@@ -40,11 +39,13 @@ def _check_broker() -> None:
         conn.ensure_connection(max_retries=1, timeout=settings.USHER["READYZ_TIMEOUT_SECONDS"])
 
 
+# Checks run in threads so a dependency that never answers cannot hold the request past the
+# timeout; a stuck check keeps its thread, which is why the pool is small and shared.
 _executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="readyz")
 
 
-def _run_check(fn) -> dict:
-    def wrapped():
+def _run_check(fn: Callable[[], None]) -> dict:
+    def wrapped() -> None:
         try:
             fn()
         finally:
@@ -55,15 +56,16 @@ def _run_check(fn) -> dict:
         future.result(timeout=settings.USHER["READYZ_TIMEOUT_SECONDS"])
         return {"ok": True}
     except FutureTimeout:
-        return {"ok": False, "error": "timed out"}
-    except (Exception, socket.timeout) as exc:  # noqa: BLE001 - any failure means not ready
+        return {"ok": False, "error": f"timed out after {settings.USHER['READYZ_TIMEOUT_SECONDS']}s"}
+    except Exception as exc:  # any failure means not ready
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
 
 
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
     """Each dependency checked with a bounded timeout; 503 when any fails."""
-    checks = {"database": _run_check(_check_database), "broker": _run_check(_check_broker)}
+    futures = {"database": _check_database, "broker": _check_broker}
+    checks = {name: _run_check(fn) for name, fn in futures.items()}
     ready = all(c["ok"] for c in checks.values())
     return JsonResponse({"ready": ready, "checks": checks}, status=200 if ready else 503)
 
@@ -76,4 +78,19 @@ def dashboard_callback(request: HttpRequest, context: dict) -> dict:
     return context
 
 
-__all__ = ["healthz", "readyz", "dashboard_callback", "json"]
+def _wants_json(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """404: JSON in the API's error shape under /api/, the usual page elsewhere."""
+    if _wants_json(request):
+        return JsonResponse({"error": "not found", "detail": request.path}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """500: JSON in the API's error shape under /api/, the usual page elsewhere."""
+    if _wants_json(request):
+        return JsonResponse({"error": "internal server error", "detail": None}, status=500)
+    return defaults.server_error(request)

@@ -1,8 +1,13 @@
-"""One exception handler: domain errors and DRF errors become ``{"error": ..., "detail": ...}``."""
+"""One exception handler: domain errors and DRF errors become ``{"error": ..., "detail": ...}``.
+
+``error`` is one human sentence; ``detail`` carries the specifics (field errors, allowed values,
+the DRF error code) or null. Domain errors (``portal.errors.UsherError``) keep their own status.
+"""
 
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -11,9 +16,13 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from portal.errors import UsherError
 
 
-def exception_handler(exc, context):
+def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, UsherError):
         return Response({"error": exc.message, "detail": exc.detail}, status=exc.status)
+    if isinstance(exc, DjangoValidationError):
+        # A model's clean() refused the input: a 400 naming the fields, not a 500.
+        detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+        return Response({"error": "invalid input", "detail": detail}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -25,7 +34,7 @@ def exception_handler(exc, context):
         response.data = {"error": "invalid input", "detail": response.data}
     elif isinstance(exc, exceptions.APIException):
         detail = response.data.get("detail") if isinstance(response.data, dict) else response.data
-        response.data = {"error": str(detail), "detail": getattr(exc, "default_code", None)}
+        response.data = {"error": str(detail), "detail": exc.get_codes() if isinstance(exc.detail, str) else None}
     if response.status_code == status.HTTP_429_TOO_MANY_REQUESTS and "Retry-After" not in response:
         response["Retry-After"] = "1"
     return response

@@ -2,109 +2,95 @@
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.authtoken.models import Token
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.filters import OrderingFilter
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal import selectors, services
 from portal.api.serializers import ActivityLogEntrySerializer, ReviewRequestSerializer
-from portal.permissions import user_roles
+from portal.filters import ActivityLogFilter, ReviewRequestFilter
+from portal.permissions import ROLES, HasRole, IsUsherUser, user_roles
 
 
 class TokenApi(APIView):
-    """Create (or rotate) and revoke the API token of the signed-in user."""
+    """Create (or rotate) and revoke the API token of the signed-in user.
 
-    permission_classes = [IsAuthenticated]
+    Every role may hold a token, read-only viewers included: it is how scripts read the API.
+    """
+
+    permission_classes = [IsUsherUser]
+    write_roles = ROLES  # a viewer manages their own token too
 
     @extend_schema(
         request=None,
         responses={201: inline_serializer("TokenOut", {"token": serializers.CharField()})},
+        summary="Create or rotate my API token (the old one stops working)",
     )
-    def post(self, request) -> Response:
-        with transaction.atomic():
-            Token.objects.filter(user=request.user).delete()
-            token = Token.objects.create(user=request.user)
-            services.activity_log_record(actor=request.user, action="api_token.created",
-                                         target=("auth.user", request.user.pk, request.user.get_username()))
+    def post(self, request: Request) -> Response:
+        token = services.api_token_create(user=request.user)
         return Response({"token": token.key}, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses={204: None})
-    def delete(self, request) -> Response:
-        deleted, _ = Token.objects.filter(user=request.user).delete()
-        if deleted:
-            services.activity_log_record(actor=request.user, action="api_token.revoked",
-                                         target=("auth.user", request.user.pk, request.user.get_username()))
+    @extend_schema(request=None, responses={204: None}, summary="Revoke my API token")
+    def delete(self, request: Request) -> Response:
+        services.api_token_revoke(user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MeApi(APIView):
     """Who am I, and which roles do I hold."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsUsherUser]
 
     @extend_schema(responses=inline_serializer("Me", {
-        "username": serializers.CharField(), "roles": serializers.ListField(child=serializers.CharField()),
+        "username": serializers.CharField(),
+        "roles": serializers.ListField(child=serializers.CharField()),
+        "has_token": serializers.BooleanField(),
     }))
-    def get(self, request) -> Response:
-        return Response({"username": request.user.get_username(), "roles": sorted(user_roles(request.user))})
+    def get(self, request: Request) -> Response:
+        return Response({
+            "username": request.user.get_username(),
+            "roles": sorted(user_roles(request.user)),
+            "has_token": Token.objects.filter(user=request.user).exists(),
+        })
 
 
 class ActivityLogListApi(generics.ListAPIView):
-    """The activity log, newest first; filter by actor, action (prefix), target and time."""
+    """The activity log, newest first; filter by actor, action (prefix), target and time.
+
+    Read only: the log is written by the services that change state, never through the API.
+    """
 
     serializer_class = ActivityLogEntrySerializer
-    filter_backends: list = []
-
-    @extend_schema(parameters=[
-        OpenApiParameter("actor", str), OpenApiParameter("action", str),
-        OpenApiParameter("target_type", str), OpenApiParameter("target_id", str),
-        OpenApiParameter("since", str, description="ISO-8601 time"),
-        OpenApiParameter("until", str, description="ISO-8601 time"),
-    ])
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filterset_class = ActivityLogFilter
+    ordering_fields = ["seq", "created_at"]
+    ordering = ["-seq"]
 
     def get_queryset(self):
-        from django.utils.dateparse import parse_datetime
-
-        params = self.request.query_params
-        filters = {k: params.get(k) for k in ("actor", "action", "target_type", "target_id")}
-        for key in ("since", "until"):
-            if params.get(key):
-                value = parse_datetime(params[key])
-                if value is None:
-                    from portal.errors import ValidationError
-
-                    raise ValidationError(f"'{key}' is not an ISO-8601 time: {params[key]!r}")
-                filters[key] = value
-        return selectors.activity_log_list(filters=filters)
+        return selectors.activity_log_list()
 
 
 class ReviewListApi(generics.ListAPIView):
-    """Every review request; filter by status, kind, assigned role."""
+    """Every review request; filter by status, kind, assigned role, target."""
 
     serializer_class = ReviewRequestSerializer
-    filter_backends: list = []
-
-    @extend_schema(parameters=[OpenApiParameter("status", str), OpenApiParameter("kind", str),
-                               OpenApiParameter("assigned_role", str)])
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filterset_class = ReviewRequestFilter
+    ordering_fields = ["created_at", "due_at", "decided_at"]
+    ordering = ["-created_at"]
 
     def get_queryset(self):
-        params = self.request.query_params
-        return selectors.review_request_list(
-            filters={k: params.get(k) for k in ("status", "kind", "assigned_role")}
-        )
+        return selectors.review_request_list()
 
 
 class ReviewInboxApi(generics.ListAPIView):
-    """The pending reviews the signed-in user may decide."""
+    """The pending reviews the signed-in user may decide, soonest due first."""
 
     serializer_class = ReviewRequestSerializer
     filter_backends: list = []
@@ -124,18 +110,23 @@ class ReviewDetailApi(generics.RetrieveAPIView):
 
 
 class ReviewDecideApi(APIView):
-    """Approve, reject or request changes. The requester cannot decide a four-eyes review."""
+    """Approve, reject or request changes. The requester cannot decide a four-eyes review.
 
-    write_roles = ("viewer", "data_scientist", "operator", "reviewer", "admin")  # the service decides
+    The permission class keeps read-only viewers out; which working role may decide a given
+    review (its kind's role, or a named person) is the service's call.
+    """
+
+    permission_classes = [IsUsherUser, HasRole("data_scientist", "operator", "reviewer", "admin")]
 
     class InputSerializer(serializers.Serializer):
         decision = serializers.ChoiceField(choices=["approve", "reject", "request_changes"])
         comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
-    @extend_schema(request=InputSerializer, responses={200: ReviewRequestSerializer})
-    def post(self, request, review_id: int) -> Response:
+    @extend_schema(request=InputSerializer, responses={200: ReviewRequestSerializer},
+                   summary="Decide a review (approve, reject, request changes)")
+    def post(self, request: Request, review_id: int) -> Response:
+        review = get_object_or_404(selectors.review_request_list(), id=review_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        review = get_object_or_404(selectors.review_request_list(), id=review_id)
         review = services.review_request_decide(review=review, actor=request.user, **data.validated_data)
         return Response(ReviewRequestSerializer(review).data)

@@ -1,8 +1,10 @@
-"""Writes of the portal shell: the activity log and the review inbox."""
+"""Writes of the portal shell: the activity log, the review inbox, API tokens."""
 
-from portal.services.activity import activity_log_record, activity_log_verify  # noqa: F401
+from portal.services.activity import activity_log_head, activity_log_record, activity_log_verify  # noqa: F401
 from portal.services.reviews import (  # noqa: F401
     review_request_cancel,
     review_request_create,
     review_request_decide,
 )
+from portal.services.tokens import api_token_create, api_token_revoke  # noqa: F401
+from portal.services.users import generate_password, user_create  # noqa: F401

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from portal.models import ActivityLogEntry, ActivityLogHead
@@ -89,17 +90,36 @@ def activity_log_record(
 
 @dataclass(frozen=True)
 class ChainProblem:
+    """The first broken place in the chain: the entry's position (and row id when it exists)."""
+
     seq: int | None
     entry_id: int | None
     reason: str
 
 
-def activity_log_verify() -> tuple[int, ChainProblem | None]:
-    """Walk the chain in order; return (entries checked, the first problem or None)."""
+def activity_log_head() -> tuple[int, str]:
+    """The chain's head ``(seq, hash)``: record it elsewhere to anchor a later verification."""
+    head = ActivityLogHead.objects.filter(id=1).first()
+    return (head.seq, head.hash) if head else (0, GENESIS_HASH)
+
+
+def activity_log_verify(*, anchor: tuple[int, str] | None = None) -> tuple[int, ChainProblem | None]:
+    """Walk the chain in order; return (entries checked, the first problem or None).
+
+    Detects an altered entry (its hash), a removed one (a gap in ``seq``, or a chain shorter than
+    its head row records), and one inserted out of order (the next entry's link). ``anchor`` is a
+    ``(seq, hash)`` seen by an earlier verification: removing the newest entries *and* rewinding
+    the head is only detectable against such an anchor.
+    """
+    # The head is read first and the walk stops there, so entries appended while we walk (with
+    # their head update, in one transaction) are not mistaken for forgeries; they are checked
+    # next time.
+    head_seq, head_hash = activity_log_head()
     prev_hash = GENESIS_HASH
     expected_seq = 1
     checked = 0
-    rows = ActivityLogEntry.objects.order_by("seq").values(
+    anchor_hash_found: str | None = None
+    rows = ActivityLogEntry.objects.filter(seq__lte=head_seq).order_by("seq").values(
         "id", "seq", "created_at", "actor_label", "action", "target_type", "target_id",
         "target_repr", "data", "prev_hash", "hash",
     )
@@ -121,13 +141,40 @@ def activity_log_verify() -> tuple[int, ChainProblem | None]:
             return checked, ChainProblem(
                 row["seq"], row["id"], f"entry #{row['seq']} was altered (its hash does not match)"
             )
+        if anchor is not None and row["seq"] == anchor[0]:
+            anchor_hash_found = row["hash"]
         prev_hash = row["hash"]
         expected_seq += 1
         checked += 1
-    head = ActivityLogHead.objects.filter(id=1).first()
-    if head is not None and (head.seq != checked or head.hash != prev_hash):
+    if head_seq > checked:
         return checked, ChainProblem(
             checked + 1, None,
-            f"the chain ends at #{checked} but its head records #{head.seq}: entries were removed",
+            f"entry #{checked + 1} is missing: the chain ends at #{checked} but its head records "
+            f"#{head_seq} (entries were removed)",
         )
+    if head_hash != prev_hash:
+        return checked, ChainProblem(
+            checked, None, f"entry #{checked} is not the one the chain's head records (it was replaced)"
+        )
+    # A committed append always moves the head with it: a row beyond the (re-read) head was
+    # written behind the log's back.
+    last_seq = ActivityLogEntry.objects.aggregate(last=Max("seq"))["last"] or 0
+    head_now, _ = activity_log_head()
+    if last_seq > head_now:
+        return checked, ChainProblem(
+            head_now + 1, None,
+            f"entry #{head_now + 1} was added behind the log's back (the head records #{head_now}, "
+            f"the table holds #{last_seq})",
+        )
+    if anchor is not None and anchor[0] > 0:
+        if checked < anchor[0]:
+            return checked, ChainProblem(
+                checked + 1, None,
+                f"entry #{checked + 1} is missing: an earlier verification saw the chain reach "
+                f"#{anchor[0]} (entries were removed and the head rewound)",
+            )
+        if anchor_hash_found != anchor[1]:
+            return checked, ChainProblem(
+                anchor[0], None, f"entry #{anchor[0]} differs from the one an earlier verification saw"
+            )
     return checked, None

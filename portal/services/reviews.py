@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from portal.errors import Conflict, PermissionDenied, ValidationError
 from portal.models import ReviewRequest
-from portal.permissions import user_has_role
 from portal.reviews import get_review_kind
+from portal.selectors import review_request_may_decide
 from portal.services.activity import _target_parts, activity_log_record
 
 DECISIONS = {
@@ -30,7 +30,7 @@ def review_request_create(
     requester: Any | None,
     evidence: dict | None = None,
     assigned_to: Any | None = None,
-    due_at=None,
+    due_at: datetime | None = None,
     system: str | None = None,
 ) -> ReviewRequest:
     """Open a review request in the inbox of the kind's deciding role (or one named person)."""
@@ -60,12 +60,6 @@ def review_request_create(
     return review
 
 
-def _may_decide(review: ReviewRequest, actor) -> bool:
-    if review.assigned_to_id is not None:
-        return review.assigned_to_id == actor.pk or user_has_role(actor, "admin")
-    return user_has_role(actor, review.assigned_role)
-
-
 def review_request_decide(
     *, review: ReviewRequest, actor: Any, decision: str, comment: str = ""
 ) -> ReviewRequest:
@@ -86,18 +80,21 @@ def review_request_decide(
         raise PermissionDenied(
             "Four eyes: you requested this review, so someone else must decide it."
         )
-    if not _may_decide(review, actor):
-        raise PermissionDenied(
-            f"This review is assigned to the role '{review.assigned_role}'"
-            + (" and a named person" if review.assigned_to_id else "")
-            + "; you cannot decide it."
+    if not review_request_may_decide(review=review, user=actor):
+        reason = f"assigned to the role '{review.assigned_role}'" + (
+            " and a named person" if review.assigned_to_id else ""
         )
+        activity_log_record(
+            actor=actor, action="review.refused", target=review,
+            data={"decision": decision, "reason": f"wrong role: {reason}"},
+        )
+        raise PermissionDenied(f"This review is {reason}; you cannot decide it.")
     if decision in ("reject", "request_changes") and not comment.strip():
         raise ValidationError("a comment is required to reject or request changes")
     with transaction.atomic():
         locked = ReviewRequest.objects.select_for_update().get(pk=review.pk)
         if locked.status != ReviewRequest.Status.PENDING:
-            raise Conflict(f"review #{locked.pk} is already {locked.status}")
+            raise Conflict(f"review #{locked.pk} is already {locked.status}", detail={"status": locked.status})
         before = locked.status
         locked.status = DECISIONS[decision]
         locked.decision_comment = comment
@@ -120,7 +117,7 @@ def review_request_cancel(*, review: ReviewRequest, actor: Any | None, reason: s
     with transaction.atomic():
         locked = ReviewRequest.objects.select_for_update().get(pk=review.pk)
         if locked.status != ReviewRequest.Status.PENDING:
-            raise Conflict(f"review #{locked.pk} is already {locked.status}")
+            raise Conflict(f"review #{locked.pk} is already {locked.status}", detail={"status": locked.status})
         locked.status = ReviewRequest.Status.CANCELLED
         locked.decision_comment = reason
         locked.decided_at = timezone.now()

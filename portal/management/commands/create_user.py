@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import secrets
-
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
+from portal.errors import UsherError
 from portal.roles import ROLE_NAMES
-from portal.services import activity_log_record
+from portal.services import user_create
 
 
 class Command(BaseCommand):
@@ -22,14 +18,8 @@ class Command(BaseCommand):
         parser.add_argument("--email", default="")
 
     def handle(self, *args, name: str, role: str, email: str, **options) -> None:
-        User = get_user_model()
-        if User.objects.filter(username=name).exists():
-            raise CommandError(f"user '{name}' already exists")
-        password = secrets.token_urlsafe(18)
-        with transaction.atomic():
-            user = User.objects.create_user(username=name, email=email, password=password, is_staff=True,
-                                            is_superuser=(role == "admin"))
-            user.groups.add(Group.objects.get(name=role))
-            activity_log_record(actor=None, system="create_user", action="user.created",
-                                target=("auth.user", user.pk, name), data={"role": role})
+        try:
+            _, password = user_create(username=name, role=role, email=email, system="create_user")
+        except UsherError as exc:
+            raise CommandError(exc.message)
         self.stdout.write(f"created {name} ({role}); password (shown once): {password}")
