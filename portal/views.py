@@ -36,7 +36,8 @@ def _check_broker() -> None:
             raise OSError(f"broker folder {folder} is not writable")
         return
     with app.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=1, timeout=settings.USHER["READYZ_TIMEOUT_SECONDS"])
+        # No retries: a refused connection is reported at once, a silent one by the timeout.
+        conn.ensure_connection(max_retries=0, timeout=settings.USHER["READYZ_TIMEOUT_SECONDS"])
 
 
 # Checks run in threads so a dependency that never answers cannot hold the request past the

@@ -1,0 +1,147 @@
+"""The REST API base: error shape, tokens, throttling, pagination, JSON 404s, the schema."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+from rest_framework.throttling import SimpleRateThrottle
+
+from portal.api.exceptions import exception_handler
+from portal.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from portal.models import ActivityLogEntry
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    "exc, status, body",
+    [
+        (ValidationError("bad thing", detail={"field": "x"}), 400, {"error": "bad thing", "detail": {"field": "x"}}),
+        (PermissionDenied("no"), 403, {"error": "no", "detail": None}),
+        (NotFound("gone"), 404, {"error": "gone", "detail": None}),
+        (Conflict("already done", detail={"status": "approved"}), 409,
+         {"error": "already done", "detail": {"status": "approved"}}),
+        (DjangoValidationError({"name": ["too long"]}), 400, {"error": "invalid input", "detail": {"name": ["too long"]}}),
+    ],
+)
+def test_exception_handler_shape(exc, status, body):
+    response = exception_handler(exc, {})
+    assert response.status_code == status
+    assert response.data == body
+
+
+def test_unhandled_exceptions_are_left_to_django():
+    assert exception_handler(RuntimeError("boom"), {}) is None
+
+
+def test_missing_and_bad_credentials_are_401_with_a_clear_message(users):
+    anonymous = APIClient().get("/api/v1/me")
+    assert anonymous.status_code == 401
+    assert anonymous.json() == {"error": "Authentication credentials were not provided.", "detail": "not_authenticated"}
+    assert anonymous["WWW-Authenticate"] == "Token"
+    bad = APIClient(HTTP_AUTHORIZATION="Token not-a-real-token").get("/api/v1/me")
+    assert bad.status_code == 401 and bad.json() == {"error": "Invalid token.", "detail": "authentication_failed"}
+
+
+def test_user_without_a_role_is_403(db):
+    from django.contrib.auth import get_user_model
+
+    nobody = get_user_model().objects.create_user(username="nobody", password="pw-" + "x" * 20)
+    client = APIClient()
+    client.force_authenticate(nobody)
+    response = client.get("/api/v1/activity")
+    assert response.status_code == 403
+    assert response.json()["error"] == "You need an Usher role to use this endpoint."
+
+
+def test_unknown_api_path_is_a_json_404(client_for):
+    response = client_for("viewer").get("/api/v1/no/such/thing")
+    assert response.status_code == 404
+    assert response.json() == {"error": "not found", "detail": "/api/v1/no/such/thing"}
+
+
+def test_token_create_use_rotate_and_revoke(users):
+    session = APIClient()
+    session.force_login(users["viewer"])  # a read-only viewer may hold a token
+    # When a token is created, it authenticates
+    created = session.post("/api/v1/auth/token")
+    assert created.status_code == 201
+    key = created.json()["token"]
+    with_token = APIClient(HTTP_AUTHORIZATION=f"Token {key}")
+    me = with_token.get("/api/v1/me").json()
+    assert me == {"username": "viewer_user", "roles": ["viewer"], "has_token": True}
+    # When rotated, the old key stops working
+    rotated = with_token.post("/api/v1/auth/token").json()["token"]
+    assert rotated != key
+    assert with_token.get("/api/v1/me").status_code == 401
+    # When revoked, the new key stops working too
+    revoker = APIClient(HTTP_AUTHORIZATION=f"Token {rotated}")
+    assert revoker.delete("/api/v1/auth/token").status_code == 204
+    assert revoker.get("/api/v1/me").status_code == 401
+    assert not Token.objects.filter(user=users["viewer"]).exists()
+    # And every step is in the activity log
+    actions = list(ActivityLogEntry.objects.order_by("seq").values_list("action", flat=True))
+    assert actions == ["api_token.created", "api_token.created", "api_token.revoked"]
+
+
+def test_token_page_creates_shows_once_and_revokes(users, web_client_for):
+    client = web_client_for("operator")
+    shown = client.post("/portal/account/token/", {"action": "create"}, follow=True)
+    key = Token.objects.get(user=users["operator"]).key
+    assert key in shown.content.decode()
+    assert key not in client.get("/portal/account/token/").content.decode()  # shown once
+    client.post("/portal/account/token/", {"action": "revoke"})
+    assert not Token.objects.filter(user=users["operator"]).exists()
+
+
+def test_throttling_answers_429_with_retry_after(users, monkeypatch):
+    # Given a rate of 3 requests a minute per user
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {"user": "3/min", "anon": "3/min"})
+    client = APIClient()
+    client.force_authenticate(users["viewer"])
+    codes = [client.get("/api/v1/me").status_code for _ in range(4)]
+    # Then the fourth is refused, saying when to retry
+    assert codes == [200, 200, 200, 429]
+    response = client.get("/api/v1/me")
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) > 0
+    assert response.json()["detail"] == "throttled" and "throttled" in response.json()["error"]
+
+
+def test_list_pagination(users, client_for):
+    from portal.services import activity_log_record
+
+    for i in range(7):
+        activity_log_record(actor=users["operator"], action=f"x.{i}")
+    page = client_for("viewer").get("/api/v1/activity", {"limit": 3, "offset": 3}).json()
+    assert page["count"] == 7 and [r["action"] for r in page["results"]] == ["x.3", "x.2", "x.1"]
+    assert page["next"] and page["previous"]
+
+
+def test_schema_documents_every_portal_endpoint_and_the_error_shape(client_for):
+    schema = client_for("viewer").get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    paths = schema["paths"]
+    for path in ["/api/v1/me", "/api/v1/auth/token", "/api/v1/activity", "/api/v1/reviews", "/api/v1/reviews/inbox",
+                 "/api/v1/reviews/{review_id}", "/api/v1/reviews/{review_id}/decide"]:
+        assert path in paths, path
+    decide = paths["/api/v1/reviews/{review_id}/decide"]["post"]["responses"]
+    assert {"200", "400", "401", "403", "404", "409", "429"} <= set(decide)
+    assert set(schema["components"]["schemas"]["Error"]["properties"]) == {"error", "detail"}
+    activity_params = {p["name"] for p in paths["/api/v1/activity"]["get"]["parameters"]}
+    assert {"actor", "action", "target_type", "target_id", "since", "until", "limit", "offset"} <= activity_params
+
+
+def test_swagger_and_redoc_are_served_offline(client_for):
+    client = client_for("viewer")
+    for url in ("/api/docs/", "/api/redoc/"):
+        html = client.get(url).content.decode()
+        assert "drf_spectacular_sidecar" in html
+        assert "cdn." not in html and "unpkg" not in html and "jsdelivr" not in html
+
+
+def test_the_handler_is_wired():
+    from rest_framework.settings import api_settings
+
+    assert api_settings.EXCEPTION_HANDLER is exception_handler
