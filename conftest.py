@@ -191,11 +191,24 @@ def browser() -> Iterator:
 
 @pytest.fixture
 def page(browser, live_server) -> Iterator:
-    """A fresh browser context and page per test, with ``page.usher_url`` = the live server."""
+    """A fresh browser context and page per test, with ``page.usher_url`` = the live server and
+    ``page.external_requests`` = every request that tried to leave it (refused)."""
     context = browser.new_context(base_url=live_server.url)
     context.set_default_timeout(15_000)
+    external: list[str] = []
+
+    def _offline_only(route) -> None:
+        # Usher works offline: anything not served by the live server is recorded and refused.
+        if route.request.url.startswith(live_server.url):
+            route.continue_()
+        else:
+            external.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", _offline_only)
     pg = context.new_page()
     pg.usher_url = live_server.url
+    pg.external_requests = external
     try:
         yield pg
     finally:

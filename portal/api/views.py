@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.authtoken.models import Token
@@ -13,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal import selectors, services
+from portal.api.pagination import StrictFilterBackend
 from portal.api.serializers import ActivityLogEntrySerializer, ReviewRequestSerializer
 from portal.filters import ActivityLogFilter, ReviewRequestFilter
 from portal.permissions import ROLES, HasRole, IsUsherUser, user_roles
@@ -67,7 +67,7 @@ class ActivityLogListApi(generics.ListAPIView):
     """
 
     serializer_class = ActivityLogEntrySerializer
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filter_backends = [StrictFilterBackend, OrderingFilter]
     filterset_class = ActivityLogFilter
     ordering_fields = ["seq", "created_at"]
     ordering = ["-seq"]
@@ -80,7 +80,7 @@ class ReviewListApi(generics.ListAPIView):
     """Every review request; filter by status, kind, assigned role, target."""
 
     serializer_class = ReviewRequestSerializer
-    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filter_backends = [StrictFilterBackend, OrderingFilter]
     filterset_class = ReviewRequestFilter
     ordering_fields = ["created_at", "due_at", "decided_at"]
     ordering = ["-created_at"]

@@ -145,3 +145,19 @@ def test_the_handler_is_wired():
     from rest_framework.settings import api_settings
 
     assert api_settings.EXCEPTION_HANDLER is exception_handler
+
+
+@pytest.mark.parametrize(
+    "params, field",
+    [({"limit": "abc"}, "limit"), ({"limit": "0"}, "limit"), ({"limit": "5000"}, "limit"),
+     ({"offset": "-1"}, "offset"), ({"offset": ["1", "2"]}, "offset"), ({"since": ""}, "since"),
+     ({"until": "not-a-time"}, "until")],
+)
+def test_bad_list_parameters_are_400_naming_them(client_for, params, field):
+    response = client_for("viewer").get("/api/v1/activity", params)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid input" and field in response.json()["detail"]
+
+
+def test_empty_free_text_filter_is_fine(client_for):
+    assert client_for("viewer").get("/api/v1/activity", {"actor": ""}).status_code == 200
