@@ -161,3 +161,12 @@ def test_bad_list_parameters_are_400_naming_them(client_for, params, field):
 
 def test_empty_free_text_filter_is_fine(client_for):
     assert client_for("viewer").get("/api/v1/activity", {"actor": ""}).status_code == 200
+
+
+def test_form_bodies_are_415(review_kind, users, client_for):
+    from portal.services import review_request_create
+
+    review = review_request_create(kind=review_kind.name, target=("x", 1), title="t", requester=users["operator"])
+    response = client_for("reviewer").post(f"/api/v1/reviews/{review.pk}/decide", {"decision": "approve"})  # multipart
+    assert response.status_code == 415
+    assert set(response.json()) == {"error", "detail"}
