@@ -170,3 +170,25 @@ def test_form_bodies_are_415(review_kind, users, client_for):
     response = client_for("reviewer").post(f"/api/v1/reviews/{review.pk}/decide", {"decision": "approve"})  # multipart
     assert response.status_code == 415
     assert set(response.json()) == {"error", "detail"}
+
+
+def test_query_param_helpers_name_the_bad_parameter():
+    from rest_framework.exceptions import ValidationError as DRFValidationError
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    from portal.api.params import query_datetime, query_float, query_int
+
+    def req(qs: str) -> Request:
+        return Request(APIRequestFactory().get("/x?" + qs))
+
+    assert query_int(req("n=5"), "n", minimum=1, maximum=10) == 5
+    assert query_int(req(""), "n", default=3) == 3
+    assert query_float(req("x=0.5"), "x") == 0.5
+    assert query_datetime(req("t=2025-01-31T12:00:00"), "t").isoformat() == "2025-01-31T12:00:00+00:00"
+    for call in (lambda: query_int(req("n=null"), "n"), lambda: query_int(req("n=50"), "n", maximum=10),
+                 lambda: query_int(req("n=1&n=2"), "n"), lambda: query_float(req("x=nan"), "x"),
+                 lambda: query_datetime(req("t=yesterday"), "t")):
+        with pytest.raises(DRFValidationError) as caught:
+            call()
+        assert set(caught.value.detail) <= {"n", "x", "t"}

@@ -1,0 +1,67 @@
+"""Reading query parameters in API views: a bad value is a 400 naming the parameter, never a
+raw string reaching the ORM (a 500). Prefer a FilterSet for list filters; use these for the rest.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+
+
+def _one(request: Request, name: str) -> str | None:
+    values = request.query_params.getlist(name)
+    if not values:
+        return None
+    if len(values) > 1:
+        raise ValidationError({name: ["give this parameter once"]})
+    return values[0]
+
+
+def query_int(request: Request, name: str, *, default: int | None = None, minimum: int | None = None,
+              maximum: int | None = None) -> int | None:
+    """``?name=`` as an int within [minimum, maximum], or ``default`` when absent."""
+    raw = _one(request, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError({name: [f"must be a whole number, not {raw!r}"]})
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ValidationError({name: [f"must be between {minimum} and {maximum}, not {value}"]})
+    return value
+
+
+def query_float(request: Request, name: str, *, default: float | None = None, minimum: float | None = None,
+                maximum: float | None = None) -> float | None:
+    """``?name=`` as a finite float within [minimum, maximum], or ``default`` when absent."""
+    raw = _one(request, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValidationError({name: [f"must be a number, not {raw!r}"]})
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValidationError({name: ["must be a finite number"]})
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ValidationError({name: [f"must be between {minimum} and {maximum}, not {value}"]})
+    return value
+
+
+def query_datetime(request: Request, name: str, *, default: datetime | None = None) -> datetime | None:
+    """``?name=`` as an aware ISO-8601 datetime (naive values are taken as UTC)."""
+    raw = _one(request, name)
+    if raw is None:
+        return default
+    try:
+        value = parse_datetime(raw)
+    except ValueError:
+        value = None
+    if value is None:
+        raise ValidationError({name: [f"must be an ISO-8601 time such as 2025-01-31T12:00:00Z, not {raw!r}"]})
+    return value if timezone.is_aware(value) else timezone.make_aware(value, UTC)
