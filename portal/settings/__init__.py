@@ -240,13 +240,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    # Choice sets that share a field name get explicit component names (drf-spectacular warns
-    # otherwise, and `check --deploy --fail-level WARNING` fails). Add yours when it warns.
-    "ENUM_NAME_OVERRIDES": {
-        "ReviewStatusEnum": "portal.models.ReviewRequest.Status",
-        "PromotionStatusEnum": "recommender.models.releases.PromotionRequest.Status",
-        "ExperimentStatusEnum": "recommender.models.releases.Experiment.Status",
-    },
+    # Choice sets sharing a field name are named after their component by portal.api.schema's
+    # hook; an explicit name here wins.
+    "ENUM_NAME_OVERRIDES": {"ReviewStatusEnum": "portal.models.ReviewRequest.Status"},
+    "POSTPROCESSING_HOOKS": ["portal.api.schema.postprocess_schema_enums"],
 }
 
 # The cache backs API throttling. On Redis it shares REDIS_URL's database under its own key
