@@ -123,6 +123,19 @@ def api_endpoints() -> list[Endpoint]:
 
 ENDPOINTS = api_endpoints()
 
+# Findings in other apps' endpoints, reported to their owners; each entry goes when it is fixed
+# (the test then XPASSes). Portal's own endpoints never appear here.
+KNOWN_ISSUES = {
+    "/api/v1/monitoring/online-quality": "500 (pandas KeyError) when the prediction log has no rows in the "
+    "window: monitoring/sources.py served_lists selects columns of an empty frame",
+}
+
+
+def _params():
+    for e in ENDPOINTS:
+        marks = [pytest.mark.xfail(reason=KNOWN_ISSUES[e.path], strict=False)] if e.path in KNOWN_ISSUES else []
+        yield pytest.param(e, id=e.path, marks=marks)
+
 
 def test_the_walk_finds_the_portal_endpoints():
     paths = {e.path for e in ENDPOINTS}
@@ -146,7 +159,7 @@ def _shape_problem(response) -> str | None:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=[e.path for e in ENDPOINTS])
+@pytest.mark.parametrize("endpoint", list(_params()))
 def test_permission_matrix(endpoint, users, api_client, client_for):
     problems: list[str] = []
     for method in endpoint.methods:
