@@ -42,8 +42,14 @@ class IsUsherUser(BasePermission):
             return True
         write_roles = getattr(view, "write_roles", None)
         if write_roles is None:
-            return bool(roles - {"viewer"})
-        return user_has_role(request.user, *write_roles)
+            if roles - {"viewer"}:
+                return True
+            self.message = "Viewers have read-only access."
+            return False
+        if user_has_role(request.user, *write_roles):
+            return True
+        self.message = f"This action needs the role: {' or '.join(write_roles)}."
+        return False
 
 
 def HasRole(*roles: str) -> type[BasePermission]:  # noqa: N802 - reads like a class in views

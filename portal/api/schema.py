@@ -37,7 +37,7 @@ _DESCRIPTIONS = {
     "400": "Invalid input: `detail` names the fields and what was wrong.",
     "401": "Not signed in: send `Authorization: Token <key>` or a session cookie.",
     "403": "Signed in, but your role may not do this.",
-    "404": "No such object.",
+    "404": "No such object (in the path, or one the body refers to).",
     "409": "The object's state does not allow this (e.g. already decided).",
     "429": "Too many requests: retry after the `Retry-After` header's seconds.",
 }
@@ -71,9 +71,10 @@ class UsherAutoSchema(AutoSchema):
 
     def _error_codes(self) -> list[str]:
         codes = ["400", "401", "403", "429"]
-        if "{" in self.path:
-            codes.append("404")
-        if self.method not in ("GET", "HEAD", "OPTIONS"):
+        writes = self.method not in ("GET", "HEAD", "OPTIONS")
+        if "{" in self.path or writes:
+            codes.append("404")  # the object in the path, or one the body refers to
+        if writes:
             codes.append("409")
         return codes
 

@@ -199,3 +199,9 @@ def test_schema_generates_without_warnings():
     from django.core.management import call_command
 
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", "/dev/null")
+
+
+def test_viewer_write_refusal_says_why(client_for):
+    response = client_for("viewer").post("/api/v1/reviews/1/decide", {"decision": "approve"}, format="json")
+    assert response.status_code == 403
+    assert response.json() == {"error": "Viewers have read-only access.", "detail": "permission_denied"}

@@ -50,6 +50,9 @@ KNOWN_ISSUES = {
     "GET /api/v1/monitoring/incidents": "500 on ?rule=null: the raw query value reaches the ORM",
     "GET /api/v1/monitoring/notifications": "500 on ?incident=null: the raw query value reaches the ORM",
     "GET /api/v1/monitoring/telemetry/minutes": "500 on ?model_version_id=null: the raw query value reaches the ORM",
+    "GET /api/v1/monitoring/online-quality": "500 (pandas KeyError) when the prediction log has no rows in the window",
+    "GET /api/v1/model-versions": "500 on ?snapshot=null: the raw query value reaches the ORM",
+    "GET /api/v1/provenance/": "500 on ?status=null: the raw query value reaches the ORM",
 }
 
 
