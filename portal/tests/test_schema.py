@@ -53,6 +53,8 @@ KNOWN_ISSUES = {
     "GET /api/v1/monitoring/online-quality": "500 (pandas KeyError) when the prediction log has no rows in the window",
     "GET /api/v1/model-versions": "500 on ?snapshot=null: the raw query value reaches the ORM",
     "GET /api/v1/provenance/": "500 on ?status=null: the raw query value reaches the ORM",
+    "POST /api/v1/audits/runs": "202 body has null finding_count / signed_off_by where the schema says "
+    "integer / string (missing allow_null / nullable)",
 }
 
 
