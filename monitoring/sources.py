@@ -157,8 +157,8 @@ def served_lists(since: datetime, until: datetime, *, source: str = "auto", max_
         if source == "server" or count:
             step = max(1, -(-count // max_rows)) if max_rows and count > max_rows else 1
             frame = predictions(since, until, with_items=True, every_nth=step)
-            frame = frame[frame["ok"]]
-            frame = frame[frame["items"].map(lambda v: bool(v))]
+            # .loc with an explicit boolean mask: an empty object-dtype mask would select columns
+            frame = frame.loc[frame["ok"].astype(bool) & frame["items"].map(bool).astype(bool)]
             columns = ["items"] if items_only else ["time", "viewer_id", "model_version_id", "arm", "items"]
             return frame[columns].reset_index(drop=True), "server"
     if source == "server":
@@ -173,7 +173,7 @@ def served_lists(since: datetime, until: datetime, *, source: str = "auto", max_
     if items_only:
         return pd.DataFrame({"items": _client_items(since, until, step)}), "client"
     frame = client_requests(since, until, with_items=True, every_nth=step)
-    frame = frame[(frame["status"] == 200) & frame["movie_ids"].map(lambda v: bool(v))]
+    frame = frame.loc[(frame["status"] == 200) & frame["movie_ids"].map(bool).astype(bool)]
     out = pd.DataFrame({
         "time": frame["time"], "viewer_id": frame["viewer_id"], "model_version_id": np.nan, "arm": "",
         "items": frame["movie_ids"],
@@ -188,7 +188,7 @@ def _client_items(since: datetime, until: datetime, every_nth: int) -> list[list
     from recommender.models import RecommendationRequest
 
     table = RecommendationRequest._meta.db_table
-    sample = f" AND id % {int(every_nth)} = 0" if every_nth > 1 else ""
+    sample = f" AND id %% {int(every_nth)} = 0" if every_nth > 1 else ""
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT movie_ids FROM {table} WHERE time >= %s AND time < %s AND status = 200{sample}",
@@ -318,19 +318,17 @@ def last_event_times() -> dict[str, datetime | None]:
     return times
 
 
-def sql_date(column: str) -> str:
-    """SQL for the UTC date of a timestamp column, cheap on both back ends."""
+def sql_days(column: str) -> str:
+    """SQL for a timestamp column as a number of days (a float; only differences matter), cheap on
+    both back ends."""
     if connection.vendor == "sqlite":
-        return f"substr({column}, 1, 10)"
+        return f"julianday({column})"
     if connection.vendor == "postgresql":
-        return f"(({column}) AT TIME ZONE 'UTC')::date"
-    return f"CAST({column} AS DATE)"
+        return f"EXTRACT(EPOCH FROM {column}) / 86400.0"
+    raise NotImplementedError(f"no day arithmetic for {connection.vendor}")
 
 
-def sql_day(column: str) -> str:
-    """SQL for a whole-day number of a timestamp column (for grouping by UTC day), cheap on both back ends."""
-    if connection.vendor == "sqlite":
-        return f"CAST(julianday({column}) AS INTEGER)"
-    if connection.vendor == "postgresql":
-        return f"FLOOR(EXTRACT(EPOCH FROM {column}) / 86400)::integer"
-    return sql_date(column)
+def days_of(value: datetime) -> float:
+    """``value`` on the scale of ``sql_days`` (julianday on SQLite, epoch days on PostgreSQL)."""
+    epoch_days = value.timestamp() / 86400.0
+    return epoch_days + 2440587.5 if connection.vendor == "sqlite" else epoch_days

@@ -67,7 +67,7 @@ class NotificationChannelSerializer(serializers.ModelSerializer):
 
 class AlertRuleSerializer(serializers.ModelSerializer):
     metric = serializers.ChoiceField(choices=sorted(METRICS))
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     channels = serializers.PrimaryKeyRelatedField(many=True, queryset=NotificationChannel.objects.all(),
                                                   required=False)
     condition = serializers.CharField(read_only=True)
@@ -96,8 +96,8 @@ class NotificationSerializer(serializers.ModelSerializer):
 class IncidentSerializer(serializers.ModelSerializer):
     rule = serializers.SlugRelatedField(slug_field="name", read_only=True)
     rule_id = serializers.IntegerField(read_only=True)
-    acknowledged_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    resolved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    acknowledged_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    resolved_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     review_id = serializers.IntegerField(read_only=True, allow_null=True)
 
     class Meta:

@@ -51,14 +51,30 @@ def time_range(params, *, default_hours: float = 24.0, max_days: int = 62) -> tu
             hours = float(params.get("hours", default_hours))
         except ValueError:
             raise ValidationError(f"'hours' is not a number: {params.get('hours')!r}")
-        if hours <= 0:
+        if not hours > 0:
             raise ValidationError("'hours' must be positive")
-        since = until - timedelta(hours=hours)
+        if hours > max_days * 24:
+            raise ValidationError(f"the range may span at most {max_days} days")
+        try:
+            since = until - timedelta(hours=hours)
+        except OverflowError:
+            raise ValidationError("'until' minus 'hours' is before the year 1")
     if since >= until:
         raise ValidationError("'since' must be before 'until'")
     if until - since > timedelta(days=max_days):
         raise ValidationError(f"the range may span at most {max_days} days")
     return since, until
+
+
+def _int_filter(params, key: str) -> int | None:
+    """An optional integer filter (an id): absent → None, anything but an integer → a clear 400."""
+    raw = params.get(key)
+    if raw in (None, ""):
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValidationError(f"'{key}' must be an integer id, got {raw!r}")
 
 
 def _int_param(params, key: str, default: int, *, low: int = 1, high: int = 10_000) -> int:
@@ -158,7 +174,7 @@ class TelemetryMinuteListApi(generics.ListAPIView):
         since, until = time_range(params)
         return selectors.telemetry_minute_list(filters={
             "since": since, "until": until, "source": params.get("source"),
-            "model_version_id": params.get("model_version_id"), "arm": params.get("arm")})
+            "model_version_id": _int_filter(params, "model_version_id"), "arm": params.get("arm")})
 
 
 class SLOListApi(generics.ListCreateAPIView):
@@ -405,7 +421,10 @@ class FeedbackRunApi(APIView):
 class MetricListApi(APIView):
     """The metrics an alert rule can watch, with their parameters."""
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=inline_serializer("MonitoringMetric", {
+        "name": serializers.CharField(), "label": serializers.CharField(), "unit": serializers.CharField(),
+        "params": serializers.DictField(child=serializers.CharField()),
+    }, many=True))
     def get(self, request) -> Response:
         return Response([{"name": s.name, "label": s.label, "unit": s.unit, "params": s.params}
                          for s in METRICS.values()])
@@ -494,7 +513,8 @@ class IncidentListApi(generics.ListAPIView):
 
     def get_queryset(self):
         params = self.request.query_params
-        filters = {k: params.get(k) for k in ("severity", "rule", "metric")}
+        filters = {"severity": params.get("severity"), "metric": params.get("metric"),
+                   "rule": _int_filter(params, "rule")}
         if params.get("status") == "active":
             filters["active"] = True
         elif params.get("status"):
@@ -637,4 +657,4 @@ class NotificationListApi(generics.ListAPIView):
     def get_queryset(self):
         params = self.request.query_params
         return selectors.notification_list(filters={"status": params.get("status"),
-                                                    "incident": params.get("incident")})
+                                                    "incident": _int_filter(params, "incident")})

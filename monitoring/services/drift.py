@@ -49,6 +49,14 @@ def _sample(pairs) -> Sample:
     return Sample(np.asarray(values), np.asarray(weights, dtype="float64"))
 
 
+def _counts(series: pd.Series, *, scale: float = 1.0) -> Sample:
+    """A sample from value counts (index = values), without empty values or zero counts; vectorised."""
+    values = series.index.to_numpy()
+    weights = series.to_numpy(dtype="float64") / scale
+    keep = (weights > 0) & pd.notna(values) & (values != "")
+    return Sample(values[keep], weights[keep])
+
+
 def _fetch(sql: str, params: list) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, [connection.ops.adapt_datetimefield_value(p) if isinstance(p, datetime) else p
@@ -61,15 +69,38 @@ class _Shared:
 
     def __init__(self) -> None:
         self._movies: pd.DataFrame | None = None
+        self._genres: pd.DataFrame | None = None
         self._viewers: pd.DataFrame | None = None
 
     def movies(self) -> pd.DataFrame:
+        """Movie id → popularity (catalog-wide)."""
         if self._movies is None:
-            from recommender.models import Movie
-
-            rows = list(Movie.objects.order_by().values_list("id", "genres", "popularity"))
-            self._movies = pd.DataFrame(rows, columns=["id", "genres", "popularity"]).set_index("id")
+            self._load_movies()
         return self._movies
+
+    def movie_genres(self) -> pd.DataFrame:
+        """One row per (movie, genre) with weight 1/k for a movie of k genres, indexed by movie id."""
+        if self._genres is None:
+            self._load_movies()
+        return self._genres
+
+    def _load_movies(self) -> None:
+        import json
+
+        from recommender.models import Movie
+
+        rows = _fetch(f"SELECT id, genres, popularity FROM {Movie._meta.db_table}", [])
+        ids = [r[0] for r in rows]
+        # The genres column is JSON text: one parse for the whole catalog, not one per movie.
+        genres = json.loads("[" + ",".join(r[1] if isinstance(r[1], str) else json.dumps(r[1]) for r in rows) + "]")
+        self._movies = pd.DataFrame({"popularity": pd.to_numeric(pd.Series([r[2] for r in rows]), errors="coerce")
+                                     .to_numpy()}, index=pd.Index(ids, name="id"))
+        lists = pd.Series(genres, index=pd.Index(ids, name="id"), dtype="object")
+        lists = lists[lists.map(lambda g: isinstance(g, list) and len(g) > 0)]
+        exploded = lists.explode()
+        self._genres = pd.DataFrame({"genre": exploded.to_numpy(),
+                                     "weight": 1.0 / lists.map(len).reindex(exploded.index).to_numpy()},
+                                    index=exploded.index)
 
     def viewers(self) -> pd.DataFrame:
         if self._viewers is None:
@@ -91,6 +122,7 @@ class _Window:
         self.ratings: pd.DataFrame | None = None
         self.watches: pd.DataFrame | None = None
         self.items: pd.Series | None = None
+        self.lists = 0
 
     def _where(self, column: str) -> tuple[str, list]:
         if self.since is None:
@@ -102,19 +134,30 @@ class _Window:
         from recommender.models import RatingEvent, WatchSession
 
         where, params = self._where("time")
-        rows = _fetch(f"SELECT viewer_id, rating, {sources.sql_day('time')} FROM "
+        rows = _fetch(f"SELECT viewer_id, rating, {sources.sql_days('time')} FROM "
                       f"{RatingEvent._meta.db_table} WHERE {where}", params)
-        self.ratings = pd.DataFrame(rows, columns=["viewer_id", "rating", "day"])
+        self.ratings = self._with_day(pd.DataFrame(rows, columns=["viewer_id", "rating", "day"]))
         where, params = self._where("started_at")
-        rows = _fetch(f"SELECT viewer_id, movie_id, {sources.sql_day('started_at')} FROM "
+        rows = _fetch(f"SELECT viewer_id, movie_id, {sources.sql_days('started_at')} FROM "
                       f"{WatchSession._meta.db_table} WHERE {where}", params)
-        self.watches = pd.DataFrame(rows, columns=["viewer_id", "movie_id", "day"])
+        self.watches = self._with_day(pd.DataFrame(rows, columns=["viewer_id", "movie_id", "day"]))
         lists, _ = sources.served_lists(
             self.since or datetime(1970, 1, 1, tzinfo=self.until.tzinfo), self.until,
             max_rows=int(monitoring_setting("DRIFT_MAX_LISTS")), items_only=True,
         )
         self.items = pd.Series([m for ids in lists["items"] for m in ids], dtype="object")
+        self.lists = len(lists)
         return self
+
+    def _with_day(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Days counted from the window's start (24-hour buckets), so a one-day window is one bucket
+        whatever the time of day it starts — UTC midnights would split it in two."""
+        if frame.empty:
+            frame["day"] = frame["day"].astype("int64")
+            return frame
+        origin = sources.days_of(self.since) if self.since else float(frame["day"].min())
+        frame["day"] = np.floor(frame["day"].astype("float64") - origin).astype("int64")
+        return frame
 
     def _watch_counts(self) -> pd.Series:
         return self.watches["movie_id"].value_counts()
@@ -126,30 +169,28 @@ class _Window:
 
     # --- the features ---------------------------------------------------------------------
     def rating(self) -> Sample:
-        return _sample((str(r), n) for r, n in self.ratings["rating"].value_counts().items())
+        counts = self.ratings["rating"].value_counts()
+        counts.index = counts.index.astype(str)
+        return _counts(counts)
 
     def viewer_age(self) -> Sample:
-        ages = self._active()["age"].dropna()
-        return _sample((float(a), n) for a, n in ages.value_counts().items())
+        ages = pd.to_numeric(self._active()["age"], errors="coerce").dropna()
+        return _counts(ages.value_counts())
 
     def viewer_gender(self) -> Sample:
-        return _sample(self._active()["gender"].value_counts().items())
+        return _counts(self._active()["gender"].value_counts())
 
     def viewer_occupation(self) -> Sample:
-        return _sample(self._active()["occupation"].value_counts().items())
+        return _counts(self._active()["occupation"].value_counts())
 
     def watch_genre(self) -> Sample:
         counts = self._watch_counts()
         if counts.empty:
             return _sample([])
-        genres = self.shared.movies()["genres"].reindex(counts.index)
-        frame = pd.DataFrame({"genre": genres.values, "n": counts.values})
-        frame["k"] = frame["genre"].map(lambda g: len(g) if isinstance(g, list) else 0)
-        frame = frame[frame["k"] > 0]
         # A movie of k genres spreads each watch over them, so every watch weighs the same.
-        frame["n"] = frame["n"] / frame["k"]
-        grouped = frame.explode("genre").groupby("genre")["n"].sum()
-        return _sample(grouped.items())
+        genres = self.shared.movie_genres()
+        joined = genres.join(counts.rename("n"), how="inner")
+        return _counts((joined["weight"] * joined["n"]).groupby(joined["genre"]).sum())
 
     def watched_movie_popularity(self) -> Sample:
         counts = self._watch_counts()
@@ -164,10 +205,15 @@ class _Window:
         if both.empty:
             return _sample([])
         per_day = both.groupby(["viewer_id", "day"], sort=False).size()
-        return _sample((float(n), c) for n, c in per_day.value_counts().items())
+        counts = per_day.value_counts()
+        counts.index = counts.index.astype("float64")
+        return _counts(counts)
 
     def recommended_item(self) -> Sample:
-        return _sample(self.items.value_counts().items())
+        # The movies of one list are not independent draws: weigh slots so the sample size is the
+        # number of lists, not of slots (else the chi-square test overstates its confidence).
+        per_list = len(self.items) / self.lists if self.lists else 1.0
+        return _counts(self.items.value_counts(), scale=per_list)
 
 
 def _load_windows(windows: list[_Window]) -> None:

@@ -48,6 +48,9 @@ def test_summary_and_series_for_the_dashboard(client_for, traffic):
     ({"hours": "2000"}, "at most 62 days"),
     ({"step": "x"}, "'step' must be an integer"),
     ({"source": "mobile"}, "'source' must be client or server"),
+    ({"hours": "1e300"}, "at most 62 days"),
+    ({"hours": "nan"}, "'hours' must be positive"),
+    ({"until": "0001-01-01T01:00:00", "hours": "5"}, "before the year 1"),
 ])
 def test_bad_parameters_get_a_clear_400(client_for, params, fragment):
     response = client_for("viewer").get(reverse("api-monitoring-telemetry"), params)
@@ -157,3 +160,23 @@ def test_list_endpoints_have_bounded_queries(client_for, traffic, django_assert_
                  "api-monitoring-dq-list", "api-monitoring-notifications", "api-monitoring-channel-list"):
         with django_assert_max_num_queries(8):
             assert viewer.get(reverse(name)).status_code == 200
+
+
+@pytest.mark.parametrize("name, param", [
+    ("api-monitoring-incident-list", "rule"),
+    ("api-monitoring-notifications", "incident"),
+    ("api-monitoring-telemetry-minutes", "model_version_id"),
+])
+def test_id_filters_must_be_integers(client_for, name, param):
+    response = client_for("viewer").get(reverse(name), {param: "null"})
+    assert response.status_code == 400 and f"'{param}' must be an integer id" in response.json()["error"]
+
+
+def test_online_quality_with_an_empty_prediction_log_is_no_data(client_for, db):
+    response = client_for("viewer").get(reverse("api-monitoring-online-quality"), {"source": "server"})
+    assert response.status_code == 200 and response.json() == []
+
+
+def test_metric_list_matches_its_schema(client_for):
+    metrics = client_for("viewer").get(reverse("api-monitoring-metrics")).json()
+    assert isinstance(metrics, list) and {"slo_burn_rate", "online_quality"} <= {m["name"] for m in metrics}

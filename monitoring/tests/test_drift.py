@@ -115,3 +115,17 @@ def test_reference_is_the_production_models_training_snapshot(catalog, t0):
     report = drift_report_create(current_since=t0, current_until=t0 + timedelta(hours=3))
     assert report.reference["model_version_id"] == version.pk and report.reference_since == t0
     assert report.status == DriftReport.Status.OK  # the same events on both sides
+
+
+def test_recommended_lists_are_sampled_evenly_for_big_windows(catalog, t0):
+    from monitoring import sources
+    from monitoring.tests.factories import request_line
+    from recommender.models import RecommendationRequest
+
+    RecommendationRequest.objects.bulk_create([
+        request_line(time=t0 + timedelta(seconds=i), viewer=1 + i % 10, items=[catalog[0][i % 40]]) for i in range(40)
+    ] + [request_line(time=t0, viewer=1, status=0)])
+    everything, source = sources.served_lists(t0, t0 + timedelta(hours=1), items_only=True)
+    assert source == "client" and len(everything) == 40
+    sample, _ = sources.served_lists(t0, t0 + timedelta(hours=1), max_rows=10, items_only=True)
+    assert 8 <= len(sample) <= 11 and all(items for items in sample["items"])

@@ -343,7 +343,7 @@ MONITORING = {
     "DATA_QUALITY_WINDOW_MINUTES": env.int("MONITORING_DATA_QUALITY_WINDOW_MINUTES", default=60),
     "DRIFT_WINDOW_HOURS": env.int("MONITORING_DRIFT_WINDOW_HOURS", default=24),
     # Served lists sampled for the recommended-item distribution (JSON lists are parsed in Python).
-    "DRIFT_MAX_LISTS": env.int("MONITORING_DRIFT_MAX_LISTS", default=50_000),
+    "DRIFT_MAX_LISTS": env.int("MONITORING_DRIFT_MAX_LISTS", default=20_000),
     # Read the reference and current windows of a drift report in two threads.
     "DRIFT_PARALLEL": env.bool("MONITORING_DRIFT_PARALLEL", default=True),
     # An event is late when it arrives this long after a later event of the same type.
