@@ -58,6 +58,11 @@ def _parse_params(text: str) -> dict:
     return params
 
 
+def _metric_groups(metrics: dict) -> list[tuple[str, list[tuple[str, str, object]]]]:
+    return [(name.replace("_", " "), [(key, label, metrics.get(key)) for key, label, _ in items])
+            for name, items in selectors.COMPARISON_GROUPS.items()]
+
+
 def _split_from_form(data) -> dict:
     kind = data.get("split_kind") or "random"
     split: dict = {"kind": kind}
@@ -134,8 +139,7 @@ class RunDetailView(PortalPage):
         metrics = run.metrics or {}
         context.update({
             "run": run, "version": selectors.training_run_version(run),
-            "groups": [(name, [(key, label, metrics.get(key)) for key, label, _ in items])
-                       for name, items in selectors.COMPARISON_GROUPS.items()],
+            "groups": _metric_groups(metrics),
             "group_metrics": run.group_metrics or {},
             "title": f"Run #{run.pk}: {run.algorithm}",
             "can_cancel": user_has_role(self.request.user, "data_scientist") and not run.is_terminal,
@@ -296,8 +300,7 @@ class VersionDetailView(PortalPage):
         metrics = version.metrics or {}
         context.update({
             "version": version, "run": version.training_run, "title": str(version),
-            "groups": [(name, [(key, label, metrics.get(key)) for key, label, _ in items])
-                       for name, items in selectors.COMPARISON_GROUPS.items()],
+            "groups": _metric_groups(metrics),
             "can_edit": user_has_role(self.request.user, "data_scientist"),
         })
         return context
