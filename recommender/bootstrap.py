@@ -1,8 +1,9 @@
 """First-run steps of the recommender app for `manage.py bootstrap` (run by every `make run`).
 
 On a fresh database: backfill a simulated week straight into Usher (the world of the live
-simulator that `make run` starts next), so the portal has data at once. Does nothing when event
-data already exists, so it is safe on every start.
+simulator that `make run` starts next), so the portal has data at once; then train a first model
+and put it in production while nothing is in production. Each step does nothing when its work is
+already done, so it is safe on every start.
 """
 
 from __future__ import annotations
@@ -49,4 +50,9 @@ def simulated_backfill_step() -> Iterator[str]:
 
 
 def steps() -> Iterator[str]:
+    from recommender.training.bootstrap import first_model_step
+
     yield from simulated_backfill_step()
+    # Training's step (recommender/training/bootstrap.py): a first model into production, only while
+    # nothing is in production; recorded in the activity log as system:bootstrap.
+    yield from first_model_step()
