@@ -90,14 +90,22 @@ def split_frame(ratings: pd.DataFrame, spec: dict) -> list[tuple[pd.DataFrame, p
         size = ordered.groupby("user_id")["movie_id"].transform("size")
         test_mask = (rank_from_end < spec["n"]) & (size > spec["n"])
         return [(ordered[~test_mask], ordered[test_mask])]
+    pairs = []
+    for train_positions, test_positions in kfold_positions(n, spec):
+        pairs.append((ratings.iloc[train_positions], ratings.iloc[test_positions]))
+    return pairs
+
+
+def kfold_positions(n: int, spec: dict) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Row positions (train, test) of each fold: a seeded permutation cut into ``folds`` parts."""
     order = np.random.default_rng(spec["seed"]).permutation(n)
     folds = np.array_split(order, spec["folds"])
-    pairs = []
+    out = []
     for fold in folds:
         mask = np.zeros(n, dtype=bool)
         mask[fold] = True
-        pairs.append((ratings[~mask], ratings[mask]))
-    return pairs
+        out.append((np.flatnonzero(~mask), np.flatnonzero(mask)))
+    return out
 
 
 # --- metric functions (each tested against hand-computed values) ----------------------------------
@@ -260,9 +268,16 @@ def latency_figures(model, users: Sequence[int], k: int) -> dict:
             "latency_sample": len(timings)}
 
 
-def rating_errors(algo, test: pd.DataFrame) -> pd.DataFrame:
-    """Prediction error of every test rating, with its user (Surprise's own ``test``)."""
-    testset = list(zip(test["user_id"].tolist(), test["movie_id"].tolist(), test["rating"].tolist(), strict=True))
+def rating_errors(algo, test: pd.DataFrame | list) -> pd.DataFrame:
+    """Prediction error of every test rating, with its user (Surprise's own ``test``).
+
+    ``test`` is a frame of ratings or a Surprise testset (a list of (user, item, rating)).
+    """
+    if isinstance(test, pd.DataFrame):
+        testset = list(zip(test["user_id"].tolist(), test["movie_id"].tolist(), test["rating"].tolist(),
+                           strict=True))
+    else:
+        testset = test
     predictions = algo.test(testset)
     return pd.DataFrame({"user_id": [p.uid for p in predictions],
                          "error": [p.est - p.r_ui for p in predictions]})

@@ -380,20 +380,24 @@ def _evaluate_kfold(run: TrainingRun, ratings: pd.DataFrame, progress: Progress,
                     timings: dict) -> tuple[dict, dict, tuple[str, str, int, str] | None]:
     """k-fold cross-validation of RMSE/MAE (like Surprise's ``cross_validate``); then, when the run
     registers, a final fit on every rating for the artifact (ranking metrics need a hold-out split)."""
-    pairs = ev.split_frame(ratings, run.split)
-    n = len(pairs)
+    # Like Surprise's cross_validate: the ratings become Surprise's raw ratings once, and each fold's
+    # train and test sets are built from row positions.
+    data = Dataset.load_from_df(ratings[["user_id", "movie_id", "rating"]], Reader(rating_scale=(1, 5)))
+    raw = data.raw_ratings
+    folds = ev.kfold_positions(len(ratings), run.split)
+    n = len(folds)
     span = 80 if run.register else 95
     rmses, maes, fits = [], [], []
-    for index, (train, test) in enumerate(pairs):
+    for index, (train_positions, test_positions) in enumerate(folds):
         lo = 5 + (span - 5) * index / n
         hi = 5 + (span - 5) * (index + 1) / n
         progress.set(f"fold {index + 1}/{n}: fitting", lo)
-        trainset = _trainset(train)
+        trainset = data.construct_trainset([raw[i] for i in train_positions])
         algo, fit_seconds = _fit(run.algorithm, run.hyperparameters, run.seed, trainset, progress, lo,
                                  lo + (hi - lo) * 0.8)
         fits.append(fit_seconds)
         started = time.perf_counter()
-        errors = ev.rating_errors(algo, test)
+        errors = ev.rating_errors(algo, data.construct_testset([raw[i] for i in test_positions]))
         timings["evaluation_seconds"] += time.perf_counter() - started
         rmses.append(ev.rmse(errors["error"]))
         maes.append(ev.mae(errors["error"]))
@@ -407,7 +411,7 @@ def _evaluate_kfold(run: TrainingRun, ratings: pd.DataFrame, progress: Progress,
     if not run.register:
         return metrics, {}, None
     progress.set("fitting on all ratings", 80)
-    trainset = _trainset(ratings)
+    trainset = data.build_full_trainset()
     algo, fit_seconds = _fit(run.algorithm, run.hyperparameters, run.seed, trainset, progress, 80, 88)
     timings["training_seconds"] += fit_seconds
     progress.set("exporting artifact", 88)
