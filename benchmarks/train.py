@@ -10,7 +10,8 @@ or the database named by DATABASE_URL with ``_bench_train`` appended on PostgreS
 1. the folder is imported (``manage.py import_movielens``) and one snapshot taken of all ratings;
 2. Usher's pipeline runs 5-fold cross-validation (a training run with ``split={"kind": "kfold"}``,
    no registration): snapshot file read and verified, folds, Surprise fit and test, metrics, DB writes;
-3. Surprise's own ``cross_validate(algo, data, cv=KFold(5))`` runs on the same ratings.
+3. Surprise's own ``cross_validate(algo, data)`` runs on the same ratings and the same five folds
+   (a cv iterator yielding Usher's folds), from loading the data frame into Surprise onwards.
 It prints RMSE / MAE / time next to Surprise's published figures, and the pipeline's overhead:
 ``usher run time / Surprise cross_validate time − 1`` (same work: 5 fits and 5 test passes), and the
 share of run time spent outside Surprise's fit. ``--full`` also runs each algorithm once through
@@ -95,21 +96,36 @@ def import_folder(folder: Path) -> dict:
     return {"importer": "fallback loader (import_movielens not installed)", "ratings": len(rows)}
 
 
+class SameFolds:
+    """A Surprise cross-validation iterator yielding exactly the folds of Usher's k-fold run."""
+
+    def __init__(self, n: int, seed: int, folds: int = 5) -> None:
+        from recommender.training.evaluation import kfold_positions
+
+        self.positions = kfold_positions(n, {"kind": "kfold", "folds": folds, "seed": seed})
+
+    def split(self, data):
+        raw = data.raw_ratings
+        for train, test in self.positions:
+            yield data.construct_trainset([raw[i] for i in train]), data.construct_testset([raw[i] for i in test])
+
+
 def surprise_cv(algorithm: str, ratings, seed: int) -> dict:
-    from surprise import Dataset, Reader
-    from surprise.model_selection import KFold, cross_validate
-
-    from recommender.training.algorithms import algorithm_build, validate_hyperparameters
-
-    data = Dataset.load_from_df(ratings[["user_id", "movie_id", "rating"]], Reader(rating_scale=(1, 5)))
-    algo = algorithm_build(algorithm, validate_hyperparameters(algorithm, {}), seed=seed)
-    algo.verbose = False
-    started = time.perf_counter()
+    """Surprise's own ``cross_validate`` on the same ratings and the same five folds as Usher's run."""
     import contextlib
     import io
 
+    from surprise import Dataset, Reader
+    from surprise.model_selection import cross_validate
+
+    from recommender.training.algorithms import algorithm_build, validate_hyperparameters
+
+    started = time.perf_counter()
+    data = Dataset.load_from_df(ratings[["user_id", "movie_id", "rating"]], Reader(rating_scale=(1, 5)))
+    algo = algorithm_build(algorithm, validate_hyperparameters(algorithm, {}), seed=seed)
+    algo.verbose = False
     with contextlib.redirect_stdout(io.StringIO()):
-        result = cross_validate(algo, data, measures=["rmse", "mae"], cv=KFold(5, random_state=seed), n_jobs=1)
+        result = cross_validate(algo, data, measures=["rmse", "mae"], cv=SameFolds(len(ratings), seed), n_jobs=1)
     return {"seconds": time.perf_counter() - started, "rmse": float(result["test_rmse"].mean()),
             "mae": float(result["test_mae"].mean()), "fit": float(sum(result["fit_time"])),
             "test": float(sum(result["test_time"]))}

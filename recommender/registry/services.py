@@ -127,7 +127,7 @@ def model_alias_move(
         raise ValidationError("a reason is required to move an alias")
     with transaction.atomic():
         row, _ = ModelAlias.objects.get_or_create(name=alias)
-        row = ModelAlias.objects.select_for_update().select_related("version__registered_model").get(pk=row.pk)
+        row = ModelAlias.objects.select_for_update().get(pk=row.pk)
         if version is not None:
             version = ModelVersion.objects.select_related("registered_model").get(pk=version.pk)
             if version.status in (ModelVersion.Status.REJECTED, ModelVersion.Status.ARCHIVED):
