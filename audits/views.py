@@ -141,6 +141,7 @@ class AuditRunView(PortalPage):
             "reviews": selectors.audit_run_reviews(run=run),
             "charts": _disparity_charts(run),
             "can_act": user_has_role(self.request.user, *WORKING_ROLES),
+            "gate": selectors.audit_release_gate(model_version=run.model_version) if run.model_version_id else None,
             "title": f"{run.kind.title()} audit #{run.pk}",
         })
         return context

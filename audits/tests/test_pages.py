@@ -142,3 +142,29 @@ def test_templates_live_under_templates_audits():
     root = Path(__file__).resolve().parents[2] / "templates" / "audits"
     assert {p.name for p in root.glob("*.html")} >= {"overview.html", "run.html", "finding.html", "findings.html",
                                                       "report_print.html"}
+
+
+def test_dashboard_shows_the_latest_audits(rf, users):
+    from audits.tests.factories import AuditRunFactory
+    from portal.dashboard import dashboard_context
+
+    run = AuditRunFactory(kind="security", passed=True)
+    AuditFindingFactory(run=run, severity="critical", status="acknowledged")
+    request = rf.get("/portal/")
+    request.user = users["viewer"]
+    cards = {c["title"]: c for c in dashboard_context(request)["usher_cards"]}
+    assert cards["Latest security audit"]["value"].endswith("passed")
+    assert cards["Latest fairness audit"]["value"] == "never run"
+    assert cards["Audit findings needing attention (high or critical)"]["value"] == 1
+
+
+def test_a_version_audit_page_shows_the_release_gate_view(browser):
+    from audits.tests.factories import AuditRunFactory
+    from recommender.tests.factories_training import VersionFactory
+
+    version = VersionFactory()
+    run = AuditRunFactory(kind="fairness", target="model_version", model_version=version, passed=False)
+    finding = AuditFindingFactory(run=run, kind="fairness", check_name="fairness.disparity", severity="high")
+    html = browser("viewer").get(f"/portal/audits/runs/{run.pk}/").content.decode()
+    gate = html.split('data-testid="release-gate"')[1].split("</div>\n</div>")[0]
+    assert "blocking" in gate and f"#{finding.pk}</a> [high] open" in gate
