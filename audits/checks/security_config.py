@@ -1,8 +1,8 @@
 """Deployment configuration: Django's deploy checks, secret strength, debug, admin exposure.
 
 In production mode (``USHER_PRODUCTION=1``) every warning of the security deployment checks that
-``manage.py check --deploy`` runs becomes a finding (other apps' deployment checks, such as
-drf-spectacular's schema warnings, are reported without a finding). In the embedded development mode the same messages are reported in the results but raise
+``manage.py check --deploy`` runs (those tagged ``security``: Django's own) becomes a finding; other
+apps' deployment checks (drf-spectacular's regenerates the API schema) are not run here. In the embedded development mode the same messages are reported in the results but raise
 no finding: a development checkout is expected to run with DEBUG and without HTTPS.
 """
 
@@ -57,11 +57,13 @@ def deploy_configuration() -> CheckOutcome:
     """Run the checks; see the module docstring."""
     production = bool(getattr(settings, "PRODUCTION", False))
     outcome = CheckOutcome(name="security.deploy_config")
-    # The checks registered as deployment checks (what `check --deploy` adds). Those tagged "security"
-    # (Django's own) are judged; the others (e.g. drf-spectacular's schema warnings) are only reported.
+    # The deployment checks `check --deploy` adds that are tagged "security" (Django's own). Other apps'
+    # deployment checks (drf-spectacular regenerates the whole API schema) are not security checks.
     deploy_rows = []
     for check in checks.registry.registry.deployment_checks:
         judged = checks.Tags.security in getattr(check, "tags", ())
+        if not judged:
+            continue
         for m in check(app_configs=None, databases=None):
             if m.level >= checks.WARNING and m.id not in settings.SILENCED_SYSTEM_CHECKS:
                 deploy_rows.append({"id": m.id, "level": m.level, "level_name": _level_name(m.level),

@@ -40,7 +40,7 @@ def test_start_a_run_queues_it_and_a_viewer_may_not(client_for, django_capture_o
 @pytest.mark.parametrize(
     ("payload", "status", "error"),
     [
-        ({"kind": "privacy"}, 400, "invalid input"),
+        ({"kind": "privacy"}, 400, "unknown audit kind 'privacy'"),
         ({"kind": "fairness", "model_version": 999999}, 404, "model version #999999 does not exist"),
         ({"kind": "fairness", "overrides": {"FAIRNESS_BAND": [2, 3]}}, 400, "FAIRNESS_BAND"),
     ],
