@@ -1,10 +1,16 @@
-"""The audits' figures on the portal dashboard."""
+"""The audits' figures on the portal dashboard: latest runs, findings needing attention, a chart."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.db.models import Count
+from django.db.models.functions import TruncDate
 from django.http import HttpRequest
+from django.utils import timezone
 
 from audits import selectors
+from audits.models import AuditFinding
 
 
 def cards(request: HttpRequest) -> list[dict]:
@@ -14,13 +20,36 @@ def cards(request: HttpRequest) -> list[dict]:
         "title": "Audit findings needing attention (high or critical)",
         "value": counts["high"] + counts["critical"],
         "link": "audits:findings",
+        "icon": "report",
+        "description": ", ".join(f"{n} {sev}" for sev, n in counts.items() if n) or "none open or acknowledged",
     }]
     for kind, run in latest.items():
         if run is None:
-            value = "never run"
+            value, description = "never run", "scheduled by beat; or: manage.py audit " + kind
         elif run.status == "failed":
-            value = f"#{run.pk} failed"
+            value, description = f"#{run.pk} failed", (run.error.splitlines()[0] if run.error else "")[:120]
         else:
             value = f"#{run.pk} {'passed' if run.passed else 'failed checks'}"
-        out.append({"title": f"Latest {kind} audit", "value": value, "link": "audits:overview"})
+            description = f"{run.finished_at:%Y-%m-%d %H:%M}, {run.finding_count} finding(s)"
+        out.append({"title": f"Latest {kind} audit", "value": value, "icon": "fact_check",
+                    "link": f"/portal/audits/runs/{run.pk}/" if run else "audits:overview",
+                    "description": description})
     return out
+
+
+def charts(request: HttpRequest) -> list[dict]:
+    since = (timezone.now() - timedelta(days=13)).date()
+    days = [since + timedelta(days=i) for i in range(14)]
+    rows = (AuditFinding.objects.filter(first_seen_at__date__gte=since).annotate(day=TruncDate("first_seen_at"))
+            .values("day", "kind").annotate(n=Count("id")))
+    counts = {(r["day"], r["kind"]): r["n"] for r in rows}
+    return [{
+        "title": "Audit findings raised, last 14 days",
+        "type": "bar",
+        "link": "audits:findings",
+        "data": {
+            "labels": [d.strftime("%m-%d") for d in days],
+            "datasets": [{"label": kind, "data": [counts.get((d, kind), 0) for d in days]}
+                         for kind in ("fairness", "security")],
+        },
+    }]

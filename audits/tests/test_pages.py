@@ -144,7 +144,7 @@ def test_templates_live_under_templates_audits():
                                                       "report_print.html"}
 
 
-def test_dashboard_shows_the_latest_audits(rf, users):
+def test_dashboard_shows_the_latest_audits(rf, users, browser):
     from audits.tests.factories import AuditRunFactory
     from portal.dashboard import dashboard_context
 
@@ -152,10 +152,18 @@ def test_dashboard_shows_the_latest_audits(rf, users):
     AuditFindingFactory(run=run, severity="critical", status="acknowledged")
     request = rf.get("/portal/")
     request.user = users["viewer"]
-    cards = {c["title"]: c for c in dashboard_context(request)["usher_cards"]}
+    context = dashboard_context(request)
+    cards = {c["title"]: c for c in context["usher_cards"]}
+    assert not any(c["error"] for c in cards.values())
     assert cards["Latest security audit"]["value"].endswith("passed")
+    assert cards["Latest security audit"]["href"] == f"/portal/audits/runs/{run.pk}/"
     assert cards["Latest fairness audit"]["value"] == "never run"
-    assert cards["Audit findings needing attention (high or critical)"]["value"] == 1
+    assert cards["Audit findings needing attention (high or critical)"]["value"] == "1"
+    chart = next(c for c in context["usher_charts"] if c["title"] == "Audit findings raised, last 14 days")
+    data = json.loads(chart["data_json"])
+    assert data["datasets"][1]["label"] == "security" and sum(data["datasets"][1]["data"]) == 1
+    page = browser("viewer").get("/portal/")
+    assert page.status_code == 200 and "Latest security audit" in page.content.decode()
 
 
 def test_a_version_audit_page_shows_the_release_gate_view(browser):
