@@ -2,8 +2,7 @@
 
 The request path only appends a tuple to a ``deque`` (thread-safe, no lock, no I/O). A background
 thread drains the buffer every ``LOG_FLUSH_SECONDS`` (or sooner when a batch is full) and writes
-each batch in one transaction with ``INSERT … ON CONFLICT DO NOTHING`` on the request id, the
-primary key.
+each batch in one transaction; a request id (the primary key) already present is never written twice.
 
 When the database does not take a batch (unreachable, read-only, missing table), the batch is
 appended to a spill file under ``STATE_DIR/spill`` (JSON lines, flushed and fsynced) and the
@@ -108,9 +107,9 @@ def _to_model(record: PredictionRecord):
 def write_records(records: list[PredictionRecord], *, using: str = "default") -> None:
     """Write records in one transaction; existing request ids are skipped (idempotent).
 
-    PostgreSQL: ``COPY`` into a temporary table, then ``INSERT … SELECT … ON CONFLICT DO NOTHING``
-    (the conversions run in the server, so the flusher holds the GIL for a few µs per record).
-    Other databases: ``bulk_create(ignore_conflicts=True)``. Raises the database's error when the
+    PostgreSQL: ``COPY`` into the table, or when an id is already there, ``COPY`` into a temporary
+    table and ``INSERT … SELECT … ON CONFLICT DO NOTHING``. Other databases:
+    ``bulk_create(ignore_conflicts=True)``. Raises the database's error when the
     batch cannot be written; nothing is half-written.
     """
     if not records:
@@ -160,7 +159,42 @@ CREATE TEMP TABLE IF NOT EXISTS usher_predlog_load (
 """
 
 
+_COLUMNS = ("request_id", "created_at", "endpoint", "client", "viewer_id", "model_version_id", "model_label",
+            "deployment_revision", "arm", "items", "scores", "latency_ms", "status", "fallback_reason", "error")
+
+
+def _direct_line(r: PredictionRecord) -> str:
+    """One row in COPY's text format, in the table's own types (JSON as text, time as ISO-8601)."""
+    return "\t".join((
+        r.request_id, datetime.fromtimestamp(r.created_at, tz=UTC).isoformat(), _text(r.endpoint),
+        _text(r.client or ""), _NULL if r.viewer_id is None else str(int(r.viewer_id)),
+        _NULL if r.model_version_id is None else str(int(r.model_version_id)),
+        _text(r.model_label or ""), str(int(r.deployment_revision or 0)), _text(r.arm or ""),
+        _text(json.dumps(list(r.items or ()))), _NULL if r.scores is None else json.dumps(list(r.scores)),
+        repr(float(r.latency_ms)), str(int(r.status)), _text(r.fallback_reason or ""), _text(r.error or ""),
+    ))
+
+
 def _write_postgres(records: list[PredictionRecord], using: str) -> None:
+    """``COPY`` straight into the table (the common case: every request id is new). When a batch
+    holds an id that is already there (a replay after a commit whose acknowledgement was lost), the
+    whole COPY is refused and nothing is written; the batch then goes through a temporary table and
+    ``INSERT … ON CONFLICT DO NOTHING``."""
+    from recommender.models import PredictionLog
+
+    connection = connections[using]
+    table = connection.ops.quote_name(PredictionLog._meta.db_table)
+    data = io.StringIO("".join(_direct_line(r) + "\n" for r in records))
+    try:
+        with transaction.atomic(using=using), connection.cursor() as cursor, connection.wrap_database_errors:
+            cursor.copy_expert(f"COPY {table} ({', '.join(_COLUMNS)}) FROM STDIN", data)
+        return
+    except IntegrityError:
+        pass
+    _write_postgres_idempotent(records, using)
+
+
+def _write_postgres_idempotent(records: list[PredictionRecord], using: str) -> None:
     from recommender.models import PredictionLog
 
     connection = connections[using]
@@ -171,8 +205,7 @@ def _write_postgres(records: list[PredictionRecord], using: str) -> None:
         with connection.wrap_database_errors:  # copy_expert is psycopg2's own: map its errors to Django's
             cursor.copy_expert("COPY usher_predlog_load FROM STDIN", data)
         cursor.execute(
-            f"INSERT INTO {table} (request_id, created_at, endpoint, client, viewer_id, model_version_id, "  # noqa: S608
-            "model_label, deployment_revision, arm, items, scores, latency_ms, status, fallback_reason, error) "
+            f"INSERT INTO {table} ({', '.join(_COLUMNS)}) "  # noqa: S608
             "SELECT request_id::uuid, to_timestamp(created_at), endpoint, client, viewer_id, model_version_id, "
             "model_label, deployment_revision, arm, "
             "CASE WHEN items = '' THEN '[]'::jsonb ELSE to_jsonb(string_to_array(items, ',')) END, "
