@@ -67,10 +67,10 @@ PREDICTION_COLUMNS = {
 }
 
 
-def predictions(since: datetime, until: datetime, *, with_items: bool = False, every_nth: int = 1) -> pd.DataFrame:
+def predictions(since: datetime, until: datetime, *, with_items: bool = False, viewer_mod: int = 1) -> pd.DataFrame:
     """Prediction-log rows with ``since <= time < until``: time, viewer_id, model_version_id, arm,
     latency_ms, status, ok (status 200), fallback_reason, and with ``with_items`` the served items.
-    ``every_nth`` keeps one row in n (by id)."""
+    ``viewer_mod`` > 1 keeps the viewers whose id is a multiple of it (a sample of viewers)."""
     model = prediction_log_model()
     columns = dict(PREDICTION_COLUMNS)
     if with_items:
@@ -81,12 +81,9 @@ def predictions(since: datetime, until: datetime, *, with_items: bool = False, e
     names = ["time", "viewer_id", "model_version_id", "arm", "latency_ms", "status", "fallback_reason"]
     if with_items:
         names.append("items")
-    qs = model.objects.filter(**{f"{f['time']}__gte": since, f"{f['time']}__lt": until}).order_by()
-    columns_db = [f[n] for n in names]
-    if every_nth > 1:
-        rows = _spread_sample(qs, f["time"], since, until, columns_db, every_nth)
-    else:
-        rows = list(qs.values_list(*columns_db))
+    qs = _viewer_sample(model.objects.filter(**{f"{f['time']}__gte": since, f"{f['time']}__lt": until}).order_by(),
+                        f["viewer_id"], viewer_mod)
+    rows = list(qs.values_list(*[f[n] for n in names]))
     if not rows:
         return _empty(columns)
     frame = pd.DataFrame(rows, columns=names)
@@ -104,31 +101,28 @@ def predictions(since: datetime, until: datetime, *, with_items: bool = False, e
 CLIENT_COLUMNS = {"time": "datetime64[ns, UTC]", "viewer_id": "int64", "status": "int64", "response_ms": "float64"}
 
 
-def _spread_sample(qs, time_field: str, since: datetime, until: datetime, columns: list[str], every_nth: int,
-                   slices: int = 24) -> list:
-    """About one row in ``every_nth``, taken as the first rows of ``slices`` equal time slices —
-    for tables whose key is not a sequence (the prediction log's key is a UUID)."""
-    total = qs.count()
-    per_slice = max(1, total // every_nth // slices)
-    step = (until - since) / slices
-    rows: list = []
-    for i in range(slices):
-        start = since + i * step
-        part = qs.filter(**{f"{time_field}__gte": start, f"{time_field}__lt": start + step})
-        rows.extend(part.order_by(time_field).values_list(*columns)[:per_slice])
-    return rows
+def _viewer_sample(qs, field: str, viewer_mod: int):
+    """Keep the rows of viewers whose id is a multiple of ``viewer_mod``: a uniform sample of viewers
+    that keeps each sampled viewer's lists and watches together (what online quality joins)."""
+    if viewer_mod <= 1:
+        return qs
+    return qs.alias(_viewer_mod=Mod(field, int(viewer_mod))).filter(_viewer_mod=0)
+
+
+def viewer_mod_for(count: int, max_rows: int | None) -> int:
+    """The sampling step that brings ``count`` rows down to about ``max_rows``."""
+    return max(1, -(-count // max_rows)) if max_rows and count > max_rows else 1
 
 
 def client_requests(since: datetime, until: datetime, *, with_items: bool = False,
-                    every_nth: int = 1) -> pd.DataFrame:
+                    viewer_mod: int = 1) -> pd.DataFrame:
     """The platform's recommendation lines with ``since <= time < until``: time, viewer_id, status,
-    response_ms (and ``movie_ids`` with ``with_items``). ``every_nth`` keeps one row in n (by id)."""
+    response_ms (and ``movie_ids`` with ``with_items``); ``viewer_mod`` samples viewers."""
     from recommender.models import RecommendationRequest
 
     names = ["time", "viewer_id", "status", "response_ms"] + (["movie_ids"] if with_items else [])
-    qs = RecommendationRequest.objects.filter(time__gte=since, time__lt=until).order_by()
-    if every_nth > 1:
-        qs = qs.alias(_nth=Mod("id", int(every_nth))).filter(_nth=0)
+    qs = _viewer_sample(RecommendationRequest.objects.filter(time__gte=since, time__lt=until).order_by(),
+                        "viewer_id", viewer_mod)
     rows = list(qs.values_list(*names))
     if not rows:
         return _empty({**CLIENT_COLUMNS, **({"movie_ids": "object"} if with_items else {})})
@@ -144,9 +138,16 @@ def served_lists(since: datetime, until: datetime, *, source: str = "auto", max_
 
     ``source``: ``server`` (the prediction log), ``client`` (the platform's lines) or ``auto`` (the
     prediction log when it has rows in the range, else the platform's lines). Returns the frame and
-    the source used. ``max_rows`` samples evenly so huge ranges stay cheap; ``items_only`` returns
-    just the ``items`` column (read as raw JSON text and parsed in one go).
+    the source used. ``max_rows`` keeps about that many by sampling viewers (``viewer_mod_for``);
+    ``items_only`` returns just the ``items`` column (read as raw JSON text, parsed in one go).
     """
+    frame, used, _ = served_lists_sampled(since, until, source=source, max_rows=max_rows, items_only=items_only)
+    return frame, used
+
+
+def served_lists_sampled(since: datetime, until: datetime, *, source: str = "auto", max_rows: int | None = None,
+                         items_only: bool = False) -> tuple[pd.DataFrame, str, int]:
+    """``served_lists`` that also returns the viewer sampling step used (1 = every viewer)."""
     if source not in ("auto", "server", "client"):
         raise ValueError(f"unknown source {source!r}")
     model = prediction_log_model()
@@ -155,40 +156,39 @@ def served_lists(since: datetime, until: datetime, *, source: str = "auto", max_
         qs = model.objects.filter(**{f"{f['time']}__gte": since, f"{f['time']}__lt": until})
         count = qs.count() if (source == "auto" or max_rows) else 0
         if source == "server" or count:
-            step = max(1, -(-count // max_rows)) if max_rows and count > max_rows else 1
-            frame = predictions(since, until, with_items=True, every_nth=step)
+            step = viewer_mod_for(count, max_rows)
+            frame = predictions(since, until, with_items=True, viewer_mod=step)
             # .loc with an explicit boolean mask: an empty object-dtype mask would select columns
             frame = frame.loc[frame["ok"].astype(bool) & frame["items"].map(bool).astype(bool)]
             columns = ["items"] if items_only else ["time", "viewer_id", "model_version_id", "arm", "items"]
-            return frame[columns].reset_index(drop=True), "server"
+            return frame[columns].reset_index(drop=True), "server", step
     if source == "server":
         return _empty({"time": "datetime64[ns, UTC]", "viewer_id": "int64", "model_version_id": "float64",
-                       "arm": "object", "items": "object"}), "server"
+                       "arm": "object", "items": "object"}), "server", 1
     from recommender.models import RecommendationRequest
 
     step = 1
     if max_rows:
-        count = RecommendationRequest.objects.filter(time__gte=since, time__lt=until).count()
-        step = max(1, -(-count // max_rows))
+        step = viewer_mod_for(RecommendationRequest.objects.filter(time__gte=since, time__lt=until).count(), max_rows)
     if items_only:
-        return pd.DataFrame({"items": _client_items(since, until, step)}), "client"
-    frame = client_requests(since, until, with_items=True, every_nth=step)
+        return pd.DataFrame({"items": _client_items(since, until, step)}), "client", step
+    frame = client_requests(since, until, with_items=True, viewer_mod=step)
     frame = frame.loc[(frame["status"] == 200) & frame["movie_ids"].map(bool).astype(bool)]
     out = pd.DataFrame({
         "time": frame["time"], "viewer_id": frame["viewer_id"], "model_version_id": np.nan, "arm": "",
         "items": frame["movie_ids"],
     })
-    return out.reset_index(drop=True), "client"
+    return out.reset_index(drop=True), "client", step
 
 
-def _client_items(since: datetime, until: datetime, every_nth: int) -> list[list[str]]:
-    """The movie lists of successful platform lines, every ``every_nth`` by id, parsed in one call."""
+def _client_items(since: datetime, until: datetime, viewer_mod: int) -> list[list[str]]:
+    """The movie lists of successful platform lines (of the sampled viewers), parsed in one call."""
     import json
 
     from recommender.models import RecommendationRequest
 
     table = RecommendationRequest._meta.db_table
-    sample = f" AND id %% {int(every_nth)} = 0" if every_nth > 1 else ""
+    sample = f" AND viewer_id %% {int(viewer_mod)} = 0" if viewer_mod > 1 else ""
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT movie_ids FROM {table} WHERE time >= %s AND time < %s AND status = 200{sample}",
@@ -200,11 +200,13 @@ def _client_items(since: datetime, until: datetime, every_nth: int) -> list[list
     return [items for items in json.loads("[" + ",".join(texts) + "]") if items]
 
 
-def watch_starts(since: datetime, until: datetime, *, viewer_ids: Iterable[int] | None = None) -> pd.DataFrame:
+def watch_starts(since: datetime, until: datetime, *, viewer_ids: Iterable[int] | None = None,
+                 viewer_mod: int = 1) -> pd.DataFrame:
     """Watch sessions started in ``[since, until)``: viewer_id, movie_id, started_at."""
     from recommender.models import WatchSession
 
-    qs = WatchSession.objects.filter(started_at__gte=since, started_at__lt=until).order_by()
+    qs = _viewer_sample(WatchSession.objects.filter(started_at__gte=since, started_at__lt=until).order_by(),
+                        "viewer_id", viewer_mod)
     if viewer_ids is not None:
         ids = list(set(viewer_ids))
         if len(ids) <= 5000:

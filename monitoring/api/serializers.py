@@ -179,3 +179,4 @@ class QualityGroupSerializer(serializers.Serializer):
     rate = serializers.FloatField(allow_null=True)
     rated = serializers.IntegerField()
     mean_rating = serializers.FloatField(allow_null=True)
+    sampled_one_in = serializers.IntegerField(help_text="1, or n when one viewer in n was sampled.")

@@ -145,7 +145,7 @@ def data_quality_compute(*, since: datetime, until: datetime, now: datetime | No
     recommended_unknown = 0
     recommended_total = 0
     lists = sources.client_requests(since, until, with_items=True,
-                                    every_nth=max(1, -(-n_requests // 20_000)))
+                                    viewer_mod=sources.viewer_mod_for(n_requests, 20_000))
     if not lists.empty:
         items = pd.Series([m for ids in lists["movie_ids"] for m in (ids or [])], dtype="object")
         recommended_total = len(items)

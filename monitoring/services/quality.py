@@ -35,6 +35,7 @@ class QualityGroup:
     rated: int = 0
     mean_rating: float | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    sampled_one_in: int = 1
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -52,6 +53,7 @@ def online_quality(
     arms: list[str] | None = None,
     complete_only: bool = True,
     now: datetime | None = None,
+    max_lists: int | None = None,
 ) -> list[QualityGroup]:
     """Successes and trials of the lists served in ``[since, until)``, per group.
 
@@ -61,6 +63,11 @@ def online_quality(
     With ``complete_only`` (the default) lists whose window has not closed by ``now`` are left out,
     so they are not counted as failures too early. Groups with no lists do not appear: an empty
     answer means no data, never a 0% success rate.
+
+    Above ``max_lists`` lists in the range (default ``MONITORING['ONLINE_QUALITY_MAX_LISTS']``; 0 =
+    never) a uniform sample of viewers is taken (viewer id a multiple of n) with all their lists and
+    watches; ``sampled_one_in`` says n, and successes/trials are the sample's — valid for the same
+    tests, with less power.
     """
     window_minutes = int(window_minutes or monitoring_setting("ONLINE_QUALITY_WINDOW_MINUTES"))
     if window_minutes <= 0:
@@ -77,7 +84,9 @@ def online_quality(
         until = min(until, now - window)
         if until <= since:
             return []
-    lists, _ = sources.served_lists(since, until, source=source)
+    if max_lists is None:
+        max_lists = int(monitoring_setting("ONLINE_QUALITY_MAX_LISTS"))
+    lists, _, step = sources.served_lists_sampled(since, until, source=source, max_rows=max_lists or None)
     if model_version_ids is not None:
         lists = lists[lists["model_version_id"].isin([float(v) for v in model_version_ids])]
     if arms is not None:
@@ -92,7 +101,7 @@ def online_quality(
 
     pairs = lists[["list_id", "viewer_id", "time", "items"]].explode("items").rename(columns={"items": "movie_id"})
     pairs = pairs.dropna(subset=["movie_id"])
-    watches = sources.watch_starts(since, until + window, viewer_ids=lists["viewer_id"].unique())
+    watches = sources.watch_starts(since, until + window, viewer_ids=lists["viewer_id"].unique(), viewer_mod=step)
     hits = pairs.merge(watches, on=["viewer_id", "movie_id"], how="inner")
     hits = hits[(hits["started_at"] > hits["time"]) & (hits["started_at"] <= hits["time"] + window)]
     hits = hits.drop_duplicates(["list_id", "movie_id"])
@@ -144,6 +153,6 @@ def online_quality(
             key=key, trials=trials, successes=successes, rate=successes / trials if trials else None,
             rated=0 if rated_count is None or pd.isna(rated_count) else int(rated_count),
             mean_rating=None if mean is None or pd.isna(mean) else float(mean),
-            labels=group_labels,
+            labels=group_labels, sampled_one_in=step,
         ))
     return groups

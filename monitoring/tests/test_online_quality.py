@@ -106,3 +106,17 @@ def test_per_model_version_and_arm_from_the_prediction_log(catalog, t0):
     only_canary = online_quality(since=t0, until=t0 + timedelta(minutes=1), now=t0 + timedelta(hours=1),
                                  arms=["canary"], group_by=("arm",))
     assert [(g.key, g.successes) for g in only_canary] == [({"arm": "canary"}, 2)]
+
+
+def test_above_max_lists_a_sample_of_viewers_is_taken_whole(catalog, t0):
+    # 60 viewers, each served once and watching when their id is even
+    RecommendationRequest.objects.bulk_create([_serve(t0, v, [A]) for v in range(1, 61)])
+    WatchSession.objects.bulk_create([watch(viewer=v, movie=A, started_at=t0 + timedelta(minutes=1))
+                                      for v in range(2, 61, 2)])
+    [full] = online_quality(since=t0, until=t0 + timedelta(minutes=1), group_by=(), source="client",
+                            now=t0 + timedelta(hours=1))
+    assert (full.trials, full.successes, full.sampled_one_in) == (60, 30, 1)
+    [sample] = online_quality(since=t0, until=t0 + timedelta(minutes=1), group_by=(), source="client",
+                              now=t0 + timedelta(hours=1), max_lists=20)
+    # one viewer in 3 (ids 3, 6, …, 60): every sampled viewer's list and watch kept together
+    assert sample.sampled_one_in == 3 and sample.trials == 20 and sample.successes == 10

@@ -339,6 +339,8 @@ MONITORING = {
     "ROLLUP_RECOMPUTE_MINUTES": env.int("MONITORING_ROLLUP_RECOMPUTE_MINUTES", default=15),
     # Online quality: a served list succeeds when a watch of one of its movies starts within this.
     "ONLINE_QUALITY_WINDOW_MINUTES": env.int("MONITORING_ONLINE_QUALITY_WINDOW_MINUTES", default=30),
+    # Above this many served lists, online quality samples viewers (all lists of one in n viewers).
+    "ONLINE_QUALITY_MAX_LISTS": env.int("MONITORING_ONLINE_QUALITY_MAX_LISTS", default=200_000),
     # Data quality and drift reports made by beat look back this far.
     "DATA_QUALITY_WINDOW_MINUTES": env.int("MONITORING_DATA_QUALITY_WINDOW_MINUTES", default=60),
     "DRIFT_WINDOW_HOURS": env.int("MONITORING_DRIFT_WINDOW_HOURS", default=24),
