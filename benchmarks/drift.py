@@ -212,7 +212,7 @@ def main() -> int:
             if args.profile and i == args.repeat - 1:
                 import cProfile
 
-                profiler = cProfile.Profile()
+                profiler = cProfile.Profile(time.process_time)
                 profiler.enable()
             t, cpu = time.perf_counter(), time.process_time()
             report = drift_report_create(current_since=CURRENT[0], current_until=CURRENT[1], reference=reference,
