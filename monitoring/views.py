@@ -16,7 +16,6 @@ from django.utils import timezone
 
 from monitoring import selectors
 from monitoring.conf import monitoring_setting
-from monitoring.models import Incident
 from monitoring.services import alerts, incidents, notifications
 from monitoring.services.data_quality import data_quality_report_create
 from monitoring.services.drift import drift_report_create
@@ -279,6 +278,3 @@ class RulesView(PortalPage, _OperatorPost):
         else:
             messages.error(request, f"unknown action {action!r}")
         return redirect("monitoring:rules")
-
-
-__all__ = ["Incident"]

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 from monitoring import selectors
 from monitoring.models import SLO, DataQualityReport, DriftReport, TelemetryMinute
@@ -207,10 +206,3 @@ def metric_evaluate(*, metric: str, since: datetime, until: datetime, params: di
 
 def metric_choices() -> list[tuple[str, str]]:
     return [(name, f"{name} — {spec.label}") for name, spec in METRICS.items()]
-
-
-def window(until: datetime, minutes: int) -> tuple[datetime, datetime]:
-    return until - timedelta(minutes=minutes), until
-
-
-__all__: list[Any] = ["METRICS", "MetricValue", "metric_evaluate", "metric_choices"]

@@ -127,3 +127,35 @@ def test_dashboard_cards_say_no_data_rather_than_healthy(users, rf, db):
     values = {c["title"]: c["value"] for c in cards(request)}
     assert values["Availability, last hour (200 within 600 ms)"] == "no data"
     assert values["SLO availability: budget left"] == "no data"
+
+
+def test_the_admin_covers_every_monitoring_model(users, world):
+    from django.apps import apps
+    from django.contrib import admin as django_admin
+
+    client = _client(users["admin"])
+    for model in apps.get_app_config("monitoring").get_models():
+        assert model in django_admin.site._registry, model
+        changelist = client.get(reverse(f"admin:monitoring_{model._meta.model_name}_changelist"))
+        assert changelist.status_code == 200, model
+        obj = model.objects.first()
+        if obj is not None:
+            change = client.get(reverse(f"admin:monitoring_{model._meta.model_name}_change", args=[obj.pk]))
+            assert change.status_code == 200, model
+
+
+def test_an_alert_rule_edited_in_the_admin_is_validated_and_logged(users, world):
+    from portal import selectors as portal_selectors
+
+    rule = AlertRule.objects.get(name="errors")
+    url = reverse("admin:monitoring_alertrule_change", args=[rule.pk])
+    form = {"name": "errors", "description": "", "metric": "error_rate", "params": '{"source": "client"}',
+            "operator": "gt", "threshold": "0.25", "window_minutes": "30", "severity": "critical", "enabled": "on"}
+    response = _client(users["operator"]).post(url, form)
+    assert response.status_code == 302, response.content[:2000]
+    rule.refresh_from_db()
+    assert rule.threshold == 0.25 and rule.severity == "critical"
+    entry = portal_selectors.activity_log_list(filters={"action": "alert_rule.updated"}).get()
+    assert entry.data["before"]["threshold"] == 0.1 and entry.data["after"]["threshold"] == 0.25
+    bad = _client(users["operator"]).post(url, {**form, "metric": "no_such_metric"})
+    assert bad.status_code == 200 and b"no_such_metric" in bad.content
