@@ -34,3 +34,27 @@ def cards(request: HttpRequest) -> list[dict]:
                 f"{drift.get_status_display()} ({drift.drifted_features}/{drift.tested_features})",
                 "link": "monitoring:drift"})
     return out
+
+
+def charts(request: HttpRequest) -> list[dict]:
+    """The last 24 hours of the service, per hour, on the portal's dashboard (hours without requests
+    are gaps: no data is not zero)."""
+    now = timezone.now().replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    since = now - timedelta(hours=24)
+    points = {p["time"]: p for p in selectors.telemetry_series(since=since, until=now, step_minutes=60)}
+    hours = [since + timedelta(hours=i) for i in range(24)]
+    labels = [f"{h:%H:00}" for h in hours]
+
+    def series(key: str, scale: float = 1.0) -> list:
+        return [None if h not in points or points[h].get(key) is None else round(points[h][key] * scale, 3)
+                for h in hours]
+
+    return [
+        {"title": "Recommendation requests per hour (platform side)", "type": "line", "link": "monitoring:dashboard",
+         "data": {"labels": labels, "datasets": [{"label": "requests", "data": series("requests")},
+                                                 {"label": "errors", "data": series("errors")}]}},
+        {"title": "Availability and p95 latency per hour", "type": "line", "link": "monitoring:slos",
+         "description": "Availability: status 200 within 600 ms, in %. Latency in ms.",
+         "data": {"labels": labels, "datasets": [{"label": "availability %", "data": series("availability", 100)},
+                                                 {"label": "p95 ms", "data": series("latency_p95_ms")}]}},
+    ]

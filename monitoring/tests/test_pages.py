@@ -159,3 +159,14 @@ def test_an_alert_rule_edited_in_the_admin_is_validated_and_logged(users, world)
     assert entry.data["before"]["threshold"] == 0.1 and entry.data["after"]["threshold"] == 0.25
     bad = _client(users["operator"]).post(url, {**form, "metric": "no_such_metric"})
     assert bad.status_code == 200 and b"no_such_metric" in bad.content
+
+
+def test_dashboard_charts_leave_gaps_for_hours_without_data(users, rf, world):
+    from monitoring.dashboard import charts
+
+    request = rf.get("/")
+    request.user = users["viewer"]
+    traffic, health = charts(request)
+    requests = traffic["data"]["datasets"][0]["data"]
+    assert len(requests) == 24 and sum(v for v in requests if v) == 39 and None in requests
+    assert health["data"]["datasets"][0]["label"] == "availability %"
