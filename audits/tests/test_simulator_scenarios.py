@@ -156,6 +156,7 @@ def _usher_client(address: str):
 
 def test_a_scraping_client_is_named(settings, tmp_path):
     from recommender.serving.runtime import get_runtime, runtime_reset
+    from recommender.serving.services import deployment_update
     from recommender.simulator.engine import Simulator
     from recommender.simulator.scenarios import Scraping
     from recommender.simulator.sinks import UsherSink
@@ -169,12 +170,9 @@ def test_a_scraping_client_is_named(settings, tmp_path):
         world = _neutral_world(seed=4, viewers=400)
         _backfill(world, [], end - dt.timedelta(hours=1))
         version = _train()
-        # Put it in production directly: its promotion is not what this test is about (and the registry's
-        # model_alias_move cannot run on PostgreSQL as it stands: FOR UPDATE over an outer join).
-        from recommender.models import ModelAlias
-
-        type(version).objects.filter(pk=version.pk).update(status="approved")
-        ModelAlias.objects.update_or_create(name="production", defaults={"version": version, "reason": "test"})
+        type(version).objects.filter(pk=version.pk).update(status="approved")  # its promotion is not the test
+        version.refresh_from_db()
+        deployment_update(actor=None, system="test", reason="test: production", production=version)
         # The last hour: the platform asks Usher for its visiting viewers; a scraper walks the viewer ids.
         platform, scraper = _usher_client("10.0.0.5"), _usher_client("203.0.113.66")
         live = Simulator(world, SimulationConfig(seed=5, scenarios=[Scraping(at=dt.timedelta(0), requests=300)]),
