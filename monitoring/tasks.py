@@ -16,6 +16,21 @@ def rollup_telemetry() -> int:
     return telemetry_rollup()
 
 
+@shared_task(name="monitoring.rollup_telemetry_late", acks_late=True)
+def rollup_telemetry_late() -> int:
+    """Hourly: recompute the last ``ROLLUP_LATE_HOURS`` (rows that arrived after the per-minute pass)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from monitoring.conf import monitoring_setting
+    from monitoring.services.telemetry import telemetry_rollup
+
+    now = timezone.now()
+    return telemetry_rollup(since=now - timedelta(hours=int(monitoring_setting("ROLLUP_LATE_HOURS")), minutes=5),
+                            until=now)
+
+
 @shared_task(name="monitoring.evaluate_alerts", acks_late=True)
 def evaluate_alerts() -> dict:
     """Every minute: evaluate every enabled alert rule; firing rules open or update incidents."""

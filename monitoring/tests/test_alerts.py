@@ -113,6 +113,14 @@ def test_acknowledging_from_the_inbox_and_dismissing_as_false_alarm(catalog, t0,
                                           comment="planned maintenance")
     other.refresh_from_db()
     assert other.status == "resolved" and "false alarm" in other.resolution
+    # A third, answered with "request changes": taken, with the comment kept on the timeline
+    third_rule = AlertRule.objects.create(name="third", metric="error_rate", params={"source": "client"},
+                                          threshold=0.1, window_minutes=10)
+    third = Incident.objects.get(pk=alert_rule_evaluate(rule=third_rule, now=t0 + timedelta(minutes=10)).incident_id)
+    portal_services.review_request_decide(review=third.review, actor=users["operator"], decision="request_changes",
+                                          comment="needs the CDN team")
+    third.refresh_from_db()
+    assert third.status == "acknowledged" and third.notes.get().text == "needs the CDN team"
 
 
 def test_incident_actions_need_an_operator_and_say_what_is_missing(catalog, t0, error_rule, users):

@@ -111,7 +111,7 @@ def test_the_migration_seeds_defaults_and_beat_schedules(db):
 
     tasks = dict(PeriodicTask.objects.filter(task__startswith="monitoring.").values_list("task", "interval__every"))
     assert tasks["monitoring.evaluate_alerts"] == 1 and tasks["monitoring.rollup_telemetry"] == 1
-    assert tasks["monitoring.drift_report"] == 60
+    assert tasks["monitoring.drift_report"] == 60 and tasks["monitoring.rollup_telemetry_late"] == 60
     assert SLO.objects.get(name="availability").objective == 0.99
     assert SLO.objects.get(name="latency-p95").latency_threshold_ms == 200
     burn = AlertRule.objects.get(name="availability: fast burn (1h/5m at 14.4x)")

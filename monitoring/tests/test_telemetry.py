@@ -134,3 +134,20 @@ def test_the_popular_fallback_reasons_match_the_serving_runtime():
     from recommender.serving.runtime import POPULAR_REASONS
 
     assert NON_PERSONALIZED_REASONS == POPULAR_REASONS
+
+
+def test_the_minute_pass_and_the_hourly_pass_of_beat(catalog):
+    from django.utils import timezone
+
+    from monitoring import tasks
+
+    now = timezone.now().replace(second=0, microsecond=0)
+    RecommendationRequest.objects.bulk_create(_lines(now - timedelta(minutes=3), 0, [(200, 10)] * 4))
+    tasks.rollup_telemetry()
+    assert TelemetryMinute.objects.get().requests == 4
+    # A spilled batch replayed 40 minutes late: outside the per-minute pass, inside the hourly one
+    RecommendationRequest.objects.bulk_create(_lines(now - timedelta(minutes=40), 0, [(0, 900)] * 2))
+    tasks.rollup_telemetry()
+    assert TelemetryMinute.objects.count() == 1
+    tasks.rollup_telemetry_late()
+    assert sorted(TelemetryMinute.objects.values_list("requests", flat=True)) == [2, 4]

@@ -336,7 +336,9 @@ MONITORING = {
     # Availability as the platform sees it: status 200 answered within this many ms.
     "AVAILABILITY_LATENCY_MS": env.int("MONITORING_AVAILABILITY_LATENCY_MS", default=600),
     # Telemetry rollups recompute this many recent minutes on each run (late batches, late lines).
-    "ROLLUP_RECOMPUTE_MINUTES": env.int("MONITORING_ROLLUP_RECOMPUTE_MINUTES", default=15),
+    "ROLLUP_RECOMPUTE_MINUTES": env.int("MONITORING_ROLLUP_RECOMPUTE_MINUTES", default=5),
+    # An hourly pass recomputes this many hours (prediction-log spills replayed late, late platform lines).
+    "ROLLUP_LATE_HOURS": env.int("MONITORING_ROLLUP_LATE_HOURS", default=1),
     # Online quality: a served list succeeds when a watch of one of its movies starts within this.
     "ONLINE_QUALITY_WINDOW_MINUTES": env.int("MONITORING_ONLINE_QUALITY_WINDOW_MINUTES", default=30),
     # Above this many served lists, online quality samples viewers (all lists of one in n viewers).
