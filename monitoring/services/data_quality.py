@@ -1,8 +1,10 @@
 """Data-quality reports: what was wrong with the event stream and the catalog in a window.
 
 Events are placed in the window by their event time; quarantined lines by when they were
-quarantined (a malformed line may carry no usable time). Everything is counted in SQL or over
-columns read with ``values_list``; no model instances are loaded.
+quarantined (a malformed line may carry no usable time). The quarantine *rate* is by arrival: the
+ingestion sources' counters (lines read, quarantined) now, against the counters the latest earlier
+report recorded — so a backfill of old events does not make a rate out of two different clocks.
+Everything is counted in SQL or over columns read with ``values_list``; no model instances are loaded.
 """
 
 from __future__ import annotations
@@ -83,16 +85,12 @@ def data_quality_compute(*, since: datetime, until: datetime, now: datetime | No
     quarantine = QuarantinedLine.objects.filter(created_at__gte=since, created_at__lt=until).order_by()
     by_reason = dict(quarantine.values("reason_code").annotate(n=Count("id")).values_list("reason_code", "n"))
     quarantined = sum(by_reason.values())
-    # Watch lines arrive one per minute streamed, so the lines behind the window's sessions are
-    # approximated by their minutes watched.
-    lines_accepted = n_ratings + n_requests + watch_minutes
+    rate = quarantine_rate_by_arrival(since=since)
     sections: dict = {
         "volume": {"ratings": n_ratings, "watch_sessions": n_watches, "watch_minutes": watch_minutes,
                    "recommendation_requests": n_requests, "predictions": predictions},
-        "quarantine": {
-            "quarantined": quarantined, "lines_accepted_estimate": lines_accepted,
-            "rate": _share(quarantined, quarantined + lines_accepted), "by_reason": by_reason,
-        },
+        "quarantine": {"quarantined": quarantined, "rate": rate["rate"], "by_reason": by_reason,
+                       "counters": rate["now"], "baseline": rate["baseline"]},
     }
 
     # Missing and out-of-range values of the viewers and movies the window's events name.
@@ -139,7 +137,7 @@ def data_quality_compute(*, since: datetime, until: datetime, now: datetime | No
     sections["duplicates"] = {
         "rating_events": stored_rating_dupes,
         "recommendation_requests": stored_request_dupes,
-        "dropped_by_ingest_total": IngestSource.objects.aggregate(n=Sum("duplicates"))["n"] or 0,
+        "dropped_by_ingest_total": rate["now"]["duplicates"],
     }
 
     recommended_unknown = 0
@@ -209,6 +207,29 @@ def data_quality_compute(*, since: datetime, until: datetime, now: datetime | No
     }
     return {"events": events, "quarantined": quarantined, "sections": sections,
             "issues": _issues(sections, events=events)}
+
+
+def ingest_counters() -> dict[str, int]:
+    """Lines read, quarantined and dropped as duplicates, summed over every ingestion source."""
+    from recommender.models import IngestSource
+
+    totals = IngestSource.objects.aggregate(read=Sum("lines_read"), quarantined=Sum("quarantined"),
+                                            duplicates=Sum("duplicates"))
+    return {k: int(v or 0) for k, v in totals.items()}
+
+
+def quarantine_rate_by_arrival(*, since: datetime) -> dict:
+    """Quarantined / read lines that arrived since ``since``: the sources' counters now against those
+    recorded by the latest data-quality report made at or before ``since`` (none: since the start).
+    ``rate`` is None when no line was read in between."""
+    now = ingest_counters()
+    earlier = (DataQualityReport.objects.filter(created_at__lte=since).order_by("-created_at", "-id")
+               .values_list("sections", flat=True).first())
+    baseline = ((earlier or {}).get("quarantine") or {}).get("counters") or {"read": 0, "quarantined": 0}
+    read = now["read"] - int(baseline.get("read", 0))
+    quarantined = now["quarantined"] - int(baseline.get("quarantined", 0))
+    return {"rate": quarantined / read if read > 0 else None, "read": read, "quarantined": quarantined,
+            "now": now, "baseline": baseline}
 
 
 def _chunked_values(model, ids: set, fields: tuple[str, ...], flat: bool = False) -> list:

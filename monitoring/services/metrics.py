@@ -93,23 +93,11 @@ def online_quality_rate(*, since: datetime, until: datetime, params: dict) -> Me
 
 
 def quarantine_rate(*, since: datetime, until: datetime, params: dict) -> MetricValue:
-    """Quarantined lines / all lines in the window (accepted lines estimated from event times)."""
-    from django.db.models import Sum
+    """Quarantined / read lines that arrived in the window (the ingestion sources' counters)."""
+    from monitoring.services.data_quality import quarantine_rate_by_arrival
 
-    from recommender.models import QuarantinedLine, RatingEvent, RecommendationRequest, WatchSession
-
-    quarantined = QuarantinedLine.objects.filter(created_at__gte=since, created_at__lt=until).count()
-    accepted = (
-        RatingEvent.objects.filter(time__gte=since, time__lt=until).count()
-        + RecommendationRequest.objects.filter(time__gte=since, time__lt=until).count()
-        + (WatchSession.objects.filter(started_at__gte=since, started_at__lt=until)
-           .aggregate(m=Sum("minutes_watched"))["m"] or 0)
-    )
-    total = quarantined + accepted
-    evidence = {"quarantined": quarantined, "accepted_estimate": accepted}
-    if total == 0:
-        return MetricValue(None, evidence)
-    return MetricValue(quarantined / total, evidence)
+    figures = quarantine_rate_by_arrival(since=since)
+    return MetricValue(figures["rate"], {"read": figures["read"], "quarantined": figures["quarantined"]})
 
 
 def freshness_seconds(*, since: datetime, until: datetime, params: dict) -> MetricValue:

@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from monitoring.services.data_quality import data_quality_report_create
 from monitoring.tests.factories import rating_event, request_line, watch
-from recommender.models import Movie, QuarantinedLine, RatingEvent, RecommendationRequest, Viewer, WatchSession
+from recommender.ingest.services import ingest_lines
+from recommender.models import Movie, RatingEvent, RecommendationRequest, Viewer, WatchSession
 
 pytestmark = pytest.mark.django_db
 
@@ -32,11 +33,6 @@ def test_a_clean_window_is_ok(catalog, t0):
 def test_every_kind_of_problem_is_counted_and_named(catalog, t0):
     movies, viewers = catalog
     now = timezone.now()
-    # Quarantined lines (placed in the window by when they were quarantined)
-    QuarantinedLine.objects.bulk_create(
-        [QuarantinedLine(source="file:x", raw="garbage", reason="unknown line type", reason_code="unknown_line")] * 60
-        + [QuarantinedLine(source="file:x", raw="r=7", reason="rating 7 outside 1–5", reason_code="bad_rating")] * 40
-    )
     # Ratings arriving out of order, one of them 20 minutes late, and one stored twice
     times = [now - timedelta(minutes=m) for m in (10, 9, 8, 30, 7)]
     rows = [rating_event(viewer=viewers[i], movie=movies[i], rating=4, time=t) for i, t in enumerate(times)]
@@ -53,11 +49,20 @@ def test_every_kind_of_problem_is_counted_and_named(catalog, t0):
                                    .__dict__.items() if not k.startswith("_") and k != "id"})
     RecommendationRequest.objects.bulk_create([request_line(time=now - timedelta(minutes=4), viewer=viewers[4],
                                                             items=["no+such+movie+1999", movies[0]])])
+    # A stream where 3 lines in 5 are malformed, through the real ingestion (its counters feed the rate)
+    stamp = (now - timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%S")
+    lines = []
+    for i in range(20):
+        lines += [f"{stamp},{viewers[i]},GET /rate/{movies[10]}=7", f"{stamp},{viewers[i]},GET /browse/home",
+                  f"{stamp},{viewers[10]},GET /rate/{movies[i]}={1 + i % 5}",
+                  f"{stamp},{viewers[11]},GET /data/m/{movies[i]}/0.mpg", f"{stamp}-{i},garbage"]
+    summary = ingest_lines(lines=lines, source="test-stream")
+    assert summary.quarantined_total == 60
     report = data_quality_report_create(since=now - timedelta(hours=1), until=now + timedelta(seconds=1), now=now)
     s = report.sections
     assert report.status == "issues"
-    assert s["quarantine"]["by_reason"] == {"unknown_line": 60, "bad_rating": 40}
-    assert report.quarantined == 100 and 0 < report.quarantine_rate < 1
+    assert sum(s["quarantine"]["by_reason"].values()) == 60 and len(s["quarantine"]["by_reason"]) >= 2
+    assert report.quarantined == 60 and report.quarantine_rate == pytest.approx(0.6)
     assert s["duplicates"]["rating_events"] == 1
     assert s["late"]["ratings"]["out_of_order"] >= 1 and s["late"]["ratings"]["late"] == 1
     assert s["unknown_ids"]["viewers_without_metadata"] == 1 and s["unknown_ids"]["movies_without_metadata"] == 1
@@ -69,3 +74,27 @@ def test_every_kind_of_problem_is_counted_and_named(catalog, t0):
     for expected in ("quarantine rate", "duplicate rating events", "arrived late", "not in the catalog",
                      "out-of-range value(s): viewer age"):
         assert expected in text, text
+
+
+def test_the_quarantine_rate_is_by_arrival_not_by_event_time(catalog):
+    """A backfill of a week of old events with 1 bad line in 100 is a 1% rate, although all its
+    quarantined lines arrived in the last hour and most of its events are days old."""
+    from monitoring.services.metrics import metric_evaluate
+
+    movies, viewers = catalog
+    now = timezone.now()
+    lines = []
+    for i in range(990):
+        stamp = (now - timedelta(days=7) + timedelta(minutes=10 * i)).strftime("%Y-%m-%dT%H:%M:%S")
+        lines.append(f"{stamp},{viewers[i % 60]},GET /rate/{movies[i % 40]}={1 + i % 5}")
+    lines += [f"{now:%Y-%m-%dT%H:%M:%S},{viewers[i]},GET /browse/home" for i in range(10)]
+    ingest_lines(lines=lines, source="backfill")
+    report = data_quality_report_create(since=now - timedelta(hours=1), until=now + timedelta(seconds=5), now=now)
+    assert report.quarantine_rate == pytest.approx(0.01)
+    assert not [i for i in report.issues if "quarantine" in i]
+    value = metric_evaluate(metric="quarantine_rate", since=now - timedelta(hours=1), until=now, params={})
+    assert value.value == pytest.approx(0.01)
+    # The next hour's rate counts from this report's counters: nothing arrived, so no data
+    later = now + timedelta(hours=1)
+    assert metric_evaluate(metric="quarantine_rate", since=now + timedelta(minutes=1), until=later,
+                           params={}).value is None
