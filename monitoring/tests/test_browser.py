@@ -24,10 +24,8 @@ def _traffic(now, minutes: range, per_minute: int) -> None:
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_dashboard_charts_refresh_without_a_reload(live_server, settings, tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    from conftest import chromium_path, make_user
+def test_dashboard_charts_refresh_without_a_reload(browser, live_server, settings, tmp_path):
+    from conftest import make_user
 
     settings.MONITORING = {**settings.MONITORING, "DASHBOARD_REFRESH_SECONDS": 1}
     make_catalog()
@@ -36,25 +34,23 @@ def test_dashboard_charts_refresh_without_a_reload(live_server, settings, tmp_pa
     user = make_user("viewer", "dashboard_viewer")
     user.set_password("a-long-browser-password-1")
     user.save()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
-        page = browser.new_page()
-        page.goto(f"{live_server.url}/portal/login/")
-        page.fill("input[name=username]", "dashboard_viewer")
-        page.fill("input[name=password]", "a-long-browser-password-1")
-        page.click("button[type=submit]")
-        page.goto(f"{live_server.url}{reverse('monitoring:dashboard')}")
-        requests_card = page.locator("[data-field=requests]")
-        page.wait_for_function("document.querySelector('[data-field=requests]').textContent === '30'", timeout=15000)
-        assert page.evaluate("Chart.getChart(document.getElementById('chart-traffic')) !== undefined")
-        page.evaluate("window.__notReloaded = true")
-        # 20 more arrive (written from another thread: Playwright runs an event loop in this one)
-        with ThreadPoolExecutor(1) as pool:
-            pool.submit(_traffic, now, range(1, 5), 5).result()
-        page.wait_for_function("document.querySelector('[data-field=requests]').textContent === '50'", timeout=15000)
-        assert requests_card.inner_text() == "50"
-        assert page.evaluate("window.__notReloaded === true")  # same page: refreshed in place
-        points = page.evaluate("Chart.getChart(document.getElementById('chart-traffic')).data.datasets[0].data")
-        assert sum(p for p in points if p) == 50
-        page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
-        browser.close()
+    page = browser.new_page()
+    page.goto(f"{live_server.url}/portal/login/")
+    page.fill("input[name=username]", "dashboard_viewer")
+    page.fill("input[name=password]", "a-long-browser-password-1")
+    page.click("button[type=submit]")
+    page.goto(f"{live_server.url}{reverse('monitoring:dashboard')}")
+    requests_card = page.locator("[data-field=requests]")
+    page.wait_for_function("document.querySelector('[data-field=requests]').textContent === '30'", timeout=15000)
+    assert page.evaluate("Chart.getChart(document.getElementById('chart-traffic')) !== undefined")
+    page.evaluate("window.__notReloaded = true")
+    # 20 more arrive (written from another thread: Playwright runs an event loop in this one)
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(_traffic, now, range(1, 5), 5).result()
+    page.wait_for_function("document.querySelector('[data-field=requests]').textContent === '50'", timeout=15000)
+    assert requests_card.inner_text() == "50"
+    assert page.evaluate("window.__notReloaded === true")  # same page: refreshed in place
+    points = page.evaluate("Chart.getChart(document.getElementById('chart-traffic')).data.datasets[0].data")
+    assert sum(p for p in points if p) == 50
+    page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+    page.context.close()

@@ -161,32 +161,28 @@ def test_endpoints_are_in_the_schema(client_for):
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_browser_opens_the_catalog_and_a_viewer(live_server, catalog, tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    from conftest import chromium_path, make_user
+def test_browser_opens_the_catalog_and_a_viewer(browser, live_server, catalog, tmp_path):
+    from conftest import make_user
 
     user = make_user("viewer", "browser_viewer")
     user.set_password("a-long-browser-password-1")
     user.save()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
-        page = browser.new_page()
-        page.goto(f"{live_server.url}/portal/login/")
-        page.fill("input[name=username]", "browser_viewer")
-        page.fill("input[name=password]", "a-long-browser-password-1")
-        page.click("button[type=submit]")
-        page.goto(f"{live_server.url}{reverse('recommender:catalog')}")
-        page.fill("input[name=q]", "monsters")
-        page.click("[data-testid=catalog-search] button")
-        assert page.locator("[data-testid=movies-table] tbody tr").count() == 1
-        page.click("text=monsters_+inc.+2001")
-        assert page.locator("[data-testid=movie-metadata]").inner_text().startswith("Monsters, Inc. (2001)")
-        page.goto(f"{live_server.url}{reverse('recommender:catalog_viewer', args=[284508])}")
-        assert "Read timed out" in page.locator("[data-testid=viewer-recommendations]").inner_text()
-        assert page.locator("#nav-sidebar, nav").first.is_visible()
-        page.screenshot(path=str(tmp_path / "viewer.png"), full_page=True)
-        browser.close()
+    page = browser.new_page()
+    page.goto(f"{live_server.url}/portal/login/")
+    page.fill("input[name=username]", "browser_viewer")
+    page.fill("input[name=password]", "a-long-browser-password-1")
+    page.click("button[type=submit]")
+    page.goto(f"{live_server.url}{reverse('recommender:catalog')}")
+    page.fill("input[name=q]", "monsters")
+    page.click("[data-testid=catalog-search] button")
+    assert page.locator("[data-testid=movies-table] tbody tr").count() == 1
+    page.click("text=monsters_+inc.+2001")
+    assert page.locator("[data-testid=movie-metadata]").inner_text().startswith("Monsters, Inc. (2001)")
+    page.goto(f"{live_server.url}{reverse('recommender:catalog_viewer', args=[284508])}")
+    assert "Read timed out" in page.locator("[data-testid=viewer-recommendations]").inner_text()
+    assert page.locator("#nav-sidebar, nav").first.is_visible()
+    page.screenshot(path=str(tmp_path / "viewer.png"), full_page=True)
+    page.context.close()
 
 
 def test_admin_lists_and_refresh_action_calls_the_import(client, users, catalog, settings):
