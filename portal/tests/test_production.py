@@ -15,7 +15,9 @@ BASE_DIR = Path(__file__).resolve().parents[2]
 STRONG_KEY = secrets.token_urlsafe(60)
 # Variables the settings read: none of the test run's own may leak into the subprocess.
 CLEARED = ("SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "USHER_PRODUCTION", "DJANGO_SETTINGS_MODULE", "CSRF_TRUSTED_ORIGINS",
-           "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS")
+           "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS",
+           # set for the whole session by the browser fixture; a real deployment never has it
+           "DJANGO_ALLOW_ASYNC_UNSAFE")
 
 
 def _run(tmp_path: Path, argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
