@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -23,6 +24,11 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         # A model's clean() refused the input: a 400 naming the fields, not a 500.
         detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
         return Response({"error": "invalid input", "detail": detail}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, DataError):
+        # The database refused a value that came from the request (out of range, bad encoding):
+        # the caller's input is at fault, so a 400 naming the database's complaint, not a 500.
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else "value out of range"
+        return Response({"error": "invalid input", "detail": message}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

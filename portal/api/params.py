@@ -64,4 +64,8 @@ def query_datetime(request: Request, name: str, *, default: datetime | None = No
         value = None
     if value is None:
         raise ValidationError({name: [f"must be an ISO-8601 time such as 2025-01-31T12:00:00Z, not {raw!r}"]})
-    return value if timezone.is_aware(value) else timezone.make_aware(value, UTC)
+    try:
+        # Normalised to UTC: a database may refuse odd offsets (PostgreSQL caps them at ±15:59).
+        return value.astimezone(UTC) if timezone.is_aware(value) else timezone.make_aware(value, UTC)
+    except (OverflowError, ValueError):
+        raise ValidationError({name: [f"{raw!r} is outside the supported time range"]})
