@@ -93,10 +93,9 @@ def foreign_promotion_review_decided(*, review: Any, actor: Any) -> None:
 
 def deployment_state() -> dict:
     """What the deployment serves now: production/canary/shadow versions, canary share, arms."""
-    from recommender.serving.selectors import deployment_describe
-    from recommender.serving.services import deployment_get_or_create
+    from recommender.serving.selectors import deployment_describe, deployment_get
 
-    d = deployment_describe(deployment=deployment_get_or_create())
+    d = deployment_describe(deployment=deployment_get())
     role = lambda name: (d.get(name) or {}).get("id")  # noqa: E731
     return {
         "production_version": role("production"),

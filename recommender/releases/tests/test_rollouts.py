@@ -1,0 +1,232 @@
+"""Canary rollouts against the real deployment, prediction log and online-quality definition:
+automatic advance, completion, rollback on harm and on guardrails, holds, operator actions,
+idempotent transitions, a crash mid-transition, and the repair of a split changed behind the
+rollout's back."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from monitoring.models import Notification
+from portal.errors import Conflict, PermissionDenied
+from portal.models import ActivityLogEntry
+from recommender.models import ModelVersion, PromotionRequest, Rollout, RolloutStep
+from recommender.registry.services import model_alias_move
+from recommender.releases import integrations, services
+from recommender.releases.services.repair import releases_repair
+from recommender.releases.tests.helpers import served
+from recommender.tests.factories_training import VersionFactory
+
+pytestmark = pytest.mark.django_db
+HOUR = timedelta(hours=1)
+
+
+@pytest.fixture
+def knobs(settings):
+    settings.RECOMMENDER = {**settings.RECOMMENDER, "RELEASES": {
+        "CANARY_MIN_TRIALS": 200, "CANARY_MAX_HOLDS": 2, "CANARY_GUARDRAIL_MIN_REQUESTS": 50,
+        "NOTIFY_EMAILS": ["releases@example.com"],
+    }}
+
+
+@pytest.fixture
+def setup(users, knobs):
+    production = VersionFactory(status=ModelVersion.Status.APPROVED)
+    model_alias_move(alias="production", version=production, actor=users["operator"], reason="first")
+    candidate = VersionFactory()
+    promotion = PromotionRequest.objects.create(
+        version=candidate, baseline_version=production, reason="better", requested_by=users["data_scientist"],
+        requested_label="data_scientist_user", status=PromotionRequest.Status.APPROVED,
+        canary_steps=[5, 25, 50, 100], canary_interval_seconds=3600,
+    )
+    t0 = timezone.now() - timedelta(hours=12)
+    rollout = services.rollout_start(promotion=promotion, actor=users["reviewer"], now=t0)
+    return {"production": production, "candidate": candidate, "promotion": promotion, "rollout": rollout, "t0": t0,
+            "users": users}
+
+
+def _state():
+    return integrations.deployment_state()
+
+
+def _traffic(s, *, start, prod=(1000, 300), canary=(300, 90), **kw):
+    served(route="production", version_id=s["production"].pk, lists=prod[0], successes=prod[1], start=start,
+           spacing_seconds=1)
+    served(route="canary", version_id=s["candidate"].pk, lists=canary[0], successes=canary[1], start=start,
+           spacing_seconds=1, **kw)
+
+
+def test_start_puts_the_canary_on_its_first_step(setup):
+    rollout = setup["rollout"]
+    assert (rollout.state, rollout.applied_percent, rollout.revision) == ("running", 5, 1)
+    state = _state()
+    assert state["canary_version"] == setup["candidate"].pk and state["canary_percent"] == 5
+    assert PromotionRequest.objects.get(pk=setup["promotion"].pk).status == "rolling_out"
+    step = RolloutStep.objects.get(rollout=rollout)
+    assert step.outcome == "started" and step.decided_label == "reviewer_user"
+
+
+def test_harmless_canary_advances_step_by_step_then_becomes_production(setup, django_capture_on_commit_callbacks):
+    rollout, t0 = setup["rollout"], setup["t0"]
+    outcomes = []
+    for step in range(3):  # 5% → 25% → 50% → production
+        start = t0 + step * HOUR + timedelta(minutes=1)
+        _traffic(setup, start=start)
+        now = t0 + (step + 1) * HOUR + timedelta(minutes=45)
+        rollout.refresh_from_db()
+        with django_capture_on_commit_callbacks(execute=True):
+            result = services.rollout_evaluate(rollout=rollout, expected_revision=rollout.revision, now=now)
+        outcomes.append((result.outcome, result.to_percent))
+    assert outcomes == [("advanced", 25), ("advanced", 50), ("completed", 100)]
+    rollout.refresh_from_db()
+    assert rollout.state == "completed"
+    state = _state()
+    assert state["production_version"] == setup["candidate"].pk
+    assert state["canary_version"] is None and state["canary_percent"] == 0
+    assert ModelVersion.objects.get(pk=setup["candidate"].pk).status == "approved"
+    assert PromotionRequest.objects.get(pk=setup["promotion"].pk).status == "released"
+    # The numbers behind each decision are in the activity log and in the notifications.
+    advanced = ActivityLogEntry.objects.filter(action="release.rollout.advanced").order_by("seq").first()
+    assert advanced.actor_label == "system:recommender.releases.rollout_evaluate"
+    assert advanced.data["numbers"]["canary"]["trials"] > 0 and "always_valid_p" in advanced.data["numbers"]
+    events = set(Notification.objects.values_list("event", flat=True))
+    assert {"release.rollout.advanced", "release.rollout.completed"} <= events
+    completed = Notification.objects.filter(event="release.rollout.completed").first()
+    assert completed.payload["data"]["numbers"]["production"]["trials"] > 0
+
+
+def test_a_harmful_canary_is_rolled_back_on_its_own_with_its_numbers(setup, django_capture_on_commit_callbacks):
+    rollout, t0 = setup["rollout"], setup["t0"]
+    _traffic(setup, start=t0 + timedelta(minutes=1), prod=(2000, 600), canary=(400, 20))  # 30% vs 5%
+    with django_capture_on_commit_callbacks(execute=True):
+        step = services.rollout_evaluate(rollout=rollout, expected_revision=1, now=t0 + HOUR + timedelta(minutes=45))
+    assert step.outcome == "rolled_back" and step.to_percent == 0
+    assert "canary worse on online quality" in step.reason and "always-valid p" in step.reason
+    assert step.metrics["sequential"]["reject"] and step.metrics["canary"]["rate"] == pytest.approx(0.05)
+    state = _state()
+    assert state["canary_version"] is None and state["canary_percent"] == 0
+    assert state["production_version"] == setup["production"].pk
+    assert PromotionRequest.objects.get(pk=setup["promotion"].pk).status == "rolled_back"
+    entry = ActivityLogEntry.objects.get(action="release.rollout.rolled_back")
+    assert entry.data["numbers"]["canary"]["successes"] == 20 and entry.data["numbers"]["always_valid_p"] < 0.05
+    note = Notification.objects.get(event="release.rollout.rolled_back", kind="email")
+    assert "releases@example.com" in note.target and note.payload["data"]["reason"] == step.reason
+
+
+def test_a_guardrail_breach_rolls_back_even_when_quality_is_fine(setup):
+    rollout, t0 = setup["rollout"], setup["t0"]
+    _traffic(setup, start=t0 + timedelta(minutes=1))
+    served(route="canary", version_id=setup["candidate"].pk, lists=60, successes=0, start=t0 + timedelta(minutes=2),
+           status=500)
+    step = services.rollout_evaluate(rollout=rollout, expected_revision=1, now=t0 + HOUR + timedelta(minutes=45))
+    assert step.outcome == "rolled_back" and "guardrail breached: error_rate" in step.reason
+    assert step.metrics["guardrails"]["observed"]["error_rate"] == pytest.approx(60 / 360)
+
+
+def test_too_little_data_holds_then_pauses_for_a_person(setup):
+    rollout, t0 = setup["rollout"], setup["t0"]
+    _traffic(setup, start=t0 + timedelta(minutes=1), canary=(50, 15))
+    first = services.rollout_evaluate(rollout=rollout, expected_revision=1, now=t0 + HOUR + timedelta(minutes=45))
+    assert first.outcome == "held" and "not enough data" in first.reason
+    rollout.refresh_from_db()
+    assert rollout.applied_percent == 5 and rollout.next_check_at > t0 + 2 * HOUR
+    second = services.rollout_evaluate(rollout=rollout, expected_revision=rollout.revision,
+                                       now=t0 + 3 * HOUR)
+    assert second.outcome == "paused" and "paused for a person after 2 checks" in second.reason
+    rollout.refresh_from_db()
+    assert rollout.state == "paused" and _state()["canary_percent"] == 5  # traffic stays as recorded
+
+
+def test_stale_or_early_checks_change_nothing(setup):
+    rollout, t0 = setup["rollout"], setup["t0"]
+    assert services.rollout_evaluate(rollout=rollout, expected_revision=1, now=t0 + timedelta(minutes=30)) is None
+    assert services.rollout_evaluate(rollout=rollout, expected_revision=7, now=t0 + 5 * HOUR) is None
+    rollout.refresh_from_db()
+    assert rollout.revision == 1 and RolloutStep.objects.filter(rollout=rollout).count() == 1
+
+
+def test_a_crash_inside_a_transition_leaves_the_recorded_state_and_the_split_untouched(setup, monkeypatch):
+    rollout, t0 = setup["rollout"], setup["t0"]
+    _traffic(setup, start=t0 + timedelta(minutes=1))
+    now = t0 + HOUR + timedelta(minutes=45)
+    import recommender.releases.services.rollouts as rollouts_module
+
+    def crash(**kwargs):
+        raise RuntimeError("worker lost")
+
+    # The crash comes after the deployment was already changed inside the transaction.
+    monkeypatch.setattr(rollouts_module, "activity_log_record", crash)
+    with pytest.raises(RuntimeError):
+        services.rollout_evaluate(rollout=rollout, expected_revision=1, now=now)
+    rollout.refresh_from_db()
+    assert (rollout.revision, rollout.applied_percent, rollout.step_index) == (1, 5, 0)
+    assert _state()["canary_percent"] == 5 and RolloutStep.objects.filter(rollout=rollout).count() == 1
+    # The retried task resumes from the recorded state and advances exactly once.
+    monkeypatch.undo()
+    step = services.rollout_evaluate(rollout=rollout, expected_revision=1, now=now)
+    assert step.outcome == "advanced" and _state()["canary_percent"] == 25
+    assert services.rollout_evaluate(rollout=rollout, expected_revision=1, now=now) is None
+
+
+def test_repair_restores_the_recorded_split_after_a_change_behind_the_rollouts_back(setup):
+    from recommender.serving.services import deployment_update
+
+    deployment_update(canary_percent=40, actor=setup["users"]["operator"], reason="fat finger")
+    assert _state()["canary_percent"] == 40
+    result = releases_repair()
+    assert result["reconciled"][0]["found"]["canary_percent"] == 40
+    assert _state()["canary_percent"] == 5
+    assert ActivityLogEntry.objects.filter(action="release.rollout.repaired").exists()
+    assert releases_repair()["reconciled"] == []  # nothing left to fix
+
+
+def test_operator_actions_are_recorded_with_who_and_why(setup):
+    rollout, users = setup["rollout"], setup["users"]
+    with pytest.raises(PermissionDenied):
+        services.rollout_pause(rollout=rollout, actor=users["data_scientist"], reason="x")
+    paused = services.rollout_pause(rollout=rollout, actor=users["operator"], reason="holiday freeze")
+    assert paused.outcome == "paused" and paused.decided_by == users["operator"] and paused.reason == "holiday freeze"
+    with pytest.raises(Conflict):
+        services.rollout_pause(rollout=rollout, actor=users["operator"], reason="again")
+    services.rollout_resume(rollout=rollout, actor=users["operator"], reason="freeze over")
+    advanced = services.rollout_advance(rollout=rollout, actor=users["operator"], reason="looks fine")
+    assert advanced.to_percent == 25 and _state()["canary_percent"] == 25
+    back = services.rollout_rollback(rollout=rollout, actor=users["operator"], reason="support tickets")
+    assert back.outcome == "rolled_back" and _state()["canary_version"] is None
+    with pytest.raises(Conflict):
+        services.rollout_rollback(rollout=rollout, actor=users["operator"], reason="twice")
+    actions = list(ActivityLogEntry.objects.filter(action__startswith="release.rollout.").order_by("seq")
+                   .values_list("action", "actor_label"))
+    assert actions[-4:] == [("release.rollout.paused", "operator_user"), ("release.rollout.resumed", "operator_user"),
+                            ("release.rollout.advanced", "operator_user"),
+                            ("release.rollout.rolled_back", "operator_user")]
+
+
+def test_one_canary_at_a_time_and_an_approved_promotion_waits(setup):
+    other = PromotionRequest.objects.create(
+        version=VersionFactory(), reason="next", requested_label="x", status=PromotionRequest.Status.APPROVED,
+        canary_steps=[10, 100], canary_interval_seconds=600)
+    with pytest.raises(Conflict, match="rollout #"):
+        services.rollout_start(promotion=other, actor=setup["users"]["reviewer"])
+    assert services.rollout_start_if_free(promotion=other, actor=setup["users"]["reviewer"]) is None
+    assert ActivityLogEntry.objects.filter(action="release.rollout.waiting").exists()
+    services.rollout_rollback(rollout=setup["rollout"], actor=setup["users"]["operator"], reason="make room")
+    started = releases_repair()["canaries_started"]
+    assert len(started) == 1 and Rollout.objects.get(pk=started[0]).promotion == other
+    assert _state()["canary_percent"] == 10
+
+
+def test_production_rollback_in_one_action(setup):
+    users, rollout = setup["users"], setup["rollout"]
+    services.rollout_advance(rollout=rollout, actor=users["operator"], reason="go")
+    services.rollout_advance(rollout=rollout, actor=users["operator"], reason="go")
+    services.rollout_advance(rollout=rollout, actor=users["operator"], reason="go")
+    assert _state()["production_version"] == setup["candidate"].pk
+    result = services.production_rollback(actor=users["operator"], reason="complaints")
+    assert result == {"from": setup["candidate"].pk, "to": setup["production"].pk, "reason": "complaints"}
+    assert _state()["production_version"] == setup["production"].pk
+    assert PromotionRequest.objects.get(pk=setup["promotion"].pk).status == "rolled_back"
+    assert ActivityLogEntry.objects.get(action="release.production.rolled_back").actor_label == "operator_user"
