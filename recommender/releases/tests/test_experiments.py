@@ -1,0 +1,117 @@
+"""A/B experiments on the real deployment: start/stop with serving's deterministic bucketing, the
+analysis (SRM, z-test with CI, sequential test, sample size) and the decision the data supports."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from portal.errors import Conflict
+from portal.models import ActivityLogEntry
+from recommender.models import ModelVersion, PromotionRequest
+from recommender.registry.services import model_alias_move
+from recommender.releases import integrations, services
+from recommender.releases.tests.helpers import served
+from recommender.tests.factories_training import VersionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def experiment(users):
+    production = VersionFactory(status=ModelVersion.Status.APPROVED)
+    model_alias_move(alias="production", version=production, actor=users["operator"], reason="first")
+    control, treatment = VersionFactory(), VersionFactory()
+    return services.experiment_create(
+        name="svd-vs-pop", hypothesis="SVD gets watched more", actor=users["operator"], minimum_detectable_effect=0.03,
+        arms=[{"name": "control", "version": control.pk, "allocation": 50, "is_control": True},
+              {"name": "svd", "version": treatment.pk, "allocation": 50}],
+    )
+
+
+def test_start_puts_the_arms_on_the_deployment_with_a_fresh_salt(experiment, users):
+    before = integrations.deployment_state()["salt"]
+    started = services.experiment_start(experiment=experiment, actor=users["operator"])
+    state = integrations.deployment_state()
+    assert started.status == "running" and state["salt"] == started.salt != before
+    assert [(a["name"], float(a["percent"])) for a in state["arms"]] == [("control", 50.0), ("svd", 50.0)]
+    # Serving's bucketing sends each viewer to the same arm every time, about half to each.
+    from recommender.serving import bucketing
+
+    layout = bucketing.build_layout(salt=state["salt"], canary_percent=0, arms=[("control", 50), ("svd", 50)])
+    routes = [layout.route(v) for v in range(10_000)]
+    assert routes == [layout.route(v) for v in range(10_000)]
+    assert 0.47 < routes.count("arm:svd") / 10_000 < 0.53
+    with pytest.raises(Conflict, match="only a draft"):
+        services.experiment_start(experiment=experiment, actor=users["operator"])
+
+
+def test_analysis_finds_the_better_arm_and_says_ship(experiment, users):
+    t0 = timezone.now() - timedelta(hours=6)
+    services.experiment_start(experiment=experiment, actor=users["operator"], now=t0)
+    served(route="arm:control", version_id=1, lists=1500, successes=300, start=t0 + timedelta(minutes=1), spacing_seconds=2)
+    served(route="arm:svd", version_id=2, lists=1500, successes=420, start=t0 + timedelta(minutes=1), spacing_seconds=2)
+    experiment.refresh_from_db()
+    snap = services.experiment_analyze(experiment=experiment, now=t0 + timedelta(hours=3))
+    assert snap.arms["control"]["rate"] == pytest.approx(0.2) and snap.arms["svd"]["rate"] == pytest.approx(0.28)
+    assert not snap.srm["flagged"]
+    z = snap.ztest["svd"]
+    assert z["difference"] == pytest.approx(0.08) and z["ci_low"] > 0 and z["p_value"] < 1e-5
+    assert snap.sequential["svd"]["reject"] and snap.sequential["svd"]["cs_low"] > 0
+    assert snap.sample_size["per_arm"] > 0 and snap.sample_size["baseline"] == pytest.approx(0.2)
+    assert snap.decision == "ship:svd" and "ship svd" in snap.decision_reason
+    stopped = services.experiment_stop(experiment=experiment, actor=users["operator"], reason="enough",
+                                       now=t0 + timedelta(hours=3))
+    assert stopped.decision == "ship:svd" and integrations.deployment_state()["arms"] == []
+    entry = ActivityLogEntry.objects.get(action="release.experiment.stopped")
+    assert entry.actor_label == "operator_user" and entry.data["decision"] == "ship:svd"
+
+
+def test_a_sample_ratio_mismatch_overrides_everything(experiment, users):
+    t0 = timezone.now() - timedelta(hours=6)
+    services.experiment_start(experiment=experiment, actor=users["operator"], now=t0)
+    served(route="arm:control", version_id=1, lists=1200, successes=240, start=t0 + timedelta(minutes=1))
+    served(route="arm:svd", version_id=2, lists=800, successes=400, start=t0 + timedelta(minutes=1))
+    experiment.refresh_from_db()
+    snap = services.experiment_analyze(experiment=experiment, now=t0 + timedelta(hours=5))
+    assert snap.srm["flagged"] and snap.srm["p_value"] < 0.001
+    assert snap.decision == "invalid_srm" and "cannot be trusted" in snap.decision_reason
+
+
+def test_hourly_snapshots_carry_the_running_minimum_and_stay_put_without_a_difference(experiment, users):
+    t0 = timezone.now() - timedelta(hours=10)
+    services.experiment_start(experiment=experiment, actor=users["operator"], now=t0)
+    experiment.refresh_from_db()
+    decisions = []
+    for hour in range(4):
+        start = t0 + timedelta(hours=hour, minutes=1)
+        served(route="arm:control", version_id=1, lists=300, successes=60, start=start, spacing_seconds=1)
+        served(route="arm:svd", version_id=2, lists=300, successes=61, start=start, spacing_seconds=1)
+        snap = services.experiment_analyze(experiment=experiment, now=t0 + timedelta(hours=hour + 1, minutes=40))
+        decisions.append(snap.decision)
+    snaps = list(experiment.snapshots.order_by("computed_at"))
+    ps = [s.sequential["svd"]["p_value"] for s in snaps if s.sequential.get("svd", {}).get("enough_data")]
+    assert ps == sorted(ps, reverse=True) and decisions[-1] == "continue"
+    from recommender.releases.selectors import experiment_chart
+
+    data = experiment_chart(experiment=experiment)
+    assert len(data["labels"]) == 4 and data["trials"]["svd"][-1] == 1200
+
+
+def test_experiments_and_canaries_do_not_share_traffic(experiment, users):
+    promotion = PromotionRequest.objects.create(
+        version=VersionFactory(), reason="x", requested_label="x", status=PromotionRequest.Status.APPROVED,
+        canary_steps=[5, 100], canary_interval_seconds=600)
+    services.experiment_start(experiment=experiment, actor=users["operator"])
+    with pytest.raises(Conflict, match="experiment 'svd-vs-pop' is running"):
+        services.rollout_start(promotion=promotion, actor=users["reviewer"])
+    services.experiment_stop(experiment=experiment, actor=users["operator"], reason="done")
+    services.rollout_start(promotion=promotion, actor=users["reviewer"])
+    second = services.experiment_create(
+        name="next", actor=users["operator"],
+        arms=[{"name": "a", "version": VersionFactory().pk, "allocation": 10, "is_control": True},
+              {"name": "b", "version": VersionFactory().pk, "allocation": 10}])
+    with pytest.raises(Conflict, match="holds a canary share"):
+        services.experiment_start(experiment=second, actor=users["operator"])
