@@ -1,0 +1,129 @@
+"""A real Celery worker killed (SIGKILL) in the middle of a canary step: the rollout resumes from its
+recorded state, the traffic split is never left half-changed, and the step happens exactly once.
+
+Runs with PostgreSQL, Redis and a worker process (``DATABASE_URL``/``REDIS_URL`` set)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from recommender.models import ModelVersion, PromotionRequest, Rollout, RolloutStep
+from recommender.registry.services import model_alias_move
+from recommender.releases import integrations, services
+from recommender.releases.tests.helpers import served
+from recommender.tests.factories_training import VersionFactory
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.worker, pytest.mark.slow]
+
+
+def _worker_env() -> dict:
+    db = settings.DATABASES["default"]
+    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    return {**os.environ, "DATABASE_URL": url, "CELERY_TASK_ALWAYS_EAGER": "0", "DJANGO_SETTINGS_MODULE": "portal.settings"}
+
+
+def _start_worker(name: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool=solo", "--without-heartbeat",
+         "--without-gossip", "--without-mingle", "-n", f"{name}@%h", "--loglevel=INFO"],
+        cwd=settings.BASE_DIR, env=_worker_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _wait(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _blocked_backend() -> int | None:
+    """The pid of a database session (the worker's) waiting for a row lock."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+@pytest.fixture
+def purge_queue():
+    from portal.celery import app
+
+    app.control.purge()
+    yield
+    app.control.purge()
+
+
+def test_a_worker_killed_mid_step_leaves_the_recorded_state_and_the_step_resumes_once(
+        transactional_db, users, settings, purge_queue):
+    import psycopg2
+
+    from portal.celery import app
+
+    settings.RECOMMENDER = {**settings.RECOMMENDER, "RELEASES": {"CANARY_MIN_TRIALS": 100}}
+    production = VersionFactory(status=ModelVersion.Status.APPROVED)
+    model_alias_move(alias="production", version=production, actor=users["operator"], reason="first")
+    candidate = VersionFactory()
+    promotion = PromotionRequest.objects.create(
+        version=candidate, baseline_version=production, reason="x", requested_label="ds",
+        status=PromotionRequest.Status.APPROVED, canary_steps=[5, 25, 50, 100], canary_interval_seconds=3600)
+    t0 = timezone.now() - timedelta(hours=3)
+    rollout = services.rollout_start(promotion=promotion, actor=users["reviewer"], now=t0)
+    served(route="production", version_id=production.pk, lists=600, successes=180, start=t0 + timedelta(minutes=1))
+    served(route="canary", version_id=candidate.pk, lists=300, successes=90, start=t0 + timedelta(minutes=1))
+    Rollout.objects.filter(pk=rollout.pk).update(next_check_at=timezone.now() - timedelta(minutes=1))
+
+    # Hold the deployment row, so the worker stops inside the step's transaction, rollout row locked.
+    db = settings.DATABASES["default"]
+    holder = psycopg2.connect(dbname=db["NAME"], user=db["USER"], host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432)
+    cursor = holder.cursor()
+    cursor.execute("SELECT id FROM recommender_deployment WHERE name = 'default' FOR UPDATE")
+    first = _start_worker("releases-crash-1")
+    try:
+        app.send_task("recommender.releases.rollout_evaluate", args=[rollout.pk, 1])
+        _wait(_blocked_backend, 60, "the worker to block inside the step")
+        os.killpg(first.pid, signal.SIGKILL)  # the worker dies mid-step
+        first.wait(10)
+        _wait(lambda: _blocked_backend() is None, 30, "PostgreSQL to drop the dead worker's transaction")
+    finally:
+        holder.rollback()
+        holder.close()
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+
+    rollout.refresh_from_db()
+    assert (rollout.revision, rollout.applied_percent, rollout.state) == (1, 5, "running")
+    assert integrations.deployment_state()["canary_percent"] == 5  # the split is exactly as recorded
+    assert RolloutStep.objects.filter(rollout=rollout).count() == 1
+
+    # A new worker and the beat tick: the step runs again from the recorded state, once.
+    second = _start_worker("releases-crash-2")
+    try:
+        app.send_task("recommender.releases.rollouts_tick")
+        _wait(lambda: Rollout.objects.get(pk=rollout.pk).revision == 2, 90, "the step to be redone")
+        app.send_task("recommender.releases.rollout_evaluate", args=[rollout.pk, 1])  # a duplicate: no-op
+        app.send_task("recommender.releases.rollouts_tick")
+        time.sleep(3)
+    finally:
+        os.killpg(second.pid, signal.SIGTERM)
+        second.wait(20)
+    rollout.refresh_from_db()
+    assert (rollout.revision, rollout.applied_percent) == (2, 25)
+    assert integrations.deployment_state()["canary_percent"] == 25
+    assert list(RolloutStep.objects.filter(rollout=rollout).order_by("revision").values_list("outcome", flat=True)) \
+        == ["started", "advanced"]
