@@ -164,3 +164,131 @@ class ReleaseSimulation:
         while self.now < end:
             self.refresh()
             self._run(until=min(end, self.now + timedelta(minutes=chunk_minutes)))
+
+    def serve_until(self, until: datetime, *, chunk_minutes: float = 60.0) -> None:
+        """Serve until a point in time (e.g. the wall clock, when a person's decision happens now)."""
+        if until > self.now:
+            self.serve(hours=(until - self.now).total_seconds() / 3600, chunk_minutes=chunk_minutes)
+
+
+# --- people ----------------------------------------------------------------------------------------
+
+
+def sim_users() -> dict:
+    """One user per role (``sim_<role>``), created on first use."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from portal.roles import ROLE_NAMES, sync_role_permissions
+
+    sync_role_permissions()
+    users = {}
+    for role in ROLE_NAMES:
+        user, created = get_user_model().objects.get_or_create(
+            username=f"sim_{role}", defaults={"is_staff": True, "email": f"sim_{role}@example.com"})
+        if created:
+            user.set_unusable_password()
+            user.save()
+            user.groups.add(Group.objects.get(name=role))
+        users[role] = user
+    return users
+
+
+# --- scenarios (tests and benchmarks/experiments.py) ------------------------------------------------------
+
+
+def scenario_ab_test(sim: ReleaseSimulation, *, control: ModelVersion, treatment: ModelVersion, hours: int,
+                     allocation: int = 50, name: str = "svd-vs-popularity", mde: float = 0.03,
+                     stop_when_significant: bool = False) -> dict:
+    """An A/B experiment between two versions, analysed every simulated hour."""
+    from recommender.releases import services
+
+    users = sim_users()
+    experiment = services.experiment_create(
+        name=name, hypothesis=f"{treatment.algorithm} gets watched more than {control.algorithm}",
+        actor=users["operator"], minimum_detectable_effect=mde,
+        arms=[{"name": "control", "version": control.pk, "allocation": allocation, "is_control": True},
+              {"name": "treatment", "version": treatment.pk, "allocation": allocation}],
+    )
+    experiment = services.experiment_start(experiment=experiment, actor=users["operator"], now=sim.now)
+    hourly, first_significant = [], None
+    for hour in range(1, hours + 1):
+        sim.serve(hours=1)
+        experiment.refresh_from_db()
+        snap = services.experiment_analyze(experiment=experiment, now=sim.now)
+        seq = snap.sequential.get("treatment") or {}
+        hourly.append({"hour": hour, "decision": snap.decision,
+                       "control": {k: snap.arms["control"][k] for k in ("trials", "successes", "rate", "viewers")},
+                       "treatment": {k: snap.arms["treatment"][k] for k in ("trials", "successes", "rate", "viewers")},
+                       "p_sequential": seq.get("p_value"), "srm_p": snap.srm["p_value"]})
+        if first_significant is None and seq.get("reject"):
+            first_significant = hour
+            if stop_when_significant:
+                break
+    experiment = services.experiment_stop(experiment=experiment, actor=users["operator"], reason="analysis done",
+                                          now=sim.now)
+    final = experiment.snapshots.order_by("-computed_at").first()
+    return {"experiment": experiment.pk, "decision": experiment.decision, "reason": experiment.decision_reason,
+            "first_significant_hour": first_significant, "hours": len(hourly), "hourly": hourly,
+            "final": {"arms": final.arms, "ztest": final.ztest, "sequential": final.sequential,
+                      "srm": final.srm, "sample_size": final.sample_size}}
+
+
+def scenario_canary(sim: ReleaseSimulation, *, candidate: ModelVersion, hours: int, steps: list[int] | None = None,
+                    interval_hours: float = 1.0) -> dict:
+    """The whole release path for ``candidate``: a data scientist's request, the release gate (run
+    in-process instead of by a worker), the requester's own approval refused, a second person's
+    approval, then a canary checked every ``interval_hours`` of simulated time until it completes
+    or is rolled back (or ``hours`` pass)."""
+    from django.utils import timezone
+
+    from portal.errors import PermissionDenied
+    from recommender.models import PromotionRequest, Rollout
+    from recommender.releases import services
+
+    users = sim_users()
+    promotion = services.promotion_request_create(
+        version=candidate, actor=users["data_scientist"], reason=f"offline metrics of {candidate} look good",
+        canary_steps=steps or [5, 25, 50, 100], canary_interval_seconds=int(interval_hours * 3600))
+    promotion = services.release_gate_run(promotion=promotion)
+    checks = {c.name: {"outcome": c.outcome, "summary": c.summary} for c in promotion.checks.filter(
+        attempt=promotion.gate_attempt)}
+    result: dict = {"promotion": promotion.pk, "gate": checks, "gate_status": promotion.status}
+    if promotion.status != PromotionRequest.Status.AWAITING_REVIEW:
+        return result
+    try:
+        services.promotion_decide(promotion=promotion, actor=users["data_scientist"], decision="approve")
+    except PermissionDenied as exc:
+        result["self_approval"] = f"refused: {exc.message}"
+    sim.serve_until(timezone.now())  # the reviewer decides now: bring the world up to the wall clock
+    promotion = services.promotion_decide(promotion=promotion, actor=users["reviewer"], decision="approve",
+                                          comment="gate passed; canary it")
+    rollout = Rollout.objects.get(promotion=promotion)
+    served_before = sim.served
+    timeline = []
+    while rollout.state in Rollout.ACTIVE and (sim.now - rollout.created_at).total_seconds() < hours * 3600:
+        sim.serve(hours=interval_hours)
+        step = services.rollout_evaluate(rollout=rollout, expected_revision=rollout.revision,
+                                         now=sim.now + timedelta(seconds=1))
+        rollout.refresh_from_db()
+        if step is not None:
+            head = step.metrics or {}
+            timeline.append({
+                "after_hours": round((sim.now - rollout.created_at).total_seconds() / 3600, 2),
+                "outcome": step.outcome, "share": f"{step.from_percent}% → {step.to_percent}%",
+                "canary": {k: (head.get("canary") or {}).get(k) for k in ("successes", "trials", "rate")},
+                "production": {k: (head.get("production") or {}).get(k) for k in ("successes", "trials", "rate")},
+                "p_sequential": (head.get("sequential") or {}).get("p_value"), "reason": step.reason,
+                "decided_by": step.decided_label,
+            })
+    promotion.refresh_from_db()
+    result.update({"rollout": rollout.pk, "state": rollout.state, "promotion_status": promotion.status,
+                   "timeline": timeline, "requests_during_canary": sim.served - served_before,
+                   "canary_lists": _route_lists(rollout, "canary")})
+    return result
+
+
+def _route_lists(rollout, route: str) -> int:
+    from recommender.serving.selectors import prediction_log_list
+
+    return prediction_log_list().filter(created_at__gte=rollout.created_at, arm=route).count()
