@@ -1,0 +1,351 @@
+"""Releases and experiments benchmark: the statistics, and the release machinery in a simulated world.
+
+    python benchmarks/experiments.py [--quick] [--write] [--replicates 10000] [--viewers 600] [--movies 300]
+
+1. **A/A with hourly peeking** (pure statistics, no database): repeated A/A experiments looked at
+   every hour for a week; the false-positive rate of the always-valid sequential test (mSPRT)
+   against the naive "peek at the z-test every hour" habit and the fixed-horizon z-test.
+2. **Simulated world** (the catalog's world simulator; serving's runtime answers in-process; the
+   prediction log and the ingested events carry simulated time): history → SVD and popularity
+   trained → popularity in production, then
+   - an A/B test of SVD against popularity, analysed hourly, until the sequential test decides;
+   - A/A experiments (the same version in both arms) in the world, for the false-positive check;
+   - SVD's full release path: request → gate → the requester's own approval refused → a second
+     person approves → canary 5 → 25 → 50 → 100 → production;
+   - a deliberately broken model (random item factors) through the same path: its canary is rolled
+     back by the step check, with the decision and its numbers in the activity log;
+   - shadow agreement of a candidate with production;
+   - production rolled back in one action while requests keep being answered.
+
+With DATABASE_URL=postgres://… it creates and drops its own database (usher_bench_releases);
+otherwise it uses a temporary SQLite file. ``--write`` replaces the "Releases and experiments"
+section of docs/benchmarks.md with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+OUT: list[str] = []
+
+
+def say(line: str = "") -> None:
+    print(line, flush=True)
+    OUT.append(line)
+
+
+def machine() -> str:
+    cpu = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    try:
+        with open("/proc/meminfo") as fh:
+            mem = int(next(line.split()[1] for line in fh if line.startswith("MemTotal"))) / 1e6
+    except (OSError, StopIteration):
+        mem = 0
+    return (f"{cpu}, {len(os.sched_getaffinity(0))} cores available, {mem:.1f} GB RAM, "
+            f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
+
+
+# --- 1. statistics ----------------------------------------------------------------------------------
+
+
+def bench_aa(replicates: int) -> None:
+    from recommender.releases import stats
+
+    say("### A/A experiments with hourly peeking (statistics only)")
+    say()
+    say(f"{replicates:,} A/A experiments per row; both arms have the same success rate; the analysis is looked at "
+        "after every hour for a week (168 looks); α = 0.05; mSPRT mixture τ = 0.03; no decision below 100 lists "
+        "per arm.")
+    say()
+    say("| success rate | lists/arm/hour | sequential (mSPRT) false positives | 95% upper bound | "
+        "naive z-test peeked hourly | fixed-horizon z-test (one look) | seconds |")
+    say("|---|---|---|---|---|---|---|")
+    for rate, per_look in [(0.05, 100), (0.2, 20), (0.2, 50), (0.2, 200), (0.4, 50)]:
+        started = time.perf_counter()
+        sim = stats.simulate_aa(replicates=replicates, looks=168, trials_per_look=per_look, rate=rate, alpha=0.05,
+                                tau=0.03, seed=int(rate * 1000) + per_look)
+        say(f"| {rate} | {per_look} | **{sim.sequential_false_positive_rate:.2%}** | {sim.sequential_ci_high:.2%} | "
+            f"{sim.naive_peeking_false_positive_rate:.1%} | {sim.fixed_horizon_false_positive_rate:.1%} | "
+            f"{time.perf_counter() - started:.2f} |")
+    say()
+    n = stats.sample_size_two_proportions(baseline=0.2, mde=0.03)
+    say(f"Sample size check: baseline 0.20, effect +0.03, α 0.05, power 0.8 → {n:,} lists per arm "
+        f"(textbook 10% → 12%: {stats.sample_size_two_proportions(baseline=0.1, mde=0.02):,}).")
+    say()
+
+
+# --- 2. the simulated world ---------------------------------------------------------------------------------
+
+
+def setup_database() -> tuple[str, callable]:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    base = os.environ.get("DATABASE_URL", "")
+    tmp = tempfile.mkdtemp(prefix="usher-bench-releases-")
+    os.environ["USHER_VAR_DIR"] = tmp
+    os.environ["USHER_ARTIFACT_ROOT"] = str(Path(tmp) / "artifacts")
+    os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
+    cleanup = lambda: None  # noqa: E731
+    if base.startswith(("postgres://", "postgresql://")):
+        import psycopg2
+
+        bench = "usher_bench_releases"
+        admin = psycopg2.connect(base.rsplit("/", 1)[0] + "/postgres")
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {bench}")
+            cur.execute(f"CREATE DATABASE {bench}")
+        os.environ["DATABASE_URL"] = base.rsplit("/", 1)[0] + "/" + bench
+
+        def cleanup() -> None:
+            from django.db import connections
+
+            connections.close_all()
+            with admin.cursor() as cur:
+                cur.execute(f"DROP DATABASE IF EXISTS {bench}")
+        kind = "PostgreSQL"
+    else:
+        os.environ["DATABASE_URL"] = f"sqlite:///{tmp}/bench.sqlite3"
+        kind = "SQLite (temporary file)"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return kind, cleanup
+
+
+def bench_world(args) -> None:
+    from django.conf import settings
+
+    from portal.models import ActivityLogEntry
+    from recommender.releases import integrations, services
+    from recommender.releases.simulation import ReleaseSimulation, scenario_ab_test, scenario_canary, sim_users
+
+    # The simulator's in-process client asks for every viewer: it is the platform, not a scraper.
+    settings.AUDITS = {**(settings.AUDITS or {}), "TRUSTED_CLIENTS": ["simulation"]}
+    settings.RECOMMENDER = {**settings.RECOMMENDER, "RELEASES": {
+        **settings.RECOMMENDER.get("RELEASES", {}), "CANARY_MIN_TRIALS": args.min_trials}}
+    started = time.perf_counter()
+    sim = ReleaseSimulation.create(viewers=args.viewers, movies=args.movies, seed=args.seed)
+    sim.backfill(days=args.history_days)
+    t_hist = time.perf_counter() - started
+    started = time.perf_counter()
+    popularity = sim.train("popularity")
+    svd = sim.train("svd", hyperparameters={"n_factors": 20})
+    t_train = time.perf_counter() - started
+    sim.bootstrap_production(popularity)
+    say(f"World: {args.viewers} viewers × {args.movies} movies, seed {args.seed}; {args.history_days} simulated days "
+        f"of history ({t_hist:.0f} s to simulate and ingest); popularity and SVD trained in {t_train:.0f} s "
+        f"(offline NDCG@20 {popularity.metrics.get('ndcg_at_20', 0):.3f} vs {svd.metrics.get('ndcg_at_20', 0):.3f}). "
+        "Online quality = a served list is followed by a watch of one of its movies within 30 minutes.")
+    say()
+
+    # A/B: SVD vs popularity.
+    say("### A/B test: SVD against the popularity baseline (50/50)")
+    say()
+    started = time.perf_counter()
+    ab = scenario_ab_test(sim, control=popularity, treatment=svd, hours=args.ab_hours, stop_when_significant=False)
+    t_ab = time.perf_counter() - started
+    fin = ab["final"]
+    c, t = fin["arms"]["control"], fin["arms"]["treatment"]
+    z, seq = fin["ztest"]["treatment"], fin["sequential"]["treatment"]
+    say("| hour | control lists | control rate | SVD lists | SVD rate | always-valid p | decision |")
+    say("|---|---|---|---|---|---|---|")
+    for row in ab["hourly"]:
+        say(f"| {row['hour']} | {row['control']['trials']} | {_f(row['control']['rate'])} | {row['treatment']['trials']} | "
+            f"{_f(row['treatment']['rate'])} | {_p(row['p_sequential'])} | {row['decision']} |")
+    say()
+    say(f"Result after {ab['hours']} simulated hours ({t_ab:.0f} s): popularity {c['successes']}/{c['trials']} = "
+        f"{_f(c['rate'])}, SVD {t['successes']}/{t['trials']} = {_f(t['rate'])}; difference {z['difference']:+.4f}, "
+        f"95% CI [{z['ci_low']:+.4f}, {z['ci_high']:+.4f}], z = {z['z']:.2f}, p = {_p(z['p_value'])}; sequential "
+        f"p = {_p(seq['p_value'])}, confidence sequence [{seq['cs_low']:+.4f}, {seq['cs_high']:+.4f}]; "
+        f"SRM p = {fin['srm']['p_value']:.3f}; first significant at hour {ab['first_significant_hour']}; "
+        f"decision **{ab['decision']}** — {ab['reason']}")
+    say()
+
+    # A/A in the world.
+    say("### A/A experiments in the simulated world")
+    say()
+    false_pos, rows = 0, []
+    started = time.perf_counter()
+    for i in range(args.aa_runs):
+        aa = scenario_ab_test(sim, control=popularity, treatment=popularity, hours=args.aa_hours, name=f"aa-{i}")
+        hit = aa["first_significant_hour"] is not None
+        false_pos += hit
+        f = aa["final"]["arms"]
+        rows.append(f"{f['control']['trials']}/{f['treatment']['trials']} lists, "
+                    f"p {_p(aa['final']['sequential'].get('treatment', {}).get('p_value'))}{' (false positive)' if hit else ''}")
+    say(f"{args.aa_runs} A/A experiments (popularity in both arms, 50/50, {args.aa_hours} simulated hours each, analysed "
+        f"hourly): **{false_pos} false positive(s)** ({time.perf_counter() - started:.0f} s). Final looks: "
+        + "; ".join(rows) + ".")
+    say()
+
+    # SVD's release path.
+    say("### Release path of SVD (gate → four eyes → canary)")
+    say()
+    started = time.perf_counter()
+    good = scenario_canary(sim, candidate=svd, hours=args.canary_hours)
+    _canary_report(good, time.perf_counter() - started)
+
+    # A broken model.
+    say("### Canary of a deliberately broken model (random item factors)")
+    say()
+    broken = sim.broken_copy(svd)
+    started = time.perf_counter()
+    bad = scenario_canary(sim, candidate=broken, hours=args.canary_hours)
+    _canary_report(bad, time.perf_counter() - started)
+    entry = ActivityLogEntry.objects.filter(action="release.rollout.rolled_back").order_by("-seq").first()
+    if entry is not None:
+        say(f"Activity log #{entry.seq} ({entry.actor_label}, `{entry.action}`): "
+            f"`{json.dumps(entry.data['numbers'], default=str)[:600]}`")
+        say()
+
+    # Shadow.
+    say("### Shadow agreement")
+    say()
+    users = sim_users()
+    recorder_rows = _shadow(sim, popularity, users)
+    say(recorder_rows)
+    say()
+
+    # Production rollback.
+    say("### Production rollback in one action")
+    say()
+    state = integrations.deployment_state()
+    before = state["production_version"]
+    failed, answered = 0, 0
+    started = time.perf_counter()
+    result = services.production_rollback(actor=users["operator"], reason="benchmark")
+    for viewer in sim.world.viewer_ids[:200]:
+        sim.refresh() if answered == 100 else None
+        answer = sim.runtime.recommend(int(viewer), 20)
+        answered += 1
+        failed += not answer.items
+    say(f"Production {before} → {result['to']} in {1000 * (time.perf_counter() - started):.0f} ms including 200 "
+        f"answers around the swap (the runtime picked the change up after 100): {failed} empty or failed answers.")
+    say()
+
+
+def _shadow(sim, candidate, users) -> str:
+    from recommender.releases import services
+    from recommender.releases.shadow_observer import recorder
+
+    services.shadow_start(version=candidate, actor=users["operator"], reason="benchmark")
+    sim.refresh()
+    runner = sim.runtime.shadow
+    for viewer in sim.world.viewer_ids[:300]:
+        answer = sim.runtime.recommend(int(viewer), 20)
+        runner.process(sim.runtime.state.shadow, int(viewer), 20, tuple(answer.items),
+                       answer.version.version_id if answer.version else None, answer.seen)
+    recorder.flush()
+    report = services.shadow_report_create(version=candidate, actor=users["operator"])
+    services.shadow_stop(actor=users["operator"], reason="benchmark done")
+    if report is None:
+        return "No mirrored requests were recorded."
+    return (f"{candidate} in shadow of production over {report.requests} mirrored requests: mean overlap@20 "
+            f"{report.mean_overlap:.3f}, Kendall τ {_f(report.mean_kendall_tau)}, Spearman ρ "
+            f"{_f(report.mean_spearman_rho)}, shadow p50 latency {_f(report.p50_shadow_latency_ms)} ms.")
+
+
+def _canary_report(result: dict, seconds: float) -> None:
+    gate = ", ".join(f"{name} {v['outcome']}" for name, v in result["gate"].items())
+    say(f"Gate: {gate}. {result.get('self_approval', '')}")
+    say()
+    if "timeline" not in result:
+        say(f"The gate stopped it ({result['gate_status']}).")
+        say()
+        return
+    say("| after (simulated h) | outcome | share | canary | production | always-valid p | decided by |")
+    say("|---|---|---|---|---|---|---|")
+    for row in result["timeline"]:
+        cn, pr = row["canary"], row["production"]
+        say(f"| {row['after_hours']} | {row['outcome']} | {row['share']} | {cn['successes']}/{cn['trials']} = "
+            f"{_f(cn['rate'])} | {pr['successes']}/{pr['trials']} = {_f(pr['rate'])} | {_p(row['p_sequential'])} | "
+            f"{row['decided_by']} |")
+    say()
+    last = result["timeline"][-1]["reason"] if result["timeline"] else ""
+    say(f"Final: rollout {result['state']}, promotion {result['promotion_status']}; {result['canary_lists']} lists "
+        f"were served by the canary out of {result['requests_during_canary']} ({seconds:.0f} s). Last decision: {last}")
+    say()
+
+
+def _f(value) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+def _p(value) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.2e}" if value < 1e-3 else f"{value:.3f}"
+
+
+def write_docs() -> None:
+    path = ROOT / "docs" / "benchmarks.md"
+    heading = "## Releases and experiments"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    section = heading + "\n\n" + "\n".join(OUT).strip() + "\n"
+    if heading in text:
+        before, rest = text.split(heading, 1)
+        after = rest.split("\n## ", 1)
+        text = before + section + ("\n## " + after[1] if len(after) > 1 else "")
+    else:
+        text = text.rstrip() + "\n\n" + section
+    path.write_text(text)
+    print(f"wrote {path}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller world and fewer replicates")
+    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    parser.add_argument("--replicates", type=int, default=10_000)
+    parser.add_argument("--viewers", type=int, default=600)
+    parser.add_argument("--movies", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--history-days", type=float, default=5)
+    parser.add_argument("--ab-hours", type=int, default=24)
+    parser.add_argument("--aa-runs", type=int, default=5)
+    parser.add_argument("--aa-hours", type=int, default=12)
+    parser.add_argument("--canary-hours", type=int, default=8)
+    parser.add_argument("--min-trials", type=int, default=100)
+    parser.add_argument("--skip-world", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.replicates, args.viewers, args.movies, args.history_days = 500, 300, 200, 3
+        args.ab_hours, args.aa_runs, args.aa_hours, args.canary_hours = 12, 2, 6, 6
+    say(f"Machine: {machine()}. Run: `python benchmarks/experiments.py{' --quick' if args.quick else ''}`.")
+    say()
+    started = time.perf_counter()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    bench_aa(args.replicates)
+    if not args.skip_world:
+        kind, cleanup = setup_database()
+        say(f"Database: {kind}.")
+        say()
+        try:
+            bench_world(args)
+        finally:
+            cleanup()
+    say(f"Total time {time.perf_counter() - started:.0f} s.")
+    if args.write:
+        write_docs()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
