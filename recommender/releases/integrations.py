@@ -170,7 +170,10 @@ def online_quality_by_route(*, routes: list[str], start: datetime, end: datetime
 
     if start >= end:
         return {}
-    groups = online_quality(since=start, until=end, group_by=("arm",), arms=routes, now=now or end)
+    # source "auto" reads the prediction log whenever it has rows in the window (routes live only
+    # there); with none it looks at the platform's lines, which carry no route, so the answer is
+    # "no data". ("server" fails on a window with no rows at all in monitoring as of this writing.)
+    groups = online_quality(since=start, until=end, group_by=("arm",), arms=routes, now=now or end, source="auto")
     return {g.key["arm"]: {"successes": g.successes, "trials": g.trials} for g in groups}
 
 
