@@ -47,7 +47,7 @@ def previous_production_version() -> ModelVersion | None:
     current = production_version()
     if current is None:
         return None
-    for entry in activity_log_list(filters={"action": "model_alias.moved"}).only("data")[:1000]:
+    for entry in activity_log_list(filters={"action": "model_alias.moved"})[:1000]:
         data = entry.data or {}
         if data.get("alias") != "production":
             continue
@@ -184,7 +184,7 @@ def viewers_by_route(*, routes: list[str], start: datetime, end: datetime) -> di
     from recommender.serving.selectors import prediction_log_list
 
     rows = (prediction_log_list().filter(created_at__gte=start, created_at__lt=end, arm__in=routes)
-            .values("arm").annotate(viewers=Count("viewer_id", distinct=True)))
+            .order_by().values("arm").annotate(viewers=Count("viewer_id", distinct=True)))
     return {r["arm"]: r["viewers"] for r in rows}
 
 

@@ -72,14 +72,15 @@ def test_start_puts_the_canary_on_its_first_step(setup):
 def test_harmless_canary_advances_step_by_step_then_becomes_production(setup, django_capture_on_commit_callbacks):
     rollout, t0 = setup["rollout"], setup["t0"]
     outcomes = []
-    for step in range(3):  # 5% → 25% → 50% → production
-        start = t0 + step * HOUR + timedelta(minutes=1)
-        _traffic(setup, start=start)
-        now = t0 + (step + 1) * HOUR + timedelta(minutes=45)
+    step_start = t0
+    for step in range(3):  # 5% → 25% → 50% → production; a check every 2 h, each step's traffic after its start
+        _traffic(setup, start=step_start + timedelta(minutes=1))
+        now = t0 + (step + 1) * 2 * HOUR
         rollout.refresh_from_db()
         with django_capture_on_commit_callbacks(execute=True):
             result = services.rollout_evaluate(rollout=rollout, expected_revision=rollout.revision, now=now)
         outcomes.append((result.outcome, result.to_percent))
+        step_start = now
     assert outcomes == [("advanced", 25), ("advanced", 50), ("completed", 100)]
     rollout.refresh_from_db()
     assert rollout.state == "completed"
