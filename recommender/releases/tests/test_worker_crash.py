@@ -60,6 +60,12 @@ def _blocked_backend() -> int | None:
     return row[0] if row else None
 
 
+def _backend_alive(pid: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid])
+        return cursor.fetchone() is not None
+
+
 @pytest.fixture
 def purge_queue():
     from portal.celery import app
@@ -96,15 +102,15 @@ def test_a_worker_killed_mid_step_leaves_the_recorded_state_and_the_step_resumes
     first = _start_worker("releases-crash-1")
     try:
         app.send_task("recommender.releases.rollout_evaluate", args=[rollout.pk, 1])
-        _wait(_blocked_backend, 60, "the worker to block inside the step")
-        os.killpg(first.pid, signal.SIGKILL)  # the worker dies mid-step
+        backend = _wait(_blocked_backend, 60, "the worker to block inside the step")
+        os.killpg(first.pid, signal.SIGKILL)  # the worker dies mid-step, its transaction open
         first.wait(10)
-        _wait(lambda: _blocked_backend() is None, 30, "PostgreSQL to drop the dead worker's transaction")
     finally:
-        holder.rollback()
+        holder.rollback()  # the orphaned session now finds its client gone and PostgreSQL rolls it back
         holder.close()
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
+    _wait(lambda: not _backend_alive(backend), 30, "PostgreSQL to end the dead worker's session")
 
     rollout.refresh_from_db()
     assert (rollout.revision, rollout.applied_percent, rollout.state) == (1, 5, "running")
