@@ -66,7 +66,8 @@ class ShadowRecorder:
             logger.exception("shadow: could not store %d comparisons", len(rows))
             return 0
         finally:
-            close_old_connections()
+            if threading.current_thread() is not threading.main_thread():
+                close_old_connections()  # the shadow thread's own connection, never a request's
 
 
 recorder = ShadowRecorder()
