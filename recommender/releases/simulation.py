@@ -90,14 +90,15 @@ class ReleaseSimulation:
         from recommender.registry.artifacts import artifact_abspath, artifact_root, load_serving_model, write_artifact
         from recommender.registry.services import model_version_register
 
-        model = load_serving_model(directory=artifact_abspath(version.artifact_path),
-                                   expected_sha256=version.artifact_sha256)
+        folder = artifact_abspath(version.artifact_path)
+        model = load_serving_model(directory=folder, expected_sha256=version.artifact_sha256)  # verified first
         rng = np.random.default_rng(seed)
-        arrays = {name: np.array(array) for name, array in model.arrays.items()}
+        arrays = {name: np.load(folder / entry["file"], allow_pickle=False)
+                  for name, entry in model.manifest["arrays"].items()}
         for name in ("item_factors", "item_scores", "item_bias"):
             if name in arrays:
                 arrays[name] = rng.normal(size=arrays[name].shape).astype(arrays[name].dtype)
-        manifest = {k: v for k, v in model.manifest.items() if k in ("kind", "algorithm", "constants")}
+        manifest = {k: v for k, v in model.manifest.items() if k not in ("format", "format_version", "arrays")}
         source = version.training_run
         run = TrainingRun.objects.create(
             snapshot=source.snapshot, algorithm=source.algorithm, hyperparameters=source.hyperparameters,
