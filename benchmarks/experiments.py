@@ -36,6 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 OUT: list[str] = []
+# Few factors and strong regularisation suit the world's 8 latent factors and a few dozen ratings per viewer.
+SVD_PARAMS = {"n_factors": 8, "n_epochs": 60, "lr_all": 0.007, "reg_all": 0.1}
 
 
 def say(line: str = "") -> None:
@@ -141,12 +143,13 @@ def bench_world(args) -> None:
     settings.RECOMMENDER = {**settings.RECOMMENDER, "RELEASES": {
         **settings.RECOMMENDER.get("RELEASES", {}), "CANARY_MIN_TRIALS": args.min_trials}}
     started = time.perf_counter()
-    sim = ReleaseSimulation.create(viewers=args.viewers, movies=args.movies, seed=args.seed)
+    sim = ReleaseSimulation.create(viewers=args.viewers, movies=args.movies, seed=args.seed,
+                                   visits_per_viewer_per_day=args.visits)
     sim.backfill(days=args.history_days)
     t_hist = time.perf_counter() - started
     started = time.perf_counter()
     popularity = sim.train("popularity")
-    svd = sim.train("svd", hyperparameters={"n_factors": 20})
+    svd = sim.train("svd", hyperparameters=SVD_PARAMS)
     t_train = time.perf_counter() - started
     sim.bootstrap_production(popularity)
     say(f"World: {args.viewers} viewers × {args.movies} movies, seed {args.seed}; {args.history_days} simulated days "
@@ -199,7 +202,7 @@ def bench_world(args) -> None:
     say("### Release path of SVD (gate → four eyes → canary)")
     say()
     started = time.perf_counter()
-    good = scenario_canary(sim, candidate=svd, hours=args.canary_hours)
+    good = scenario_canary(sim, candidate=svd, hours=args.canary_hours, waive_audit_findings=True)
     _canary_report(good, time.perf_counter() - started)
 
     # A broken model.
@@ -207,7 +210,7 @@ def bench_world(args) -> None:
     say()
     broken = sim.broken_copy(svd)
     started = time.perf_counter()
-    bad = scenario_canary(sim, candidate=broken, hours=args.canary_hours)
+    bad = scenario_canary(sim, candidate=broken, hours=args.canary_hours, waive_audit_findings=True)
     _canary_report(bad, time.perf_counter() - started)
     entry = ActivityLogEntry.objects.filter(action="release.rollout.rolled_back").order_by("-seq").first()
     if entry is not None:
@@ -263,9 +266,16 @@ def _shadow(sim, candidate, users) -> str:
 
 
 def _canary_report(result: dict, seconds: float) -> None:
-    gate = ", ".join(f"{name} {v['outcome']}" for name, v in result["gate"].items())
-    say(f"Gate: {gate}. {result.get('self_approval', '')}")
-    say()
+    for i, attempt in enumerate(result["gate_attempts"], 1):
+        say(f"Gate attempt {i}: " + "; ".join(f"{name} **{v['outcome']}** ({v['summary']})" for name, v in attempt.items()))
+        say()
+    if result.get("waived_findings"):
+        say(f"Blocking audit findings {result['waived_findings']} were waived (an operator asked with a justification, "
+            "a reviewer approved in the inbox), then the gate ran again.")
+        say()
+    if result.get("self_approval"):
+        say(f"The requester approving their own promotion: {result['self_approval']}")
+        say()
     if "timeline" not in result:
         say(f"The gate stopped it ({result['gate_status']}).")
         say()
@@ -318,6 +328,7 @@ def main() -> int:
     parser.add_argument("--movies", type=int, default=300)
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--history-days", type=float, default=5)
+    parser.add_argument("--visits", type=float, default=6.0, help="visits per viewer per day")
     parser.add_argument("--ab-hours", type=int, default=24)
     parser.add_argument("--aa-runs", type=int, default=5)
     parser.add_argument("--aa-hours", type=int, default=12)

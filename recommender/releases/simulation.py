@@ -43,8 +43,10 @@ class ReleaseSimulation:
     # --- building ---------------------------------------------------------------------------------
     @classmethod
     def create(cls, *, viewers: int = 400, movies: int = 250, seed: int = 3, start: datetime | None = None,
-               sim_config: dict | None = None) -> ReleaseSimulation:
-        """A world whose history will start at ``start`` (default: 10 days before now, on the minute)."""
+               visits_per_viewer_per_day: float = 4.0, sim_config: dict | None = None) -> ReleaseSimulation:
+        """A world whose history starts at ``start`` (default: 10 days before now, on the minute).
+        Viewers visit ``visits_per_viewer_per_day`` times a day: SVD needs a few dozen ratings per
+        viewer before it beats popularity in this world."""
         from recommender.serving.runtime import runtime_reset
         from recommender.simulator.engine import SimulationConfig, Simulator
         from recommender.simulator.services import simulator_catalog_import
@@ -52,7 +54,8 @@ class ReleaseSimulation:
         from recommender.simulator.world import World
 
         start = start or (datetime.now(tz=UTC) - timedelta(days=10)).replace(second=0, microsecond=0)
-        world = World.build(seed=seed, viewers=viewers, movies=movies, start=start)
+        world = World.build(seed=seed, viewers=viewers, movies=movies, start=start,
+                            visits_per_viewer_per_day=visits_per_viewer_per_day)
         simulator_catalog_import(world=world)
         config = SimulationConfig(seed=seed + 1, timeout_rate=0.0, **(sim_config or {}))
         simulator = Simulator(world, config, UsherSink(source="simulator", batch_size=20_000))
@@ -236,7 +239,7 @@ def scenario_ab_test(sim: ReleaseSimulation, *, control: ModelVersion, treatment
 
 
 def scenario_canary(sim: ReleaseSimulation, *, candidate: ModelVersion, hours: int, steps: list[int] | None = None,
-                    interval_hours: float = 1.0) -> dict:
+                    interval_hours: float = 1.0, waive_audit_findings: bool = False) -> dict:
     """The whole release path for ``candidate``: a data scientist's request, the release gate (run
     in-process instead of by a worker), the requester's own approval refused, a second person's
     approval, then a canary checked every ``interval_hours`` of simulated time until it completes
@@ -252,9 +255,17 @@ def scenario_canary(sim: ReleaseSimulation, *, candidate: ModelVersion, hours: i
         version=candidate, actor=users["data_scientist"], reason=f"offline metrics of {candidate} look good",
         canary_steps=steps or [5, 25, 50, 100], canary_interval_seconds=int(interval_hours * 3600))
     promotion = services.release_gate_run(promotion=promotion)
-    checks = {c.name: {"outcome": c.outcome, "summary": c.summary} for c in promotion.checks.filter(
-        attempt=promotion.gate_attempt)}
-    result: dict = {"promotion": promotion.pk, "gate": checks, "gate_status": promotion.status}
+    result: dict = {"promotion": promotion.pk, "gate_attempts": [_gate_summary(promotion)]}
+    if promotion.status == PromotionRequest.Status.GATE_FAILED and waive_audit_findings:
+        waived = _waive_blocking_findings(promotion, users)
+        if waived:
+            services.promotion_gate_rerun(promotion=promotion, actor=users["data_scientist"],
+                                          reason=f"findings {waived} waived by a reviewer")
+            promotion = services.release_gate_run(promotion=promotion)
+            result["waived_findings"] = waived
+            result["gate_attempts"].append(_gate_summary(promotion))
+    result["gate"] = result["gate_attempts"][-1]
+    result["gate_status"] = promotion.status
     if promotion.status != PromotionRequest.Status.AWAITING_REVIEW:
         return result
     try:
@@ -287,6 +298,38 @@ def scenario_canary(sim: ReleaseSimulation, *, candidate: ModelVersion, hours: i
                    "timeline": timeline, "requests_during_canary": sim.served - served_before,
                    "canary_lists": _route_lists(rollout, "canary")})
     return result
+
+
+def _gate_summary(promotion) -> dict:
+    return {c.name: {"outcome": c.outcome, "summary": c.summary}
+            for c in promotion.checks.filter(attempt=promotion.gate_attempt).order_by("id")}
+
+
+def _waive_blocking_findings(promotion, users) -> list[int]:
+    """The audit findings that blocked the gate, waived the audits way: an operator asks with a
+    justification, a reviewer approves in the inbox."""
+    from datetime import timedelta as _td
+
+    from django.utils import timezone
+
+    from audits.models import AuditFinding
+    from audits.services import finding_waiver_request
+    from portal.services import review_request_decide
+
+    ids = []
+    for check in promotion.checks.filter(attempt=promotion.gate_attempt, outcome="failed",
+                                         name__in=["fairness_audit", "security_checks"]):
+        ids += [f["id"] for f in check.evidence.get("blocking_findings", [])]
+    waived = []
+    for finding in AuditFinding.objects.filter(pk__in=ids, status__in=["open", "acknowledged"]):
+        waiver = finding_waiver_request(
+            finding=finding, actor=users["operator"], expires_at=timezone.now() + _td(days=30),
+            justification="The API schema and docs are public on purpose in this simulated deployment; "
+                          "they describe endpoints and expose no data.")
+        review_request_decide(review=waiver.review, actor=users["reviewer"], decision="approve",
+                              comment="accepted for the simulation")
+        waived.append(finding.pk)
+    return waived
 
 
 def _route_lists(rollout, route: str) -> int:
