@@ -126,9 +126,12 @@ class ReleaseSimulation:
 
     # --- serving ---------------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Pick up deployment changes and the viewers' watched/rated movies (as a worker would)."""
+        """Pick up deployment changes and the viewers' watched/rated movies, as a serving worker's
+        background loops would (the seen-movies delta is polled until it has caught up)."""
         self.runtime.refresh_deployment(force=True)
         self.runtime.refresh_snapshot()
+        while self.runtime.delta.poll():
+            pass
 
     def _recommend(self, viewer_id: int):
         from recommender.serving.predlog import PredictionRecord
@@ -159,7 +162,7 @@ class ReleaseSimulation:
             write_records(self._records)
             self._records = []
 
-    def serve(self, *, hours: float, chunk_minutes: float = 60.0) -> None:
+    def serve(self, *, hours: float, chunk_minutes: float = 15.0) -> None:
         """Viewers visit and are answered by Usher for ``hours`` of simulated time; the deployment
         and the seen-movies snapshot are refreshed between chunks."""
         if self.simulator.recommend is None:
@@ -169,7 +172,7 @@ class ReleaseSimulation:
             self.refresh()
             self._run(until=min(end, self.now + timedelta(minutes=chunk_minutes)))
 
-    def serve_until(self, until: datetime, *, chunk_minutes: float = 60.0) -> None:
+    def serve_until(self, until: datetime, *, chunk_minutes: float = 15.0) -> None:
         """Serve until a point in time (e.g. the wall clock, when a person's decision happens now)."""
         if until > self.now:
             self.serve(hours=(until - self.now).total_seconds() / 3600, chunk_minutes=chunk_minutes)
