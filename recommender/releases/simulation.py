@@ -43,7 +43,8 @@ class ReleaseSimulation:
     # --- building ---------------------------------------------------------------------------------
     @classmethod
     def create(cls, *, viewers: int = 400, movies: int = 250, seed: int = 3, start: datetime | None = None,
-               visits_per_viewer_per_day: float = 4.0, sim_config: dict | None = None) -> ReleaseSimulation:
+               visits_per_viewer_per_day: float = 4.0, sim_config: dict | None = None,
+               world_config: dict | None = None) -> ReleaseSimulation:
         """A world whose history starts at ``start`` (default: 10 days before now, on the minute).
         Viewers visit ``visits_per_viewer_per_day`` times a day: SVD needs a few dozen ratings per
         viewer before it beats popularity in this world."""
@@ -55,7 +56,7 @@ class ReleaseSimulation:
 
         start = start or (datetime.now(tz=UTC) - timedelta(days=10)).replace(second=0, microsecond=0)
         world = World.build(seed=seed, viewers=viewers, movies=movies, start=start,
-                            visits_per_viewer_per_day=visits_per_viewer_per_day)
+                            visits_per_viewer_per_day=visits_per_viewer_per_day, **(world_config or {}))
         simulator_catalog_import(world=world)
         config = SimulationConfig(seed=seed + 1, timeout_rate=0.0, **(sim_config or {}))
         simulator = Simulator(world, config, UsherSink(source="simulator", batch_size=20_000))
