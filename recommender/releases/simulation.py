@@ -72,13 +72,15 @@ class ReleaseSimulation:
         finally:
             self.simulator.recommend = recommend
 
-    def train(self, algorithm: str, *, hyperparameters: dict | None = None, seed: int = 0) -> ModelVersion:
-        """Snapshot everything up to ``now`` and train a version in this process."""
+    def train(self, algorithm: str, *, hyperparameters: dict | None = None, seed: int = 0,
+              include_implicit: bool = False) -> ModelVersion:
+        """Snapshot everything up to ``now`` (watch sessions as implicit ratings when asked) and
+        train a version in this process."""
         from recommender.training.runs import training_run_create, training_run_execute_inline
         from recommender.training.snapshots import snapshot_create
 
         snapshot = snapshot_create(actor=None, system="simulation", name=f"sim {algorithm} {self.now:%m-%d %H:%M}",
-                                   window_end=self.now)
+                                   window_end=self.now, include_implicit=include_implicit)
         run = training_run_create(actor=None, system="simulation", snapshot=snapshot, algorithm=algorithm,
                                   hyperparameters=hyperparameters, seed=seed, enqueue=False)
         run = training_run_execute_inline(run=run)
