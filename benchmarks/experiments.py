@@ -36,8 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 OUT: list[str] = []
-# Few factors and strong regularisation suit the world's 8 latent factors and a few dozen ratings per viewer.
-SVD_PARAMS = {"n_factors": 8, "n_epochs": 60, "lr_all": 0.007, "reg_all": 0.1}
+
 
 
 def say(line: str = "") -> None:
@@ -136,12 +135,21 @@ def bench_world(args) -> None:
 
     from portal.models import ActivityLogEntry
     from recommender.releases import integrations, services
-    from recommender.releases.simulation import ReleaseSimulation, scenario_ab_test, scenario_canary, sim_users
+    from recommender.releases.simulation import (
+        BEHAVIOUR,
+        SVD_PARAMS,
+        WORLD,
+        ReleaseSimulation,
+        scenario_ab_test,
+        scenario_canary,
+        sim_users,
+    )
 
     # The simulator's in-process client asks for every viewer: it is the platform, not a scraper.
     settings.AUDITS = {**(settings.AUDITS or {}), "TRUSTED_CLIENTS": ["simulation"]}
     settings.RECOMMENDER = {**settings.RECOMMENDER, "RELEASES": {
         **settings.RECOMMENDER.get("RELEASES", {}), "CANARY_MIN_TRIALS": args.min_trials}}
+    steps = [int(x) for x in args.canary_steps.split(",")]
     started = time.perf_counter()
     sim = ReleaseSimulation.create(viewers=args.viewers, movies=args.movies, seed=args.seed,
                                    visits_per_viewer_per_day=args.visits)
@@ -152,17 +160,21 @@ def bench_world(args) -> None:
     svd = sim.train("svd", hyperparameters=SVD_PARAMS)
     t_train = time.perf_counter() - started
     sim.bootstrap_production(popularity)
-    say(f"World: {args.viewers} viewers × {args.movies} movies, seed {args.seed}; {args.history_days} simulated days "
-        f"of history ({t_hist:.0f} s to simulate and ingest); popularity and SVD trained in {t_train:.0f} s "
-        f"(offline NDCG@20 {popularity.metrics.get('ndcg_at_20', 0):.3f} vs {svd.metrics.get('ndcg_at_20', 0):.3f}). "
-        "Online quality = a served list is followed by a watch of one of its movies within 30 minutes.")
+    say(f"World: {args.viewers} viewers × {args.movies} movies, seed {args.seed}, {args.visits:g} visits per viewer "
+        f"per day, world knobs {WORLD}, behaviour {BEHAVIOUR} (recommender/releases/simulation.py explains why); "
+        f"{args.history_days:g} simulated days of history ({t_hist:.0f} s to simulate and ingest); popularity and SVD "
+        f"{SVD_PARAMS} trained in {t_train:.0f} s (offline NDCG@20 {popularity.metrics.get('ndcg_at_20', 0):.3f} vs "
+        f"{svd.metrics.get('ndcg_at_20', 0):.3f}). Online quality = a served list is followed by a watch of one of its "
+        "movies within 30 minutes. Canary plan: "
+        f"{' → '.join(f'{s}%' for s in steps)}, a check every {args.canary_interval:g} simulated hours, at least "
+        f"{args.min_trials} lists per side at a step.")
     say()
 
     # A/B: SVD vs popularity.
     say("### A/B test: SVD against the popularity baseline (50/50)")
     say()
     started = time.perf_counter()
-    ab = scenario_ab_test(sim, control=popularity, treatment=svd, hours=args.ab_hours, stop_when_significant=False)
+    ab = scenario_ab_test(sim, control=popularity, treatment=svd, hours=args.ab_hours, stop_when_significant=True)
     t_ab = time.perf_counter() - started
     fin = ab["final"]
     c, t = fin["arms"]["control"], fin["arms"]["treatment"]
@@ -202,7 +214,8 @@ def bench_world(args) -> None:
     say("### Release path of SVD (gate → four eyes → canary)")
     say()
     started = time.perf_counter()
-    good = scenario_canary(sim, candidate=svd, hours=args.canary_hours, waive_audit_findings=True)
+    good = scenario_canary(sim, candidate=svd, hours=args.canary_hours, waive_audit_findings=True, steps=steps,
+                           interval_hours=args.canary_interval)
     _canary_report(good, time.perf_counter() - started)
 
     # A broken model.
@@ -210,7 +223,8 @@ def bench_world(args) -> None:
     say()
     broken = sim.broken_copy(svd)
     started = time.perf_counter()
-    bad = scenario_canary(sim, candidate=broken, hours=args.canary_hours, waive_audit_findings=True)
+    bad = scenario_canary(sim, candidate=broken, hours=args.canary_hours, waive_audit_findings=True, steps=steps,
+                          interval_hours=args.canary_interval)
     _canary_report(bad, time.perf_counter() - started)
     entry = ActivityLogEntry.objects.filter(action="release.rollout.rolled_back").order_by("-seq").first()
     if entry is not None:
@@ -325,20 +339,22 @@ def main() -> int:
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     parser.add_argument("--replicates", type=int, default=10_000)
     parser.add_argument("--viewers", type=int, default=600)
-    parser.add_argument("--movies", type=int, default=300)
+    parser.add_argument("--movies", type=int, default=400)
     parser.add_argument("--seed", type=int, default=3)
-    parser.add_argument("--history-days", type=float, default=5)
-    parser.add_argument("--visits", type=float, default=6.0, help="visits per viewer per day")
+    parser.add_argument("--history-days", type=float, default=6)
+    parser.add_argument("--visits", type=float, default=8.0, help="visits per viewer per day")
+    parser.add_argument("--canary-steps", default="20,50,100")
+    parser.add_argument("--canary-interval", type=float, default=2.0, help="simulated hours between checks")
     parser.add_argument("--ab-hours", type=int, default=24)
     parser.add_argument("--aa-runs", type=int, default=5)
     parser.add_argument("--aa-hours", type=int, default=12)
-    parser.add_argument("--canary-hours", type=int, default=8)
-    parser.add_argument("--min-trials", type=int, default=100)
+    parser.add_argument("--canary-hours", type=int, default=16)
+    parser.add_argument("--min-trials", type=int, default=80)
     parser.add_argument("--skip-world", action="store_true")
     args = parser.parse_args()
     if args.quick:
-        args.replicates, args.viewers, args.movies, args.history_days = 500, 300, 200, 3
-        args.ab_hours, args.aa_runs, args.aa_hours, args.canary_hours = 12, 2, 6, 6
+        args.replicates, args.viewers, args.movies, args.history_days = 1000, 400, 300, 6
+        args.ab_hours, args.aa_runs, args.aa_hours, args.canary_hours = 24, 2, 6, 12
     say(f"Machine: {machine()}. Run: `python benchmarks/experiments.py{' --quick' if args.quick else ''}`.")
     say()
     started = time.perf_counter()

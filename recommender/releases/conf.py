@@ -29,7 +29,8 @@ DEFAULTS: dict[str, Any] = {
     "CANARY_STEPS": [5, 25, 50, 100],
     "CANARY_INTERVAL_SECONDS": 3600,
     "CANARY_ALPHA": 0.05,
-    "CANARY_TAU": 0.03,  # mSPRT mixture scale (difference in success rate it is tuned for)
+    "CANARY_TAU": 0.05,  # mSPRT mixture scale: a canary hunts for clear harm (experiments use 0.03)
+
     "CANARY_MIN_TRIALS": 200,  # served lists per side at a step before it may advance
     "CANARY_MAX_HOLDS": 6,  # intervals without enough data before the rollout pauses for a person
     "CANARY_GUARDRAILS": {"max_error_rate": 0.02, "max_p99_ms": 300.0, "max_fallback_rate": 0.2},
