@@ -236,8 +236,10 @@ def bench_world(args) -> None:
     say("### Shadow agreement")
     say()
     users = sim_users()
-    recorder_rows = _shadow(sim, popularity, users)
-    say(recorder_rows)
+    say(_shadow(sim, popularity, users))
+    say()
+    retrained = sim.train("svd", hyperparameters=SVD_PARAMS, seed=1)
+    say(_shadow(sim, retrained, users) + " (the same algorithm retrained on newer data with another seed)")
     say()
 
     # Production rollback.
@@ -245,16 +247,24 @@ def bench_world(args) -> None:
     say()
     state = integrations.deployment_state()
     before = state["production_version"]
-    failed, answered = 0, 0
+    failed, empty, by_version = 0, 0, {}
     started = time.perf_counter()
     result = services.production_rollback(actor=users["operator"], reason="benchmark")
-    for viewer in sim.world.viewer_ids[:200]:
-        sim.refresh() if answered == 100 else None
-        answer = sim.runtime.recommend(int(viewer), 20)
-        answered += 1
-        failed += not answer.items
-    say(f"Production {before} → {result['to']} in {1000 * (time.perf_counter() - started):.0f} ms including 200 "
-        f"answers around the swap (the runtime picked the change up after 100): {failed} empty or failed answers.")
+    rolled = time.perf_counter() - started
+    for i, viewer in enumerate(sim.world.viewer_ids[:200]):
+        if i == 100:
+            sim.runtime.refresh_deployment(force=True)  # what each worker's poll does within seconds
+        try:
+            answer = sim.runtime.recommend(int(viewer), 20)
+        except Exception:  # noqa: BLE001 - counted
+            failed += 1
+            continue
+        empty += not answer.items
+        label = answer.version.version_id if answer.version else "fallback"
+        by_version[label] = by_version.get(label, 0) + 1
+    say(f"Production version {before} → {result['to']} ({services.__name__}.production_rollback, {1000 * rolled:.0f} ms). "
+        f"200 answers around the swap (the runtime picked the change up after 100): {failed} raised, {empty} empty; "
+        f"answered by version {by_version}.")
     say()
 
 
@@ -274,9 +284,9 @@ def _shadow(sim, candidate, users) -> str:
     services.shadow_stop(actor=users["operator"], reason="benchmark done")
     if report is None:
         return "No mirrored requests were recorded."
-    return (f"{candidate} in shadow of production over {report.requests} mirrored requests: mean overlap@20 "
-            f"{report.mean_overlap:.3f}, Kendall τ {_f(report.mean_kendall_tau)}, Spearman ρ "
-            f"{_f(report.mean_spearman_rho)}, shadow p50 latency {_f(report.p50_shadow_latency_ms)} ms.")
+    return (f"{candidate} ({candidate.algorithm}) in shadow of production ({report.production_version}) over "
+            f"{report.requests} mirrored requests: mean overlap@20 {report.mean_overlap:.3f}, Kendall τ "
+            f"{_f(report.mean_kendall_tau)}, Spearman ρ {_f(report.mean_spearman_rho)}")
 
 
 def _canary_report(result: dict, seconds: float) -> None:

@@ -48,6 +48,7 @@ class ReleaseSimulation:
     k: int = 20
     served: int = 0
     _records: list = field(default_factory=list)
+    _snapshot_at: datetime | None = None
 
     # --- building ---------------------------------------------------------------------------------
     @classmethod
@@ -134,13 +135,21 @@ class ReleaseSimulation:
 
         model_alias_move(alias="production", version=version, actor=None, reason="simulation bootstrap",
                          system="bootstrap")
-        self.refresh()
+        self.refresh(rebuild=True)
 
     # --- serving ---------------------------------------------------------------------------------
-    def refresh(self) -> None:
+    def refresh(self, *, rebuild: bool = False) -> None:
         """Pick up deployment changes and the viewers' watched/rated movies, as a serving worker's
-        background loops would (the seen-movies delta is polled until it has caught up)."""
+        background loops would: the seen-movies delta is polled until it has caught up, and the
+        seen snapshot (with the popular-and-recent fallback) is rebuilt every 6 simulated hours."""
+        from recommender.serving.snapshot import snapshot_build
+
         self.runtime.refresh_deployment(force=True)
+        if rebuild or self._snapshot_at is None or self.now - self._snapshot_at >= timedelta(hours=6):
+            config = self.runtime.config
+            snapshot_build(root=config.snapshot_dir, fallback_size=config.fallback_size,
+                           window_days=config.fallback_window_days, half_life_days=config.fallback_half_life_days)
+            self._snapshot_at = self.now
         self.runtime.refresh_snapshot()
         while self.runtime.delta.poll():
             pass
@@ -183,11 +192,6 @@ class ReleaseSimulation:
         while self.now < end:
             self.refresh()
             self._run(until=min(end, self.now + timedelta(minutes=chunk_minutes)))
-
-    def serve_until(self, until: datetime, *, chunk_minutes: float = 15.0) -> None:
-        """Serve until a point in time (e.g. the wall clock, when a person's decision happens now)."""
-        if until > self.now:
-            self.serve(hours=(until - self.now).total_seconds() / 3600, chunk_minutes=chunk_minutes)
 
 
 # --- people ----------------------------------------------------------------------------------------
@@ -259,11 +263,9 @@ def scenario_canary(sim: ReleaseSimulation, *, candidate: ModelVersion, hours: i
     in-process instead of by a worker), the requester's own approval refused, a second person's
     approval, then a canary checked every ``interval_hours`` of simulated time until it completes
     or is rolled back (or ``hours`` pass)."""
-    from django.utils import timezone
-
     from portal.errors import PermissionDenied
     from recommender.models import PromotionRequest, Rollout
-    from recommender.releases import services
+    from recommender.releases import clock, services
 
     users = sim_users()
     promotion = services.promotion_request_create(
@@ -287,10 +289,13 @@ def scenario_canary(sim: ReleaseSimulation, *, candidate: ModelVersion, hours: i
         services.promotion_decide(promotion=promotion, actor=users["data_scientist"], decision="approve")
     except PermissionDenied as exc:
         result["self_approval"] = f"refused: {exc.message}"
-    sim.serve_until(timezone.now())  # the reviewer decides now: bring the world up to the wall clock
-    promotion = services.promotion_decide(promotion=promotion, actor=users["reviewer"], decision="approve",
-                                          comment="gate passed; canary it")
-    rollout = Rollout.objects.get(promotion=promotion)
+    with clock.simulated(lambda: sim.now):  # the canary starts at the world's time, not the wall clock's
+        promotion = services.promotion_decide(promotion=promotion, actor=users["reviewer"], decision="approve",
+                                              comment="gate passed; canary it")
+    rollout = Rollout.objects.filter(promotion=promotion).first()
+    if rollout is None:
+        result["state"] = "waiting (another canary or an experiment holds the traffic split)"
+        return result
     served_before = sim.served
     timeline = []
     while rollout.state in Rollout.ACTIVE and (sim.now - rollout.created_at).total_seconds() < hours * 3600:
@@ -308,6 +313,10 @@ def scenario_canary(sim: ReleaseSimulation, *, candidate: ModelVersion, hours: i
                 "p_sequential": (head.get("sequential") or {}).get("p_value"), "reason": step.reason,
                 "decided_by": step.decided_label,
             })
+    if rollout.state in Rollout.ACTIVE:  # out of time: an operator takes it out, with the reason recorded
+        services.rollout_rollback(rollout=rollout, actor=users["operator"], now=sim.now,
+                                  reason=f"undecided after {hours} simulated hours")
+        rollout.refresh_from_db()
     promotion.refresh_from_db()
     result.update({"rollout": rollout.pk, "state": rollout.state, "promotion_status": promotion.status,
                    "timeline": timeline, "requests_during_canary": sim.served - served_before,

@@ -11,12 +11,11 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from portal.errors import Conflict, ValidationError
 from portal.services import activity_log_record
 from recommender.models import Experiment, ExperimentSnapshot, ExperimentVariant, ModelVersion, Rollout
-from recommender.releases import integrations, stats
+from recommender.releases import clock, integrations, stats
 from recommender.releases.conf import release_setting
 from recommender.releases.services._common import actor_label, human, notify_on_commit, require_actor, require_reason
 
@@ -142,7 +141,7 @@ def experiment_start(*, experiment: Experiment, actor: Any, now: datetime | None
             actor=actor, system=None, reason=reason,
         )
         locked.status = Experiment.Status.RUNNING
-        locked.started_at = now or timezone.now()
+        locked.started_at = now or clock.now()
         locked.started_by_label = actor_label(actor, None)
         locked.salt = salt
         locked.save()
@@ -167,7 +166,7 @@ def experiment_stop(*, experiment: Experiment, actor: Any | None, reason: str, s
         integrations.deployment_set_arms(arms=[], experiment=locked.name, actor=actor, system=system,
                                          reason=f"experiment '{locked.name}' stopped: {reason}")
         locked.status = Experiment.Status.STOPPED
-        locked.stopped_at = now or timezone.now()
+        locked.stopped_at = now or clock.now()
         locked.stopped_by_label = actor_label(actor, system)
         locked.stop_reason = reason
         locked.save()
@@ -189,7 +188,7 @@ def experiment_stop(*, experiment: Experiment, actor: Any | None, reason: str, s
 
 def experiment_analyze(*, experiment: Experiment, now: datetime | None = None, system: str = SYSTEM) -> ExperimentSnapshot:
     """Measure every arm since the start and record one analysis snapshot (hourly by beat)."""
-    now = now or timezone.now()
+    now = now or clock.now()
     if experiment.started_at is None:
         raise Conflict(f"experiment '{experiment.name}' has not started")
     end = min(now, experiment.stopped_at) if experiment.stopped_at else now

@@ -8,13 +8,12 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.utils import timezone
 
 from portal.errors import Conflict, ValidationError
 from portal.models import ReviewRequest
 from portal.services import activity_log_record, review_request_cancel, review_request_create, review_request_decide
 from recommender.models import ModelVersion, PromotionRequest, ReleaseGateCheck
-from recommender.releases import integrations
+from recommender.releases import clock, integrations
 from recommender.releases.conf import release_setting
 from recommender.releases.services import gate
 from recommender.releases.services._common import (
@@ -140,7 +139,7 @@ def release_gate_run(*, promotion: PromotionRequest, system: str = GATE_TASK) ->
         if locked.status != Status.GATE_RUNNING or locked.gate_attempt != attempt:
             return locked  # cancelled or superseded meanwhile
         locked.gate_passed = passed
-        locked.gate_finished_at = timezone.now()
+        locked.gate_finished_at = clock.now()
         locked.baseline_version = baseline
         if passed:
             locked.status = Status.AWAITING_REVIEW
@@ -193,7 +192,7 @@ def promotion_review_decided(*, review: ReviewRequest, actor: Any) -> None:
     promotion.status = Status.APPROVED if approved else Status.REJECTED
     promotion.decided_by = actor
     promotion.decision_comment = review.decision_comment
-    promotion.decided_at = review.decided_at or timezone.now()
+    promotion.decided_at = review.decided_at or clock.now()
     promotion.save()
     activity_log_record(
         actor=actor, action="release.promotion.approved" if approved else "release.promotion.rejected",

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.db.models import Q
-from django.utils import timezone
 
 from portal.errors import Conflict
 from portal.services import activity_log_record
 from recommender.models import PromotionRequest
-from recommender.releases import integrations
+from recommender.releases import clock, integrations
 from recommender.releases.conf import release_setting
 from recommender.releases.services.promotions import GATE_TASK, promotions_waiting_for_canary
 from recommender.releases.services.rollouts import rollout_start_if_free, rollouts_reconcile
@@ -21,7 +20,7 @@ SYSTEM = "recommender.releases.repair"
 def releases_repair(*, now: datetime | None = None, system: str = SYSTEM) -> dict:
     """Restore the recorded traffic split of active rollouts, re-queue release gates that were
     lost or interrupted, and start the canary of approved promotions once traffic is free."""
-    now = now or timezone.now()
+    now = now or clock.now()
     fixes = rollouts_reconcile(system=system)
     grace = timedelta(seconds=int(release_setting("REPAIR_GRACE_SECONDS")))
     stuck_gate = timedelta(minutes=int(release_setting("GATE_STUCK_MINUTES")))

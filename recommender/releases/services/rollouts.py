@@ -13,12 +13,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 
 from portal.errors import Conflict, ValidationError
 from portal.services import activity_log_record
 from recommender.models import Experiment, PromotionRequest, Rollout, RolloutStep
-from recommender.releases import integrations, stats
+from recommender.releases import clock, integrations, stats
 from recommender.releases.conf import release_setting
 from recommender.releases.services._common import actor_label, human, notify_on_commit, require_actor, require_reason
 
@@ -56,7 +55,7 @@ def rollout_start(*, promotion: PromotionRequest, actor: Any | None, system: str
                   now: datetime | None = None) -> Rollout:
     """Put the approved version on the first canary step (or straight into production when
     nothing is in production to compare it with). ``now`` is the clock (simulations pass theirs)."""
-    now = now or timezone.now()
+    now = now or clock.now()
     with transaction.atomic():
         promotion = PromotionRequest.objects.select_for_update().get(pk=promotion.pk)
         if promotion.status != PromotionRequest.Status.APPROVED:
@@ -93,7 +92,7 @@ def rollout_measure(*, rollout: Rollout, now: datetime | None = None) -> dict:
     """Online quality of canary vs production since the canary started (only lists old enough to
     have had their chance), the sequential test and the z-test on them, and the canary's
     guardrail telemetry over the current step."""
-    now = now or timezone.now()
+    now = now or clock.now()
     alpha = float(release_setting("CANARY_ALPHA"))
     tau = float(release_setting("CANARY_TAU"))
     min_trials = int(release_setting("CANARY_MIN_TRIALS"))
@@ -170,7 +169,7 @@ def rollout_evaluate(*, rollout: Rollout, expected_revision: int | None = None, 
                      system: str = SYSTEM) -> RolloutStep | None:
     """The step check run by Celery: measure, decide and apply — or nothing when the rollout
     is not running, has moved on from ``expected_revision``, or is not due yet."""
-    now = now or timezone.now()
+    now = now or clock.now()
     current = Rollout.objects.select_related("version", "baseline_version").get(pk=rollout.pk)
     if not _due(current, expected_revision, now):
         return None
@@ -269,7 +268,7 @@ def rollout_rollback(*, rollout: Rollout, actor: Any, reason: str, now: datetime
 def _transition(rollout: Rollout, *, outcome: str, to_index: int, metrics: dict, reason: str, actor: Any | None,
                 system: str | None, now: datetime | None = None, extra: dict | None = None) -> RolloutStep:
     """Apply one transition inside the caller's transaction (the rollout row is locked)."""
-    now = now or timezone.now()
+    now = now or clock.now()
     label = actor_label(actor, system)
     from_percent = rollout.applied_percent
     rollout.revision += 1
@@ -358,7 +357,7 @@ def _headline(metrics: dict) -> dict:
 
 def rollouts_due(*, now: datetime | None = None) -> list[tuple[int, int]]:
     """(rollout id, revision) of running rollouts whose check is due."""
-    now = now or timezone.now()
+    now = now or clock.now()
     return list(Rollout.objects.filter(state=Rollout.State.RUNNING, next_check_at__lte=now)
                 .values_list("id", "revision"))
 

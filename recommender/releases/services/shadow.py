@@ -10,12 +10,11 @@ from typing import Any
 
 import numpy as np
 from django.db import transaction
-from django.utils import timezone
 
 from portal.errors import Conflict, ValidationError
 from portal.services import activity_log_record
 from recommender.models import ModelVersion, ShadowComparison, ShadowReport
-from recommender.releases import integrations, stats
+from recommender.releases import clock, integrations, stats
 from recommender.releases.conf import release_setting
 from recommender.releases.services._common import actor_label, require_actor, require_reason
 
@@ -72,7 +71,7 @@ def shadow_report_create(*, version: ModelVersion | None = None, since: datetime
     current shadow over the last hour). None when there were no mirrored requests."""
     if actor is not None:
         require_actor(actor, system, "operator", "data_scientist")
-    until = until or timezone.now()
+    until = until or clock.now()
     since = since or until - timedelta(hours=1)
     if since >= until:
         raise ValidationError("'since' must be before 'until'")
