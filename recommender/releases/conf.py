@@ -32,7 +32,10 @@ DEFAULTS: dict[str, Any] = {
     "CANARY_TAU": 0.05,  # mSPRT mixture scale: a canary hunts for clear harm (experiments use 0.03)
 
     "CANARY_MIN_TRIALS": 200,  # served lists per side at a step before it may advance
-    "CANARY_MAX_HOLDS": 6,  # intervals without enough data before the rollout pauses for a person
+    # A canary whose success rate is below production's by more than this does not advance even when
+    # the difference is not (yet) significant: it holds at its share until the sequential test decides.
+    "CANARY_MAX_DEGRADATION": 0.02,
+    "CANARY_MAX_HOLDS": 12,  # consecutive holds before the rollout pauses for a person
     "CANARY_GUARDRAILS": {"max_error_rate": 0.02, "max_p99_ms": 300.0, "max_fallback_rate": 0.2},
     "CANARY_GUARDRAIL_MIN_REQUESTS": 50,
     # A running rollout whose check is this overdue is re-enqueued by the repair task.

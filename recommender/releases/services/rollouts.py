@@ -112,6 +112,7 @@ def rollout_measure(*, rollout: Rollout, now: datetime | None = None) -> dict:
                    "rate": canary["successes"] / canary["trials"] if canary["trials"] else None,
                    "step_trials": step_quality["trials"]},
         "alpha": alpha, "tau": tau, "min_trials": min_trials,
+        "max_degradation": float(release_setting("CANARY_MAX_DEGRADATION")),
     }
     if prod["trials"] and canary["trials"]:
         seq = stats.msprt(successes_a=prod["successes"], trials_a=prod["trials"], successes_b=canary["successes"],
@@ -157,6 +158,14 @@ def rollout_decide(*, rollout: Rollout, metrics: dict) -> tuple[str, str]:
             f"not enough data yet: {canary['step_trials']} canary lists at this step and {prod['trials']} production "
             f"lists (need {metrics['min_trials']} each)"
         )
+    worse = metrics["max_degradation"]
+    if canary["rate"] is not None and prod["rate"] is not None and canary["rate"] - prod["rate"] < -worse:
+        return Outcome.HELD, (
+            f"canary looks worse ({canary['rate']:.4f} vs production {prod['rate']:.4f}, "
+            f"{canary['rate'] - prod['rate']:+.4f}, beyond the {worse} tolerated) but not significantly yet"
+            + (f" (always-valid p = {seq['p_value']:.3g})" if seq else "")
+            + f": holding at {rollout.applied_percent}% to collect more"
+        )
     nxt = rollout.step_index + 1
     detail = (f"online quality canary {canary['rate']:.4f} vs production {prod['rate']:.4f}"
               + (f", always-valid p = {seq['p_value']:.3g}" if seq else "") + "; guardrails within limits")
@@ -183,7 +192,7 @@ def rollout_evaluate(*, rollout: Rollout, expected_revision: int | None = None, 
             holds = 1 + int(locked.last_decision.get("holds", 0)) if locked.last_decision.get("outcome") == "held" else 1
             if holds >= int(release_setting("CANARY_MAX_HOLDS")):
                 return _transition(locked, outcome=Outcome.PAUSED, to_index=locked.step_index, metrics=metrics,
-                                   reason=f"paused for a person after {holds} checks without enough data: {reason}",
+                                   reason=f"paused for a person after {holds} checks in a row without a decision: {reason}",
                                    actor=None, system=system, now=now)
             return _transition(locked, outcome=Outcome.HELD, to_index=locked.step_index, metrics=metrics,
                                reason=reason, actor=None, system=system, now=now, extra={"holds": holds})

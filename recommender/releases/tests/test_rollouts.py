@@ -231,3 +231,17 @@ def test_production_rollback_in_one_action(setup):
     assert _state()["production_version"] == setup["production"].pk
     assert PromotionRequest.objects.get(pk=setup["promotion"].pk).status == "rolled_back"
     assert ActivityLogEntry.objects.get(action="release.production.rolled_back").actor_label == "operator_user"
+
+
+def test_a_canary_that_looks_worse_holds_until_the_sequential_test_decides(setup):
+    rollout, t0 = setup["rollout"], setup["t0"]
+    # 30% vs 25%: worse by more than the tolerated 0.02, not significant with these numbers.
+    _traffic(setup, start=t0 + timedelta(minutes=1), prod=(1000, 300), canary=(300, 75))
+    held = services.rollout_evaluate(rollout=rollout, expected_revision=1, now=t0 + HOUR + timedelta(minutes=45))
+    assert held.outcome == "held" and "canary looks worse" in held.reason and "not significantly" in held.reason
+    assert _state()["canary_percent"] == 5
+    # More of the same: now the always-valid test rejects and the canary is rolled back.
+    _traffic(setup, start=t0 + 2 * HOUR, prod=(4000, 1200), canary=(1500, 375))
+    rollout.refresh_from_db()
+    step = services.rollout_evaluate(rollout=rollout, expected_revision=rollout.revision, now=t0 + 5 * HOUR)
+    assert step.outcome == "rolled_back" and step.metrics["sequential"]["reject"]
