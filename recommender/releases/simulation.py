@@ -334,10 +334,10 @@ def _waive_blocking_findings(promotion, users) -> list[int]:
     justification, a reviewer approves in the inbox."""
     from datetime import timedelta as _td
 
-    from audits.models import AuditFinding
-    from audits.services import finding_waiver_request
     from django.utils import timezone
 
+    from audits.models import AuditFinding
+    from audits.services import finding_waiver_request
     from portal.services import review_request_decide
 
     ids = []
