@@ -24,7 +24,7 @@ def test_request_a_promotion_over_the_api(client_for):
 
 
 @pytest.mark.parametrize("role, payload, status, fragment", [
-    ("viewer", {"version": 1, "reason": "x"}, 403, "role"),
+    ("viewer", {"version": 1, "reason": "x"}, 403, "read-only"),
     ("operator", {"version": 1, "reason": "x"}, 403, "data_scientist"),
     ("data_scientist", {"version": 999999, "reason": "x"}, 400, "does not exist"),
     ("data_scientist", {"reason": "x"}, 400, "invalid input"),
