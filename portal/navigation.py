@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 from django.urls import reverse_lazy
+from django.utils.module_loading import import_string
 
 from portal.contrib import app_modules
 
@@ -39,9 +40,26 @@ def pending_reviews_badge(request: HttpRequest) -> str:
     return str(count) if count else ""
 
 
+def _resolve_badges(items: list[dict], request: HttpRequest) -> None:
+    """Evaluate each badge callback once, here: an empty badge is dropped (unfold would draw an
+    empty box), a count is shown as it is."""
+    for item in items:
+        badge = item.get("badge")
+        if isinstance(badge, str) and "." in badge:
+            value = import_string(badge)(request)
+            if value in ("", None, 0, "0"):
+                item.pop("badge")
+            else:
+                item["badge"] = str(value)  # not a dotted path: unfold shows it as text
+        if item.get("items"):
+            _resolve_badges(item["items"], request)
+
+
 def sidebar_navigation(request: HttpRequest) -> list[dict]:
     """Unfold's sidebar groups: the portal's own, then each app's ``navigation.sections(request)``."""
     sections = _portal_sections()
     for module in app_modules("navigation"):
         sections.extend(module.sections(request))
+    for section in sections:
+        _resolve_badges(section.get("items", []), request)
     return sections
