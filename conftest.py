@@ -167,9 +167,12 @@ def review_kind() -> Iterator:
 # --- browser fixtures (marker ``browser``): reused by every app's page tests ------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator:
-    """A headless Debian chromium driven by Playwright's sync API, shared by the session."""
+    """A headless Debian chromium driven by Playwright's sync API, shared by one test module.
+
+    Module scope, not session: Playwright's sync API keeps an event loop running in this thread
+    while it is started, so it must be stopped before any other code starts its own."""
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an event loop in this thread; Django's ORM calls made by the

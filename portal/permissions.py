@@ -44,7 +44,7 @@ class IsUsherUser(BasePermission):
         if write_roles is None:
             if roles - {"viewer"}:
                 return True
-            self.message = "Viewers have read-only access."
+            self.message = "Your role (viewer) has read-only access."
             return False
         if user_has_role(request.user, *write_roles):
             return True

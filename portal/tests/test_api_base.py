@@ -204,4 +204,16 @@ def test_schema_generates_without_warnings():
 def test_viewer_write_refusal_says_why(client_for):
     response = client_for("viewer").post("/api/v1/reviews/1/decide", {"decision": "approve"}, format="json")
     assert response.status_code == 403
-    assert response.json() == {"error": "Viewers have read-only access.", "detail": "permission_denied"}
+    assert response.json() == {"error": "Your role (viewer) has read-only access.", "detail": "permission_denied"}
+
+
+@pytest.mark.parametrize(
+    "value, ok",
+    [("0290-02-17T21:26:23-22:58", True), ("2025-01-31T12:00:00+15:59", True), ("0001-01-01T00:30:00+05:00", False)],
+)
+def test_time_filters_take_any_offset_python_accepts(client_for, value, ok):
+    # PostgreSQL refuses offsets beyond ±15:59; the filter hands it UTC instead
+    response = client_for("viewer").get("/api/v1/activity", {"since": value})
+    assert response.status_code == (200 if ok else 400)
+    if not ok:
+        assert response.json()["detail"] == {"since": ["this time is out of range"]}

@@ -53,6 +53,8 @@ KNOWN_ISSUES = {
     "GET /api/v1/monitoring/online-quality": "500 (pandas KeyError) when the prediction log has no rows in the window",
     "GET /api/v1/model-versions": "500 on ?snapshot=null: the raw query value reaches the ORM",
     "GET /api/v1/provenance/": "500 on ?status=null: the raw query value reaches the ORM",
+    "POST /api/v1/deployments/{name}/change": "500 on PostgreSQL: SELECT … FOR UPDATE on the nullable side of an "
+    "outer join (select_related with select_for_update; use select_for_update(of=('self',)))",
     "POST /api/v1/audits/runs": "202 body has null finding_count / signed_off_by where the schema says "
     "integer / string (missing allow_null / nullable)",
 }
