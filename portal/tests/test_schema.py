@@ -41,22 +41,8 @@ PORTAL_PATHS = ("/api/v1/me", "/api/v1/auth/", "/api/v1/activity", "/api/v1/revi
 KNOWN_ISSUES = {
     "GET /api/v1/releases/promotions": "500 on ?version=null: the raw query value reaches the ORM "
     "(recommender/api/releases.py)",
-    "POST /api/v1/releases/sample-size": "500 on a baseline near 0 (e.g. 4.8e-272)",
-    "GET /api/v1/monitoring/alert-rules": "response violates its schema",
-    "POST /api/v1/monitoring/alert-rules": "response violates its schema",
-    "GET /api/v1/monitoring/metrics": "answers a list where the schema says an object",
-    "POST /api/v1/monitoring/data-quality/run": "500 on a huge ?hours= (timedelta overflow)",
-    "GET /api/v1/monitoring/feedback": "500 on a huge ?hours= (timedelta overflow)",
-    "GET /api/v1/monitoring/incidents": "500 on ?rule=null: the raw query value reaches the ORM",
-    "GET /api/v1/monitoring/notifications": "500 on ?incident=null: the raw query value reaches the ORM",
-    "GET /api/v1/monitoring/telemetry/minutes": "500 on ?model_version_id=null: the raw query value reaches the ORM",
-    "GET /api/v1/monitoring/online-quality": "500 (pandas KeyError) when the prediction log has no rows in the window",
     "GET /api/v1/model-versions": "500 on ?snapshot=null: the raw query value reaches the ORM",
     "GET /api/v1/provenance/": "500 on ?status=null: the raw query value reaches the ORM",
-    "POST /api/v1/deployments/{name}/change": "500 on PostgreSQL: SELECT … FOR UPDATE on the nullable side of an "
-    "outer join (select_related with select_for_update; use select_for_update(of=('self',)))",
-    "POST /api/v1/audits/runs": "202 body has null finding_count / signed_off_by where the schema says "
-    "integer / string (missing allow_null / nullable)",
 }
 
 
