@@ -161,7 +161,7 @@ class _Monitor(threading.Thread):
     def run(self) -> None:
         last_beat = 0.0
         try:
-            while not self._stop_event.wait(0.05):
+            while not self._stop_event.wait(0.2):
                 self.peak = max(self.peak, _rss_bytes())
                 if time.monotonic() - last_beat > 5:
                     last_beat = time.monotonic()
@@ -198,18 +198,19 @@ class Progress:
         if percent is not None:
             self.percent = max(self.percent, min(100.0, float(percent)))
         now = time.monotonic()
-        if not force and now - self._last_write < 0.5:
+        if not force and now - self._last_write < 1.0:
             return
         self._last_write = now
         self.flush()
 
     def flush(self) -> None:
         try:
-            TrainingRun.objects.filter(pk=self.run_id).update(
+            # One statement both reports progress and learns of a cancellation (no row updated).
+            updated = TrainingRun.objects.filter(pk=self.run_id, cancel_requested=False).update(
                 stage=self.stage[:64], percent=round(self.percent, 1), heartbeat_at=timezone.now(),
                 log="\n".join(self.lines)[-100_000:],
             )
-            cancelled = TrainingRun.objects.filter(pk=self.run_id, cancel_requested=True).exists()
+            cancelled = updated == 0
         except OperationalError:  # a busy database delays a progress write; it never fails the run
             logger.warning("run %s: progress write skipped (database busy)", self.run_id)
             return
