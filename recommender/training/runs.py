@@ -393,12 +393,12 @@ def _evaluate_kfold(run: TrainingRun, ratings: pd.DataFrame, progress: Progress,
         lo = 5 + (span - 5) * index / n
         hi = 5 + (span - 5) * (index + 1) / n
         progress.set(f"fold {index + 1}/{n}: fitting", lo)
-        trainset = data.construct_trainset([raw[i] for i in train_positions])
+        trainset = data.construct_trainset([raw[i] for i in train_positions.tolist()])
         algo, fit_seconds = _fit(run.algorithm, run.hyperparameters, run.seed, trainset, progress, lo,
                                  lo + (hi - lo) * 0.8)
         fits.append(fit_seconds)
         started = time.perf_counter()
-        errors = ev.rating_errors(algo, data.construct_testset([raw[i] for i in test_positions]))
+        errors = ev.rating_errors(algo, data.construct_testset([raw[i] for i in test_positions.tolist()]))
         timings["evaluation_seconds"] += time.perf_counter() - started
         rmses.append(ev.rmse(errors["error"]))
         maes.append(ev.mae(errors["error"]))
