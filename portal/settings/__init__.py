@@ -240,6 +240,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Only /recommend, health, metrics and login are public: the schema and its viewers need a login
+    # (session or token), as the security audit's API-surface check expects.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     # Choice sets sharing a field name are named after their component by portal.api.schema's
     # hook; an explicit name here wins.
     "ENUM_NAME_OVERRIDES": {"ReviewStatusEnum": "portal.models.ReviewRequest.Status"},

@@ -217,3 +217,11 @@ def test_time_filters_take_any_offset_python_accepts(client_for, value, ok):
     assert response.status_code == (200 if ok else 400)
     if not ok:
         assert response.json()["detail"] == {"since": ["this time is out of range"]}
+
+
+@pytest.mark.parametrize("url", ["/api/schema/", "/api/docs/", "/api/redoc/"])
+def test_the_schema_and_its_viewers_need_a_login(api_client, client_for, url):
+    # Given nobody signed in, when they ask for the API description, then they are refused
+    assert api_client.get(url).status_code in (401, 403)
+    # and a signed-in viewer gets it
+    assert client_for("viewer").get(url).status_code == 200
