@@ -255,7 +255,11 @@ def sample_size_two_proportions(
     z_b = sps.norm.ppf(power)
     p_bar = (p1 + p2) / 2
     num = z_a * math.sqrt(2 * p_bar * (1 - p_bar)) + z_b * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))
-    return int(math.ceil(num**2 / (p2 - p1) ** 2))
+    n = num**2 / (p2 - p1) ** 2
+    if not math.isfinite(n) or n > 1e15:
+        # An effect this small (or a z this large) needs more trials than any experiment has.
+        raise ValueError(f"the effect {p2 - p1:.3g} is too small to detect: it needs more than 10^15 trials per arm")
+    return int(math.ceil(n))
 
 
 # --- A/A simulation -------------------------------------------------------------------------------

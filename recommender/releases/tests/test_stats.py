@@ -171,3 +171,10 @@ def test_agreement_identical_disjoint_and_partial():
     assert half.kendall_tau == pytest.approx(sps.kendalltau(ra, rb).statistic)
     assert half.spearman_rho == pytest.approx(sps.spearmanr(ra, rb).statistic)
     assert stats.ranking_agreement([], []).kendall_tau is None
+
+
+def test_sample_size_of_a_vanishing_effect_is_a_clear_error_not_an_overflow():
+    # Given an effect so small the sample size is infinite (found by schemathesis)
+    # When asked, Then a ValueError names the problem instead of an OverflowError
+    with pytest.raises(ValueError, match="too small to detect"):
+        stats.sample_size_two_proportions(baseline=4.8e-272, mde=4.8e-272)
