@@ -348,23 +348,23 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller world and fewer replicates")
     parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     parser.add_argument("--replicates", type=int, default=10_000)
-    parser.add_argument("--viewers", type=int, default=600)
+    parser.add_argument("--viewers", type=int, default=1500)
     parser.add_argument("--movies", type=int, default=400)
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--history-days", type=float, default=6)
     parser.add_argument("--visits", type=float, default=8.0, help="visits per viewer per day")
-    parser.add_argument("--canary-steps", default="20,50,100")
+    parser.add_argument("--canary-steps", default="5,25,50,100")
     parser.add_argument("--canary-interval", type=float, default=2.0, help="simulated hours between checks")
     parser.add_argument("--ab-hours", type=int, default=24)
-    parser.add_argument("--aa-runs", type=int, default=5)
+    parser.add_argument("--aa-runs", type=int, default=10)
     parser.add_argument("--aa-hours", type=int, default=12)
-    parser.add_argument("--canary-hours", type=int, default=16)
-    parser.add_argument("--min-trials", type=int, default=80)
+    parser.add_argument("--canary-hours", type=int, default=24)
+    parser.add_argument("--min-trials", type=int, default=50)
     parser.add_argument("--skip-world", action="store_true")
     args = parser.parse_args()
     if args.quick:
-        args.replicates, args.viewers, args.movies, args.history_days = 1000, 400, 300, 6
-        args.ab_hours, args.aa_runs, args.aa_hours, args.canary_hours = 24, 2, 6, 12
+        args.replicates, args.viewers, args.movies, args.history_days = 1000, 1000, 300, 6
+        args.ab_hours, args.aa_runs, args.aa_hours, args.canary_hours = 24, 2, 6, 24
     say(f"Machine: {machine()}. Run: `python benchmarks/experiments.py{' --quick' if args.quick else ''}`.")
     say()
     started = time.perf_counter()

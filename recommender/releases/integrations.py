@@ -130,21 +130,20 @@ def deployment_promote(*, version: ModelVersion, actor: Any | None, system: str 
 
 
 def deployment_set_arms(*, arms: list[tuple[str, ModelVersion, int]], experiment: str, actor: Any | None,
-                        system: str | None, reason: str) -> str:
+                        system: str | None, reason: str, salt: str | None = None) -> str:
     """Replace the deployment's experiment arms (``[]`` removes them); returns the bucketing salt.
 
-    Starting arms draws a fresh salt, so no viewer carries the arm of an earlier experiment into
-    this one (experiments and canaries never run together, so nothing else is reshuffled)."""
-    import secrets
-
+    Starting arms sets the experiment's own salt, so no viewer carries the arm of an earlier
+    experiment into this one (experiments and canaries never run together, so nothing else is
+    reshuffled). The salt is derived from the experiment, so its bucketing can be reproduced."""
     from recommender.serving.services import deployment_update
 
     changes: dict[str, Any] = {
         "arms": [{"name": name, "version": version, "percent": percent, "experiment": experiment}
                  for name, version, percent in arms],
     }
-    if arms:
-        changes["salt"] = f"exp-{secrets.token_hex(6)}"
+    if arms and salt:
+        changes["salt"] = salt
     deployment = deployment_update(actor=actor, system=system, reason=reason, **changes)
     return deployment.salt
 

@@ -86,14 +86,15 @@ class ReleaseSimulation:
               include_implicit: bool = False) -> ModelVersion:
         """Snapshot everything up to ``now`` (watch sessions as implicit ratings when asked) and
         train a version in this process."""
-        from recommender.training.runs import training_run_create, training_run_execute_inline
+        from recommender.training.runs import training_run_create, training_run_execute
         from recommender.training.snapshots import snapshot_create
 
         snapshot = snapshot_create(actor=None, system="simulation", name=f"sim {algorithm} {self.now:%m-%d %H:%M}",
                                    window_end=self.now, include_implicit=include_implicit)
         run = training_run_create(actor=None, system="simulation", snapshot=snapshot, algorithm=algorithm,
                                   hyperparameters=hyperparameters, seed=seed, enqueue=False)
-        run = training_run_execute_inline(run=run)
+        training_run_execute(run_id=run.pk)  # what the worker does, in this process
+        run.refresh_from_db()
         if run.status != "succeeded":
             raise RuntimeError(f"training {algorithm} failed: {run.error}")
         return ModelVersion.objects.get(training_run=run)

@@ -138,7 +138,7 @@ def experiment_start(*, experiment: Experiment, actor: Any, now: datetime | None
         reason = f"experiment '{locked.name}' started"
         salt = integrations.deployment_set_arms(
             arms=[(a.name, a.version, a.allocation) for a in arms], experiment=locked.name,
-            actor=actor, system=None, reason=reason,
+            actor=actor, system=None, reason=reason, salt=f"experiment-{locked.pk}",
         )
         locked.status = Experiment.Status.RUNNING
         locked.started_at = now or clock.now()
