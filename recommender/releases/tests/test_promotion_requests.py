@@ -88,3 +88,49 @@ def test_an_approved_retraining_proposal_becomes_a_promotion_request_that_its_ap
     assert promotion.requested_by == users["reviewer"] and promotion.requested_label == users["reviewer"].username
     entry = ActivityLogEntry.objects.get(action="release.promotion.requested")
     assert entry.actor_label == f"system:model_promotion review #{review.pk}"
+
+
+def test_the_gate_task_records_every_check_and_fails_a_version_it_cannot_verify(users, django_capture_on_commit_callbacks):
+    """The Celery entry point runs the real checks: this version has no snapshot data for a fairness
+    audit and no artifact on disk, so those checks fail with their reasons, the request ends
+    ``gate_failed`` and the requester is told why."""
+    from monitoring.models import Notification
+    from recommender.releases.tasks import release_gate
+
+    users["data_scientist"].email = "ds@example.com"
+    users["data_scientist"].save()
+    promotion = services.promotion_request_create(version=VersionFactory(), actor=users["data_scientist"],
+                                                  reason="try")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert release_gate(promotion.pk) == "gate_failed"
+    promotion.refresh_from_db()
+    checks = {c.name: c for c in promotion.checks.all()}
+    assert set(checks) == {"offline_metrics", "fairness_audit", "security_checks", "artifact_integrity"}
+    assert checks["artifact_integrity"].outcome == "failed" and "manifest" in checks["artifact_integrity"].summary
+    assert checks["fairness_audit"].outcome in ("error", "failed")
+    assert promotion.review_id is None  # nothing reaches the inbox
+    assert ActivityLogEntry.objects.filter(action="release.gate.failed", target_id=str(promotion.pk)).exists()
+    note = Notification.objects.get(event="release.promotion.gate_failed")
+    assert "ds@example.com" in note.target and "artifact_integrity" in note.payload["text"]
+    assert release_gate(promotion.pk) is None  # finished gates are left alone
+
+
+def test_a_requester_approving_their_own_promotion_is_refused_and_the_attempt_logged(users):
+    from portal.errors import PermissionDenied as Refused
+    from portal.services import review_request_create
+
+    promotion = services.promotion_request_create(version=VersionFactory(), actor=users["data_scientist"],
+                                                  reason="mine")
+    review = review_request_create(kind="model_promotion", target=promotion, title="Promote",
+                                   requester=users["data_scientist"])
+    PromotionRequest.objects.filter(pk=promotion.pk).update(status="awaiting_review", review=review)
+    promotion.refresh_from_db()
+    with pytest.raises(Refused, match="Four eyes"):
+        services.promotion_decide(promotion=promotion, actor=users["data_scientist"], decision="approve")
+    refused = ActivityLogEntry.objects.get(action="review.refused")
+    assert refused.actor_label == "data_scientist_user" and "four eyes" in refused.data["reason"]
+    assert PromotionRequest.objects.get(pk=promotion.pk).status == "awaiting_review"
+    decided = services.promotion_decide(promotion=promotion, actor=users["reviewer"], decision="reject",
+                                        comment="metrics regress for new viewers")
+    assert decided.status == "rejected" and decided.decided_by == users["reviewer"]
+    assert ActivityLogEntry.objects.filter(action="release.promotion.rejected").exists()

@@ -245,3 +245,34 @@ def test_a_canary_that_looks_worse_holds_until_the_sequential_test_decides(setup
     rollout.refresh_from_db()
     step = services.rollout_evaluate(rollout=rollout, expected_revision=rollout.revision, now=t0 + 5 * HOUR)
     assert step.outcome == "rolled_back" and step.metrics["sequential"]["reject"]
+
+
+def test_production_rollback_answers_every_request_through_the_swap(client, users, settings, tmp_path):
+    """Through the real /recommend endpoint: before the rollback the current version answers, after
+    the worker picks the change up the previous one does, and no request fails in between."""
+    from recommender.releases.tests.factories import version_with_artifact
+    from recommender.serving.runtime import runtime_reset
+
+    settings.RECOMMENDER = {**settings.RECOMMENDER, "SERVING": {
+        **settings.RECOMMENDER.get("SERVING", {}), "STATE_DIR": str(tmp_path / "serving"), "AUTOSTART": False}}
+    runtime = runtime_reset()
+    try:
+        old = version_with_artifact(status=ModelVersion.Status.APPROVED, seed=1)
+        new = version_with_artifact(status=ModelVersion.Status.APPROVED, seed=2)
+        model_alias_move(alias="production", version=old, actor=users["operator"], reason="first")
+        model_alias_move(alias="production", version=new, actor=users["operator"], reason="second")
+        runtime.refresh_deployment(force=True)
+        answers = []
+        for i in range(60):
+            if i == 20:
+                services.production_rollback(actor=users["operator"], reason="complaints about the new lists")
+            if i == 40:
+                runtime.refresh_deployment(force=True)  # what each worker's poll does within seconds
+            response = client.get(f"/recommend/{i + 1}")
+            answers.append((response.status_code, response["X-Model-Version"], response.content.count(b",")))
+        assert {status for status, _, _ in answers} == {200}
+        assert all(commas == 19 for _, _, commas in answers)  # 20 movies every time
+        assert {label for _, label, _ in answers[:40]} == {str(new)}
+        assert {label for _, label, _ in answers[40:]} == {str(old)}
+    finally:
+        runtime_reset()
