@@ -7,7 +7,7 @@ data) give ``None`` or empty frames, and the check reports itself unavailable in
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from importlib import import_module
 from pathlib import Path
 from typing import Any
@@ -182,45 +182,17 @@ def prediction_requests(*, start: datetime, end: datetime, fields: tuple[str, ..
 def online_quality_by_viewer(*, start: datetime, end: datetime) -> pd.DataFrame | None:
     """Index viewer; trials, successes — the monitoring app's online quality per viewer (None if absent).
 
-    ``monitoring.services.quality.online_quality(group_by=("viewer_id",))`` is the one definition.
-    When it cannot group by viewer (it raises KeyError once a recommended-then-watched movie has been
-    rated: its rating join duplicates the ``viewer_id`` column), the same definition is applied here
-    from the monitoring app's own readers: a served list succeeds when its viewer starts watching one
-    of its movies within ``ONLINE_QUALITY_WINDOW_MINUTES``; lists whose window has not closed are left out.
+    ``monitoring.services.quality.online_quality(group_by=("viewer_id",))`` is the one definition: a
+    served list succeeds when its viewer starts watching one of its movies within the window; lists
+    whose window has not closed are left out. "auto" reads the prediction log when it has answers in
+    the window, else the platform's own lines.
     """
     online_quality = _optional("monitoring.services.quality", "online_quality")
     if online_quality is None:
         return None
-    columns = ["viewer", "trials", "successes"]
-    try:
-        # "auto": the prediction log when it has answers in the window, else the platform's own lines.
-        groups = online_quality(since=start, until=end, group_by=("viewer_id",), source="auto")
-        rows = [(g.key["viewer_id"], g.trials, g.successes) for g in groups]
-        return pd.DataFrame(rows, columns=columns).set_index("viewer")
-    except KeyError:
-        pass
-    from django.utils import timezone
-
-    from monitoring import sources as monitoring_sources
-    from monitoring.conf import monitoring_setting
-
-    window = timedelta(minutes=int(monitoring_setting("ONLINE_QUALITY_WINDOW_MINUTES")))
-    until = min(end, timezone.now() - window)
-    if until <= start:
-        return pd.DataFrame(columns=columns).set_index("viewer")
-    lists, _ = monitoring_sources.served_lists(start, until, source="auto")
-    if lists.empty:
-        return pd.DataFrame(columns=columns).set_index("viewer")
-    lists = lists.reset_index(drop=True)
-    lists["list_id"] = lists.index
-    pairs = lists[["list_id", "viewer_id", "time", "items"]].explode("items").rename(columns={"items": "movie_id"})
-    watches = monitoring_sources.watch_starts(start, until + window, viewer_ids=lists["viewer_id"].unique())
-    hits = pairs.dropna(subset=["movie_id"]).merge(watches, on=["viewer_id", "movie_id"], how="inner")
-    hits = hits[(hits["started_at"] > hits["time"]) & (hits["started_at"] <= hits["time"] + window)]
-    lists["success"] = lists["list_id"].isin(hits["list_id"].unique())
-    per_viewer = lists.groupby("viewer_id").agg(trials=("success", "size"), successes=("success", "sum"))
-    per_viewer.index.name = "viewer"
-    return per_viewer.astype(int)
+    groups = online_quality(since=start, until=end, group_by=("viewer_id",), source="auto")
+    rows = [(g.key["viewer_id"], g.trials, g.successes) for g in groups]
+    return pd.DataFrame(rows, columns=["viewer", "trials", "successes"]).set_index("viewer").astype(int)
 
 
 def watched_movies(*, start: datetime, end: datetime) -> pd.Series:

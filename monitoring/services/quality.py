@@ -36,6 +36,10 @@ class QualityGroup:
     mean_rating: float | None = None
     labels: dict[str, str] = field(default_factory=dict)
     sampled_one_in: int = 1
+    # With ``unit_moments``: the group's lists summed per viewer (the unit of randomisation), as
+    # {"units": K, "sum_trials_sq": Σnᵢ², "sum_successes_sq": Σsᵢ², "sum_cross": Σsᵢnᵢ} — what the
+    # delta-method variance of the success rate needs when one viewer has many lists.
+    unit_moments: dict[str, float] | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -54,6 +58,7 @@ def online_quality(
     complete_only: bool = True,
     now: datetime | None = None,
     max_lists: int | None = None,
+    unit_moments: bool = False,
 ) -> list[QualityGroup]:
     """Successes and trials of the lists served in ``[since, until)``, per group.
 
@@ -68,6 +73,9 @@ def online_quality(
     never) a uniform sample of viewers is taken (viewer id a multiple of n) with all their lists and
     watches; ``sampled_one_in`` says n, and successes/trials are the sample's — valid for the same
     tests, with less power.
+
+    ``unit_moments``: also sum each group's lists per viewer and return the second moments of those
+    per-viewer sums (``QualityGroup.unit_moments``), for tests whose unit is the viewer, not the list.
     """
     window_minutes = int(window_minutes or monitoring_setting("ONLINE_QUALITY_WINDOW_MINUTES"))
     if window_minutes <= 0:
@@ -120,7 +128,8 @@ def online_quality(
     if keys:
         totals = lists.groupby(keys, sort=True).agg(trials=("success", "size"), successes=("success", "sum"))
         if not rated.empty:
-            rated = rated.merge(lists[["list_id", *keys]], on="list_id")
+            # ``rated`` carries viewer_id already: join only the rating onto the lists' own keys.
+            rated = rated[["list_id", "rating"]].merge(lists[["list_id", *keys]], on="list_id")
             rating_stats = rated.groupby(keys).agg(rated=("rating", "size"), mean_rating=("rating", "mean"))
             totals = totals.join(rating_stats, how="left")
     else:
@@ -129,6 +138,7 @@ def online_quality(
         if not rated.empty:
             totals["rated"] = len(rated)
             totals["mean_rating"] = float(rated["rating"].mean())
+    moments = _unit_moments(lists, keys) if unit_moments else None
     groups = []
     for index, row in totals.iterrows():
         values = index if isinstance(index, tuple) else (index,)
@@ -154,5 +164,18 @@ def online_quality(
             rated=0 if rated_count is None or pd.isna(rated_count) else int(rated_count),
             mean_rating=None if mean is None or pd.isna(mean) else float(mean),
             labels=group_labels, sampled_one_in=step,
+            unit_moments=None if moments is None else moments[index if keys else 0],
         ))
     return groups
+
+
+def _unit_moments(lists: pd.DataFrame, keys: list[str]) -> dict:
+    """Per group (index as in ``totals``): K viewers and Σnᵢ², Σsᵢ², Σsᵢnᵢ of their per-viewer sums."""
+    frame = lists.assign(success=lists["success"].astype("int64"), _all=0)
+    group_keys = keys or ["_all"]
+    per_unit = frame.groupby([*group_keys, "viewer_id"], sort=False).agg(
+        n=("success", "size"), s=("success", "sum"))
+    per_unit = per_unit.assign(nn=per_unit["n"] ** 2, ss=per_unit["s"] ** 2, sn=per_unit["s"] * per_unit["n"])
+    summed = per_unit.groupby(level=list(range(len(group_keys)))).agg(
+        units=("n", "size"), sum_trials_sq=("nn", "sum"), sum_successes_sq=("ss", "sum"), sum_cross=("sn", "sum"))
+    return {index: {name: int(value) for name, value in row.items()} for index, row in summed.iterrows()}

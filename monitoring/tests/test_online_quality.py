@@ -120,3 +120,42 @@ def test_above_max_lists_a_sample_of_viewers_is_taken_whole(catalog, t0):
                               now=t0 + timedelta(hours=1), max_lists=20)
     # one viewer in 3 (ids 3, 6, …, 60): every sampled viewer's list and watch kept together
     assert sample.sampled_one_in == 3 and sample.trials == 20 and sample.successes == 10
+
+
+def test_grouping_by_viewer_works_when_watched_movies_were_rated(catalog, t0):
+    # The rating join once duplicated the viewer column and raised KeyError for this grouping.
+    RecommendationRequest.objects.bulk_create([_serve(t0, 1, [A, B]), _serve(t0, 2, [A])])
+    WatchSession.objects.bulk_create([watch(viewer=1, movie=B, started_at=t0 + timedelta(minutes=2))])
+    Rating.objects.create(viewer_id=1, movie_id=B, rating=4, time=t0 + timedelta(minutes=40))
+    groups = {g.key["viewer_id"]: g for g in online_quality(
+        since=t0, until=t0 + timedelta(minutes=1), group_by=("viewer_id",), source="client",
+        now=t0 + timedelta(hours=2))}
+    assert (groups[1].successes, groups[1].rated, groups[1].mean_rating) == (1, 1, 4.0)
+    assert (groups[2].trials, groups[2].successes, groups[2].rated) == (1, 0, 0)
+
+
+def test_unit_moments_sum_each_groups_lists_per_viewer(catalog, t0):
+    from recommender.models.serving import PredictionLog
+
+    # production: viewer 1 gets 3 lists (2 followed), viewer 2 one list (not followed); canary: viewer 5, 2 lists.
+    rows = [prediction(time=t0 + timedelta(seconds=i), viewer=1, items=[[A], [B], [C]][i], version_id=1,
+                       arm="production") for i in range(3)]
+    rows += [prediction(time=t0, viewer=2, items=[A], version_id=1, arm="production")]
+    rows += [prediction(time=t0 + timedelta(seconds=i), viewer=5, items=[A], version_id=2, arm="canary")
+             for i in range(2)]
+    PredictionLog.objects.bulk_create(rows)
+    WatchSession.objects.bulk_create([watch(viewer=1, movie=m, started_at=t0 + timedelta(minutes=3)) for m in (A, B)]
+                                     + [watch(viewer=5, movie=A, started_at=t0 + timedelta(minutes=3))])
+    groups = {g.key["arm"]: g for g in online_quality(
+        since=t0, until=t0 + timedelta(minutes=1), group_by=("arm",), now=t0 + timedelta(hours=1), unit_moments=True)}
+    assert (groups["production"].trials, groups["production"].successes) == (4, 2)
+    # viewers (n, s): (3, 2) and (1, 0) → K 2, Σn² 10, Σs² 4, Σsn 6
+    assert groups["production"].unit_moments == {"units": 2, "sum_trials_sq": 10, "sum_successes_sq": 4,
+                                                 "sum_cross": 6}
+    # viewer 5: both lists followed by the one watch → (2, 2)
+    assert groups["canary"].unit_moments == {"units": 1, "sum_trials_sq": 4, "sum_successes_sq": 4, "sum_cross": 4}
+    [overall] = online_quality(since=t0, until=t0 + timedelta(minutes=1), group_by=(), now=t0 + timedelta(hours=1),
+                               unit_moments=True)
+    assert overall.unit_moments["units"] == 3 and overall.unit_moments["sum_trials_sq"] == 14
+    assert online_quality(since=t0, until=t0 + timedelta(minutes=1), group_by=("arm",),
+                          now=t0 + timedelta(hours=1))[0].unit_moments is None
