@@ -35,7 +35,9 @@ DEFAULTS: dict[str, Any] = {
     # A canary whose success rate is below production's by more than this does not advance even when
     # the difference is not (yet) significant: it holds at its share until the sequential test decides.
     "CANARY_MAX_DEGRADATION": 0.02,
-    "CANARY_MAX_HOLDS": 12,  # consecutive holds before the rollout pauses for a person
+    # Consecutive holds before the rollout stops waiting: a canary that still looks worse than
+    # CANARY_MAX_DEGRADATION is rolled back then; one held for want of data pauses for a person.
+    "CANARY_MAX_HOLDS": 12,
     "CANARY_GUARDRAILS": {"max_error_rate": 0.02, "max_p99_ms": 300.0, "max_fallback_rate": 0.2},
     "CANARY_GUARDRAIL_MIN_REQUESTS": 50,
     # A running rollout whose check is this overdue is re-enqueued by the repair task.

@@ -164,7 +164,8 @@ def deployment_set_shadow(*, version: ModelVersion | None, actor: Any | None, sy
 def online_quality_by_route(*, routes: list[str], start: datetime, end: datetime,
                             now: datetime | None = None) -> dict[str, dict]:
     """Successes and trials per serving route (``production``, ``canary``, ``arm:<name>``) of the
-    lists served in ``[start, end)`` whose success window has closed — monitoring's one definition."""
+    lists served in ``[start, end)`` whose success window has closed — monitoring's one definition —
+    with ``moments``: the route's lists summed per viewer (the unit the routes are assigned by)."""
     from monitoring.services.quality import online_quality
 
     if start >= end:
@@ -172,8 +173,9 @@ def online_quality_by_route(*, routes: list[str], start: datetime, end: datetime
     # source "auto" reads the prediction log whenever it has rows in the window (routes live only
     # there); with none it looks at the platform's lines, which carry no route, so the answer is
     # "no data". ("server" fails on a window with no rows at all in monitoring as of this writing.)
-    groups = online_quality(since=start, until=end, group_by=("arm",), arms=routes, now=now or end, source="auto")
-    return {g.key["arm"]: {"successes": g.successes, "trials": g.trials} for g in groups}
+    groups = online_quality(since=start, until=end, group_by=("arm",), arms=routes, now=now or end, source="auto",
+                            unit_moments=True)
+    return {g.key["arm"]: {"successes": g.successes, "trials": g.trials, "moments": g.unit_moments} for g in groups}
 
 
 def viewers_by_route(*, routes: list[str], start: datetime, end: datetime) -> dict[str, int]:

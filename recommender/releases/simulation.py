@@ -312,6 +312,7 @@ def scenario_canary(sim: ReleaseSimulation, *, candidate: ModelVersion, hours: i
                 "canary": {k: (head.get("canary") or {}).get(k) for k in ("successes", "trials", "rate")},
                 "production": {k: (head.get("production") or {}).get(k) for k in ("successes", "trials", "rate")},
                 "p_sequential": (head.get("sequential") or {}).get("p_value"), "reason": step.reason,
+                "design_effect": (head.get("sequential") or {}).get("design_effect"),
                 "decided_by": step.decided_label,
             })
     if rollout.state in Rollout.ACTIVE:  # out of time: an operator takes it out, with the reason recorded
@@ -319,7 +320,9 @@ def scenario_canary(sim: ReleaseSimulation, *, candidate: ModelVersion, hours: i
                                   reason=f"undecided after {hours} simulated hours")
         rollout.refresh_from_db()
     promotion.refresh_from_db()
+    last = rollout.step_records.order_by("-revision").first()
     result.update({"rollout": rollout.pk, "state": rollout.state, "promotion_status": promotion.status,
+                   "final_decided_by": last.decided_label if last else None,
                    "timeline": timeline, "requests_during_canary": sim.served - served_before,
                    "canary_lists": _route_lists(rollout, "canary")})
     return result

@@ -12,6 +12,19 @@
   (Fleiss, "Statistical Methods for Rates and Proportions", eq. 4.14 without continuity correction).
 * ``simulate_aa`` — repeated A/A tests with hourly peeking: the false-positive rate of the
   sequential test against the naive "peek at the z-test every hour" habit.
+* ``simulate_aa_viewers`` — the same where viewers (the unit of randomisation) each get many
+  lists: the list-level variance is too small, the viewer-level (delta-method) one is right.
+
+The unit of analysis. Arms are assigned by viewer, and one viewer is served many lists, whose
+outcomes go together (some viewers follow recommendations far more than others). Treating lists as
+independent trials understates the variance and inflates false positives. Every test here takes the
+per-viewer second moments of an arm (``UnitMoments``) and then uses the delta-method variance of the
+ratio S/N (Deng, Knoblich & Lu, "Applying the Delta Method in Metric Analytics", KDD 2018):
+
+    Var(p̂) = K/(K-1) · Σᵢ (sᵢ - p̂ nᵢ)² / N²,   N = Σ nᵢ, K viewers,
+
+which equals the binomial p̂(1-p̂)/N (times K/(K-1)) when every viewer has one list. Without moments
+(the lists are the units) the binomial variance is used.
 """
 
 from __future__ import annotations
@@ -67,6 +80,65 @@ def srm_check(
     return SrmResult([int(c) for c in counts], expected, chi2, dof, p_value, threshold, p_value < threshold)
 
 
+# --- the unit of analysis: per-viewer moments and the delta-method variance ---------------------
+
+
+@dataclass(frozen=True)
+class UnitMoments:
+    """One arm's lists summed per viewer (sᵢ successes of nᵢ lists): K and the second moments."""
+
+    units: int
+    sum_trials_sq: float
+    sum_successes_sq: float
+    sum_cross: float
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> UnitMoments | None:
+        if not data:
+            return None
+        return cls(int(data["units"]), float(data["sum_trials_sq"]), float(data["sum_successes_sq"]),
+                   float(data["sum_cross"]))
+
+    @classmethod
+    def from_units(cls, successes: Sequence[int], trials: Sequence[int]) -> UnitMoments:
+        s = np.asarray(successes, dtype=float)
+        n = np.asarray(trials, dtype=float)
+        return cls(len(n), float((n * n).sum()), float((s * s).sum()), float((s * n).sum()))
+
+
+def rate_variance(*, successes: int, trials: int, moments: UnitMoments | None = None,
+                  rate: float | None = None) -> float:
+    """Sampling variance of the success rate S/N, evaluated at ``rate`` (default S/N).
+
+    With ``moments`` (at least two viewers) the delta-method variance with the viewer as the unit;
+    otherwise the binomial ``rate (1 - rate) / N`` (lists as the units)."""
+    if trials <= 0:
+        return 0.0
+    r = successes / trials if rate is None else rate
+    if moments is None or moments.units < 2:
+        return r * (1 - r) / trials
+    residual = moments.sum_successes_sq - 2 * r * moments.sum_cross + r * r * moments.sum_trials_sq
+    return max(residual, 0.0) / (trials * trials) * moments.units / (moments.units - 1)
+
+
+def _unit_name(moments_a: UnitMoments | None, moments_b: UnitMoments | None) -> str:
+    return "viewer" if moments_a is not None and moments_b is not None else "list"
+
+
+def _variances(sa: int, na: int, sb: int, nb: int, ma: UnitMoments | None, mb: UnitMoments | None
+               ) -> tuple[float, float, float]:
+    """(pooled variance of the difference under H0, unpooled variance, design effect)."""
+    if ma is None or mb is None:
+        ma = mb = None  # one rule for both arms
+    pooled = (sa + sb) / (na + nb)
+    v0 = rate_variance(successes=sa, trials=na, moments=ma, rate=pooled) + \
+        rate_variance(successes=sb, trials=nb, moments=mb, rate=pooled)
+    v = rate_variance(successes=sa, trials=na, moments=ma) + rate_variance(successes=sb, trials=nb, moments=mb)
+    binomial = rate_variance(successes=sa, trials=na) + rate_variance(successes=sb, trials=nb)
+    design_effect = v / binomial if ma is not None and binomial > 0 else 1.0
+    return v0, v, design_effect
+
+
 # --- fixed-horizon two-proportion z-test --------------------------------------------------------
 
 
@@ -86,6 +158,8 @@ class ZTestResult:
     ci_low: float
     ci_high: float
     significant: bool
+    unit: str = "list"  # what the variance treats as independent: "viewer" (delta method) or "list"
+    design_effect: float = 1.0  # the variance used / the binomial one
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -97,13 +171,15 @@ def _check_counts(successes: int, trials: int, name: str) -> None:
 
 
 def two_proportion_ztest(
-    *, successes_a: int, trials_a: int, successes_b: int, trials_b: int, alpha: float = 0.05
+    *, successes_a: int, trials_a: int, successes_b: int, trials_b: int, alpha: float = 0.05,
+    moments_a: UnitMoments | None = None, moments_b: UnitMoments | None = None,
 ) -> ZTestResult:
     """Two-sided z-test of H0: p_a = p_b and a (1 - alpha) CI for p_b - p_a.
 
-    z = (p̂_b - p̂_a) / sqrt(p̂ (1 - p̂) (1/n_a + 1/n_b)) with the pooled p̂ = (x_a + x_b)/(n_a + n_b);
-    CI = (p̂_b - p̂_a) ± z_{1-alpha/2} sqrt(p̂_a(1-p̂_a)/n_a + p̂_b(1-p̂_b)/n_b). z² equals Pearson's
-    chi-square of the 2x2 table without Yates' correction.
+    With lists as units: z = (p̂_b - p̂_a) / sqrt(p̂ (1 - p̂) (1/n_a + 1/n_b)) with the pooled
+    p̂ = (x_a + x_b)/(n_a + n_b); CI = (p̂_b - p̂_a) ± z_{1-alpha/2} sqrt(p̂_a(1-p̂_a)/n_a + p̂_b(1-p̂_b)/n_b)
+    (z² is then Pearson's chi-square of the 2x2 table without Yates' correction). With both arms'
+    ``moments`` the same with the delta-method variances (``rate_variance``), pooled under H0.
     """
     _check_counts(successes_a, trials_a, "a")
     _check_counts(successes_b, trials_b, "b")
@@ -112,19 +188,20 @@ def two_proportion_ztest(
     rate_a = successes_a / trials_a
     rate_b = successes_b / trials_b
     diff = rate_b - rate_a
-    pooled = (successes_a + successes_b) / (trials_a + trials_b)
-    se_pooled = math.sqrt(pooled * (1 - pooled) * (1 / trials_a + 1 / trials_b))
+    v0, v, design_effect = _variances(successes_a, trials_a, successes_b, trials_b, moments_a, moments_b)
+    se_pooled = math.sqrt(v0)
     if se_pooled == 0:
         z, p_value = 0.0, 1.0
     else:
         z = diff / se_pooled
         p_value = float(2 * sps.norm.sf(abs(z)))
-    se = math.sqrt(rate_a * (1 - rate_a) / trials_a + rate_b * (1 - rate_b) / trials_b)
+    se = math.sqrt(v)
     crit = float(sps.norm.ppf(1 - alpha / 2))
     return ZTestResult(
         successes_a, trials_a, successes_b, trials_b, rate_a, rate_b, diff,
         (diff / rate_a) if rate_a > 0 else None, float(z), p_value, 1 - alpha,
         diff - crit * se, diff + crit * se, p_value < alpha,
+        _unit_name(moments_a, moments_b), float(design_effect),
     )
 
 
@@ -146,6 +223,8 @@ class SequentialResult:
     cs_high: float
     reject: bool
     enough_data: bool
+    unit: str = "list"  # "viewer" (delta-method variance) or "list"
+    design_effect: float = 1.0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -181,13 +260,17 @@ def msprt(
     alpha: float = 0.05,
     tau: float = 0.03,
     min_trials: int = 100,
+    moments_a: UnitMoments | None = None,
+    moments_b: UnitMoments | None = None,
 ) -> SequentialResult:
     """The mixture SPRT for H0: p_b - p_a = 0, valid at any number of looks.
 
     Under H0, Λ_n is a non-negative martingale with mean 1, so by Ville's inequality
     P(sup_n Λ_n ≥ 1/α) ≤ α: rejecting the first time Λ_n ≥ 1/α keeps the type-I error ≤ α however
     often one looks. The always-valid p-value is p_n = min(1, min_{k≤n} 1/Λ_k). The variance uses
-    the pooled rate (the plug-in of Johari et al. for Bernoulli data). The matching always-valid
+    the pooled rate (the plug-in of Johari et al. for Bernoulli data; with both arms' ``moments``,
+    the delta-method variance at the pooled rate, so a viewer's many lists count as one unit's
+    evidence, not as independent trials). The matching always-valid
     confidence sequence (where Λ < 1/α for the shifted hypothesis θ) is
         θ̂ ± sqrt( 2 V (V + τ²) / τ² · ( log(1/α) + ½ log((V + τ²) / V) ) ),
     here with the unpooled V. ``tau`` is the mixture's scale: the size of difference the test is
@@ -202,18 +285,19 @@ def msprt(
     rate_b = successes_b / trials_b if trials_b else 0.0
     diff = rate_b - rate_a
     enough = min(trials_a, trials_b) >= max(min_trials, 1)
+    unit = _unit_name(moments_a, moments_b)
     if not enough:
         return SequentialResult(successes_a, trials_a, successes_b, trials_b, diff, tau, alpha,
-                                0.0, 1.0, -1.0, 1.0, False, False)
-    v_pooled = float(_pooled_variance(successes_a, trials_a, successes_b, trials_b))
+                                0.0, 1.0, -1.0, 1.0, False, False, unit)
+    v_pooled, v, design_effect = _variances(successes_a, trials_a, successes_b, trials_b, moments_a, moments_b)
     log_lr = float(_msprt_log_lr(diff, v_pooled, tau))
     p_value = float(min(1.0, math.exp(-log_lr)))
-    v = rate_a * (1 - rate_a) / trials_a + rate_b * (1 - rate_b) / trials_b
     v = v if v > 0 else max(v_pooled, 1e-12)
     tau2 = tau * tau
     half = math.sqrt(2 * v * (v + tau2) / tau2 * (math.log(1 / alpha) + 0.5 * math.log((v + tau2) / v)))
     return SequentialResult(successes_a, trials_a, successes_b, trials_b, diff, tau, alpha,
-                            log_lr, p_value, diff - half, diff + half, p_value <= alpha, True)
+                            log_lr, p_value, diff - half, diff + half, p_value <= alpha, True, unit,
+                            float(design_effect))
 
 
 def msprt_running(looks: Sequence[tuple[int, int, int, int]], **kwargs) -> list[SequentialResult]:
@@ -325,6 +409,94 @@ def simulate_aa(
         replicates, looks, trials_per_look, rate, alpha, tau,
         seq_hits / replicates, _wilson_high(seq_hits, replicates),
         naive_hits / replicates, fixed_hits / replicates,
+    )
+
+
+@dataclass(frozen=True)
+class ViewerAASimulation:
+    replicates: int
+    looks: int
+    viewers_per_arm: int
+    lists_per_viewer: float  # mean over the whole experiment
+    rate: float
+    concentration: float
+    alpha: float
+    tau: float
+    list_level_sequential_false_positive_rate: float
+    viewer_level_sequential_false_positive_rate: float
+    viewer_level_sequential_ci_high: float
+    list_level_fixed_horizon_false_positive_rate: float
+    viewer_level_fixed_horizon_false_positive_rate: float
+    mean_design_effect: float  # at the final look
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def simulate_aa_viewers(
+    *,
+    replicates: int = 2000,
+    looks: int = 168,
+    viewers: int = 300,
+    lists_per_viewer_per_look: float = 0.1,
+    rate: float = 0.2,
+    concentration: float = 4.0,
+    alpha: float = 0.05,
+    tau: float = 0.03,
+    min_trials: int = 100,
+    seed: int = 0,
+) -> ViewerAASimulation:
+    """A/A experiments randomised by viewer, looked at every hour: each arm has ``viewers`` viewers
+    with their own success propensity (Beta with mean ``rate`` and ``concentration`` a + b: the
+    smaller, the more viewers differ) and their own activity (lists per look exponential around
+    ``lists_per_viewer_per_look``, then Poisson). Counts how often the mSPRT ever rejects with
+    lists as the units (binomial variance) and with viewers as the units (delta method), and the
+    same for the z-test at the final look."""
+    rng = np.random.default_rng(seed)
+    a_shape, b_shape = rate * concentration, (1 - rate) * concentration
+    crit = sps.norm.ppf(1 - alpha / 2)
+    threshold = math.log(1 / alpha)
+
+    def arm():
+        propensity = rng.beta(a_shape, b_shape, size=(replicates, viewers))
+        activity = rng.exponential(lists_per_viewer_per_look, size=(replicates, viewers))
+        return propensity, activity, np.zeros((replicates, viewers)), np.zeros((replicates, viewers))
+
+    arms = [arm(), arm()]
+    hit_list = np.zeros(replicates, dtype=bool)
+    hit_viewer = np.zeros(replicates, dtype=bool)
+    z_list = z_viewer = deff = np.zeros(replicates)
+    for _ in range(looks):
+        totals = []
+        for propensity, activity, n, s in arms:
+            new = rng.poisson(activity)
+            s += rng.binomial(new, propensity)
+            n += new
+            totals.append((s.sum(axis=1), n.sum(axis=1), (n * n).sum(axis=1), (s * s).sum(axis=1),
+                           (s * n).sum(axis=1), (n > 0).sum(axis=1)))
+        (sa, na, nna, ssa, sna, ka), (sb, nb, nnb, ssb, snb, kb) = totals
+        with np.errstate(divide="ignore", invalid="ignore"):
+            diff = np.where((na > 0) & (nb > 0), sb / np.maximum(nb, 1) - sa / np.maximum(na, 1), 0.0)
+            pooled = (sa + sb) / np.maximum(na + nb, 1)
+            v_list = _pooled_variance(sa, na, sb, nb)
+
+            def clustered(ss, sn, nn, n, k, r):
+                resid = np.maximum(ss - 2 * r * sn + r * r * nn, 0.0)
+                return resid / np.maximum(n, 1) ** 2 * k / np.maximum(k - 1, 1)
+
+            v_viewer = clustered(ssa, sna, nna, na, ka, pooled) + clustered(ssb, snb, nnb, nb, kb, pooled)
+            enough = np.minimum(na, nb) >= max(min_trials, 1)
+            hit_list |= enough & (_msprt_log_lr(diff, v_list, tau) >= threshold)
+            hit_viewer |= enough & (_msprt_log_lr(diff, v_viewer, tau) >= threshold)
+            z_list = np.where(v_list > 0, diff / np.sqrt(v_list), 0.0)
+            z_viewer = np.where(v_viewer > 0, diff / np.sqrt(v_viewer), 0.0)
+            deff = np.where(v_list > 0, v_viewer / v_list, 1.0)
+    total_lists = sum(a[2].sum() for a in arms)
+    k = int(hit_viewer.sum())
+    return ViewerAASimulation(
+        replicates, looks, viewers, float(total_lists / (2 * replicates * viewers)), rate, concentration, alpha, tau,
+        float(hit_list.mean()), float(hit_viewer.mean()), _wilson_high(k, replicates),
+        float((np.abs(z_list) >= crit).mean()), float((np.abs(z_viewer) >= crit).mean()), float(deff.mean()),
     )
 
 

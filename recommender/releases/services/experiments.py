@@ -199,10 +199,10 @@ def experiment_analyze(*, experiment: Experiment, now: datetime | None = None, s
     guard = {r: integrations.guardrail_telemetry(route=r, start=experiment.started_at, end=end) for r in routes}
     per_arm: dict[str, dict] = {}
     for arm in arms:
-        q = quality.get(route(arm.name), {"successes": 0, "trials": 0})
+        q = quality.get(route(arm.name), {"successes": 0, "trials": 0, "moments": None})
         per_arm[arm.name] = {
             "version": arm.version_id, "allocation": arm.allocation, "control": arm.is_control,
-            "successes": q["successes"], "trials": q["trials"],
+            "successes": q["successes"], "trials": q["trials"], "moments": q.get("moments"),
             "rate": q["successes"] / q["trials"] if q["trials"] else None,
             "viewers": units.get(route(arm.name), 0), "guardrails": guard[route(arm.name)],
         }
@@ -237,11 +237,15 @@ def analyse(*, experiment: Experiment, per_arm: dict[str, dict], previous: Exper
     for name in treatments:
         t = per_arm[name]
         if c["trials"] and t["trials"]:
+            # The viewer is the unit (arms are assigned by viewer): delta-method variances.
+            units = {"moments_a": stats.UnitMoments.from_dict(c.get("moments")),
+                     "moments_b": stats.UnitMoments.from_dict(t.get("moments"))}
             ztest[name] = stats.two_proportion_ztest(successes_a=c["successes"], trials_a=c["trials"],
                                                      successes_b=t["successes"], trials_b=t["trials"],
-                                                     alpha=alpha_each).as_dict()
+                                                     alpha=alpha_each, **units).as_dict()
             seq = stats.msprt(successes_a=c["successes"], trials_a=c["trials"], successes_b=t["successes"],
-                              trials_b=t["trials"], alpha=alpha_each, tau=tau, min_trials=min_trials).as_dict()
+                              trials_b=t["trials"], alpha=alpha_each, tau=tau, min_trials=min_trials,
+                              **units).as_dict()
             prev = (previous.sequential or {}).get(name) if previous else None
             if prev and prev.get("enough_data") and seq["enough_data"]:
                 # The always-valid p-value is the running minimum; the confidence sequence the intersection.

@@ -115,10 +115,14 @@ def rollout_measure(*, rollout: Rollout, now: datetime | None = None) -> dict:
         "max_degradation": float(release_setting("CANARY_MAX_DEGRADATION")),
     }
     if prod["trials"] and canary["trials"]:
+        # Viewers are bucketed onto the canary: the viewer is the unit, with delta-method variances.
+        units = {"moments_a": stats.UnitMoments.from_dict(prod.get("moments")),
+                 "moments_b": stats.UnitMoments.from_dict(canary.get("moments"))}
         seq = stats.msprt(successes_a=prod["successes"], trials_a=prod["trials"], successes_b=canary["successes"],
-                          trials_b=canary["trials"], alpha=alpha, tau=tau, min_trials=min_trials)
+                          trials_b=canary["trials"], alpha=alpha, tau=tau, min_trials=min_trials, **units)
         z = stats.two_proportion_ztest(successes_a=prod["successes"], trials_a=prod["trials"],
-                                       successes_b=canary["successes"], trials_b=canary["trials"], alpha=alpha)
+                                       successes_b=canary["successes"], trials_b=canary["trials"], alpha=alpha,
+                                       **units)
         out["sequential"] = seq.as_dict()
         out["ztest"] = z.as_dict()
     guard = integrations.guardrail_telemetry(route="canary", start=rollout.step_started_at or start, end=now)
@@ -140,6 +144,17 @@ def _breaches(observed: dict, limits: dict, min_requests: int) -> list[str]:
     return found
 
 
+def _looks_worse(metrics: dict) -> bool:
+    """The canary's online quality is below production's by more than the tolerated degradation
+    (with enough lists on both sides to say so)."""
+    prod, canary = metrics["production"], metrics["canary"]
+    if prod["rate"] is None or canary["rate"] is None:
+        return False
+    if canary["step_trials"] < metrics["min_trials"] or prod["trials"] < metrics["min_trials"]:
+        return False
+    return canary["rate"] - prod["rate"] < -metrics["max_degradation"]
+
+
 def rollout_decide(*, rollout: Rollout, metrics: dict) -> tuple[str, str]:
     """The automatic decision at a step: (outcome, reason in words with the numbers)."""
     breaches = metrics["guardrails"]["breaches"]
@@ -159,7 +174,7 @@ def rollout_decide(*, rollout: Rollout, metrics: dict) -> tuple[str, str]:
             f"lists (need {metrics['min_trials']} each)"
         )
     worse = metrics["max_degradation"]
-    if canary["rate"] is not None and prod["rate"] is not None and canary["rate"] - prod["rate"] < -worse:
+    if _looks_worse(metrics):
         return Outcome.HELD, (
             f"canary looks worse ({canary['rate']:.4f} vs production {prod['rate']:.4f}, "
             f"{canary['rate'] - prod['rate']:+.4f}, beyond the {worse} tolerated) but not significantly yet"
@@ -191,6 +206,12 @@ def rollout_evaluate(*, rollout: Rollout, expected_revision: int | None = None, 
         if outcome == Outcome.HELD:
             holds = 1 + int(locked.last_decision.get("holds", 0)) if locked.last_decision.get("outcome") == "held" else 1
             if holds >= int(release_setting("CANARY_MAX_HOLDS")):
+                if _looks_worse(metrics):
+                    # The burden of proof is on the canary: one that still looks worse than tolerated
+                    # after the last hold goes back out of traffic (the safe side) instead of waiting.
+                    return _transition(locked, outcome=Outcome.ROLLED_BACK, to_index=locked.step_index,
+                                       metrics=metrics, actor=None, system=system, now=now,
+                                       reason=f"not shown to be no worse after {holds} checks in a row: {reason}")
                 return _transition(locked, outcome=Outcome.PAUSED, to_index=locked.step_index, metrics=metrics,
                                    reason=f"paused for a person after {holds} checks in a row without a decision: {reason}",
                                    actor=None, system=system, now=now)
@@ -352,8 +373,11 @@ def _headline(metrics: dict) -> dict:
         return {}
     seq, z = metrics.get("sequential") or {}, metrics.get("ztest") or {}
     return {
-        "production": {k: metrics["production"].get(k) for k in ("successes", "trials", "rate")},
-        "canary": {k: metrics["canary"].get(k) for k in ("successes", "trials", "rate", "step_trials")},
+        "production": {**{k: metrics["production"].get(k) for k in ("successes", "trials", "rate")},
+                       "viewers": (metrics["production"].get("moments") or {}).get("units")},
+        "canary": {**{k: metrics["canary"].get(k) for k in ("successes", "trials", "rate", "step_trials")},
+                   "viewers": (metrics["canary"].get("moments") or {}).get("units")},
+        "unit": seq.get("unit") or z.get("unit"), "design_effect": seq.get("design_effect"),
         "difference": seq.get("difference"), "always_valid_p": seq.get("p_value"),
         "confidence_sequence": [seq.get("cs_low"), seq.get("cs_high")] if seq else None,
         "z": z.get("z"), "z_p": z.get("p_value"),

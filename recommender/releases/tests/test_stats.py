@@ -178,3 +178,66 @@ def test_sample_size_of_a_vanishing_effect_is_a_clear_error_not_an_overflow():
     # When asked, Then a ValueError names the problem instead of an OverflowError
     with pytest.raises(ValueError, match="too small to detect"):
         stats.sample_size_two_proportions(baseline=4.8e-272, mde=4.8e-272)
+
+
+# --- the viewer as the unit of analysis ---------------------------------------------------------
+
+
+def test_delta_method_variance_is_the_binomial_one_when_every_viewer_has_one_list():
+    outcomes = [1] * 30 + [0] * 70
+    moments = stats.UnitMoments.from_units(outcomes, [1] * 100)
+    clustered = stats.rate_variance(successes=30, trials=100, moments=moments)
+    assert clustered == pytest.approx(0.3 * 0.7 / 100 * 100 / 99)
+    assert stats.rate_variance(successes=30, trials=100) == pytest.approx(0.3 * 0.7 / 100)
+
+
+def test_delta_method_variance_matches_the_spread_of_viewer_level_resamples():
+    # Viewers who differ a lot (some follow nearly every list, some none): the spread of the rate over
+    # many independent draws of viewers is what the delta method must estimate, not the binomial one.
+    rng = np.random.default_rng(7)
+    rates, estimates = [], []
+    for _ in range(2000):
+        p = rng.beta(0.8, 3.2, size=200)
+        n = rng.poisson(8, size=200) + 1
+        s = rng.binomial(n, p)
+        rates.append(s.sum() / n.sum())
+        estimates.append(stats.rate_variance(successes=int(s.sum()), trials=int(n.sum()),
+                                             moments=stats.UnitMoments.from_units(s, n)))
+    true_variance = float(np.var(rates))
+    assert np.mean(estimates) == pytest.approx(true_variance, rel=0.1)
+    binomial = np.mean(rates) * (1 - np.mean(rates)) / (200 * 9)
+    assert true_variance > 2 * binomial  # what treating lists as independent would miss
+
+
+def test_tests_with_unit_moments_report_the_unit_and_widen():
+    rng = np.random.default_rng(2)
+    p = rng.beta(1, 4, size=(2, 300))
+    n = rng.poisson(6, size=(2, 300)) + 1
+    s = rng.binomial(n, p)
+    ma, mb = (stats.UnitMoments.from_units(s[i], n[i]) for i in (0, 1))
+    counts = {"successes_a": int(s[0].sum()), "trials_a": int(n[0].sum()),
+              "successes_b": int(s[1].sum()), "trials_b": int(n[1].sum())}
+    by_list = stats.two_proportion_ztest(**counts)
+    by_viewer = stats.two_proportion_ztest(**counts, moments_a=ma, moments_b=mb)
+    assert (by_list.unit, by_viewer.unit) == ("list", "viewer")
+    assert by_viewer.design_effect > 2
+    assert by_viewer.ci_high - by_viewer.ci_low == pytest.approx(
+        (by_list.ci_high - by_list.ci_low) * math.sqrt(by_viewer.design_effect), rel=1e-9)
+    assert abs(by_viewer.z) < abs(by_list.z)
+    seq = stats.msprt(**counts, moments_a=ma, moments_b=mb, min_trials=10)
+    assert seq.unit == "viewer" and seq.design_effect == pytest.approx(by_viewer.design_effect)
+    assert seq.p_value >= stats.msprt(**counts, min_trials=10).p_value
+    # Moments on one side only: the rule stays the same for both arms (lists).
+    assert stats.two_proportion_ztest(**counts, moments_a=ma).unit == "list"
+
+
+def test_viewer_randomised_aa_needs_the_viewer_as_the_unit():
+    sim = stats.simulate_aa_viewers(replicates=600, looks=72, viewers=200, lists_per_viewer_per_look=0.15,
+                                    rate=0.2, concentration=4.0, seed=4)
+    assert sim.mean_design_effect > 2
+    # Lists as independent trials: far too many false alarms, with or without peeking.
+    assert sim.list_level_sequential_false_positive_rate > 0.15
+    assert sim.list_level_fixed_horizon_false_positive_rate > 0.15
+    # Viewers as the unit: the always-valid test stays at or below alpha, the fixed horizon near it.
+    assert sim.viewer_level_sequential_false_positive_rate <= 0.05
+    assert sim.viewer_level_fixed_horizon_false_positive_rate == pytest.approx(0.05, abs=0.03)
