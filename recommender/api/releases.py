@@ -13,6 +13,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from portal.api.params import query_int
 from portal.api.serializers import ActivityLogEntrySerializer
 from portal.errors import ValidationError
 from portal.permissions import HasRole, IsUsherUser
@@ -197,8 +198,8 @@ class PromotionListApi(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        params = self.request.query_params
-        return selectors.promotion_list(filters={"status": params.get("status"), "version": params.get("version")})
+        return selectors.promotion_list(filters={"status": self.request.query_params.get("status"),
+                                                 "version": query_int(self.request, "version")})
 
 
 class PromotionCreateApi(APIView):

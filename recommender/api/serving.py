@@ -12,6 +12,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from portal.api.params import query_int
 from portal.errors import NotFound, ValidationError
 from portal.permissions import HasRole, IsUsherUser
 from recommender.models import DeploymentChange, PredictionLog
@@ -167,8 +168,10 @@ class ProvenanceSearchApi(generics.ListAPIView):
 
     def get_queryset(self):
         params = self.request.query_params
-        keys = ("viewer", "since", "until", "status", "endpoint", "arm", "model_version", "fallback")
-        return selectors.prediction_log_list(filters={k: params.get(k) for k in keys})
+        filters = {k: params.get(k) for k in ("since", "until", "endpoint", "arm", "fallback")}
+        # Whole numbers are read here: a value such as "null" is a 400 naming the parameter.
+        filters.update({k: query_int(self.request, k) for k in ("viewer", "status", "model_version")})
+        return selectors.prediction_log_list(filters=filters)
 
 
 class ProvenanceDetailApi(APIView):

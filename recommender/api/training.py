@@ -9,6 +9,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from portal.api.params import query_int
 from portal.api.serializers import ReviewRequestSerializer
 from portal.errors import ValidationError
 from recommender.models import DatasetSnapshot, ModelAlias, ModelVersion, RegisteredModel, TrainingRun
@@ -166,10 +167,7 @@ class RunListCreateApi(generics.ListAPIView):
     def get_queryset(self):
         params = self.request.query_params
         filters = {k: params.get(k) for k in ("status", "algorithm", "origin")}
-        if params.get("snapshot"):
-            if not params["snapshot"].isdigit():
-                raise ValidationError(f"snapshot must be an id, got {params['snapshot']!r}")
-            filters["snapshot"] = int(params["snapshot"])
+        filters["snapshot"] = query_int(self.request, "snapshot")
         return selectors.training_run_list(filters=filters)
 
     @extend_schema(request=RunListCreateInputSerializer, responses={201: RunSerializer})
@@ -290,7 +288,8 @@ class VersionListApi(generics.ListAPIView):
     def get_queryset(self):
         params = self.request.query_params
         return registry_selectors.model_version_list(
-            filters={k: params.get(k) for k in ("status", "algorithm", "registered_model", "snapshot")})
+            filters={**{k: params.get(k) for k in ("status", "algorithm", "registered_model")},
+                     "snapshot": query_int(self.request, "snapshot")})
 
 
 class VersionDetailApi(generics.RetrieveAPIView):
