@@ -83,6 +83,26 @@ def bench_aa(replicates: int) -> None:
             f"{sim.naive_peeking_false_positive_rate:.1%} | {sim.fixed_horizon_false_positive_rate:.1%} | "
             f"{time.perf_counter() - started:.2f} |")
     say()
+    say(f"**Randomised by viewer.** Arms are assigned by viewer and a viewer gets many lists, so the lists are not "
+        f"independent. {replicates // 5:,} A/A experiments per row, 300 viewers per arm, each with their own "
+        "propensity to follow a list (Beta with mean 0.2; concentration a + b: smaller = viewers differ more) and their "
+        "own activity; looked at hourly for a week. The same tests with lists as the units (binomial variance) "
+        "and with viewers as the units (delta method, what Usher uses):")
+    say()
+    say("| concentration | lists/viewer/hour | lists per viewer (week) | design effect | mSPRT, lists as units | "
+        "mSPRT, viewers as units | 95% upper bound | fixed z, lists | fixed z, viewers | seconds |")
+    say("|---|---|---|---|---|---|---|---|---|---|")
+    for concentration, per_look in [(1000.0, 0.1), (20.0, 0.1), (4.0, 0.1), (4.0, 0.02), (1.5, 0.1)]:
+        started = time.perf_counter()
+        sim = stats.simulate_aa_viewers(replicates=replicates // 5, looks=168, viewers=300,
+                                        lists_per_viewer_per_look=per_look, rate=0.2, concentration=concentration,
+                                        seed=int(concentration * 10 + per_look * 100))
+        say(f"| {concentration:g} | {per_look} | {sim.lists_per_viewer:.1f} | {sim.mean_design_effect:.2f} | "
+            f"{sim.list_level_sequential_false_positive_rate:.1%} | "
+            f"**{sim.viewer_level_sequential_false_positive_rate:.2%}** | {sim.viewer_level_sequential_ci_high:.2%} | "
+            f"{sim.list_level_fixed_horizon_false_positive_rate:.1%} | "
+            f"{sim.viewer_level_fixed_horizon_false_positive_rate:.1%} | {time.perf_counter() - started:.1f} |")
+    say()
     n = stats.sample_size_two_proportions(baseline=0.2, mde=0.03)
     say(f"Sample size check: baseline 0.20, effect +0.03, α 0.05, power 0.8 → {n:,} lists per arm "
         f"(textbook 10% → 12%: {stats.sample_size_two_proportions(baseline=0.1, mde=0.02):,}).")
@@ -196,18 +216,21 @@ def bench_world(args) -> None:
     # A/A in the world.
     say("### A/A experiments in the simulated world")
     say()
-    false_pos, rows = 0, []
+    false_pos, rows, effects = 0, [], []
     started = time.perf_counter()
     for i in range(args.aa_runs):
         aa = scenario_ab_test(sim, control=popularity, treatment=popularity, hours=args.aa_hours, name=f"aa-{i}")
         hit = aa["first_significant_hour"] is not None
         false_pos += hit
         f = aa["final"]["arms"]
+        seq = aa["final"]["sequential"].get("treatment", {})
+        effects.append(seq.get("design_effect") or 1.0)
         rows.append(f"{f['control']['trials']}/{f['treatment']['trials']} lists, "
-                    f"p {_p(aa['final']['sequential'].get('treatment', {}).get('p_value'))}{' (false positive)' if hit else ''}")
+                    f"p {_p(seq.get('p_value'))}{' (false positive)' if hit else ''}")
     say(f"{args.aa_runs} A/A experiments (popularity in both arms, 50/50, {args.aa_hours} simulated hours each, analysed "
-        f"hourly): **{false_pos} false positive(s)** ({time.perf_counter() - started:.0f} s). Final looks: "
-        + "; ".join(rows) + ".")
+        f"hourly, viewers as the units; mean design effect {sum(effects) / max(1, len(effects)):.2f}): "
+        f"**{false_pos} false positive(s)** ({false_pos / max(1, args.aa_runs):.0%}; α = 0.05) "
+        f"({time.perf_counter() - started:.0f} s). Final looks: " + "; ".join(rows) + ".")
     say()
 
     # SVD's release path.
@@ -304,17 +327,19 @@ def _canary_report(result: dict, seconds: float) -> None:
         say(f"The gate stopped it ({result['gate_status']}).")
         say()
         return
-    say("| after (simulated h) | outcome | share | canary | production | always-valid p | decided by |")
-    say("|---|---|---|---|---|---|---|")
+    say("| after (simulated h) | outcome | share | canary | production | always-valid p | design effect | decided by |")
+    say("|---|---|---|---|---|---|---|---|")
     for row in result["timeline"]:
         cn, pr = row["canary"], row["production"]
+        deff = "—" if row.get("design_effect") is None else f"{row['design_effect']:.2f}"
         say(f"| {row['after_hours']} | {row['outcome']} | {row['share']} | {cn['successes']}/{cn['trials']} = "
             f"{_f(cn['rate'])} | {pr['successes']}/{pr['trials']} = {_f(pr['rate'])} | {_p(row['p_sequential'])} | "
-            f"{row['decided_by']} |")
+            f"{deff} | {row['decided_by']} |")
     say()
     last = result["timeline"][-1]["reason"] if result["timeline"] else ""
-    say(f"Final: rollout {result['state']}, promotion {result['promotion_status']}; {result['canary_lists']} lists "
-        f"were served by the canary out of {result['requests_during_canary']} ({seconds:.0f} s). Last decision: {last}")
+    say(f"Final: rollout {result['state']} (last step decided by {result.get('final_decided_by')}), promotion "
+        f"{result['promotion_status']}; {result['canary_lists']} lists were served by the canary out of "
+        f"{result['requests_during_canary']} ({seconds:.0f} s). Last decision: {last}")
     say()
 
 
@@ -356,9 +381,9 @@ def main() -> int:
     parser.add_argument("--canary-steps", default="5,25,50,100")
     parser.add_argument("--canary-interval", type=float, default=2.0, help="simulated hours between checks")
     parser.add_argument("--ab-hours", type=int, default=24)
-    parser.add_argument("--aa-runs", type=int, default=10)
+    parser.add_argument("--aa-runs", type=int, default=20)
     parser.add_argument("--aa-hours", type=int, default=12)
-    parser.add_argument("--canary-hours", type=int, default=24)
+    parser.add_argument("--canary-hours", type=int, default=30)
     parser.add_argument("--min-trials", type=int, default=50)
     parser.add_argument("--skip-world", action="store_true")
     args = parser.parse_args()
