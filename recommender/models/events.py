@@ -16,7 +16,7 @@ class IngestedLine(models.Model):
     )
 
     def __str__(self) -> str:
-        return self.digest
+        return str(self.digest)
 
 
 class RatingEvent(models.Model):
