@@ -293,6 +293,8 @@ RECOMMENDER = {
     # Watch lines of one viewer and movie at most this many minutes apart belong to one session.
     "WATCH_SESSION_GAP_MINUTES": env.int("WATCH_SESSION_GAP_MINUTES", default=30),
     "INGEST_BATCH_SIZE": env.int("INGEST_BATCH_SIZE", default=5000),
+    # De-duplication ledger rows are pruned this many days after the day they were written (0 = never).
+    "INGEST_LEDGER_RETENTION_DAYS": env.int("INGEST_LEDGER_RETENTION_DAYS", default=30),
 }
 # The world simulator (recommender/simulator; docs/simulator.md): what `manage.py bootstrap` backfills
 # on a fresh database (0 days = nothing), and the world's size and seed (the live simulator of
