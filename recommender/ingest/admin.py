@@ -59,7 +59,7 @@ class QuarantinedLineAdmin(ReadOnlyModelAdmin):
 
 @admin.register(IngestedLine)
 class IngestedLineAdmin(ReadOnlyModelAdmin):
-    list_display = ["digest", "kind"]
+    list_display = ["digest", "kind", "ingested_on"]
     list_filter = ["kind"]
     search_fields = ["digest"]
     show_full_result_count = False

@@ -6,13 +6,37 @@ from __future__ import annotations
 from django.db import models
 
 
+class CurrentUTCDate(models.Func):
+    """Today's date in UTC, computed by the database: a column default that costs no Python per row."""
+
+    template = "CURRENT_DATE"  # SQLite's CURRENT_DATE is already in UTC
+    arity = 0
+    output_field = models.DateField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        # CURRENT_DATE follows the session's TimeZone; pin it so every client writes the UTC day.
+        return "((CURRENT_TIMESTAMP AT TIME ZONE 'UTC')::date)", []
+
+
 class IngestedLine(models.Model):
-    """De-duplication ledger: the digest of every accepted line, so a line delivered twice counts once."""
+    """De-duplication ledger: the digest of every accepted line, so a line delivered twice counts once.
+
+    Rows are kept for ``RECOMMENDER['INGEST_LEDGER_RETENTION_DAYS']`` after the day they were written
+    (``ingested_on``), then pruned daily (``ingest_ledger_prune``); see docs/ingest.md, "Ledger retention".
+    """
 
     # A UUID column holds the 128-bit digest compactly and compares fast (no text collation).
     digest = models.UUIDField(primary_key=True, help_text="blake2b-128 of the line without surrounding whitespace.")
     kind = models.CharField(
         max_length=1, help_text="r = rating, w = watch, q = recommendation request, x = quarantined."
+    )
+    # The ingest day, not the event day: a replay of old history (a backfill, MovieLens' 1998 ratings)
+    # must stay de-duplicated for a full retention period after it arrives. Set by the database's
+    # default, so the hot path's INSERT does not name it.
+    ingested_on = models.DateField(
+        db_default=CurrentUTCDate(),
+        db_index=True,
+        help_text="UTC day the line was first accepted; pruned after INGEST_LEDGER_RETENTION_DAYS.",
     )
 
     def __str__(self) -> str:
