@@ -44,6 +44,7 @@ __all__ = [
     "IngestSummary",
     "KnownIds",
     "ingest_batch",
+    "ingest_ledger_prune",
     "ingest_lines",
     "ingest_run_record",
     "ingest_source_record_error",
@@ -566,6 +567,50 @@ def ingest_run_record(
         target=target if target is not None else ("recommender.ingestsource", "", source[:255]),
         data={"source": source, **summary.as_dict()},
     )
+
+
+def ingest_ledger_prune(*, now: datetime | None = None, batch_size: int = 10_000) -> int:
+    """Delete ledger rows written more than ``INGEST_LEDGER_RETENTION_DAYS`` days before ``now``; return how many.
+
+    A row written on day D is kept through day D + retention and removed by the first prune after
+    that. The age is the ingest day, not the event day, so replayed old history stays de-duplicated
+    for a full period after it arrives (docs/ingest.md, "Ledger retention"). Retention 0 keeps every
+    row. Each batch of at most ``batch_size`` rows is its own short transaction, so the prune never
+    holds locks for long beside live consumers (they only write today's rows). One activity-log
+    entry (``events.ledger_pruned``) records the run.
+    """
+    from portal.services import activity_log_record
+
+    days = int(settings.RECOMMENDER.get("INGEST_LEDGER_RETENTION_DAYS", 30))
+    today = (now if now is not None else timezone.now()).astimezone(UTC).date()
+    cutoff = today - timedelta(days=days) if days > 0 else None
+    removed = statements = 0
+    if cutoff is not None:
+        table, digest, day = _table(IngestedLine), _col(IngestedLine, "digest"), _col(IngestedLine, "ingested_on")
+        # The subquery walks the ingested_on index: each statement touches at most batch_size rows.
+        sql = f"DELETE FROM {table} WHERE {digest} IN (SELECT {digest} FROM {table} WHERE {day} < %s LIMIT %s)"
+        params = [connection.ops.adapt_datefield_value(cutoff), max(1, batch_size)]
+        while True:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                deleted = cursor.rowcount
+            statements += 1
+            removed += deleted
+            if deleted < params[1]:
+                break
+    activity_log_record(
+        actor=None,
+        system="recommender.ingest.ledger_prune",
+        action="events.ledger_pruned",
+        target=("recommender.ingestedline", "", "de-duplication ledger"),
+        data={
+            "removed": removed,
+            "retention_days": days,
+            "cutoff": cutoff.isoformat() if cutoff is not None else None,
+            "statements": statements,
+        },
+    )
+    return removed
 
 
 def ingest_source_record_error(*, name: str, kind: str, error: str) -> None:
