@@ -270,7 +270,7 @@ def bench_world(args) -> None:
     say()
     state = integrations.deployment_state()
     before = state["production_version"]
-    failed, empty, by_version = 0, 0, {}
+    failed, empty, exhausted, by_version = 0, 0, 0, {}
     started = time.perf_counter()
     result = services.production_rollback(actor=users["operator"], reason="benchmark")
     rolled = time.perf_counter() - started
@@ -282,12 +282,16 @@ def bench_world(args) -> None:
         except Exception:  # noqa: BLE001 - counted
             failed += 1
             continue
-        empty += not answer.items
+        if not answer.items:
+            empty += 1
+            # An empty list is a correct answer only when the viewer has seen the whole catalog.
+            exhausted += len(set(answer.seen)) >= len(sim.world.movie_ids)
         label = answer.version.version_id if answer.version else "fallback"
         by_version[label] = by_version.get(label, 0) + 1
     say(f"Production version {before} → {result['to']} ({services.__name__}.production_rollback, {1000 * rolled:.0f} ms). "
-        f"200 answers around the swap (the runtime picked the change up after 100): {failed} raised, {empty} empty; "
-        f"answered by version {by_version}.")
+        f"200 answers around the swap (the runtime picked the change up after 100): {failed} raised, {empty} empty "
+        f"({exhausted} of them to viewers who have seen all {len(sim.world.movie_ids)} movies by now); answered by "
+        f"version {by_version}.")
     say()
 
 
