@@ -108,3 +108,27 @@ def test_metrics_are_prometheus_text(client):
     text = response.content.decode()
     assert "# TYPE django_http_requests_before_middlewares_total counter" in text
     assert "django_http_responses_total_by_status_total" in text
+
+
+def test_readyz_is_503_naming_the_database_when_it_is_unreachable(tmp_path):
+    # A real process whose DATABASE_URL points at a closed port: no mock of the connection.
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    script = ("import django, json; django.setup(); from django.test import Client; "
+              "r = Client().get('/readyz'); print(json.dumps({'status': r.status_code, 'body': r.json()}))")
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CELERY_BROKER_URL")}
+    env.update({"DJANGO_SETTINGS_MODULE": "portal.settings", "USHER_VAR_DIR": str(tmp_path),
+                "DATABASE_URL": f"postgres://postgres@127.0.0.1:{_closed_port()}/usher"})
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answer["status"] == 503 and answer["body"]["ready"] is False
+    assert answer["body"]["checks"]["database"]["ok"] is False
+    assert "OperationalError" in answer["body"]["checks"]["database"]["error"]
+    assert answer["body"]["checks"]["broker"] == {"ok": True}  # the embedded broker is still fine
