@@ -64,6 +64,7 @@ def test_rollout_page_shows_steps_numbers_and_who_decided(client, users, world):
     html = client.get(f"/portal/releases/rollouts/{rollout.pk}/").content.decode()
     assert "rolled_back" in html and "system:recommender.releases.rollout_evaluate" in html
     assert "canary worse on online quality" in html and "20/400" in html and "reviewer_user" in html
+    assert "design effect 1.00" in html  # one list per viewer in this test: the binomial variance
     assert "unfold/js/chart/chart.js" in html and "cdn" not in html.lower()
 
 
