@@ -11,6 +11,8 @@ from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
 
 def _one(request: Request, name: str) -> str | None:
     values = request.query_params.getlist(name)
@@ -23,7 +25,9 @@ def _one(request: Request, name: str) -> str | None:
 
 def query_int(request: Request, name: str, *, default: int | None = None, minimum: int | None = None,
               maximum: int | None = None) -> int | None:
-    """``?name=`` as an int within [minimum, maximum], or ``default`` when absent."""
+    """``?name=`` as an int within [minimum, maximum], or ``default`` when absent. Unbounded ends
+    stop at the signed 64-bit range: no database column holds more, and a value it refuses would
+    otherwise fail the query (and, on PostgreSQL, the rest of the transaction)."""
     raw = _one(request, name)
     if raw is None:
         return default
@@ -31,8 +35,10 @@ def query_int(request: Request, name: str, *, default: int | None = None, minimu
         value = int(raw)
     except ValueError:
         raise ValidationError({name: [f"must be a whole number, not {raw!r}"]})
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise ValidationError({name: [f"must be between {minimum} and {maximum}, not {value}"]})
+    low = INT64_MIN if minimum is None else minimum
+    high = INT64_MAX if maximum is None else maximum
+    if not low <= value <= high:
+        raise ValidationError({name: [f"must be between {low} and {high}, not {value}"]})
     return value
 
 

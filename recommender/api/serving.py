@@ -170,7 +170,8 @@ class ProvenanceSearchApi(generics.ListAPIView):
         params = self.request.query_params
         filters = {k: params.get(k) for k in ("since", "until", "endpoint", "arm", "fallback")}
         # Whole numbers are read here: a value such as "null" is a 400 naming the parameter.
-        filters.update({k: query_int(self.request, k) for k in ("viewer", "status", "model_version")})
+        filters.update({k: query_int(self.request, k) for k in ("viewer", "model_version")})
+        filters["status"] = query_int(self.request, "status", minimum=0, maximum=999)  # an HTTP status
         return selectors.prediction_log_list(filters=filters)
 
 

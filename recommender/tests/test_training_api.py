@@ -165,3 +165,14 @@ def test_a_non_numeric_id_filter_is_a_400_naming_the_parameter(client_for, path,
     assert response.status_code == 400, response.content
     body = response.json()
     assert param in str(body["detail"]) and "whole number" in str(body["detail"])
+
+
+@pytest.mark.parametrize("path, param, value", [
+    ("/api/v1/provenance/", "status", "70000"), ("/api/v1/provenance/", "viewer", str(2**63)),
+    ("/api/v1/model-versions", "snapshot", str(-(2**63) - 1)),
+])
+def test_an_id_filter_outside_what_a_column_holds_is_a_400_before_the_database(client_for, path, param, value):
+    client = client_for("admin")
+    response = client.get(path, {param: value})
+    assert response.status_code == 400 and "must be between" in str(response.json()["detail"])
+    assert client.get(path).status_code == 200  # the connection is still usable (no aborted transaction)
