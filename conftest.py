@@ -167,6 +167,36 @@ def review_kind() -> Iterator:
 # --- browser fixtures (marker ``browser``): reused by every app's page tests ------------------
 
 
+@pytest.fixture
+def broker_down() -> Iterator[Callable[[], None]]:
+    """The Celery app's broker moved to a closed loopback port — a real refused connection, not a
+    mock — until the test calls the yielded ``restore()`` (the broker is back) or ends."""
+    import socket
+
+    from portal.celery import app
+
+    original = app.conf.broker_url
+
+    def reset_pools() -> None:
+        # Celery keeps a connection pool and a producer pool per app, made on first use from
+        # kombu's registry of pools by URL (closing one would close it for later users too).
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    reset_pools()
+    app.conf.broker_url = f"redis://127.0.0.1:{port}/0"
+
+    def restore() -> None:
+        reset_pools()
+        app.conf.broker_url = original
+
+    yield restore
+    restore()
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
     """A headless Debian chromium driven by Playwright's sync API, shared by one test module.

@@ -152,10 +152,13 @@ def audit_run_create(
 
 
 def _enqueue(run_id: int) -> None:
+    """With the broker down the run stays queued and ``audit_runs_fail_stuck`` ends it with a clear error."""
     from audits.tasks import execute_audit_run
+    from portal.queue import task_send
 
-    result = execute_audit_run.delay(run_id)
-    AuditRun.objects.filter(pk=run_id, task_id="").update(task_id=result.id or "")
+    task_id = task_send(execute_audit_run, args=[run_id], what=f"audit run #{run_id}")
+    if task_id:
+        AuditRun.objects.filter(pk=run_id, task_id="").update(task_id=task_id)
 
 
 def _persist_findings(run: AuditRun, drafts: list[FindingDraft], now: datetime, system: str | None

@@ -18,11 +18,12 @@ from recommender.models import ModelVersion
 # --- Celery -------------------------------------------------------------------------------------------
 
 
-def enqueue(task_name: str, *args: Any, **kwargs: Any) -> None:
-    """Send a task by name (the tasks module imports services, not the other way round)."""
-    from portal.celery import app
+def enqueue(task_name: str, *args: Any, **kwargs: Any) -> str | None:
+    """Send a task by name (the tasks module imports services, not the other way round). With the
+    broker down it logs and returns None: the repair pass re-queues what is still pending."""
+    from portal.queue import task_send
 
-    app.send_task(task_name, args=args, kwargs=kwargs)
+    return task_send(task_name, args=args, kwargs=kwargs, what=f"{args}")
 
 
 # --- training: the registry -------------------------------------------------------------------------------

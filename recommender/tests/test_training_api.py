@@ -176,3 +176,32 @@ def test_an_id_filter_outside_what_a_column_holds_is_a_400_before_the_database(c
     response = client.get(path, {param: value})
     assert response.status_code == 400 and "must be between" in str(response.json()["detail"])
     assert client.get(path).status_code == 200  # the connection is still usable (no aborted transaction)
+
+
+def test_a_run_created_while_the_broker_is_down_is_kept_and_sent_once_it_is_back(
+        client_for, snapshot_id, broker_down, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from portal.models import ActivityLogEntry
+    from recommender.models import TrainingRun
+    from recommender.training.runs import training_run_requeue_unsent
+
+    # Given Redis refusing connections, a data scientist asks for a run:
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for("data_scientist").post(
+            "/api/v1/training-runs", {"snapshot": snapshot_id, "algorithm": "popularity"}, format="json")
+    # the request succeeds and the run is recorded, queued, with no task sent yet.
+    assert response.status_code == 201, response.content
+    run = TrainingRun.objects.get(pk=response.json()["id"])
+    assert run.status == "queued" and run.celery_task_id == ""
+    later = timezone.now() + timedelta(minutes=5)
+    assert training_run_requeue_unsent(now=later) == []  # still down: nothing sent, nothing lost
+    # When the broker is back, the repair pass sends it, once.
+    broker_down()
+    assert training_run_requeue_unsent(now=later) == [run.pk]
+    run.refresh_from_db()
+    assert run.celery_task_id and run.status == "queued"
+    assert ActivityLogEntry.objects.filter(action="training_run.requeued").count() == 1
+    assert training_run_requeue_unsent(now=later) == []

@@ -108,12 +108,34 @@ def training_run_create(
     return run
 
 
-def training_run_enqueue(*, run_id: int) -> None:
-    """Send the run to the workers (called after the creating transaction commits)."""
+def training_run_enqueue(*, run_id: int) -> str | None:
+    """Send the run to the workers (called after the creating transaction commits). With the broker
+    down the run stays queued without a task id, and ``training_run_requeue_unsent`` sends it later."""
+    from portal.queue import task_send
     from recommender.training.tasks import train
 
-    result = train.apply_async(args=[run_id])
-    TrainingRun.objects.filter(pk=run_id, celery_task_id="").update(celery_task_id=result.id or "")
+    task_id = task_send(train, args=[run_id], what=f"training run #{run_id}")
+    if task_id:
+        TrainingRun.objects.filter(pk=run_id, celery_task_id="").update(celery_task_id=task_id)
+    return task_id
+
+
+def training_run_requeue_unsent(*, older_than_seconds: int = 120, now=None,
+                                system: str = "recommender.training_repair") -> list[int]:
+    """Queued runs that never reached the broker (no task id, older than the grace): send them
+    again, each with an activity-log entry. A duplicate send is harmless: a run is claimed once."""
+    now = now or timezone.now()
+    cutoff = now - timezone.timedelta(seconds=older_than_seconds)
+    sent = []
+    unsent = TrainingRun.objects.filter(status=TrainingRun.Status.QUEUED, celery_task_id="", queued_at__lt=cutoff)
+    for run_id in list(unsent.values_list("pk", flat=True)):
+        task_id = training_run_enqueue(run_id=run_id)
+        if task_id is None:
+            break  # the broker is still away: try again on the next pass
+        activity_log_record(actor=None, system=system, action="training_run.requeued",
+                            target=TrainingRun.objects.get(pk=run_id), data={"task_id": task_id})
+        sent.append(run_id)
+    return sent
 
 
 def training_run_cancel(*, run: TrainingRun, actor: Any | None, reason: str = "",

@@ -20,11 +20,12 @@ def train(self, run_id: int) -> str:
 
 
 @shared_task(name="recommender.training_repair")
-def training_repair() -> list[int]:
-    """Fail runs stuck in ``running`` past ``TRAINING_STUCK_MINUTES`` (their worker died)."""
-    from recommender.training.runs import training_run_repair_stuck
+def training_repair() -> dict:
+    """Fail runs stuck in ``running`` past ``TRAINING_STUCK_MINUTES`` (their worker died), and send
+    again the queued runs that never reached the broker (it was down when they were created)."""
+    from recommender.training.runs import training_run_repair_stuck, training_run_requeue_unsent
 
-    return training_run_repair_stuck()
+    return {"failed": training_run_repair_stuck(), "requeued": training_run_requeue_unsent()}
 
 
 @shared_task(name="recommender.retrain", bind=True, acks_late=True, max_retries=1)

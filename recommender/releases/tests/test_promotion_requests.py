@@ -26,6 +26,26 @@ def test_a_data_scientist_requests_and_the_gate_is_queued(users, django_capture_
     assert len(callbacks) == 1  # the gate task is sent after the commit
 
 
+def test_a_request_made_while_the_broker_is_down_waits_and_its_gate_is_queued_by_the_repair(
+        users, broker_down, django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from recommender.releases.services.repair import releases_repair
+
+    # Given Redis refusing connections, the request still succeeds (the gate task cannot be sent):
+    with django_capture_on_commit_callbacks(execute=True):
+        promotion = services.promotion_request_create(version=VersionFactory(), actor=users["data_scientist"],
+                                                      reason="better NDCG")
+    assert PromotionRequest.objects.get(pk=promotion.pk).status == PromotionRequest.Status.GATE_PENDING
+    # When the broker is back, the repair pass (beat, every minute) queues the gate again.
+    broker_down()
+    report = releases_repair(now=timezone.now() + timedelta(minutes=5))
+    assert report["gates_requeued"] == [promotion.pk]
+    assert ActivityLogEntry.objects.filter(action="release.gate.requeued", target_id=str(promotion.pk)).exists()
+
+
 @pytest.mark.parametrize("role", ["viewer", "operator", "reviewer"])
 def test_other_roles_cannot_request(users, role):
     with pytest.raises(PermissionDenied, match="data_scientist"):
