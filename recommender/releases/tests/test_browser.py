@@ -99,3 +99,42 @@ def test_a_promotion_goes_through_the_portal_from_request_to_a_running_then_paus
     assert {"release.promotion.requested", "release.promotion.approved", "release.rollout.started",
             "release.rollout.paused"} <= actions, actions
     assert page.external_requests == []
+
+
+def test_the_experiment_page_draws_each_arm_over_time_and_states_the_decision(page, browser_login, users):
+    from datetime import timedelta
+
+    from recommender.releases.tests.helpers import served
+    from recommender.tests.factories_training import VersionFactory
+
+    control, treatment = VersionFactory(), VersionFactory()
+    experiment = services.experiment_create(
+        name="svd-vs-popularity", actor=users["operator"],
+        arms=[{"name": "control", "version": control.pk, "allocation": 50, "is_control": True},
+              {"name": "svd", "version": treatment.pk, "allocation": 50}])
+    t0 = timezone.now() - timedelta(hours=8)
+    services.experiment_start(experiment=experiment, actor=users["operator"], now=t0)
+    for hour in range(4):  # four hourly analyses, as beat would record them
+        start = t0 + timedelta(hours=hour, minutes=1)
+        served(route="arm:control", version_id=control.pk, lists=400, successes=80, start=start, spacing_seconds=5)
+        served(route="arm:svd", version_id=treatment.pk, lists=400, successes=116, start=start, spacing_seconds=5)
+        experiment.refresh_from_db()
+        services.experiment_analyze(experiment=experiment, now=t0 + timedelta(hours=hour + 1, minutes=50))
+
+    page = browser_login(users["viewer"])
+    link = page.get_by_role("link", name=re.compile(r"(^|\s)Experiments$")).first
+    if not link.is_visible():
+        page.get_by_text("Releases and experiments").first.click()
+    link.click()
+    page.get_by_role("link", name="svd-vs-popularity").click()
+    decision = page.locator('[data-testid="decision"]').inner_text()
+    assert "ship:svd" in decision and "confidence sequence" in decision
+    assert "Unit of analysis: the viewer" in page.locator('[data-testid="unit"]').inner_text()
+    # Chart.js (unfold's bundled copy) drew three charts with one line per arm and a point per analysis.
+    charts = page.evaluate("""() => ['rate', 'trials', 'diff'].map(id => {
+        const c = Chart.getChart(document.getElementById(id));
+        return c ? {labels: c.data.labels.length, sets: c.data.datasets.map(d => d.label)} : null; })""")
+    assert charts[0] == {"labels": 4, "sets": ["control online quality", "svd online quality"]}, charts
+    assert charts[1]["sets"] == ["control lists", "svd lists"]
+    assert charts[2]["sets"][0] == "svd − control" and len(charts[2]["sets"]) == 3
+    assert page.external_requests == []
