@@ -73,3 +73,4 @@ def test_the_schedule_is_seeded_every_three_days():
     assert task.task == "recommender.retrain" and task.enabled
     assert (task.interval.every, task.interval.period) == (3, "days")
     assert PeriodicTask.objects.get(name="recommender.training_repair").interval.period == "minutes"
+    assert "never reached the broker" in PeriodicTask.objects.get(name="recommender.training_repair").description
