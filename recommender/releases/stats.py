@@ -117,8 +117,15 @@ def rate_variance(*, successes: int, trials: int, moments: UnitMoments | None = 
     r = successes / trials if rate is None else rate
     if moments is None or moments.units < 2:
         return r * (1 - r) / trials
-    residual = moments.sum_successes_sq - 2 * r * moments.sum_cross + r * r * moments.sum_trials_sq
-    return max(residual, 0.0) / (trials * trials) * moments.units / (moments.units - 1)
+    return float(_delta_variance(moments.sum_successes_sq, moments.sum_cross, moments.sum_trials_sq, trials,
+                                 moments.units, r))
+
+
+def _delta_variance(sum_ss, sum_sn, sum_nn, trials, units, rate):
+    """K/(K-1) · Σ(sᵢ - r nᵢ)² / N² from the moments; vectorised over numpy arrays (no division by
+    zero: N and K - 1 are floored at 1)."""
+    residual = np.maximum(sum_ss - 2 * rate * sum_sn + rate * rate * sum_nn, 0.0)
+    return residual / np.maximum(trials, 1) ** 2 * units / np.maximum(units - 1, 1)
 
 
 def _unit_name(moments_a: UnitMoments | None, moments_b: UnitMoments | None) -> str:
@@ -479,12 +486,7 @@ def simulate_aa_viewers(
             diff = np.where((na > 0) & (nb > 0), sb / np.maximum(nb, 1) - sa / np.maximum(na, 1), 0.0)
             pooled = (sa + sb) / np.maximum(na + nb, 1)
             v_list = _pooled_variance(sa, na, sb, nb)
-
-            def clustered(ss, sn, nn, n, k, r):
-                resid = np.maximum(ss - 2 * r * sn + r * r * nn, 0.0)
-                return resid / np.maximum(n, 1) ** 2 * k / np.maximum(k - 1, 1)
-
-            v_viewer = clustered(ssa, sna, nna, na, ka, pooled) + clustered(ssb, snb, nnb, nb, kb, pooled)
+            v_viewer = _delta_variance(ssa, sna, nna, na, ka, pooled) + _delta_variance(ssb, snb, nnb, nb, kb, pooled)
             enough = np.minimum(na, nb) >= max(min_trials, 1)
             hit_list |= enough & (_msprt_log_lr(diff, v_list, tau) >= threshold)
             hit_viewer |= enough & (_msprt_log_lr(diff, v_viewer, tau) >= threshold)
