@@ -167,6 +167,55 @@ def review_kind() -> Iterator:
 # --- browser fixtures (marker ``browser``): reused by every app's page tests ------------------
 
 
+# --- real Celery workers (marker ``worker``) ---------------------------------------------------
+
+
+@pytest.fixture
+def start_worker(tmp_path) -> Iterator[Callable]:
+    """``start_worker(name, pool="solo", queues=None)``: ``celery -A portal worker`` as a subprocess,
+    on this test run's database, the configured broker (Redis with REDIS_URL — its database emptied
+    first, it is this run's own — else the filesystem broker) and the same artifact root; in a
+    session of its own, so ``os.killpg`` reaches its pool processes; logging to ``proc.log_path``.
+    Workers still running at the end get SIGTERM, then SIGKILL after 20 s."""
+    import signal
+    import subprocess
+    import sys
+
+    from portal.testing import database_url_of_this_run
+
+    if os.environ.get("REDIS_URL"):
+        import redis
+
+        redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
+    started: list[subprocess.Popen] = []
+
+    def start(name: str, *, pool: str = "solo", queues: str | None = None) -> subprocess.Popen:
+        env = {**os.environ, "DATABASE_URL": database_url_of_this_run(), "DJANGO_SETTINGS_MODULE": "portal.settings",
+               "USHER_ARTIFACT_ROOT": str(settings.RECOMMENDER["ARTIFACT_ROOT"]), "CELERY_TASK_ALWAYS_EAGER": "0",
+               "DB_CONN_MAX_AGE": "0", "CACHE_URL": os.environ.get("CACHE_URL", "locmemcache://")}
+        log_path = tmp_path / f"worker-{name}-{len(started)}.log"
+        command = [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", pool, "--concurrency", "1",
+                   "--loglevel", "INFO", "-n", f"{name}-{len(started)}@%h", "--without-gossip", "--without-mingle"]
+        if queues:
+            command += ["--queues", queues]
+        with open(log_path, "w") as log:
+            process = subprocess.Popen(command, cwd=str(settings.BASE_DIR), env=env, stdout=log,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        process.log_path = log_path
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
 @pytest.fixture
 def broker_down() -> Iterator[Callable[[], None]]:
     """The Celery app's broker moved to a closed loopback port — a real refused connection, not a

@@ -5,53 +5,27 @@ Needs REDIS_URL and PostgreSQL (the worker process shares the test database)."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
-import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from monitoring.models import AlertRule, Incident, Notification, NotificationChannel
 from monitoring.services.notifications import webhook_verify
 from monitoring.services.telemetry import telemetry_rollup
 from monitoring.tests.factories import make_catalog, request_line
+from portal.testing import wait_until
 from recommender.models import RecommendationRequest
 
 pytestmark = [pytest.mark.worker, pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 @pytest.fixture
-def worker(tmp_path):
-    import redis
-
-    redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()  # this helper's own Redis database
-    env = {**os.environ, "DATABASE_URL": _database_url(), "CELERY_BROKER_URL": os.environ["REDIS_URL"],
-           "DB_CONN_MAX_AGE": "0", "CACHE_URL": os.environ.get("CACHE_URL", "locmemcache://")}
-    log = open(tmp_path / "worker.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", "solo", "--loglevel", "INFO",
-         "-n", "monitoring-test@%h", "--without-gossip", "--without-mingle"],
-        cwd=str(settings.BASE_DIR), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    yield tmp_path / "worker.log"
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+def worker(start_worker):
+    """A real worker on the test database and Redis; its log's path."""
+    return start_worker("monitoring-test").log_path
 
 
 @pytest.fixture
@@ -74,16 +48,6 @@ def receiver():
     server.server_close()
 
 
-def wait_for(predicate, timeout: float, what: str, log=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}" + (f"\n{log.read_text()[-3000:]}" if log else ""))
-
-
 def test_the_worker_evaluates_rules_opens_an_incident_and_delivers_the_webhook(worker, receiver):
     from monitoring.tasks import evaluate_alerts
 
@@ -101,12 +65,12 @@ def test_the_worker_evaluates_rules_opens_an_incident_and_delivers_the_webhook(w
     telemetry_rollup(since=now - timedelta(minutes=20), until=now + timedelta(minutes=1))
 
     evaluate_alerts.delay()
-    incident = wait_for(lambda: Incident.objects.filter(rule__name="errors above 10%").first(), 90,
-                        "the worker to open the incident", worker)
+    incident = wait_until(lambda: Incident.objects.filter(rule__name="errors above 10%").first(), 90,
+                          "the worker to open the incident", worker)
     assert incident.status == "open" and incident.value == pytest.approx(0.5, abs=0.01)
     assert incident.review_id is not None
-    sent = wait_for(lambda: Notification.objects.filter(incident=incident, status="sent").first(), 60,
-                    "the webhook delivery", worker)
+    sent = wait_until(lambda: Notification.objects.filter(incident=incident, status="sent").first(), 60,
+                      "the webhook delivery", worker)
     assert sent.attempts == 1
     headers, body = received[0]
     assert json.loads(body)["incident"]["id"] == incident.pk
@@ -114,5 +78,5 @@ def test_the_worker_evaluates_rules_opens_an_incident_and_delivers_the_webhook(w
                           signature=headers["X-Usher-Signature"])
     # Evaluating again while it keeps firing updates the same incident
     evaluate_alerts.delay()
-    wait_for(lambda: Incident.objects.get(pk=incident.pk).fire_count == 2, 60, "the second evaluation", worker)
+    wait_until(lambda: Incident.objects.get(pk=incident.pk).fire_count == 2, 60, "the second evaluation", worker)
     assert Incident.objects.filter(rule__name="errors above 10%").count() == 1

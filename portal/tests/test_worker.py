@@ -5,58 +5,23 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from portal.celery import app as celery_app
 from portal.models import ActivityLogEntry
 from portal.services import activity_log_head, activity_log_record
 from portal.tasks import verify_activity_log
 
-BASE_DIR = Path(__file__).resolve().parents[2]
-
-
-def _test_database_url() -> str:
-    """The URL of the database this test run uses (the test database, not the configured one)."""
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
 
 @pytest.fixture
-def worker(tmp_path):
-    """``celery -A portal worker`` on a queue of its own (so no other worker takes our tasks),
-    stopped with SIGTERM (warm shutdown) at the end."""
+def worker(start_worker):
+    """A real worker on a queue of its own (so no other worker takes our tasks)."""
     queue = f"usher-test-{uuid.uuid4().hex[:10]}"
-    env = {**os.environ, "DATABASE_URL": _test_database_url(), "DJANGO_SETTINGS_MODULE": "portal.settings"}
-    log_path = tmp_path / "worker.log"
-    celery = Path(sys.executable).with_name("celery")
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [str(celery), "-A", "portal", "worker", "--pool", "solo", "--queues", queue, "--hostname", f"{queue}@%h",
-             "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
-            cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
+    proc = start_worker("portal-test", queues=queue)
     proc.queue = queue
-    proc.log_path = log_path
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                pytest.fail("the worker did not stop on SIGTERM:\n" + log_path.read_text()[-3000:])
+    return proc
 
 
 @pytest.mark.worker

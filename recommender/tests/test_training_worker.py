@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
+from portal.testing import wait_until
 from recommender.models import ModelVersion, TrainingRun
 from recommender.registry.artifacts import artifact_root
 from recommender.registry.selectors import model_version_load
@@ -24,51 +20,6 @@ from recommender.training.snapshots import snapshot_create
 pytestmark = [pytest.mark.worker, pytest.mark.postgres, pytest.mark.slow,
               pytest.mark.django_db(transaction=True)]
 LONG = {"n_factors": 600, "n_epochs": 1000}
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-@pytest.fixture
-def start_worker(tmp_path):
-    """Start ``celery worker`` subprocesses sharing the test database, broker and artifact root."""
-    import redis
-
-    redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()  # this helper's own Redis database
-    started: list[subprocess.Popen] = []
-
-    def start(pool: str = "prefork") -> subprocess.Popen:
-        env = {**os.environ, "DATABASE_URL": _database_url(), "USHER_ARTIFACT_ROOT": settings.RECOMMENDER["ARTIFACT_ROOT"],
-               "CELERY_BROKER_URL": os.environ["REDIS_URL"], "DB_CONN_MAX_AGE": "0"}
-        log = open(tmp_path / f"worker-{len(started)}.log", "w")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool", pool, "--concurrency", "1",
-             "--loglevel", "INFO", "-n", f"training-test-{len(started)}@%h", "--without-gossip", "--without-mingle"],
-            cwd=str(settings.BASE_DIR), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def fitting(run_id: int) -> TrainingRun | None:
@@ -88,28 +39,28 @@ def snapshot(db):
 
 
 def test_worker_trains_a_run_end_to_end_and_cancels_another(start_worker, snapshot):
-    start_worker()
+    start_worker("training-test", pool="prefork")
     run = training_run_create(actor=None, system="test", snapshot=snapshot, algorithm="knnbaseline",
                               hyperparameters={"k": 10})
     assert run.status == "queued"
-    done = wait_for(lambda: terminal(run.pk), 120, "the run to finish")
+    done = wait_until(lambda: terminal(run.pk), 120, "the run to finish")
     assert done.status == "succeeded", done.error
     assert done.worker and done.worker.split(":")[1] != str(os.getpid())  # another process trained it
     version = ModelVersion.objects.get(training_run=done)
     assert model_version_load(version=version).recommend(1, 5)
 
     long = training_run_create(actor=None, system="test", snapshot=snapshot, algorithm="svdpp", hyperparameters=LONG)
-    wait_for(lambda: fitting(long.pk), 120, "the long run to be fitting")
+    wait_until(lambda: fitting(long.pk), 120, "the long run to be fitting")
     training_run_cancel(run=long, actor=None, system="test", reason="enough")
-    cancelled = wait_for(lambda: terminal(long.pk), 60, "the cancellation")
+    cancelled = wait_until(lambda: terminal(long.pk), 60, "the cancellation")
     assert cancelled.status == "cancelled" and cancelled.percent < 55
     assert not ModelVersion.objects.filter(training_run=cancelled).exists()
 
 
 def test_killed_worker_process_leaves_the_run_failed_and_nothing_registered(start_worker, snapshot):
-    worker = start_worker(pool="solo")  # the task runs in the worker process itself
+    worker = start_worker("training-test", pool="solo")  # the task runs in the worker process itself
     run = training_run_create(actor=None, system="test", snapshot=snapshot, algorithm="svdpp", hyperparameters=LONG)
-    wait_for(lambda: fitting(run.pk), 120, "the run to be fitting")
+    wait_until(lambda: fitting(run.pk), 120, "the run to be fitting")
     os.killpg(worker.pid, signal.SIGKILL)
     worker.wait(timeout=10)
     run.refresh_from_db()
@@ -123,13 +74,13 @@ def test_killed_worker_process_leaves_the_run_failed_and_nothing_registered(star
 
 
 def test_killed_pool_process_is_retried_and_registers_once(start_worker, snapshot):
-    start_worker(pool="prefork")
+    start_worker("training-test", pool="prefork")
     run = training_run_create(actor=None, system="test", snapshot=snapshot, algorithm="svdpp",
                               hyperparameters={"n_factors": 400, "n_epochs": 1000})
-    first = wait_for(lambda: fitting(run.pk), 120, "the run to be fitting")
+    first = wait_until(lambda: fitting(run.pk), 120, "the run to be fitting")
     child_pid = int(first.worker.rsplit(":", 1)[1])
     os.kill(child_pid, signal.SIGKILL)  # the pool process dies mid-fit; the task message is requeued
-    done = wait_for(lambda: terminal(run.pk), 240, "the retried run to finish")
+    done = wait_until(lambda: terminal(run.pk), 240, "the retried run to finish")
     assert done.status == "succeeded", done.error
     assert done.attempts == 2 and done.worker != first.worker
     assert ModelVersion.objects.filter(training_run=done).count() == 1

@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from portal.testing import wait_until
 from recommender.models import ModelVersion, PromotionRequest, Rollout, RolloutStep
 from recommender.registry.services import model_alias_move
 from recommender.releases import integrations, services
@@ -24,31 +22,6 @@ from recommender.releases.tests.helpers import served
 from recommender.tests.factories_training import VersionFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.worker, pytest.mark.slow]
-
-
-def _worker_env() -> dict:
-    db = settings.DATABASES["default"]
-    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    return {**os.environ, "DATABASE_URL": url, "CELERY_TASK_ALWAYS_EAGER": "0", "DJANGO_SETTINGS_MODULE": "portal.settings"}
-
-
-def _start_worker(name: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool=solo", "--without-heartbeat",
-         "--without-gossip", "--without-mingle", "-n", f"{name}@%h", "--loglevel=INFO"],
-        cwd=settings.BASE_DIR, env=_worker_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _blocked_backend() -> int | None:
@@ -66,17 +39,8 @@ def _backend_alive(pid: int) -> bool:
         return cursor.fetchone() is not None
 
 
-@pytest.fixture
-def purge_queue():
-    from portal.celery import app
-
-    app.control.purge()
-    yield
-    app.control.purge()
-
-
 def test_a_worker_killed_mid_step_leaves_the_recorded_state_and_the_step_resumes_once(
-        transactional_db, users, settings, purge_queue):
+        transactional_db, users, settings, start_worker):
     import psycopg2
 
     from portal.celery import app
@@ -99,10 +63,10 @@ def test_a_worker_killed_mid_step_leaves_the_recorded_state_and_the_step_resumes
     holder = psycopg2.connect(dbname=db["NAME"], user=db["USER"], host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432)
     cursor = holder.cursor()
     cursor.execute("SELECT id FROM recommender_deployment WHERE name = 'default' FOR UPDATE")
-    first = _start_worker("releases-crash-1")
+    first = start_worker("releases-crash")
     try:
         app.send_task("recommender.releases.rollout_evaluate", args=[rollout.pk, 1])
-        backend = _wait(_blocked_backend, 60, "the worker to block inside the step")
+        backend = wait_until(_blocked_backend, 60, "the worker to block inside the step")
         os.killpg(first.pid, signal.SIGKILL)  # the worker dies mid-step, its transaction open
         first.wait(10)
     finally:
@@ -110,7 +74,7 @@ def test_a_worker_killed_mid_step_leaves_the_recorded_state_and_the_step_resumes
         holder.close()
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
-    _wait(lambda: not _backend_alive(backend), 30, "PostgreSQL to end the dead worker's session")
+    wait_until(lambda: not _backend_alive(backend), 30, "PostgreSQL to end the dead worker's session")
 
     rollout.refresh_from_db()
     assert (rollout.revision, rollout.applied_percent, rollout.state) == (1, 5, "running")
@@ -118,10 +82,10 @@ def test_a_worker_killed_mid_step_leaves_the_recorded_state_and_the_step_resumes
     assert RolloutStep.objects.filter(rollout=rollout).count() == 1
 
     # A new worker and the beat tick: the step runs again from the recorded state, once.
-    second = _start_worker("releases-crash-2")
+    second = start_worker("releases-crash")
     try:
         app.send_task("recommender.releases.rollouts_tick")
-        _wait(lambda: Rollout.objects.get(pk=rollout.pk).revision == 2, 90, "the step to be redone")
+        wait_until(lambda: Rollout.objects.get(pk=rollout.pk).revision == 2, 90, "the step to be redone")
         app.send_task("recommender.releases.rollout_evaluate", args=[rollout.pk, 1])  # a duplicate: no-op
         app.send_task("recommender.releases.rollouts_tick")
         time.sleep(3)
