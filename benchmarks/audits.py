@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -29,21 +28,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _machine import machine  # noqa: E402 - benchmarks/ is the script's own folder
+
 OCCUPATIONS = ["college/grad student", "technician/engineer", "K-12 student", "other or not specified", "writer",
                "executive/managerial", "academic/educator", "programmer", "self-employed", "artist", "homemaker",
                "retired", "sales/marketing", "doctor/health care", "clerical/admin", "customer service",
                "lawyer", "scientist", "tradesman/craftsman", "unemployed"]
 GENRES = ["Drama", "Comedy", "Action", "Thriller", "Romance", "Horror", "Animation", "Documentary"]
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
 
 
 def main() -> None:

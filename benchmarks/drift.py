@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import sys
 import tempfile
@@ -30,6 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _machine import machine  # noqa: E402 - benchmarks/ is the script's own folder
+
 GENRES = ["Drama", "Comedy", "Action", "Thriller", "Romance", "Horror", "Animation", "Documentary", "Crime",
           "Science Fiction", "Adventure", "Family", "Fantasy", "Mystery", "War", "History", "Music", "Western"]
 OCCUPATIONS = ["college/grad student", "technician/engineer", "K-12 student", "other or not specified", "writer",
@@ -39,18 +40,6 @@ OCCUPATIONS = ["college/grad student", "technician/engineer", "K-12 student", "o
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 REFERENCE = (T0, T0 + timedelta(days=7))
 CURRENT = (T0 + timedelta(days=7), T0 + timedelta(days=8))
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    with open("/proc/meminfo") as fh:
-        mem_kb = int(next(line.split()[1] for line in fh if line.startswith("MemTotal")))
-    return f"{os.cpu_count()} cores ({cpu}), {mem_kb / 1024 / 1024:.0f} GB RAM, Python {platform.python_version()}"
 
 
 def build_world(*, viewers: int, movies: int, seed: int) -> tuple[list[str], list[int]]:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -35,6 +34,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _machine import machine  # noqa: E402 - benchmarks/ is the script's own folder
+
 OUT: list[str] = []
 
 
@@ -42,22 +44,6 @@ OUT: list[str] = []
 def say(line: str = "") -> None:
     print(line, flush=True)
     OUT.append(line)
-
-
-def machine() -> str:
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    try:
-        with open("/proc/meminfo") as fh:
-            mem = int(next(line.split()[1] for line in fh if line.startswith("MemTotal"))) / 1e6
-    except (OSError, StopIteration):
-        mem = 0
-    return (f"{cpu}, {len(os.sched_getaffinity(0))} cores available, {mem:.1f} GB RAM, "
-            f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
 
 
 # --- 1. statistics ----------------------------------------------------------------------------------
