@@ -52,6 +52,59 @@ class IsUsherUser(BasePermission):
         return False
 
 
+def may(user, work: str) -> bool:
+    """True when ``user`` holds a role that may do ``work`` (``portal.roles.WORK``)."""
+    from portal.roles import roles_for
+
+    return bool(user_roles(user) & set(roles_for(work)))
+
+
+def require(actor, work: str, *, system: str | None = None, target=None) -> None:
+    """The check every state-changing service makes first, so the API, the portal's forms, the
+    admin's actions and the commands cannot differ.
+
+    A person (a signed-in user) must hold a role that may do ``work``; otherwise the refusal is
+    written to the activity log with who tried and a ``PermissionDenied`` naming the roles is
+    raised. A schedule, a task or a command acts with ``actor=None`` and ``system=<its name>``.
+    Call it before the service opens its transaction, so the refusal's log entry is kept.
+    """
+    from portal.errors import PermissionDenied
+    from portal.roles import roles_for
+
+    roles = roles_for(work)
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        if system:
+            return
+        raise PermissionDenied(f"{work}: a signed-in user or a system name is required")
+    if user_roles(actor) & set(roles):
+        return
+    from portal.services.activity import activity_log_record
+
+    activity_log_record(actor=actor, action="permission.refused", target=target,
+                        data={"work": work, "needs": list(roles), "held": sorted(user_roles(actor))})
+    raise PermissionDenied(f"this needs the role: {' or '.join(roles)}", detail={"work": work, "roles": list(roles)})
+
+
+def Can(work: str) -> type[BasePermission]:  # noqa: N802 - reads like a class in views
+    """Permission class factory for API views: signed in with a role; unsafe methods need a role
+    that may do ``work``. The service checks again; this answers early with the same rule."""
+    from portal.roles import roles_for
+
+    roles = roles_for(work)
+
+    class _Can(BasePermission):
+        message = f"This action needs the role: {' or '.join(roles)}."
+
+        def has_permission(self, request, view) -> bool:
+            held = user_roles(request.user)
+            if not held:
+                return False
+            return request.method in SAFE_METHODS or bool(held & set(roles))
+
+    _Can.__name__ = f"Can_{work.replace('.', '_')}"
+    return _Can
+
+
 def HasRole(*roles: str) -> type[BasePermission]:  # noqa: N802 - reads like a class in views
     """Permission class factory: ``permission_classes = [HasRole("operator")]``."""
 
