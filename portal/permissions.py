@@ -102,6 +102,7 @@ def Can(work: str) -> type[BasePermission]:  # noqa: N802 - reads like a class i
             return request.method in SAFE_METHODS or bool(held & set(roles))
 
     _Can.__name__ = f"Can_{work.replace('.', '_')}"
+    _Can.work = work  # read by the attack suite: every state-changing endpoint names its work
     return _Can
 
 
