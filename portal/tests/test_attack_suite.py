@@ -27,6 +27,7 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from portal.roles import ROLE_NAMES, WORK
+from portal.tests.attack_world import ATTACK_ID, MOVIE_ID, build_world
 
 pytestmark = pytest.mark.django_db
 
@@ -70,22 +71,14 @@ def assert_unchanged(before: dict[str, str], what: str) -> None:
 
 @pytest.fixture
 def world(users):
-    """A small world: a candidate version with a real artifact (its run and snapshot), the default
-    deployment, and one object of the kinds the routes act on."""
-    from recommender.releases.tests.factories import version_with_artifact
-    from recommender.serving.services import deployment_get_or_create
-
-    version = version_with_artifact()
-    deployment_get_or_create()
-    return {"version": version, "run": version.training_run, "snapshot": version.training_run.snapshot}
+    """One object of every kind a route acts on, all with the primary key ``ATTACK_ID``."""
+    return build_world(users)
 
 
 def _path_value(name: str, world: dict) -> str:
-    ids = {
-        "version_id": world["version"].pk, "run_id": world["run"].pk, "snapshot_id": world["snapshot"].pk,
-        "name": "default", "alias": "production", "userid": "1", "request_id": "r-1", "movie_id": "m",
-    }
-    return str(ids.get(name, 1))
+    named = {"name": "default", "alias": "production", "userid": str(ATTACK_ID), "request_id": "r-1",
+             "movie_id": MOVIE_ID}
+    return named.get(name, str(ATTACK_ID))
 
 
 # --- the API ------------------------------------------------------------------------------------
@@ -128,12 +121,12 @@ def test_not_a_role_check_lists_only_real_endpoints():
 
 
 ATTACK_BODY = {
-    "reason": "attack suite", "comment": "attack suite", "decision": "approve", "canary": 1,
-    "canary_percent": "100", "production": 1, "version": 1, "percent": 100, "name": "attack",
-    "algorithm": "popularity", "snapshot": 1, "tags": ["x"], "description": "x", "enabled": True,
+    "reason": "attack suite", "comment": "attack suite", "decision": "approve", "canary": ATTACK_ID,
+    "canary_percent": "100", "production": ATTACK_ID, "version": ATTACK_ID, "percent": 100, "name": "attack",
+    "algorithm": "popularity", "snapshot": ATTACK_ID, "tags": ["x"], "description": "x", "enabled": True,
     "justification": "attack suite justification text", "task": "recommender.retrain",
     "headers": {"task": "recommender.retrain"}, "overrides": {"FAIRNESS_BAND": [0.01, 100]},
-    "kind": "fairness", "model_version": 1, "lines": ["2024-01-01T00:00:00,1,GET /rate/m+2000=5"],
+    "kind": "fairness", "model_version": ATTACK_ID, "lines": ["2024-01-01T00:00:00,1,GET /rate/m+2000=5"],
 }
 
 
@@ -286,7 +279,7 @@ VIEWER_MAY = {"portal.pages.ApiTokenView"}
 def _fill(route: str, world: dict) -> str:
     def value(match):
         converter, name = match.group(1), match.group(2)
-        return _path_value(name, world) if converter != "int" or name != "pk" else "1"
+        return str(ATTACK_ID) if converter == "int" else _path_value(name, world)
 
     return "/" + re.sub(r"<(?:(\w+):)?(\w+)>", value, route)
 
