@@ -11,7 +11,6 @@ accepted (every listed task takes its arguments by name), nor are custom message
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -24,6 +23,8 @@ from portal.errors import ValidationError
 MIN_INTERVAL_SECONDS = 10
 PERIOD_SECONDS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
 CRONTAB_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
+# The apps whose tasks may be listed (a task's app is its name's first part): the list's filter.
+SCHEDULE_APPS = ("portal", "recommender", "monitoring", "audits", "celery")
 
 
 @dataclass(frozen=True)
@@ -214,7 +215,3 @@ def schedule_as_dict(periodic_task) -> dict[str, Any]:
         "total_run_count": periodic_task.total_run_count,
     }
 
-
-def listed(names: Iterable[str]) -> list[str]:
-    """Those of ``names`` that are listed (for filters and migrations' reports)."""
-    return [n for n in names if schedulable_task_get(n) is not None]
