@@ -26,6 +26,14 @@ from portal.schedules import schedulable_task_get
 logger = logging.getLogger(__name__)
 
 DROPPED_OPTIONS = ("queue", "exchange", "routing_key", "priority")
+_logged: set[tuple[str, str]] = set()
+
+
+def _error_once(name: str, problem: str, message: str, *args) -> None:
+    """Log a schedule's problem once per beat process (an entry is rebuilt at every run)."""
+    if (name, problem) not in _logged:
+        _logged.add((name, problem))
+        logger.error(message, *args)
 
 
 class UsherModelEntry(ModelEntry):
@@ -35,8 +43,9 @@ class UsherModelEntry(ModelEntry):
     def __init__(self, model, app=None):
         listed = schedulable_task_get(model.task)
         if listed is None:
-            logger.error("beat: schedule %r names task %r, which is not listed in portal.schedules: skipped",
-                         model.name, model.task)
+            _error_once(model.name, f"unlisted {model.task}",
+                        "beat: schedule %r names task %r, which is not listed in portal.schedules: skipped",
+                        model.name, model.task)
             raise ValueError(f"task {model.task!r} is not listed")
         try:
             args, kwargs = json.loads(model.args or "[]"), json.loads(model.kwargs or "{}")
@@ -45,18 +54,20 @@ class UsherModelEntry(ModelEntry):
             listed.clean_kwargs(kwargs)
         except (ValueError, ValidationError) as exc:
             reason = exc.message if isinstance(exc, ValidationError) else f"not JSON: {exc}"
-            logger.error("beat: schedule %r (%s) has arguments its task does not accept (%s): skipped",
-                         model.name, model.task, reason)
+            _error_once(model.name, f"arguments {reason}",
+                        "beat: schedule %r (%s) has arguments its task does not accept (%s): skipped",
+                        model.name, model.task, reason)
             raise ValueError(reason) from None
         super().__init__(model, app=app)
         custom = {k: v for k, v in self.options.get("headers", {}).items() if k != "periodic_task_name"}
         if custom:
-            logger.error("beat: schedule %r carries custom headers %s: dropped (only periodic_task_name is sent)",
-                         model.name, sorted(custom))
+            _error_once(model.name, f"headers {sorted(custom)}",
+                        "beat: schedule %r carries custom headers %s: dropped (only periodic_task_name is sent)",
+                        model.name, sorted(custom))
         self.options["headers"] = {"periodic_task_name": model.name}
         for option in DROPPED_OPTIONS:
             if self.options.pop(option, None) is not None:
-                logger.error("beat: schedule %r carries a %s override: dropped", model.name, option)
+                _error_once(model.name, option, "beat: schedule %r carries a %s override: dropped", model.name, option)
 
 
 class UsherDatabaseScheduler(DatabaseScheduler):

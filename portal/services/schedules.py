@@ -68,6 +68,8 @@ def _check_name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
         raise ValidationError("name is required", detail={"field": "name"})
     name = name.strip()
+    if "\x00" in name:
+        raise ValidationError("name may not contain a NUL character", detail={"field": "name"})
     if len(name) > NAME_MAX:
         raise ValidationError(f"name is longer than {NAME_MAX} characters", detail={"field": "name"})
     return name
@@ -78,6 +80,8 @@ def _check_description(description: Any) -> str:
         return ""
     if not isinstance(description, str):
         raise ValidationError("description must be a text", detail={"field": "description"})
+    if "\x00" in description:
+        raise ValidationError("description may not contain a NUL character", detail={"field": "description"})
     if len(description) > DESCRIPTION_MAX:
         raise ValidationError(f"description is longer than {DESCRIPTION_MAX} characters",
                               detail={"field": "description"})

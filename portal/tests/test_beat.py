@@ -19,6 +19,13 @@ from portal.beat import UsherDatabaseScheduler
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _fresh_log_memory():
+    from portal import beat
+
+    beat._logged.clear()
+
+
 @pytest.fixture
 def memory_app():
     app = Celery("beat-test", broker="memory://", set_as_current=False)

@@ -91,6 +91,8 @@ def test_operator_creates_a_schedule_and_the_log_shows_what_runs(users):
     ({"crontab": None, "interval": {"every": 0, "period": "days"}}, "interval every must be a whole number"),
     ({"name": "  "}, "name is required"),
     ({"name": "x" * 201}, "name is longer than 200"),
+    ({"name": "a\x00b"}, "name may not contain a NUL character"),
+    ({"description": "a\x00b"}, "description may not contain a NUL character"),
 ])
 def test_create_refusals_name_the_problem_and_change_nothing(users, changes, message):
     before, log = _state(), _entries()
