@@ -5,6 +5,8 @@ buttons. Every role reads it; each post goes through ``portal.services.schedules
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -26,6 +28,12 @@ def _styled(form: ScheduleForm) -> ScheduleForm:
     for field in form.fields.values():
         field.widget.attrs.setdefault("class", INPUT_CLASS)
     return form
+
+
+def _shown(row) -> dict:
+    data = schedule_as_dict(row)
+    data["kwargs_text"] = json.dumps(data["kwargs"], sort_keys=True)
+    return data
 
 
 def _app_filter(request: HttpRequest) -> str:
@@ -54,7 +62,7 @@ class SchedulesView(PortalPage):
         context = super().get_context_data(**kwargs)
         app = _app_filter(self.request)
         context.update({
-            "schedules": [schedule_as_dict(row) for row in schedule_list(filters={"app": app})],
+            "schedules": [_shown(row) for row in schedule_list(filters={"app": app})],
             "app": app, "apps": APPS,
             "may_manage": may(self.request.user, "schedule.manage"),
             "form": form or _styled(ScheduleForm()),
@@ -115,7 +123,7 @@ class ScheduleEditView(PortalPage):
         context = super().get_context_data(**kwargs)
         row = get_object_or_404(schedule_list(), pk=self.kwargs["pk"])
         context.update({
-            "schedule": schedule_as_dict(row),
+            "schedule": _shown(row),
             "may_manage": may(self.request.user, "schedule.manage"),
             "form": form or _styled(ScheduleForm(initial=ScheduleForm.initial_for(row))),
             "history": selectors.activity_log_list(
