@@ -25,7 +25,7 @@ def sections(request) -> list[dict]:
                 {"title": "Findings", "icon": "report", "link": reverse_lazy("audits:findings"),
                  "badge": "audits.navigation.open_findings_badge"},
                 {"title": "Audit schedules", "icon": "schedule",
-                 "link": reverse_lazy("admin:django_celery_beat_periodictask_changelist") + "?task__startswith=audits."},
+                 "link": reverse_lazy("portal:schedules") + "?app=audits"},
             ],
         }
     ]

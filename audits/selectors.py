@@ -128,7 +128,7 @@ def audit_release_gate(*, model_version: Any) -> dict[str, Any]:
 
 
 def audit_schedule_list() -> QuerySet:
-    """The beat schedules of the audits app (django-celery-beat rows, editable in the admin)."""
+    """The beat schedules of the audits app (django-celery-beat rows, changed on the Schedules page)."""
     from django_celery_beat.models import PeriodicTask
 
     return (PeriodicTask.objects.filter(task__startswith="audits.")

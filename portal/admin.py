@@ -1,6 +1,7 @@
 """Admin of the portal shell (django-unfold): the activity log is read-only, reviews are decided
 through the review service, users are created through the user service (generated password
-shown once), and user and schedule changes are written to the activity log."""
+shown once), and user changes are written to the activity log. Celery beat's part is in
+``portal.schedules_admin`` (every schedule change through the schedule service)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,6 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group
-from django_celery_beat.admin import ClockedScheduleAdmin as BaseClockedScheduleAdmin
-from django_celery_beat.admin import CrontabScheduleAdmin as BaseCrontabScheduleAdmin
-from django_celery_beat.admin import IntervalScheduleAdmin as BaseIntervalScheduleAdmin
-from django_celery_beat.admin import PeriodicTaskAdmin as BasePeriodicTaskAdmin
-from django_celery_beat.admin import PeriodicTaskForm, TaskSelectWidget
-from django_celery_beat.admin import SolarScheduleAdmin as BaseSolarScheduleAdmin
-from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, PeriodicTask, SolarSchedule
-from django_celery_results.admin import GroupResultAdmin as BaseGroupResultAdmin
-from django_celery_results.admin import TaskResultAdmin as BaseTaskResultAdmin
-from django_celery_results.models import GroupResult, TaskResult
 from unfold.admin import ModelAdmin
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
@@ -161,64 +152,5 @@ class GroupAdmin(BaseGroupAdmin, ModelAdmin):
         return False
 
 
-# --- Celery beat schedules and results, in the portal's style; schedule edits are logged ---
-for _model in (PeriodicTask, IntervalSchedule, CrontabSchedule, SolarSchedule, ClockedSchedule, TaskResult, GroupResult):
-    admin.site.unregister(_model)
-
-
-class UnfoldTaskSelectWidget(UnfoldAdminSelectWidget, TaskSelectWidget):
-    pass
-
-
-class UnfoldPeriodicTaskForm(PeriodicTaskForm):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["task"].widget = UnfoldAdminTextInputWidget()
-        self.fields["regtask"].widget = UnfoldTaskSelectWidget()
-
-
-@admin.register(PeriodicTask)
-class PeriodicTaskAdmin(BasePeriodicTaskAdmin, ModelAdmin):
-    form = UnfoldPeriodicTaskForm
-
-    def save_model(self, request, obj, form, change) -> None:
-        super().save_model(request, obj, form, change)
-        services.activity_log_record(
-            actor=request.user, action="schedule.changed" if change else "schedule.created", target=obj,
-            data={"task": obj.task, "enabled": obj.enabled, "fields": sorted(form.changed_data)},
-        )
-
-    def delete_model(self, request, obj) -> None:
-        services.activity_log_record(actor=request.user, action="schedule.deleted", target=obj,
-                                     data={"task": obj.task})
-        super().delete_model(request, obj)
-
-
-@admin.register(IntervalSchedule)
-class IntervalScheduleAdmin(BaseIntervalScheduleAdmin, ModelAdmin):
-    pass
-
-
-@admin.register(CrontabSchedule)
-class CrontabScheduleAdmin(BaseCrontabScheduleAdmin, ModelAdmin):
-    pass
-
-
-@admin.register(SolarSchedule)
-class SolarScheduleAdmin(BaseSolarScheduleAdmin, ModelAdmin):
-    pass
-
-
-@admin.register(ClockedSchedule)
-class ClockedScheduleAdmin(BaseClockedScheduleAdmin, ModelAdmin):
-    pass
-
-
-@admin.register(TaskResult)
-class TaskResultAdmin(BaseTaskResultAdmin, ModelAdmin):
-    pass
-
-
-@admin.register(GroupResult)
-class GroupResultAdmin(BaseGroupResultAdmin, ModelAdmin):
-    pass
+# --- Celery beat schedules and results: their own module, every change through the schedule service ---
+from portal import schedules_admin  # noqa: E402, F401

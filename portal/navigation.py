@@ -23,6 +23,7 @@ def _portal_sections() -> list[dict]:
                     "badge": "portal.navigation.pending_reviews_badge",
                 },
                 {"title": "Activity log", "icon": "history", "link": reverse_lazy("portal:activity")},
+                {"title": "Schedules", "icon": "schedule", "link": reverse_lazy("portal:schedules")},
                 {"title": "My API token", "icon": "key", "link": reverse_lazy("portal:api-token")},
                 {"title": "API docs", "icon": "api", "link": reverse_lazy("swagger-ui")},
             ],

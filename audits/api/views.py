@@ -241,7 +241,7 @@ class AuditReleaseGateApi(APIView):
 
 
 class AuditScheduleListApi(APIView):
-    """The audits' beat schedules (edit them in the admin under Periodic tasks)."""
+    """The audits' beat schedules (change them through `/api/v1/schedules` or the Schedules page)."""
 
     @extend_schema(responses={200: inline_serializer("AuditSchedule", {
         "id": serializers.IntegerField(), "name": serializers.CharField(), "task": serializers.CharField(),

@@ -47,7 +47,7 @@ def test_every_audits_page_is_in_the_sidebar(rf, users):
     request.user = users["viewer"]
     links = [str(item["link"]) for section in sidebar_navigation(request) for item in section["items"]]
     assert "/portal/audits/" in links and "/portal/audits/findings/" in links
-    assert any(link.startswith("/portal/django_celery_beat/periodictask/") for link in links)
+    assert "/portal/schedules/?app=audits" in links
 
 
 def test_chart_js_is_bundled_offline():
@@ -131,7 +131,7 @@ def test_admin_pages_of_every_model(browser, monkeypatch):
     client = browser("admin")
     for url in ("/portal/audits/auditrun/", f"/portal/audits/auditrun/{run.pk}/change/", "/portal/audits/auditfinding/",
                 f"/portal/audits/auditfinding/{finding.pk}/change/", "/portal/audits/findingwaiver/",
-                "/portal/django_celery_beat/periodictask/?task__startswith=audits."):
+                "/portal/django_celery_beat/periodictask/?task__startswith=audits.", "/portal/schedules/?app=audits"):
         assert client.get(url).status_code == 200, url
     client.post("/portal/audits/auditfinding/", {"action": "acknowledge", "_selected_action": [finding.pk]})
     finding.refresh_from_db()

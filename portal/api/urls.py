@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from portal.api import views
+from portal.api import schedules, views
 
 urlpatterns = [
     path("auth/token", views.TokenApi.as_view(), name="api-token"),
@@ -12,4 +12,6 @@ urlpatterns = [
     path("reviews/inbox", views.ReviewInboxApi.as_view(), name="api-review-inbox"),
     path("reviews/<int:review_id>", views.ReviewDetailApi.as_view(), name="api-review-detail"),
     path("reviews/<int:review_id>/decide", views.ReviewDecideApi.as_view(), name="api-review-decide"),
+    path("schedules", schedules.ScheduleListApi.as_view(), name="api-schedule-list"),
+    path("schedules/<int:schedule_id>", schedules.ScheduleDetailApi.as_view(), name="api-schedule-detail"),
 ]
