@@ -86,7 +86,7 @@ def _address_refusal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> 
         return f"an IPv4-mapped {inner}" if inner else None
     if address in METADATA_ADDRESSES:
         return "a cloud metadata address"
-    for kind in ("loopback", "link_local", "multicast", "unspecified", "private", "reserved", "site_local"):
+    for kind in ("loopback", "link_local", "multicast", "unspecified", "reserved", "private", "site_local"):
         if getattr(address, f"is_{kind}", False):
             return f"a {kind.replace('_', '-')} address"
     if not address.is_global:
