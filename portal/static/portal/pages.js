@@ -121,8 +121,7 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", () => {
-    [movieHistogram, quarantineReasons, compareVersions, pollRuns, experiment, shadow, rollout, auditCharts]
-      .forEach((start) => start());
-  });
+  // Loaded at the end of the page's content (templates/portal/base.html): its elements are there.
+  [movieHistogram, quarantineReasons, compareVersions, pollRuns, experiment, shadow, rollout, auditCharts]
+    .forEach((start) => start());
 })();
