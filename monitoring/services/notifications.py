@@ -208,12 +208,12 @@ def webhook_post(*, url: str, body: bytes, headers: dict[str, str], timeout: flo
     try:
         response = pool.urlopen("POST", path, body=body, headers={**headers, "Host": host_header},
                                 redirect=False, retries=False, preload_content=False, assert_same_host=False)
+        status = response.status
+        response.close()  # the body is never read: it is the target's text, not ours to keep
     except urllib3.exceptions.HTTPError as exc:
         raise WebhookFailed(_failure_reason(exc)) from None
     finally:
         pool.close()
-    status = response.status
-    response.release_conn()
     if 200 <= status < 300:
         return status
     try:
