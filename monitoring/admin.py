@@ -159,20 +159,73 @@ class IncidentNoteAdmin(ReadOnlyModelAdmin):
         return False
 
 
+class NotificationChannelForm(forms.ModelForm):
+    """The secret is write-only here: typed in to set one, never rendered back (not even masked)."""
+
+    new_secret = forms.CharField(
+        required=False, max_length=200, strip=True, label="Set a secret",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Webhook: leave empty to keep the current secret (a new webhook channel gets a generated one, "
+                  "shown once after saving). Use the “rotate” action to get a new one.",
+    )
+
+    class Meta:
+        model = NotificationChannel
+        fields = ["name", "kind", "target", "min_severity", "enabled"]
+
+
 @admin.register(NotificationChannel)
-class NotificationChannelAdmin(ConfigAdmin):
-    list_display = ["name", "kind", "target", "min_severity", "enabled"]
+class NotificationChannelAdmin(ModelAdmin):
+    """Channels are saved through ``notification_channel_save`` (target checked, secret generated and
+    shown once, activity log with the secret masked). The secret is never a field of this page."""
+
+    form = NotificationChannelForm
+    list_display = ["name", "kind", "target", "min_severity", "enabled", "has_secret"]
     list_filter = ["kind", "enabled"]
-    actions = ["send_test"]
+    readonly_fields = ["has_secret", "created_at"]
+    actions = ["send_test", "rotate_secret"]
+
+    @admin.display(boolean=True, description="secret set")
+    def has_secret(self, obj: NotificationChannel) -> bool:
+        return bool(obj.secret)
+
+    def save_model(self, request, obj, form, change) -> None:
+        _, generated = notifications.notification_channel_save(
+            channel=obj, actor=request.user, data={"secret": form.cleaned_data.get("new_secret", "")})
+        if generated:
+            self.message_user(request, f"Secret of channel “{obj.name}”, shown this once (copy it to the receiver "
+                                       f"now; rotate it to get a new one): {generated}", level=messages.WARNING)
+
+    def delete_model(self, request, obj) -> None:
+        config.config_delete(instance=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for obj in queryset:
+            config.config_delete(instance=obj, actor=request.user)
 
     @admin.action(description="Send a test message through the selected channels")
     def send_test(self, request, queryset) -> None:
         for channel in queryset:
-            result = notifications.notification_channel_test(channel=channel, actor=request.user)
+            try:
+                result = notifications.notification_channel_test(channel=channel, actor=request.user)
+            except UsherError as exc:
+                self.message_user(request, f"{channel.name}: {exc.message}", level=messages.ERROR)
+                continue
             if result.status == Notification.Status.SENT:
                 self.message_user(request, f"{channel.name}: sent")
             else:
                 self.message_user(request, f"{channel.name}: {result.last_error}", level=messages.ERROR)
+
+    @admin.action(description="Rotate the secret of the selected channels (each new one is shown once)")
+    def rotate_secret(self, request, queryset) -> None:
+        for channel in queryset:
+            try:
+                secret = notifications.notification_channel_rotate_secret(channel=channel, actor=request.user)
+            except UsherError as exc:
+                self.message_user(request, f"{channel.name}: {exc.message}", level=messages.ERROR)
+                continue
+            self.message_user(request, f"New secret of channel “{channel.name}”, shown this once (the old one no "
+                                       f"longer signs): {secret}", level=messages.WARNING)
 
 
 @admin.register(Notification)

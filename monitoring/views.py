@@ -27,8 +27,10 @@ from portal.pages import PortalPage
 from portal.permissions import user_has_role
 
 
-def _json(value) -> str:
-    return json.dumps(value, cls=DjangoJSONEncoder)
+def _json(value):
+    """A page's data for the template's ``json_script`` filter, which escapes it for a <script>
+    element (never ``|safe``: upstream labels may hold ``</script>``)."""
+    return value
 
 
 class _OperatorPost:

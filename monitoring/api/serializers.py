@@ -65,6 +65,20 @@ class NotificationChannelSerializer(serializers.ModelSerializer):
         return bool(obj.secret)
 
 
+class NotificationChannelCreatedSerializer(NotificationChannelSerializer):
+    """A channel as answered to the person who just made it or rotated its secret: ``secret`` is
+    the generated key, shown this once (null when they chose their own), never readable again."""
+
+    secret = serializers.SerializerMethodField()
+
+    def __init__(self, *args, secret: str | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._secret = secret
+
+    def get_secret(self, obj: NotificationChannel) -> str | None:
+        return self._secret
+
+
 class AlertRuleSerializer(serializers.ModelSerializer):
     metric = serializers.ChoiceField(choices=sorted(METRICS))
     owner = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)

@@ -42,5 +42,7 @@ urlpatterns = [
     path(f"{p}channels", views.ChannelListApi.as_view(), name="api-monitoring-channel-list"),
     path(f"{p}channels/<int:channel_id>", views.ChannelDetailApi.as_view(), name="api-monitoring-channel-detail"),
     path(f"{p}channels/<int:channel_id>/test", views.ChannelTestApi.as_view(), name="api-monitoring-channel-test"),
+    path(f"{p}channels/<int:channel_id>/rotate-secret", views.ChannelRotateSecretApi.as_view(),
+         name="api-monitoring-channel-rotate-secret"),
     path(f"{p}notifications", views.NotificationListApi.as_view(), name="api-monitoring-notifications"),
 ]

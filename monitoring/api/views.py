@@ -205,8 +205,17 @@ class SLODetailApi(generics.RetrieveUpdateAPIView):
         return selectors.slo_list()
 
     def perform_update(self, serializer):
-        serializer.instance = config.config_save(instance=serializer.instance, actor=self.request.user,
-                                                 data=serializer.validated_data)
+        serializer.instance, generated = notifications.notification_channel_save(
+            channel=serializer.instance, actor=self.request.user, data=serializer.validated_data)
+        self._generated = generated
+
+    @extend_schema(responses=out.NotificationChannelCreatedSerializer)
+    def update(self, request, *args, **kwargs) -> Response:
+        self._generated = None
+        response = super().update(request, *args, **kwargs)
+        if self._generated:  # a channel made a webhook just now: its new secret, shown this once
+            response.data = {**response.data, "secret": self._generated}
+        return response
 
 
 class SLOStatusApi(APIView):
@@ -303,8 +312,17 @@ class DriftFeatureDetailApi(generics.RetrieveUpdateAPIView):
         return selectors.drift_feature_list()
 
     def perform_update(self, serializer):
-        serializer.instance = config.config_save(instance=serializer.instance, actor=self.request.user,
-                                                 data=serializer.validated_data)
+        serializer.instance, generated = notifications.notification_channel_save(
+            channel=serializer.instance, actor=self.request.user, data=serializer.validated_data)
+        self._generated = generated
+
+    @extend_schema(responses=out.NotificationChannelCreatedSerializer)
+    def update(self, request, *args, **kwargs) -> Response:
+        self._generated = None
+        response = super().update(request, *args, **kwargs)
+        if self._generated:  # a channel made a webhook just now: its new secret, shown this once
+            response.data = {**response.data, "secret": self._generated}
+        return response
 
 
 class DriftReportListApi(generics.ListAPIView):
@@ -607,11 +625,17 @@ class ChannelListApi(generics.ListCreateAPIView):
     def get_queryset(self):
         return selectors.notification_channel_list()
 
-    def perform_create(self, serializer):
+    @extend_schema(responses={201: out.NotificationChannelCreatedSerializer})
+    def post(self, request, *args, **kwargs) -> Response:
         from monitoring.models import NotificationChannel
 
-        serializer.instance = config.config_save(instance=NotificationChannel(), actor=self.request.user,
-                                                 data=serializer.validated_data)
+        data = self.get_serializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        channel, generated = notifications.notification_channel_save(
+            channel=NotificationChannel(), actor=request.user, data=data.validated_data)
+        # The generated secret is in this answer and nowhere else, ever (rotate to get a new one).
+        return Response(out.NotificationChannelCreatedSerializer(channel, secret=generated).data,
+                        status=status.HTTP_201_CREATED)
 
 
 class ChannelDetailApi(generics.RetrieveUpdateDestroyAPIView):
@@ -625,8 +649,17 @@ class ChannelDetailApi(generics.RetrieveUpdateDestroyAPIView):
         return selectors.notification_channel_list()
 
     def perform_update(self, serializer):
-        serializer.instance = config.config_save(instance=serializer.instance, actor=self.request.user,
-                                                 data=serializer.validated_data)
+        serializer.instance, generated = notifications.notification_channel_save(
+            channel=serializer.instance, actor=self.request.user, data=serializer.validated_data)
+        self._generated = generated
+
+    @extend_schema(responses=out.NotificationChannelCreatedSerializer)
+    def update(self, request, *args, **kwargs) -> Response:
+        self._generated = None
+        response = super().update(request, *args, **kwargs)
+        if self._generated:  # a channel made a webhook just now: its new secret, shown this once
+            response.data = {**response.data, "secret": self._generated}
+        return response
 
     def perform_destroy(self, instance):
         config.config_delete(instance=instance, actor=self.request.user)
@@ -642,6 +675,18 @@ class ChannelTestApi(APIView):
         channel = get_object_or_404(selectors.notification_channel_list(), pk=channel_id)
         notification = notifications.notification_channel_test(channel=channel, actor=request.user)
         return Response(out.NotificationSerializer(notification).data)
+
+
+class ChannelRotateSecretApi(APIView):
+    """Give a channel a new generated secret; the answer shows it, once (the old one stops signing)."""
+
+    write_roles = OPERATOR
+
+    @extend_schema(request=None, responses=out.NotificationChannelCreatedSerializer)
+    def post(self, request, channel_id: int) -> Response:
+        channel = get_object_or_404(selectors.notification_channel_list(), pk=channel_id)
+        secret = notifications.notification_channel_rotate_secret(channel=channel, actor=request.user)
+        return Response(out.NotificationChannelCreatedSerializer(channel, secret=secret).data)
 
 
 class NotificationListApi(generics.ListAPIView):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 
@@ -29,7 +30,9 @@ class NotificationChannel(models.Model):
         max_length=1000, help_text="E-mail: addresses separated by commas. Webhook: an http(s) URL."
     )
     secret = models.CharField(
-        max_length=200, blank=True, help_text="Webhook: HMAC-SHA256 key for the X-Usher-Signature header."
+        max_length=200, blank=True,
+        help_text="Webhook: HMAC-SHA256 key for the X-Usher-Signature header. Generated when left empty, "
+                  "shown once to whoever made or rotated it, never rendered again.",
     )
     min_severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.WARNING)
     enabled = models.BooleanField(default=True)
@@ -40,6 +43,16 @@ class NotificationChannel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind})"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.kind == self.Kind.WEBHOOK and self.target:
+            # Where the URL resolves, checked on every save (and again on every send).
+            from monitoring.services.notifications import webhook_target_refusal
+
+            reason = webhook_target_refusal(self.target)
+            if reason:
+                raise ValidationError({"target": reason})
 
 
 class AlertRule(models.Model):

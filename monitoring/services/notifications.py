@@ -7,19 +7,36 @@ check. A failed attempt is recorded on the row and retried with doubling delays 
 
 Webhook signature: ``X-Usher-Signature: sha256=<hex>`` where hex is
 ``HMAC-SHA256(secret, "<X-Usher-Timestamp>.<raw body>")``; receivers recompute it and reject
-stale timestamps.
+stale timestamps. Every webhook is signed: a webhook channel gets a generated secret when it is
+created without one (shown once to its creator, never rendered again), and a URL without a channel
+is signed with ``MONITORING['WEBHOOK_SECRET']`` or not sent at all.
+
+Outbound calls cannot be turned inward (docs/security.md, "Outbound webhooks"): a target is
+resolved and every address it resolves to is checked, at save time and again at send time, and
+loopback, link-local, private, multicast, reserved and cloud-metadata addresses are refused unless
+``MONITORING['WEBHOOK_ALLOWED_HOSTS']`` lists the host, the address or its network. The request then
+connects to the address that was checked (DNS cannot change in between), follows no redirect, and
+a failure is stored as its status and reason ("HTTP 500 Internal Server Error", "connection
+refused"), never the answer's body.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
+import secrets
+import socket
+import ssl
 import time
 from datetime import datetime, timedelta
+from http import HTTPStatus
+from urllib.parse import urlsplit
 
-import requests
+import urllib3
 from django.conf import settings
 from django.core.mail import send_mail
 from django.core.serializers.json import DjangoJSONEncoder
@@ -30,6 +47,7 @@ from monitoring.conf import monitoring_setting
 from monitoring.models import Incident, Notification, NotificationChannel
 from monitoring.models.alerts import SEVERITY_RANK
 from portal.errors import ValidationError
+from portal.permissions import require
 from portal.services import activity_log_record
 
 log = logging.getLogger(__name__)
@@ -49,6 +67,163 @@ def webhook_verify(*, secret: str, timestamp: str, body: bytes, signature: str, 
         return False
     expected = webhook_signature(secret=secret, timestamp=timestamp, body=body)
     return age <= max_age_s and hmac.compare_digest(expected, signature)
+
+
+# --- where a webhook may go ------------------------------------------------------------------------
+# Addresses no webhook may reach unless allowed by name: the cloud instance-metadata services
+# (AWS, GCP, Azure and OpenStack answer on 169.254.169.254; AWS's IPv6 one on fd00:ec2::254).
+METADATA_ADDRESSES = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+
+
+class WebhookRefused(Exception):
+    """A webhook target that may not be called (not retried: it is a configuration problem)."""
+
+
+def _address_refusal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """Why ``address`` is internal, or None for a public unicast address."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        inner = _address_refusal(address.ipv4_mapped)
+        return f"an IPv4-mapped {inner}" if inner else None
+    if address in METADATA_ADDRESSES:
+        return "a cloud metadata address"
+    for kind in ("loopback", "link_local", "multicast", "unspecified", "reserved", "private", "site_local"):
+        if getattr(address, f"is_{kind}", False):
+            return f"a {kind.replace('_', '-')} address"
+    if not address.is_global:
+        return "not a globally routable address"
+    return None
+
+
+def _allowed(host: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """``MONITORING['WEBHOOK_ALLOWED_HOSTS']``: host names, addresses or networks (CIDR)."""
+    for entry in monitoring_setting("WEBHOOK_ALLOWED_HOSTS") or []:
+        entry = str(entry).strip().lower()
+        if not entry:
+            continue
+        try:
+            network = ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            if entry == host.lower().rstrip("."):
+                return True
+            continue
+        candidates = [address]
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            candidates.append(address.ipv4_mapped)
+        if any(c.version == network.version and c in network for c in candidates):
+            return True
+    return False
+
+
+def webhook_target_resolve(url: str) -> tuple[str, str, int, list[str]]:
+    """Check a webhook URL and resolve it: ``(scheme, host, port, addresses)``, every address
+    checked. Raises ``WebhookRefused`` naming what is wrong (the same check at save and send time)."""
+    try:
+        parts = urlsplit(str(url).strip())
+        port = parts.port
+    except ValueError as exc:
+        raise WebhookRefused(f"not a valid URL: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise WebhookRefused(f"a webhook target must be an http(s) URL, not {str(url)[:100]!r}")
+    host = parts.hostname or ""
+    if not host:
+        raise WebhookRefused("the URL has no host")
+    if parts.username is not None or parts.password is not None:
+        raise WebhookRefused("the URL may not carry a user name or password")
+    port = port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise WebhookRefused(f"{host} does not resolve ({exc})") from None
+    addresses: list[str] = []
+    for info in infos:
+        text = str(info[4][0]).split("%", 1)[0]
+        address = ipaddress.ip_address(text)
+        reason = _address_refusal(address)
+        if reason and not _allowed(host, address):
+            raise WebhookRefused(
+                f"{host} resolves to {address}, {reason}: webhooks may not reach internal addresses "
+                "(list the host or network in NOTIFICATIONS_ALLOWED_HOSTS to allow it)"
+            )
+        if text not in addresses:
+            addresses.append(text)
+    if not addresses:
+        raise WebhookRefused(f"{host} does not resolve")
+    return parts.scheme, host, port, addresses
+
+
+def webhook_target_refusal(url: str) -> str | None:
+    """Why a webhook may not go to ``url`` (None when it may): used by the channel's ``clean()``."""
+    try:
+        webhook_target_resolve(url)
+    except WebhookRefused as exc:
+        return str(exc)
+    return None
+
+
+def _failure_reason(exc: BaseException) -> str:
+    """A short, fixed-vocabulary reason for a failed connection (never text the target wrote)."""
+    chain: list[BaseException] = []
+    while exc is not None and exc not in chain:
+        chain.append(exc)
+        exc = getattr(exc, "reason", None) if isinstance(getattr(exc, "reason", None), BaseException) else (
+            exc.__cause__ or exc.__context__)
+    # Most specific first: urllib3's NewConnectionError is also a ConnectTimeoutError.
+    kinds = [
+        ((ConnectionRefusedError,), "connection refused"),
+        ((urllib3.exceptions.SSLError, ssl.SSLError), "TLS handshake or certificate failed"),
+        ((ConnectionResetError, urllib3.exceptions.ProtocolError), "connection reset"),
+        ((TimeoutError, socket.timeout, urllib3.exceptions.TimeoutError), "timed out"),
+    ]
+    for types, reason in kinds:
+        if any(isinstance(e, types) for e in chain):
+            return reason
+    for e in chain:
+        if isinstance(e, OSError) and e.errno is not None:
+            return f"connection failed ({errno.errorcode.get(e.errno, e.errno)})"
+    return "connection failed"
+
+
+class WebhookFailed(Exception):
+    """A webhook that did not answer 2xx: ``status`` (or None) and a reason, never the body."""
+
+    def __init__(self, reason: str, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+def webhook_post(*, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+    """POST ``body`` to ``url`` after checking where it resolves, connected to the checked address
+    (TLS still verifies the certificate for the host name); no redirect is followed."""
+    scheme, host, port, addresses = webhook_target_resolve(url)
+    parts = urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    default_port = 443 if scheme == "https" else 80
+    host_header = (f"[{host}]" if ":" in host else host) + ("" if port == default_port else f":{port}")
+    timeouts = urllib3.Timeout(connect=timeout, read=timeout)
+    if scheme == "https":
+        pool = urllib3.HTTPSConnectionPool(addresses[0], port, timeout=timeouts, retries=False, maxsize=1,
+                                           server_hostname=host, assert_hostname=host, cert_reqs="CERT_REQUIRED")
+    else:
+        pool = urllib3.HTTPConnectionPool(addresses[0], port, timeout=timeouts, retries=False, maxsize=1)
+    try:
+        response = pool.urlopen("POST", path, body=body, headers={**headers, "Host": host_header},
+                                redirect=False, retries=False, preload_content=False, assert_same_host=False)
+        status = response.status
+        response.close()  # the body is never read: it is the target's text, not ours to keep
+    except urllib3.exceptions.HTTPError as exc:
+        raise WebhookFailed(_failure_reason(exc)) from None
+    finally:
+        pool.close()
+    if 200 <= status < 300:
+        return status
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = ""
+    reason = f"HTTP {status} {phrase}".strip()
+    if 300 <= status < 400:
+        reason += " (redirects are not followed)"
+    raise WebhookFailed(reason, status)
 
 
 def incident_payload(*, incident: Incident, event: str) -> dict:
@@ -149,9 +324,17 @@ def _send_email(notification: Notification) -> int | None:
     return None
 
 
-def _send_webhook(notification: Notification) -> int | None:
+def _webhook_secret(notification: Notification) -> str:
+    """The channel's secret, else the deployment's; an unsigned webhook is never sent."""
     secret = (notification.channel.secret if notification.channel else "") or str(
         monitoring_setting("WEBHOOK_SECRET") or "")
+    if not secret:
+        raise WebhookRefused("no secret to sign with: give the channel a secret or set MONITORING_WEBHOOK_SECRET")
+    return secret
+
+
+def _send_webhook(notification: Notification) -> int | None:
+    secret = _webhook_secret(notification)
     body = json.dumps(notification.payload, sort_keys=True, separators=(",", ":")).encode()
     timestamp = str(int(time.time()))
     headers = {
@@ -160,14 +343,10 @@ def _send_webhook(notification: Notification) -> int | None:
         "X-Usher-Event": notification.event,
         "X-Usher-Delivery": str(notification.pk),
         "X-Usher-Timestamp": timestamp,
+        "X-Usher-Signature": webhook_signature(secret=secret, timestamp=timestamp, body=body),
     }
-    if secret:
-        headers["X-Usher-Signature"] = webhook_signature(secret=secret, timestamp=timestamp, body=body)
-    response = requests.post(notification.target, data=body, headers=headers,
-                             timeout=float(monitoring_setting("WEBHOOK_TIMEOUT_SECONDS")), allow_redirects=False)
-    if not 200 <= response.status_code < 300:
-        raise RuntimeError(f"webhook answered HTTP {response.status_code}: {response.text[:200]}")
-    return response.status_code
+    return webhook_post(url=notification.target, body=body, headers=headers,
+                        timeout=float(monitoring_setting("WEBHOOK_TIMEOUT_SECONDS")))
 
 
 def notification_deliver(*, notification_id: int, now: datetime | None = None) -> Notification | None:
@@ -185,10 +364,14 @@ def notification_deliver(*, notification_id: int, now: datetime | None = None) -
     try:
         sender = _send_webhook if notification.kind == NotificationChannel.Kind.WEBHOOK else _send_email
         status_code = sender(notification)
-        error = ""
+        error, refused = "", False
+    except WebhookRefused as exc:  # a refused target or a missing secret: retrying would not help
+        status_code, error, refused = None, f"refused: {exc}"[:2000], True
+    except WebhookFailed as exc:  # status and reason only: the body is the target's, not ours to keep
+        status_code, error, refused = exc.status, str(exc), False
     except Exception as exc:  # noqa: BLE001 - any failure is recorded and retried
-        status_code = getattr(getattr(exc, "response", None), "status_code", None)
-        error = f"{type(exc).__name__}: {exc}"[:2000]
+        status_code = None
+        error, refused = f"{type(exc).__name__}: {exc}"[:2000], False
     attempts = notification.attempts + 1
     max_attempts = int(monitoring_setting("NOTIFY_MAX_ATTEMPTS"))
     with transaction.atomic():
@@ -199,7 +382,7 @@ def notification_deliver(*, notification_id: int, now: datetime | None = None) -
             notification.sent_at = timezone.now()
             notification.last_error = ""
             notification.next_attempt_at = None
-        elif attempts >= max_attempts or notification.event == "test":
+        elif refused or attempts >= max_attempts or notification.event == "test":
             notification.status = Notification.Status.FAILED
             notification.last_error = error
             notification.next_attempt_at = None
@@ -233,9 +416,50 @@ def notifications_deliver_due(*, now: datetime | None = None, limit: int = 100) 
     return tried
 
 
+# --- channels: created, changed and re-keyed here, so the admin and the API agree -----------------
+def webhook_secret_generate() -> str:
+    """A new HMAC key for a webhook channel (256 bits, URL-safe)."""
+    return secrets.token_urlsafe(32)
+
+
+def notification_channel_save(*, channel: NotificationChannel, actor, data: dict | None = None
+                              ) -> tuple[NotificationChannel, str | None]:
+    """Create or change a channel (validated, before/after in the activity log, secret masked).
+
+    A webhook target is checked where it resolves (``NotificationChannel.clean``). A webhook channel
+    left without a secret gets a generated one, returned here once (the caller shows it to the
+    person who made it, and nothing renders it again); an empty ``secret`` in ``data`` keeps the
+    current one. Returns ``(channel, new_secret or None)``."""
+    from monitoring.services.config import config_save
+
+    require(actor, "config.manage", target=channel if channel.pk else None)
+    data = dict(data or {})
+    if not data.get("secret"):
+        data.pop("secret", None)
+    kind = data.get("kind", channel.kind)
+    generated = None
+    if kind == NotificationChannel.Kind.WEBHOOK and not (data.get("secret") or channel.secret):
+        generated = data["secret"] = webhook_secret_generate()
+    channel = config_save(instance=channel, actor=actor, data=data)
+    return channel, generated
+
+
+def notification_channel_rotate_secret(*, channel: NotificationChannel, actor) -> str:
+    """Give a channel a new generated secret and return it, once; the old one stops working now."""
+    require(actor, "config.manage", target=channel)
+    secret = webhook_secret_generate()
+    with transaction.atomic():
+        NotificationChannel.objects.filter(pk=channel.pk).update(secret=secret)
+        channel.secret = secret
+        activity_log_record(actor=actor, action="notificationchannel.secret_rotated", target=channel,
+                            data={"channel": channel.pk, "name": channel.name})
+    return secret
+
+
 def notification_channel_test(*, channel: NotificationChannel, actor) -> Notification:
     """Send a test message through a channel now (from the admin or the API); the returned
     notification says whether it went out or why not."""
+    require(actor, "config.manage", target=channel)
     payload = {"event": "test", "channel": {"id": channel.pk, "name": channel.name},
                "sent_at": timezone.now().isoformat(), "text": "Test message from Usher monitoring."}
     with transaction.atomic():

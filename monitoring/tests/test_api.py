@@ -141,13 +141,86 @@ def test_incident_commands_and_timeline(client_for, traffic):
 def test_channels_hide_their_secret(client_for):
     operator = client_for("operator")
     created = operator.post(reverse("api-monitoring-channel-list"), {
-        "name": "hook", "kind": "webhook", "target": "http://127.0.0.1:9/", "secret": "s3cret"}, format="json")
-    assert created.status_code == 201 and "secret" not in created.json() and created.json()["has_secret"]
+        "name": "hook", "kind": "webhook", "target": "http://93.184.215.14:9/", "secret": "s3cret"}, format="json")
+    # A secret the creator chose is not echoed back
+    assert created.status_code == 201 and created.json()["secret"] is None and created.json()["has_secret"]
     assert NotificationChannel.objects.get().secret == "s3cret"
     from portal import selectors as portal_selectors
 
     assert portal_selectors.activity_log_list(filters={"action": "notificationchannel.created"}).get().data[
         "after"]["secret"] == "***"
+
+
+def test_a_generated_secret_is_in_the_create_answer_and_nowhere_after(client_for):
+    operator = client_for("operator")
+    created = operator.post(reverse("api-monitoring-channel-list"), {
+        "name": "hook", "kind": "webhook", "target": "https://93.184.215.14/hooks"}, format="json")
+    assert created.status_code == 201
+    secret = created.json()["secret"]
+    assert len(secret) >= 40 and NotificationChannel.objects.get().secret == secret
+    pk = created.json()["id"]
+    for role in ("viewer", "operator", "admin"):
+        client = client_for(role)
+        for url in (reverse("api-monitoring-channel-list"), reverse("api-monitoring-channel-detail", args=[pk])):
+            answer = client.get(url)
+            assert answer.status_code == 200 and secret not in answer.content.decode()
+    # A blank secret in a change keeps the current one
+    changed = operator.patch(reverse("api-monitoring-channel-detail", args=[pk]), {"secret": "", "min_severity": "info"},
+                             format="json")
+    assert changed.status_code == 200 and "secret" not in changed.json()
+    assert NotificationChannel.objects.get().secret == secret
+
+
+def test_rotating_a_secret_answers_the_new_one_once(client_for):
+    channel = NotificationChannel.objects.create(name="hook", kind="webhook", target="https://93.184.215.14/",
+                                                 secret="old")
+    url = reverse("api-monitoring-channel-rotate-secret", args=[channel.pk])
+    assert client_for("viewer").post(url).status_code == 403
+    assert NotificationChannel.objects.get().secret == "old"
+    rotated = client_for("operator").post(url)
+    assert rotated.status_code == 200
+    new = rotated.json()["secret"]
+    assert new != "old" and NotificationChannel.objects.get().secret == new
+    assert new not in client_for("operator").get(reverse("api-monitoring-channel-detail", args=[channel.pk])).content.decode()
+
+
+def test_an_internal_webhook_target_is_a_400_naming_the_field(client_for):
+    answer = client_for("operator").post(reverse("api-monitoring-channel-list"), {
+        "name": "inward", "kind": "webhook", "target": "http://169.254.169.254/latest/meta-data/"}, format="json")
+    assert answer.status_code == 400 and "cloud metadata" in answer.content.decode()
+    assert not NotificationChannel.objects.exists()
+
+
+def test_the_admin_never_renders_a_channel_secret(web_client_for):
+    """The change page has no secret field (a write-only one to set a new secret, rendered empty);
+    a channel added in the admin shows its generated secret once, as a message."""
+    admin = web_client_for("admin")
+    channel = NotificationChannel.objects.create(name="hook", kind="webhook", target="https://93.184.215.14/",
+                                                 secret="very-secret-key-0123456789")
+    for url in (reverse("admin:monitoring_notificationchannel_change", args=[channel.pk]),
+                reverse("admin:monitoring_notificationchannel_changelist")):
+        page = admin.get(url)
+        assert page.status_code == 200 and "very-secret-key-0123456789" not in page.content.decode()
+    added = admin.post(reverse("admin:monitoring_notificationchannel_add"), {
+        "name": "new hook", "kind": "webhook", "target": "https://93.184.215.14/new", "min_severity": "warning",
+        "enabled": "on", "new_secret": ""}, follow=True)
+    assert added.status_code == 200
+    secret = NotificationChannel.objects.get(name="new hook").secret
+    assert len(secret) >= 40 and added.content.decode().count(secret) == 1  # shown once, as the message
+    again = admin.get(reverse("admin:monitoring_notificationchannel_change",
+                              args=[NotificationChannel.objects.get(name="new hook").pk]))
+    assert secret not in again.content.decode()
+    # An internal target is refused by the form, naming the field
+    refused = admin.post(reverse("admin:monitoring_notificationchannel_add"), {
+        "name": "inward", "kind": "webhook", "target": "http://127.0.0.1:8000/", "min_severity": "warning",
+        "new_secret": ""})
+    assert refused.status_code == 200 and "loopback" in refused.content.decode()
+    assert not NotificationChannel.objects.filter(name="inward").exists()
+    # Rotating shows the new secret once, as a message
+    rotated = admin.post(reverse("admin:monitoring_notificationchannel_changelist"), {
+        "action": "rotate_secret", "_selected_action": [channel.pk]}, follow=True)
+    new = NotificationChannel.objects.get(pk=channel.pk).secret
+    assert new != "very-secret-key-0123456789" and rotated.content.decode().count(new) == 1
 
 
 def test_list_endpoints_have_bounded_queries(client_for, traffic, django_assert_max_num_queries):

@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "django_celery_results",
     "django_prometheus",
     "axes",
+    "csp",
     "portal",
     "recommender",
     "monitoring",
@@ -76,6 +77,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -260,6 +262,42 @@ if CACHE_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# --- Content-Security-Policy (django-csp; docs/security.md, "Pages") ---------------------------
+# On every response. Measured with the portal's pages, the admin and /api/docs/ in Chromium
+# (portal/tests/test_browser_xss.py); each directive is the narrowest that keeps them working.
+from csp.constants import NONCE, NONE, SELF, UNSAFE_EVAL, UNSAFE_INLINE  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        # Everything comes from Usher itself: no CDN, no third party (the deployment is offline).
+        "default-src": [SELF],
+        # Scripts only from Usher's static files, never inline: the page scripts live in
+        # */static/*.js and read their data from json_script elements. 'unsafe-eval' is there for
+        # unfold's Alpine.js, which compiles its x-data/x-init/@click attribute expressions with
+        # new Function() (without it the sidebar, theme switch and dropdowns stop working). The
+        # nonce is for the few inline scripts a third-party template needs (Redoc's init).
+        "script-src": [SELF, UNSAFE_EVAL, NONCE],
+        # No inline event-handler attributes at all (onerror=, onclick=).
+        "script-src-attr": [NONE],
+        # unfold writes its theme colours in a <style> element and style= attributes; Alpine's
+        # x-show, htmx's indicators, Swagger UI and Redoc set styles at run time. CSS cannot run
+        # script in a current browser, so inline styles stay allowed; stylesheets only from Usher.
+        "style-src": [SELF, UNSAFE_INLINE],
+        # unfold's and Swagger UI's icons are inline SVG data: URIs.
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        # The pages' fetch()es (the monitoring API, run progress) go to Usher only.
+        "connect-src": [SELF],
+        # Redoc runs its search in a worker made from a blob: URL.
+        "worker-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        # No page may be framed (as X-Frame-Options: DENY says for older browsers).
+        "frame-ancestors": [NONE],
+    },
+}
+
 # --- production hardening (checked by `manage.py check --deploy`) ---------------------------
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
@@ -365,6 +403,9 @@ MONITORING = {
     "WEBHOOK_TIMEOUT_SECONDS": env.float("MONITORING_WEBHOOK_TIMEOUT_SECONDS", default=5.0),
     # HMAC key for webhooks that have none of their own (e.g. release notifications to a URL).
     "WEBHOOK_SECRET": env("MONITORING_WEBHOOK_SECRET", default=""),
+    # Webhooks may not reach loopback, link-local, private, multicast, reserved or cloud-metadata
+    # addresses, except these host names, addresses or networks (CIDR): e.g. "hooks.internal,10.8.0.0/16".
+    "WEBHOOK_ALLOWED_HOSTS": env.list("NOTIFICATIONS_ALLOWED_HOSTS", default=[]),
     "NOTIFY_MAX_ATTEMPTS": env.int("MONITORING_NOTIFY_MAX_ATTEMPTS", default=5),
     "NOTIFY_RETRY_SECONDS": env.int("MONITORING_NOTIFY_RETRY_SECONDS", default=30),
     # /metrics reads the rollups at most this often per process.
