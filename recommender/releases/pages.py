@@ -250,7 +250,9 @@ class ExperimentView(PortalPage):
             for name, arm in latest.arms.items():
                 rows.append({"name": name, **arm, "z": (latest.ztest or {}).get(name),
                              "seq": (latest.sequential or {}).get(name),
-                             "progress": ((latest.sample_size or {}).get("progress") or {}).get(name)})
+                             "progress": ((latest.sample_size or {}).get("progress") or {}).get(name),
+                             "achieved_viewers": ((latest.sample_size or {}).get("achieved_viewers") or {}).get(name),
+                             "power": ((latest.sample_size or {}).get("achieved_power") or {}).get(name)})
         context.update({
             "experiment": experiment, "latest": latest, "rows": rows, "control": control,
             "chart": selectors.experiment_chart(experiment=experiment),

@@ -86,6 +86,9 @@ def test_experiment_page_shows_the_decision_and_the_chart_series(client, users, 
     html = client.get(f"/portal/releases/experiments/{experiment.pk}/").content.decode()
     assert "ship:svd" in html and "Sample-ratio check" in html and 'id="experiment-chart"' in html
     assert "Unit of analysis: the viewer" in html and "design effect 1.00" in html  # one list per viewer here
+    plan = experiment.snapshots.get().sample_size
+    assert f"{plan['viewers_per_arm']} viewers per arm" in html and f"1500 of {plan['viewers_per_arm']} viewers" in html
+    assert "power now" in html.lower() and plan["design_effect_source"] == "measured"
     assert client.get("/portal/releases/experiments/?baseline=0.1&mde=0.02").content.decode().count("3841") == 1
 
 
