@@ -1,7 +1,8 @@
 """A/B experiments: define arms (model versions and allocations), start and stop them on the
 deployment (serving's deterministic bucketing), and analyse them: sample-ratio mismatch, a
 two-proportion z-test with a confidence interval, an always-valid sequential test (so hourly looks
-are safe) and the sample size for the minimum detectable effect — ending in the decision the data
+are safe) and the sample size in viewers for the minimum detectable effect (the unit arms are
+assigned by, with the design effect the analysis measures) — ending in the decision the data
 supports."""
 
 from __future__ import annotations
