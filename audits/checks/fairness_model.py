@@ -69,11 +69,48 @@ def two_proportion_p_value(x1: float, n1: float, x2: float, n2: float) -> float 
 
 
 def squared_error_p_value(own: np.ndarray | None, reference: np.ndarray | None) -> float | None:
-    """Two-sided Welch t-test of equal mean squared error (None when either group has < 2 predictions)."""
+    """Two-sided Welch t-test of equal mean squared error (None when either group has < 2 predictions;
+    with no spread in either group, 0 when the means differ and 1 when they do not)."""
     if own is None or reference is None or own.size < 2 or reference.size < 2:
         return None
+    if np.ptp(own) == 0 and np.ptp(reference) == 0:
+        return 1.0 if own[0] == reference[0] else 0.0
     result = stats.ttest_ind(own, reference, equal_var=False)
     return None if np.isnan(result.pvalue) else float(result.pvalue)
+
+
+def _judge(m: dict, metric: str, low: float, high: float, alpha: Any, p_value: float | None,
+           has_predictions: bool) -> tuple[str, str]:
+    """One metric of one group against the band: (verdict, reason). A reference value of 0 against a
+    non-zero one is an infinite disparity — outside the band, never "undefined"."""
+    value, reference = m.get("value"), m.get("reference_value")
+    if metric == "rmse" and not has_predictions:
+        return "unavailable", "the model does not predict ratings, so RMSE cannot be judged"
+    if value is None or reference is None:
+        return "undefined", "the metric is undefined for this group or the reference (no rows it counts)"
+    if m.get("disparity") is None:
+        if reference != 0:
+            m["disparity"] = rounded(value / reference)
+        elif value == 0:
+            m["disparity"] = 1.0
+        elif reference == 0:
+            m["disparity_infinite"] = True
+    d = m.get("disparity")
+    if not m.get("disparity_infinite") and low <= d <= high:
+        return "pass", ""
+    if alpha is not None and (p_value is None or p_value >= float(alpha)):
+        return "not_significant", (f"disparity {_disparity_text(m)} outside {low}–{high} but not significant "
+                                   f"(p={rounded(p_value, 6)} ≥ {alpha}): not enough data to tell")
+    return "fail", ""
+
+
+def _disparity_text(m: dict) -> str:
+    return "∞" if m.get("disparity_infinite") else str(m.get("disparity"))
+
+
+def _served_worse(m: dict, metric: str) -> bool:
+    below = not m.get("disparity_infinite") and m["disparity"] < 1
+    return below != (metric in LOWER_IS_BETTER)
 
 
 def ndcg_at_k(recommended: Sequence[str], liked: set[str], k: int) -> float | None:
@@ -243,11 +280,11 @@ def model_fairness(
             elif group == ref:
                 verdict, reason = "reference", "reference group"
             else:
-                verdict, reason = "pass", ""
-                failing = []
+                # Every judged metric is judged on its own, and each one outside the band (and
+                # significant) is its own finding: a waiver of one metric's disparity never covers another's.
+                ref_row = rows_of.get(ref)
                 for metric in judged:
                     m = metrics[metric]
-                    ref_row = rows_of.get(ref)
                     p_value = None
                     if metric == "rmse":
                         p_value = squared_error_p_value(quality[group].get("squared_errors"),
@@ -262,39 +299,39 @@ def model_fairness(
                             )
                         m["reference_value"] = rounded(ref_row[metric]) if ref_row is not None else None
                     m["p_value"] = rounded(p_value, 6)
-                    d = m["disparity"]
-                    if d is None:
-                        m["verdict"] = "undefined"
-                    elif low <= d <= high:
-                        m["verdict"] = "pass"
-                    elif alpha is not None and (p_value is None or p_value >= float(alpha)):
-                        m["verdict"] = "not_significant"
-                    else:
-                        m["verdict"] = "fail"
-                        failing.append(metric)
+                    m["verdict"], m["reason"] = _judge(m, metric, low, high, alpha, p_value, predictions is not None)
+                verdicts = {metrics[x]["verdict"] for x in judged}
+                failing = [x for x in judged if metrics[x]["verdict"] == "fail"]
+                unclear = [x for x in judged if metrics[x]["verdict"] in ("not_significant", "undefined",
+                                                                          "unavailable")]
                 if failing:
                     verdict = "fail"
-                    reason = ", ".join(
-                        f"{METRIC_LABELS[m]} {metrics[m]['value']} vs {metrics[m]['reference_value']} "
-                        f"(disparity {metrics[m]['disparity']}, p={metrics[m]['p_value']})" for m in failing
-                    )
-                    worst = max(failing, key=lambda m: abs(math.log(max(metrics[m]["disparity"], 1e-9))))
-                    below = metrics[worst]["disparity"] < low
-                    direction = "worse" if below != (worst in LOWER_IS_BETTER) else "better"
+                elif "not_significant" in verdicts:
+                    verdict = "inconclusive"
+                else:
+                    verdict = "pass"
+                reason = "; ".join(
+                    [f"{METRIC_LABELS[x]} {metrics[x]['value']} vs {metrics[x]['reference_value']} "
+                     f"(disparity {_disparity_text(metrics[x])}, p={metrics[x]['p_value']})" for x in failing]
+                    + [f"{x}: {metrics[x]['reason']}" for x in unclear])
+                for metric in failing:
+                    m = metrics[metric]
+                    worse = _served_worse(m, metric)
                     findings.append(FindingDraft(
                         check="fairness.disparity",
-                        subject=f"{subject}:{name}={group}",
+                        subject=f"{subject}:{name}={group}:{metric}",
                         severity=str(config["FAIRNESS_FINDING_SEVERITY"]),
-                        title=(f"{target_label}: {name}={group} served {direction} than {name}={ref} — "
-                               f"{worst} disparity {metrics[worst]['disparity']} outside "
-                               f"{low}–{high}"),
+                        title=(f"{target_label}: {name}={group} served {'worse' if worse else 'better'} than "
+                               f"{name}={ref} — {metric} {m['value']} vs {m['reference_value']}, disparity "
+                               f"{_disparity_text(m)} outside {low}–{high}"),
                         evidence={
-                            "attribute": name, "group": group, "reference_group": ref,
-                            "band": [low, high], "alpha": alpha, "top_k": k,
+                            "attribute": name, "group": group, "reference_group": ref, "metric": metric,
+                            "metric_label": METRIC_LABELS[metric], "band": [low, high], "alpha": alpha, "top_k": k,
                             "viewers": n_viewers, "test_ratings": n_rows,
                             "reference_viewers": ref_viewers, "reference_test_ratings": ref_rows,
-                            "failing_metrics": {m: metrics[m] for m in failing},
-                            "metrics": {m: metrics[m] for m in judged},
+                            "failing_metrics": {metric: m},
+                            "metrics": {x: metrics[x] for x in judged},
+                            "other_failing_metrics": [x for x in failing if x != metric],
                             "rmse": quality[group]["rmse"], "reference_rmse": quality[ref]["rmse"],
                             "ndcg": quality[group]["ndcg"], "reference_ndcg": quality[ref]["ndcg"],
                         },
@@ -308,7 +345,8 @@ def model_fairness(
         attributes_out[name] = {
             "reference_group": ref,
             "reference_source": "configured" if name in reference_config else "largest group by viewers",
-            "verdict": "fail" if "fail" in statuses else ("pass" if "pass" in statuses else "insufficient_data"),
+            "verdict": next((v for v in ("fail", "inconclusive", "pass") if v in statuses), "insufficient_data"),
+            "insufficient_groups": [g["group"] for g in groups_out if g["verdict"] == "insufficient_data"],
             "groups": groups_out,
         }
 
@@ -329,8 +367,11 @@ def model_fairness(
         "rmse_available": predictions is not None,
         "attributes": attributes_out,
     }
-    failing_groups = [f.evidence["attribute"] + "=" + f.evidence["group"] for f in findings]
-    summary = (f"{overall_viewers} viewers, {len(frame)} test ratings; "
-               + (f"disparity outside {low}–{high} for {', '.join(failing_groups)}" if failing_groups
-                  else f"no significant disparity outside {low}–{high}"))
+    failing = [f"{f.evidence['attribute']}={f.evidence['group']} {f.evidence['metric']}" for f in findings]
+    insufficient = [f"{a}={g}" for a, d in attributes_out.items() for g in d["insufficient_groups"]]
+    summary = (f"{overall_viewers} viewers, {len(frame)} test ratings; {len(judged)} metric(s) judged "
+               f"({', '.join(judged)}); "
+               + (f"disparity outside {low}–{high} for {', '.join(failing)}" if failing
+                  else f"no significant disparity outside {low}–{high}")
+               + (f"; not enough data for {', '.join(insufficient)}" if insufficient else ""))
     return CheckOutcome(name="fairness.model", summary=summary, results=results, findings=findings)

@@ -38,6 +38,38 @@ JUDGED_LATENCIES = {"latency_p95_ms": "server p95 latency", "client_latency_p95_
 PLATFORM_TIMEOUT_MS = 600
 
 
+def _judge_rate(table: pd.DataFrame, row: pd.Series, ref: pd.Series, metric: str, num: str, den: str, low: float,
+                high: float, alpha: Any, min_requests: int) -> dict[str, Any]:
+    """One rate of one group against the reference's: pass, fail, not_significant (outside the band,
+    not significant), insufficient_data (too few trials of this rate on either side) or unavailable
+    (its source is not installed or has no rows) — never skipped. A reference rate of 0 against a
+    non-zero one is an infinite ratio, outside the band."""
+    if metric not in table.columns or den not in table.columns:
+        return {"verdict": "unavailable", "reason": "its source has no data in the window"}
+    trials, ref_trials = float(row.get(den) or 0), float(ref.get(den) or 0)
+    if trials < min_requests or ref_trials < min_requests:
+        return {"verdict": "insufficient_data", "trials": int(trials), "reference_trials": int(ref_trials),
+                "reason": f"{int(trials)} vs {int(ref_trials)} (reference) {den.replace('_', ' ')}; "
+                          f"at least {min_requests} each are needed"}
+    value, ref_value = float(row[metric]), float(ref[metric])
+    p_value = two_proportion_p_value(float(row[num]), trials, float(ref[num]), ref_trials)
+    out: dict[str, Any] = {"p_value": rounded(p_value, 6), "reference_value": rounded(ref_value)}
+    if ref_value == 0:
+        out["ratio"] = 1.0 if value == 0 else None
+        out["ratio_infinite"] = value != 0
+    else:
+        out["ratio"] = rounded(value / ref_value)
+    outside = out.get("ratio_infinite") or not low <= out["ratio"] <= high
+    if not outside:
+        out["verdict"] = "pass"
+    elif alpha is None or (p_value is not None and p_value < float(alpha)):
+        out["verdict"] = "fail"
+    else:
+        out["verdict"] = "not_significant"
+        out["reason"] = f"ratio outside {low}–{high} but not significant (p={rounded(p_value, 6)}): not enough data to tell"
+    return out
+
+
 def _group_table(attribute: str, values: pd.Series, server: pd.DataFrame | None, client: pd.DataFrame | None,
                  quality: pd.DataFrame | None) -> pd.DataFrame:
     """One row per group of ``attribute`` with every figure the sources allow."""
@@ -153,24 +185,18 @@ def group_service(
             elif group == reference:
                 entry["verdict"] = "reference"
             else:
+                # Every judged figure is judged (or says why it is not); each one outside the band is its
+                # own finding, so a waiver of one never covers another.
                 failing = []
                 for metric, (num, den) in JUDGED_RATES.items():
-                    if metric not in table.columns or pd.isna(row.get(metric)) or pd.isna(ref.get(metric)):
-                        continue
-                    ratio = float(row[metric] / ref[metric]) if ref[metric] else None
-                    p_value = two_proportion_p_value(float(row[num]), float(row[den]), float(ref[num]), float(ref[den]))
-                    verdict = "pass"
-                    if ratio is None:
-                        verdict = "undefined"
-                    elif not low <= ratio <= high:
-                        significant = alpha is None or (p_value is not None and p_value < float(alpha))
-                        verdict = "fail" if significant else "not_significant"
-                    entry["disparities"][metric] = {"ratio": rounded(ratio), "p_value": rounded(p_value, 6),
-                                                    "reference_value": rounded(ref[metric]), "verdict": verdict}
-                    if verdict == "fail":
+                    entry["disparities"][metric] = d = _judge_rate(table, row, ref, metric, num, den, low, high,
+                                                                   alpha, min_requests)
+                    if d["verdict"] == "fail":
                         failing.append(metric)
                 for metric in JUDGED_LATENCIES:
                     if metric not in table.columns or pd.isna(row.get(metric)) or pd.isna(ref.get(metric)):
+                        entry["disparities"][metric] = {"verdict": "unavailable",
+                                                        "reason": "no latency figures for this group or the reference"}
                         continue
                     delta = float(row[metric] - ref[metric])
                     ratio = float(row[metric] / ref[metric]) if ref[metric] else None
@@ -180,20 +206,28 @@ def group_service(
                                                     "verdict": "fail" if fail else "pass"}
                     if fail:
                         failing.append(metric)
-                entry["verdict"] = "fail" if failing else "pass"
-                if failing:
-                    parts = []
-                    for metric in failing:
-                        d = entry["disparities"][metric]
-                        if metric in JUDGED_LATENCIES:
-                            parts.append(f"{JUDGED_LATENCIES[metric]} {entry[metric]} ms vs {d['reference_value']} ms")
-                        else:
-                            parts.append(f"{metric.replace('_', ' ')} {entry[metric]} vs {d['reference_value']} "
-                                         f"(ratio {d['ratio']})")
+                verdicts = {d["verdict"] for d in entry["disparities"].values()}
+                entry["verdict"] = "fail" if failing else ("inconclusive" if "not_significant" in verdicts else "pass")
+                unclear = [f"{m}: {d['reason']}" for m, d in entry["disparities"].items()
+                           if d["verdict"] in ("not_significant", "insufficient_data", "unavailable", "undefined")]
+                if unclear:
+                    entry["reason"] = "; ".join(unclear)
+                for metric in failing:
+                    d = entry["disparities"][metric]
+                    if metric in JUDGED_LATENCIES:
+                        worse = True
+                        figures = f"{JUDGED_LATENCIES[metric]} {entry[metric]} ms vs {d['reference_value']} ms"
+                    else:
+                        worse = d.get("ratio_infinite") is not True and d["ratio"] < low
+                        ratio = "∞" if d.get("ratio_infinite") else d["ratio"]
+                        figures = (f"{metric.replace('_', ' ')} {entry[metric]} vs {d['reference_value']} "
+                                   f"(ratio {ratio} outside {low}–{high})")
                     findings.append(FindingDraft(
-                        check="fairness.service", subject=f"live:{name}={group}", severity=severity,
-                        title=f"Live service: {name}={group} served worse than {name}={reference} — " + "; ".join(parts),
+                        check="fairness.service", subject=f"live:{name}={group}:{metric}", severity=severity,
+                        title=(f"Live service: {name}={group} served {'worse' if worse else 'better'} than "
+                               f"{name}={reference} — {figures}"),
                         evidence={"attribute": name, "group": str(group), "reference_group": reference,
+                                  "metric": metric,
                                   "window": {"start": window[0].isoformat(), "end": window[1].isoformat()},
                                   "group_figures": entry, "band": [low, high], "alpha": alpha,
                                   "reference_size": int(ref["size"]), "failing": failing},

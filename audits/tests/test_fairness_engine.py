@@ -57,9 +57,11 @@ def test_a_group_served_worse_fails_with_the_numbers():
 
     outcome = _run(test, viewers, recommend)
 
-    assert [f.subject for f in outcome.findings] == ["version=1:gender=F"]
+    # Each judged metric outside the band is its own finding: recall and precision both drop for women.
+    assert [f.subject for f in outcome.findings] == ["version=1:gender=F:tpr", "version=1:gender=F:precision"]
     finding = outcome.findings[0]
-    assert finding.evidence["reference_group"] == "M"
+    assert finding.evidence["reference_group"] == "M" and finding.evidence["metric"] == "tpr"
+    assert outcome.findings[1].evidence["failing_metrics"]["precision"]["disparity"] < 0.8
     tpr = finding.evidence["failing_metrics"]["tpr"]
     assert tpr["disparity"] < 0.8 and tpr["p_value"] < 0.01
     assert tpr["value"] == pytest.approx(tpr["disparity"] * tpr["reference_value"], rel=0.01)
@@ -90,12 +92,50 @@ def test_a_tiny_group_is_insufficient_data_with_its_size():
     assert farmer["verdict"] == "insufficient_data"
     assert farmer["viewers"] == 7 and farmer["rows"] == 7 * 15
     assert "7 viewers and 105 test ratings" in farmer["reason"]
+    # reported as not enough data, not passed silently
+    assert "farmer" in outcome.results["attributes"]["occupation"]["insufficient_groups"]
+    assert "not enough data for occupation=farmer" in outcome.summary
+    assert "verdict" not in farmer["metrics"]["tpr"]  # not judged, so no pass either
+
+
+EVERY_METRIC = ["tpr", "fnr", "precision", "fdr", "pprev", "rmse"]
+
+
+def test_every_configured_metric_is_judged_and_each_one_outside_the_band_is_a_finding():
+    test, viewers, recommend = _world(biased_gender="F")
+    outcome = _run(test, viewers, recommend, FAIRNESS_METRICS=EVERY_METRIC)
+    assert outcome.results["judged_metrics"] == EVERY_METRIC
+    for attribute, data in outcome.results["attributes"].items():
+        for group in data["groups"]:
+            if group["verdict"] in ("reference", "excluded", "insufficient_data"):
+                continue
+            # all of them, not just the first: every judged metric of every judged group has a verdict
+            assert all(group["metrics"][m].get("verdict") for m in EVERY_METRIC), (attribute, group)
+            assert group["metrics"]["rmse"]["verdict"] == "unavailable"  # this model predicts no ratings
+    female = next(g for g in outcome.results["attributes"]["gender"]["groups"] if g["group"] == "F")
+    failing = {m for m in EVERY_METRIC if female["metrics"][m]["verdict"] == "fail"}
+    # The planted bias (fewer liked movies found for women) moves recall, its complement and precision.
+    assert {"tpr", "fnr", "precision"} <= failing
+    assert {f.evidence["metric"] for f in outcome.findings} == failing
+    assert all(f.subject == f"version=1:gender=F:{f.evidence['metric']}" for f in outcome.findings)
+    fnr = next(f for f in outcome.findings if f.evidence["metric"] == "fnr")
+    assert fnr.evidence["failing_metrics"]["fnr"]["disparity"] > 1.25 and "served worse" in fnr.title
+
+
+def test_a_clean_world_has_no_finding_for_any_configured_metric():
+    test, viewers, recommend = _world()
+    outcome = _run(test, viewers, recommend, FAIRNESS_METRICS=EVERY_METRIC)
+    assert outcome.findings == []
+    verdicts = [g["metrics"][m]["verdict"] for d in outcome.results["attributes"].values() for g in d["groups"]
+                if g["verdict"] not in ("reference", "excluded", "insufficient_data")
+                for m in EVERY_METRIC if m != "rmse"]
+    assert len(verdicts) == 5 * (1 + 3 + 7) and "fail" not in verdicts  # 5 metrics × the non-reference groups
 
 
 def test_the_reference_group_can_be_configured():
     test, viewers, recommend = _world(biased_gender="F")
     outcome = _run(test, viewers, recommend, FAIRNESS_REFERENCE_GROUPS={"gender": "F"})
-    assert [f.subject for f in outcome.findings] == ["version=1:gender=M"]
+    assert [f.subject for f in outcome.findings] == ["version=1:gender=M:tpr", "version=1:gender=M:precision"]
     assert "served better" in outcome.findings[0].title
     assert outcome.results["attributes"]["gender"]["reference_source"] == "configured"
 
@@ -126,9 +166,12 @@ def test_a_disparity_outside_the_band_but_not_significant_does_not_fail():
     assert tpr["p_value"] == pytest.approx(two_proportion_p_value(12, 30, 30, 50), abs=1e-6)
     assert tpr["p_value"] > 0.05 and tpr["verdict"] == "not_significant"
     assert outcome.findings == []
+    # not a silent pass: the group and the attribute say the data cannot tell
+    assert female["verdict"] == "inconclusive" and "not enough data to tell" in female["reason"]
+    assert outcome.results["attributes"]["gender"]["verdict"] == "inconclusive"
     # judged on the band alone (alpha None), the same numbers fail
     strict = _run(test, viewers, recommend, FAIRNESS_ALPHA=None, **small)
-    assert [f.subject for f in strict.findings] == ["version=1:gender=F"]
+    assert [f.subject for f in strict.findings] == ["version=1:gender=F:tpr"]
 
 
 def test_rmse_per_group_uses_the_models_predictions():
@@ -145,9 +188,12 @@ def test_rmse_per_group_uses_the_models_predictions():
                              config=DEFAULTS, subject="v", target_label="v")
     groups = {g["group"]: g for g in outcome.results["attributes"]["gender"]["groups"]}
     assert {k: g["rmse"] for k, g in groups.items()} == {"M": 0.0, "F": 1.0}
-    # RMSE is judged: women's predictions are worse (the reference's RMSE is 0, so the ratio is undefined
-    # and the finding rests on the other metrics); with a small error for men it is a disparity
-    assert groups["F"]["metrics"]["rmse"]["verdict"] == "undefined"
+    # RMSE is judged: women's predictions are worse; the reference's RMSE is 0, so the disparity is
+    # infinite — outside the band, a finding of its own (it used to be "undefined" and pass silently)
+    rmse = groups["F"]["metrics"]["rmse"]
+    assert rmse["verdict"] == "fail" and rmse["disparity_infinite"] and rmse["p_value"] == 0.0
+    assert "v:gender=F:rmse" in [f.subject for f in outcome.findings]
+    assert "disparity ∞" in next(f.title for f in outcome.findings if f.subject == "v:gender=F:rmse")
 
 
 def test_a_worse_rmse_for_one_group_fails():
@@ -164,7 +210,7 @@ def test_a_worse_rmse_for_one_group_fails():
 
     outcome = model_fairness(test=test, attributes=viewers, recommend=recommend, predict=predict,
                              config=DEFAULTS, subject="v", target_label="v")
-    assert [f.subject for f in outcome.findings] == ["v:gender=F"]
+    assert [f.subject for f in outcome.findings] == ["v:gender=F:rmse"]
     rmse = outcome.findings[0].evidence["failing_metrics"]["rmse"]
     assert rmse["disparity"] > 1.25 and rmse["p_value"] < 0.01
     assert "served worse" in outcome.findings[0].title
@@ -189,10 +235,14 @@ def test_system_level_groups_and_exposure():
     window = (dt.datetime(2025, 1, 1, tzinfo=dt.UTC), dt.datetime(2025, 1, 2, tzinfo=dt.UTC))
     service, findings = group_service(server=None, client=client, quality=None, attributes=viewers,
                                       config=DEFAULTS, window=window, notes={})
-    assert [f.subject for f in findings] == ["live:gender=F"]
+    # one finding per judged figure outside the band: availability, and the timeouts' p95 latency
+    assert [f.subject for f in findings] == ["live:gender=F:availability", "live:gender=F:client_latency_p95_ms"]
     figures = findings[0].evidence["group_figures"]
     assert figures["availability"] == pytest.approx(0.6, abs=0.05)
-    assert "availability" in findings[0].evidence["failing"]
+    assert findings[0].evidence["metric"] == "availability" and "served worse" in findings[0].title
+    # figures whose source is absent are reported as such, not skipped
+    assert figures["disparities"]["personalization_rate"]["verdict"] == "unavailable"
+    assert figures["disparities"]["online_quality"]["verdict"] == "unavailable"
 
     movies = pd.DataFrame({"genres": [["Drama"], ["Comedy"], ["Drama", "Comedy"]], "year": [1994, 2005, 2012],
                            "popularity": [1.0, 5.0, 50.0]}, index=["a", "b", "c"])
@@ -207,3 +257,25 @@ def test_system_level_groups_and_exposure():
         cuts=popularity_cuts(movies["popularity"], (0.5, 0.9)), config={**DEFAULTS, "EXPOSURE_FINDINGS": True},
         window=window)
     assert {f.subject for f in exposure_findings} >= {"live:decade=1990s", "live:decade=2000s", "live:genre=Drama"}
+
+
+def test_system_level_judges_every_figure_and_says_when_a_rate_has_too_few_trials():
+    rng = np.random.default_rng(5)
+    viewers = pd.DataFrame({"gender": ["M"] * 300 + ["F"] * 200, "age_band": "25-34", "occupation": "writer"},
+                           index=pd.Index(range(1, 501), name="viewer"))
+    server = pd.DataFrame({"viewer": rng.integers(1, 501, 3000), "latency_ms": 20.0, "status": 200})
+    server["fallback"] = rng.random(3000) < 0.1  # the same for everyone
+    # online quality: plenty of lists for men, 12 for women (far below the 50 needed), all failing
+    quality = pd.DataFrame({"trials": [10] * 300 + [0] * 188 + [1] * 12, "successes": [3] * 300 + [0] * 200},
+                           index=pd.Index(range(1, 501), name="viewer"))
+    window = (dt.datetime(2025, 1, 1, tzinfo=dt.UTC), dt.datetime(2025, 1, 2, tzinfo=dt.UTC))
+    service, findings = group_service(server=server, client=None, quality=quality, attributes=viewers,
+                                      config=DEFAULTS, window=window, notes={})
+    female = next(g for g in service["attributes"]["gender"]["groups"] if g["group"] == "F")
+    assert female["disparities"]["personalization_rate"]["verdict"] == "pass"
+    assert female["disparities"]["latency_p95_ms"]["verdict"] == "pass"
+    # a quality of 0 on 12 lists is not a finding, and not a silent pass either
+    oq = female["disparities"]["online_quality"]
+    assert oq["verdict"] == "insufficient_data" and "12 vs 3000" in oq["reason"]
+    assert female["disparities"]["availability"]["verdict"] == "unavailable"
+    assert findings == [] and "online_quality" in female["reason"]

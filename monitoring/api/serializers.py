@@ -50,6 +50,10 @@ class SLOStatusSerializer(serializers.Serializer):
     budget_consumed = serializers.FloatField(allow_null=True)
     budget_remaining = serializers.FloatField(allow_null=True)
     burn_rates = serializers.DictField(child=serializers.FloatField(allow_null=True))
+    burn_tiers = serializers.ListField(
+        child=serializers.DictField(), required=False,
+        help_text="The burn-rate alert tiers from the SLO's period: tier, budget_fraction, long_minutes, "
+                  "short_minutes, factor, severity, period_days, adjusted, label, long_rate, short_rate, burning.")
 
 
 class NotificationChannelSerializer(serializers.ModelSerializer):

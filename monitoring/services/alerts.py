@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from monitoring.models import AlertRule, Incident
 from monitoring.services import incidents
-from monitoring.services.metrics import METRICS, metric_evaluate
+from monitoring.services.metrics import METRICS, metric_evaluate, rule_window_threshold
 from portal.errors import ValidationError
 from portal.services import activity_log_record
 
@@ -47,6 +47,13 @@ def alert_rule_evaluate(*, rule: AlertRule, now: datetime | None = None) -> Eval
     now = now or timezone.now()
     since = now - timedelta(minutes=rule.window_minutes)
     try:
+        # A burn-rate tier's window and factor follow its SLO's period; the stored ones are kept in step.
+        window, threshold = rule_window_threshold(metric=rule.metric, params=rule.params,
+                                                  window_minutes=rule.window_minutes, threshold=rule.threshold)
+        if (window, threshold) != (rule.window_minutes, rule.threshold):
+            AlertRule.objects.filter(pk=rule.pk).update(window_minutes=window, threshold=threshold)
+            rule.window_minutes, rule.threshold = window, threshold
+            since = now - timedelta(minutes=window)
         result = metric_evaluate(metric=rule.metric, since=since, until=now, params=rule.params)
     except Exception as exc:  # noqa: BLE001 - one broken rule must not stop the check
         log.exception("alert rule %s failed", rule.name)
@@ -116,6 +123,13 @@ def _validate(data: dict) -> None:
         raise ValidationError("params must be a JSON object")
     if "window_minutes" in data and int(data["window_minutes"]) < 1:
         raise ValidationError("window_minutes must be at least 1")
+    tier = (data.get("params") or {}).get("tier") if isinstance(data.get("params"), dict) else None
+    if tier is not None:
+        from monitoring.services.slo import BURN_TIERS
+
+        if data.get("metric", "slo_burn_rate") != "slo_burn_rate" or tier not in [t[0] for t in BURN_TIERS]:
+            raise ValidationError(f"params.tier {tier!r} needs metric slo_burn_rate and one of "
+                                  f"{[t[0] for t in BURN_TIERS]}", detail={"param": "tier"})
 
 
 def alert_rule_create(*, actor: Any, channels: list | None = None, **data: Any) -> AlertRule:

@@ -38,17 +38,44 @@ def _slo(params: dict) -> SLO:
     return slo
 
 
-def slo_burn_rate(*, since: datetime, until: datetime, params: dict) -> MetricValue:
-    """Multi-window burn rate: the smaller of the burn over the rule's window and over
-    ``short_window_minutes``, so ``> factor`` means both windows burn faster than the factor."""
-    from monitoring.services.slo import slo_burn_rate as burn
+def _burn_tier(params: dict):
+    from monitoring.services.slo import burn_tier
 
     slo = _slo(params)
-    long_minutes = int((until - since).total_seconds() // 60)
-    short_minutes = int(params.get("short_window_minutes") or max(1, long_minutes // 12))
+    try:
+        return slo, burn_tier(tier=str(params["tier"]), period_days=slo.window_days)
+    except ValueError as exc:
+        raise ValidationError(str(exc), detail={"param": "tier"})
+
+
+def rule_window_threshold(*, metric: str, params: dict, window_minutes: int, threshold: float) -> tuple[int, float]:
+    """The window and threshold a rule is evaluated with: its own, except for a burn-rate rule that
+    names a ``tier``, whose long window and factor follow from its SLO's period (``slo_burn_tiers``)."""
+    if metric == "slo_burn_rate" and (params or {}).get("tier"):
+        _, tier = _burn_tier(params)
+        return tier.long_minutes, tier.factor
+    return window_minutes, threshold
+
+
+def slo_burn_rate(*, since: datetime, until: datetime, params: dict) -> MetricValue:
+    """Multi-window burn rate: the smaller of the burn over the rule's window and over the short
+    window, so ``> factor`` means both windows burn faster than the factor. With ``tier`` (fast, slow,
+    leak) both windows come from the SLO's period; otherwise ``short_window_minutes`` (default 1/12)."""
+    from monitoring.services.slo import slo_burn_rate as burn
+
+    tier = None
+    if params.get("tier"):
+        slo, tier = _burn_tier(params)
+        long_minutes, short_minutes = tier.long_minutes, tier.short_minutes
+    else:
+        slo = _slo(params)
+        long_minutes = int((until - since).total_seconds() // 60)
+        short_minutes = int(params.get("short_window_minutes") or max(1, long_minutes // 12))
     long_rate, long_figures = burn(slo=slo, minutes=long_minutes, now=until)
     short_rate, short_figures = burn(slo=slo, minutes=short_minutes, now=until)
     evidence = {"slo": str(slo), "objective": slo.objective, "long_window": long_figures, "short_window": short_figures}
+    if tier is not None:
+        evidence["tier"] = tier.as_dict()
     if long_rate is None or short_rate is None:
         return MetricValue(None, evidence)
     return MetricValue(min(long_rate, short_rate), evidence)
@@ -157,7 +184,9 @@ METRICS: dict[str, MetricSpec] = {
     spec.name: spec
     for spec in [
         MetricSpec("slo_burn_rate", "SLO burn rate (long and short window)", "×", slo_burn_rate,
-                   {"slo": "SLO name", "short_window_minutes": "the short window (default window/12)"}),
+                   {"slo": "SLO name", "tier": "fast|slow|leak: windows and factor from the SLO's period "
+                                               "(the rule's own window and threshold are then kept in step)",
+                    "short_window_minutes": "without a tier: the short window (default window/12)"}),
         MetricSpec("availability", "availability (status 200 within 600 ms)", "ratio",
                    _telemetry_metric("availability"), {"source": "client|server", "model_version_id": "", "arm": ""}),
         MetricSpec("error_rate", "error rate (status other than 200)", "ratio", _telemetry_metric("error_rate"),

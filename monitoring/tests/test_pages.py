@@ -114,8 +114,13 @@ def test_the_migration_seeds_defaults_and_beat_schedules(db):
     assert tasks["monitoring.drift_report"] == 60 and tasks["monitoring.rollup_telemetry_late"] == 60
     assert SLO.objects.get(name="availability").objective == 0.99
     assert SLO.objects.get(name="latency-p95").latency_threshold_ms == 200
-    burn = AlertRule.objects.get(name="availability: fast burn (1h/5m at 14.4x)")
-    assert (burn.threshold, burn.window_minutes, burn.params["short_window_minutes"]) == (14.4, 60, 5)
+    # The seeded SLOs have a 7-day period: the burn-rate tiers carry its factors, not the 30-day ones.
+    burn = {r.params["tier"]: r for r in AlertRule.objects.filter(metric="slo_burn_rate", params__slo="availability")}
+    assert burn["fast"].name == "availability: fast burn (2% of the budget)"
+    assert (burn["fast"].threshold, burn["fast"].window_minutes) == (3.36, 60)
+    assert (burn["slow"].threshold, burn["slow"].window_minutes) == (1.4, 360)
+    assert (burn["leak"].threshold, burn["leak"].window_minutes) == (1.0, 1008)
+    assert "short_window_minutes" not in burn["fast"].params
     assert DriftFeature.objects.count() == 8
 
 

@@ -103,12 +103,15 @@ def test_a_burst_of_errors_trips_the_availability_slo():
         PlantedBias(at=timedelta(hours=6) - timedelta(minutes=90), group="all", kind="timeouts", strength=0.5)])
     _beat(now)
     opened = _opened()
-    assert "availability: fast burn (1h/5m at 14.4x)" in opened, dict(AlertRule.objects.values_list("name", "state"))
-    fast = opened["availability: fast burn (1h/5m at 14.4x)"]
+    assert "availability: fast burn (2% of the budget)" in opened, dict(AlertRule.objects.values_list("name", "state"))
+    fast = opened["availability: fast burn (2% of the budget)"]
     assert fast.severity == "critical"
-    assert fast.evidence["long_window"]["burn_rate"] > 14.4 and fast.evidence["short_window"]["burn_rate"] > 14.4
+    # A 7-day SLO: 2% of its budget in an hour is 3.36×, over 1 h and 5 min (the 30-day 14.4× would page late).
+    tier = fast.evidence["tier"]
+    assert (tier["factor"], tier["long_minutes"], tier["short_minutes"]) == (3.36, 60, 5)
+    assert fast.evidence["long_window"]["burn_rate"] > 3.36 and fast.evidence["short_window"]["burn_rate"] > 3.36
     assert 0.3 < fast.evidence["short_window"]["bad_share"] < 0.7
-    assert "availability: slow burn (6h/30m at 6x)" in opened
+    assert "availability: slow burn (5% of the budget)" in opened
 
 
 def test_a_planted_slowdown_trips_the_latency_slo():
@@ -125,8 +128,8 @@ def test_a_planted_slowdown_trips_the_latency_slo():
     _simulate(now, days=0.25, world=world, recommend_factory=recommender, watch_probability=0.05)
     _beat(now)
     opened = _opened()
-    assert "latency-p95: fast burn (1h/5m at 14.4x)" in opened, dict(AlertRule.objects.values_list("name", "state"))
-    fast = opened["latency-p95: fast burn (1h/5m at 14.4x)"]
+    assert "latency-p95: fast burn (2% of the budget)" in opened, dict(AlertRule.objects.values_list("name", "state"))
+    fast = opened["latency-p95: fast burn (2% of the budget)"]
     assert fast.evidence["short_window"]["bad_share"] == pytest.approx(1.0)
     assert not any(name.startswith("availability") for name in opened)
 
@@ -180,7 +183,7 @@ def test_a_quiet_clean_world_opens_no_incident():
     # Every default rule had something to look at, and none fired
     states = dict(AlertRule.objects.values_list("name", "state"))
     assert "firing" not in states.values() and "error" not in states.values(), states
-    assert states["availability: fast burn (1h/5m at 14.4x)"] == "ok"
+    assert states["availability: fast burn (2% of the budget)"] == "ok"
     assert states["drift against the training snapshot"] == "ok"
     assert states["data-quality issues"] == "ok"
     assert not Incident.objects.exists()

@@ -30,6 +30,7 @@ from recommender.models import (
     ShadowReport,
 )
 from recommender.releases import selectors, services, stats
+from recommender.releases.conf import release_setting
 
 # --- output serializers ---------------------------------------------------------------------------------
 
@@ -457,8 +458,10 @@ class ExperimentResultsApi(APIView):
 
 
 class SampleSizeApi(APIView):
-    """Lists per arm needed to detect a minimum effect on a success rate (two-sided test).
-    A calculation that changes nothing: every role may call it."""
+    """Lists per arm needed to detect a minimum effect on a success rate (two-sided test) if lists were
+    independent, and — with ``lists_per_viewer`` (and the ``design_effect`` an experiment's analysis
+    measures, default EXPERIMENT_PRIOR_DESIGN_EFFECT) — the viewers per arm a viewer-randomised
+    experiment needs. A calculation that changes nothing: every role may call it."""
 
     write_roles = ("viewer", "data_scientist", "operator", "reviewer")
 
@@ -468,19 +471,34 @@ class SampleSizeApi(APIView):
         alpha = serializers.FloatField(default=0.05)
         power = serializers.FloatField(default=0.8)
         relative = serializers.BooleanField(default=False)
+        lists_per_viewer = serializers.FloatField(required=False, min_value=1.0)
+        design_effect = serializers.FloatField(required=False, min_value=0.01, max_value=10_000)
 
     @extend_schema(request=SampleSizeInputSerializer, responses=inline_serializer("SampleSizeOut", {
-        "per_arm": serializers.IntegerField(), "baseline": serializers.FloatField(), "target": serializers.FloatField()}))
+        "per_arm": serializers.IntegerField(), "baseline": serializers.FloatField(), "target": serializers.FloatField(),
+        "viewers_per_arm": serializers.IntegerField(required=False), "lists_needed": serializers.IntegerField(
+            required=False), "design_effect": serializers.FloatField(required=False),
+        "design_effect_source": serializers.CharField(required=False)}))
     def post(self, request) -> Response:
         data = self.SampleSizeInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        v = data.validated_data
+        v = dict(data.validated_data)
+        per_viewer, design_effect = v.pop("lists_per_viewer", None), v.pop("design_effect", None)
         try:
             n = stats.sample_size_two_proportions(**v)
         except ValueError as exc:
             raise ValidationError(str(exc), detail=dict(v))
         target = v["baseline"] * (1 + v["mde"]) if v["relative"] else v["baseline"] + v["mde"]
-        return Response({"per_arm": n, "baseline": v["baseline"], "target": target})
+        out = {"per_arm": n, "baseline": v["baseline"], "target": target}
+        if per_viewer is not None:
+            source = "given" if design_effect is not None else "prior"
+            if design_effect is None:
+                design_effect = float(release_setting("EXPERIMENT_PRIOR_DESIGN_EFFECT"))
+            plan = stats.sample_size_viewers(design_effect=design_effect, lists_per_viewer=per_viewer, **v)
+            out.update({"viewers_per_arm": plan.viewers, "lists_needed": plan.lists_needed,
+                        "design_effect": design_effect, "design_effect_source": source,
+                        "lists_per_viewer": per_viewer})
+        return Response(out)
 
 
 # --- shadow -------------------------------------------------------------------------------------------------

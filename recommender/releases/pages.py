@@ -199,12 +199,23 @@ class ExperimentsView(PortalPage):
                     "relative": params.get("relative") == "on",
                 }
                 calc["per_arm"] = stats.sample_size_two_proportions(**calc)
+                if params.get("lists_per_viewer"):
+                    per_viewer = float(params["lists_per_viewer"])
+                    given = params.get("design_effect")
+                    design_effect = float(given) if given else float(release_setting("EXPERIMENT_PRIOR_DESIGN_EFFECT"))
+                    plan = stats.sample_size_viewers(
+                        baseline=calc["baseline"], mde=calc["mde"], alpha=calc["alpha"], power=calc["power"],
+                        relative=calc["relative"], design_effect=design_effect, lists_per_viewer=per_viewer)
+                    calc.update({"plan": plan.as_dict(), "lists_per_viewer": per_viewer,
+                                 "design_effect": float(given) if given else None,
+                                 "design_effect_source": "given" if given else "prior"})
             except ValueError as exc:
                 calc = {"error": str(exc)}
         context.update({
             "experiments": selectors.experiment_list(),
             "versions": model_version_list().exclude(status__in=["rejected", "archived"])[:100],
             "calc": calc, "arm_rows": range(4),
+            "prior_design_effect": release_setting("EXPERIMENT_PRIOR_DESIGN_EFFECT"),
             "can_create": user_has_role(self.request.user, "operator", "data_scientist"),
         })
         return context
@@ -250,7 +261,9 @@ class ExperimentView(PortalPage):
             for name, arm in latest.arms.items():
                 rows.append({"name": name, **arm, "z": (latest.ztest or {}).get(name),
                              "seq": (latest.sequential or {}).get(name),
-                             "progress": ((latest.sample_size or {}).get("progress") or {}).get(name)})
+                             "progress": ((latest.sample_size or {}).get("progress") or {}).get(name),
+                             "achieved_viewers": ((latest.sample_size or {}).get("achieved_viewers") or {}).get(name),
+                             "power": ((latest.sample_size or {}).get("achieved_power") or {}).get(name)})
         context.update({
             "experiment": experiment, "latest": latest, "rows": rows, "control": control,
             "chart": selectors.experiment_chart(experiment=experiment),

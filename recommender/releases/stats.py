@@ -12,6 +12,9 @@
   (Fleiss, "Statistical Methods for Rates and Proportions", eq. 4.14 without continuity correction).
 * ``simulate_aa`` — repeated A/A tests with hourly peeking: the false-positive rate of the
   sequential test against the naive "peek at the z-test every hour" habit.
+* ``sample_size_viewers`` / ``power_two_proportions`` — the same in viewers per arm for a
+  viewer-randomised experiment (the independent-trials lists × the measured design effect ÷ lists per
+  viewer), and the power a given sample has; ``simulate_power_viewers`` checks the plan's power.
 * ``simulate_aa_viewers`` — the same where viewers (the unit of randomisation) each get many
   lists: the list-level variance is too small, the viewer-level (delta-method) one is right.
 
@@ -353,6 +356,70 @@ def sample_size_two_proportions(
     return int(math.ceil(n))
 
 
+@dataclass(frozen=True)
+class ViewerPlan:
+    """The sample size of a viewer-randomised experiment, in viewers per arm."""
+
+    lists_independent: int  # lists per arm if lists were independent trials (Fleiss)
+    design_effect: float  # the variance with the viewer as the unit ÷ the binomial one
+    lists_per_viewer: float  # mean lists per viewer over the experiment so far
+    lists_needed: int  # lists_independent × design_effect
+    viewers: int  # lists_needed / lists_per_viewer, rounded up
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def sample_size_viewers(
+    *, baseline: float, mde: float, design_effect: float, lists_per_viewer: float, alpha: float = 0.05,
+    power: float = 0.8, relative: bool = False,
+) -> ViewerPlan:
+    """Viewers per arm for a viewer-randomised test of ``mde`` with the given power.
+
+    With K viewers per arm each served on average m̄ lists (N = K m̄), the ratio estimator's variance
+    is Var(p̂) = deff · p(1 − p)/N, where deff is the design effect the analysis measures (the
+    delta-method variance ÷ the binomial one). So the test has the power of an independent-trials test
+    with N / deff lists, and reaches the planned power when N / deff ≥ n, Fleiss' independent-trials
+    sample size (``sample_size_two_proportions``):
+
+        K = ⌈ n · deff / m̄ ⌉.
+
+    Both deff and m̄ grow as viewers stay in the experiment longer (deff ≈ 1 + (m̄ₑ − 1)·ICC with m̄ₑ the
+    size-weighted lists per viewer), so the plan holds for an experiment whose viewers are served the
+    way they were so far; it is recomputed at every look from the measured moments.
+    """
+    if design_effect <= 0 or not math.isfinite(design_effect):
+        raise ValueError(f"the design effect must be a positive number (got {design_effect})")
+    if lists_per_viewer <= 0 or not math.isfinite(lists_per_viewer):
+        raise ValueError(f"lists per viewer must be a positive number (got {lists_per_viewer})")
+    n = sample_size_two_proportions(baseline=baseline, mde=mde, alpha=alpha, power=power, relative=relative)
+    lists = int(math.ceil(n * design_effect))
+    return ViewerPlan(n, float(design_effect), float(lists_per_viewer), lists,
+                      int(math.ceil(lists / lists_per_viewer)))
+
+
+def power_two_proportions(
+    *, baseline: float, mde: float, trials_a: float, trials_b: float, alpha: float = 0.05,
+    design_effect: float = 1.0, relative: bool = False,
+) -> float:
+    """The power of the two-sided z-test to detect ``mde`` with these lists per arm, their variance
+    inflated by ``design_effect`` (the inverse of ``sample_size_viewers``; same approximation as Fleiss):
+
+        power = Φ( (|δ| − z_{1−α/2} √V₀) / √V₁ ),  V₀ = deff · p̄q̄ (1/n_a + 1/n_b),  V₁ = deff · (p₁q₁/n_a + p₂q₂/n_b).
+    """
+    p1 = baseline
+    p2 = baseline * (1 + mde) if relative else baseline + mde
+    if not (0 < p1 < 1 and 0 < p2 < 1) or p1 == p2:
+        raise ValueError(f"need 0 < baseline, baseline+effect < 1 and a non-zero effect (got {p1} → {p2})")
+    if trials_a <= 0 or trials_b <= 0:
+        return 0.0
+    p_bar = (p1 + p2) / 2
+    v0 = design_effect * p_bar * (1 - p_bar) * (1 / trials_a + 1 / trials_b)
+    v1 = design_effect * (p1 * (1 - p1) / trials_a + p2 * (1 - p2) / trials_b)
+    z_a = sps.norm.ppf(1 - alpha / 2)
+    return float(sps.norm.cdf((abs(p2 - p1) - z_a * math.sqrt(v0)) / math.sqrt(v1)))
+
+
 # --- A/A simulation -------------------------------------------------------------------------------
 
 
@@ -499,6 +566,125 @@ def simulate_aa_viewers(
         replicates, looks, viewers, float(total_lists / (2 * replicates * viewers)), rate, concentration, alpha, tau,
         float(hit_list.mean()), float(hit_viewer.mean()), _wilson_high(k, replicates),
         float((np.abs(z_list) >= crit).mean()), float((np.abs(z_viewer) >= crit).mean()), float(deff.mean()),
+    )
+
+
+@dataclass(frozen=True)
+class ViewerPowerSimulation:
+    replicates: int
+    rate: float
+    effect: float  # the true difference planted in the treatment arm (the planned MDE)
+    concentration: float
+    lists_per_viewer: float  # the mean the simulation draws
+    alpha: float
+    power: float  # the nominal power the plan asks for
+    pilot_viewers: int
+    pilot_design_effect: float  # measured on the pilot (an A/A experiment), as the analysis measures it
+    pilot_lists_per_viewer: float
+    plan: dict  # ViewerPlan from the pilot's figures
+    viewer_plan_power: float  # empirical power of the viewer-level z-test at plan["viewers"] per arm
+    viewer_plan_power_ci: tuple[float, float]  # 95% Wilson interval
+    viewer_plan_msprt_power: float  # the mSPRT's at the same horizon (one look): it pays for peeking
+    predicted_power: float  # power_two_proportions at the plan with the pilot's design effect
+    list_plan_viewers: int  # the old plan: independent-trials lists / lists per viewer
+    list_plan_power: float  # empirical power of the viewer-level z-test there
+    mean_design_effect: float  # measured at the planned horizon
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    denom = 1 + z * z / n
+    centre = p + z * z / (2 * n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (centre - half) / denom, (centre + half) / denom
+
+
+def _viewer_arm(rng, replicates: int, viewers: int, rate: float, concentration: float, lists_per_viewer: float):
+    """(successes, lists) per viewer, shape (replicates, viewers): a Beta propensity with mean ``rate``
+    and ``concentration`` a + b; every viewer has at least one list, 1 + Poisson(Exponential) in all,
+    with mean ``lists_per_viewer`` (activity differs a lot between viewers, as it does on the platform)."""
+    propensity = rng.beta(rate * concentration, (1 - rate) * concentration, size=(replicates, viewers))
+    n = 1 + rng.poisson(rng.exponential(max(lists_per_viewer - 1, 0.0), size=(replicates, viewers)))
+    return rng.binomial(n, propensity).astype(float), n.astype(float)
+
+
+def _viewer_tests(arm_a, arm_b, *, alpha: float, tau: float):
+    """Per replicate: significant in the right direction (viewer-level z-test), the mSPRT's rejection at
+    this one look, and the design effect — with the analysis' own formulas (``_delta_variance``)."""
+    (sa, na), (sb, nb) = arm_a, arm_b
+    k = sa.shape[1]
+    tot = [(s.sum(axis=1), n.sum(axis=1), (n * n).sum(axis=1), (s * s).sum(axis=1), (s * n).sum(axis=1))
+           for s, n in ((sa, na), (sb, nb))]
+    (Sa, Na, nna, ssa, sna), (Sb, Nb, nnb, ssb, snb) = tot
+    pooled = (Sa + Sb) / (Na + Nb)
+    diff = Sb / Nb - Sa / Na
+    v0 = _delta_variance(ssa, sna, nna, Na, k, pooled) + _delta_variance(ssb, snb, nnb, Nb, k, pooled)
+    z = np.where(v0 > 0, diff / np.sqrt(np.where(v0 > 0, v0, 1.0)), 0.0)
+    crit = sps.norm.ppf(1 - alpha / 2)
+    v_list = _pooled_variance(Sa, Na, Sb, Nb)
+    deff = np.where(v_list > 0, v0 / np.where(v_list > 0, v_list, 1.0), 1.0)
+    seq = _msprt_log_lr(diff, v0, tau) >= math.log(1 / alpha)
+    return z >= crit, seq & (diff > 0), deff
+
+
+def simulate_power_viewers(
+    *,
+    replicates: int = 2000,
+    rate: float = 0.2,
+    effect: float = 0.03,
+    concentration: float = 4.0,
+    lists_per_viewer: float = 10.0,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    tau: float = 0.03,
+    pilot_viewers: int = 400,
+    chunk: int = 250,
+    seed: int = 0,
+) -> ViewerPowerSimulation:
+    """Is the viewer plan's power the nominal one? A pilot A/A experiment (``pilot_viewers`` per arm,
+    both at ``rate``) gives the design effect, lists per viewer and baseline the way ``analyse`` measures
+    them; ``sample_size_viewers`` plans from them; then ``replicates`` viewer-randomised experiments
+    with a true difference of ``effect`` (= the MDE) run at the planned viewers per arm, analysed once
+    at that horizon with the viewer-level z-test. Also the old plan (independent-trials lists ÷ lists
+    per viewer) under the same honest test, to show how short it falls."""
+    rng = np.random.default_rng(seed)
+    pa = _viewer_arm(rng, 1, pilot_viewers, rate, concentration, lists_per_viewer)
+    pb = _viewer_arm(rng, 1, pilot_viewers, rate, concentration, lists_per_viewer)
+    ma, mb = (UnitMoments.from_units(s[0], n[0]) for s, n in (pa, pb))
+    pilot = two_proportion_ztest(successes_a=int(pa[0].sum()), trials_a=int(pa[1].sum()),
+                                 successes_b=int(pb[0].sum()), trials_b=int(pb[1].sum()), moments_a=ma, moments_b=mb)
+    per_viewer = float((pa[1].sum() + pb[1].sum()) / (2 * pilot_viewers))
+    plan = sample_size_viewers(baseline=pilot.rate_a, mde=effect, design_effect=pilot.design_effect,
+                               lists_per_viewer=per_viewer, alpha=alpha, power=power)
+    predicted = power_two_proportions(baseline=pilot.rate_a, mde=effect, trials_a=plan.viewers * per_viewer,
+                                      trials_b=plan.viewers * per_viewer, alpha=alpha,
+                                      design_effect=pilot.design_effect)
+    list_plan = int(math.ceil(plan.lists_independent / per_viewer))
+
+    def run(viewers: int) -> tuple[int, int, float]:
+        hits = seq_hits = 0
+        deff_sum = 0.0
+        for start in range(0, replicates, chunk):
+            size = min(chunk, replicates - start)
+            a = _viewer_arm(rng, size, viewers, rate, concentration, lists_per_viewer)
+            b = _viewer_arm(rng, size, viewers, rate + effect, concentration, lists_per_viewer)
+            z_hit, seq_hit, deff = _viewer_tests(a, b, alpha=alpha, tau=tau)
+            hits += int(z_hit.sum())
+            seq_hits += int(seq_hit.sum())
+            deff_sum += float(deff.sum())
+        return hits, seq_hits, deff_sum / replicates
+
+    hits, seq_hits, mean_deff = run(plan.viewers)
+    list_hits, _, _ = run(list_plan)
+    return ViewerPowerSimulation(
+        replicates, rate, effect, concentration, lists_per_viewer, alpha, power, pilot_viewers,
+        float(pilot.design_effect), per_viewer, plan.as_dict(), hits / replicates, _wilson(hits, replicates),
+        seq_hits / replicates, predicted, list_plan, list_hits / replicates, mean_deff,
     )
 
 

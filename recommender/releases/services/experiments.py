@@ -1,7 +1,8 @@
 """A/B experiments: define arms (model versions and allocations), start and stop them on the
 deployment (serving's deterministic bucketing), and analyse them: sample-ratio mismatch, a
 two-proportion z-test with a confidence interval, an always-valid sequential test (so hourly looks
-are safe) and the sample size for the minimum detectable effect — ending in the decision the data
+are safe) and the sample size in viewers for the minimum detectable effect (the unit arms are
+assigned by, with the design effect the analysis measures) — ending in the decision the data
 supports."""
 
 from __future__ import annotations
@@ -233,7 +234,7 @@ def analyse(*, experiment: Experiment, per_arm: dict[str, dict], previous: Exper
                           allocations=[a["allocation"] for a in per_arm.values()]).as_dict()
     srm["arms"] = list(per_arm)
     c = per_arm[control]
-    ztest, sequential, sample = {}, {}, {}
+    ztest, sequential = {}, {}
     for name in treatments:
         t = per_arm[name]
         if c["trials"] and t["trials"]:
@@ -254,13 +255,7 @@ def analyse(*, experiment: Experiment, per_arm: dict[str, dict], previous: Exper
                 seq["cs_high"] = min(seq["cs_high"], prev["cs_high"])
                 seq["reject"] = seq["p_value"] <= alpha_each
             sequential[name] = seq
-    base = c["rate"] if c["rate"] else None
-    if base and 0 < base < 1 and 0 < base + experiment.minimum_detectable_effect < 1:
-        needed = stats.sample_size_two_proportions(baseline=base, mde=experiment.minimum_detectable_effect,
-                                                   alpha=alpha_each, power=experiment.power)
-        sample = {"per_arm": needed, "baseline": base, "mde": experiment.minimum_detectable_effect,
-                  "power": experiment.power, "alpha": alpha_each,
-                  "progress": {n: min(1.0, a["trials"] / needed) for n, a in per_arm.items()}}
+    sample = _sample_size(experiment, per_arm, control, ztest, alpha_each)
     decision, reason = _decide(experiment, per_arm, control, srm, sequential, ztest, sample)
     return {"srm": srm, "ztest": ztest, "sequential": sequential, "sample_size": sample,
             "decision": decision, "reason": reason}
@@ -298,11 +293,84 @@ def _decide(experiment, per_arm, control, srm, sequential, ztest, sample) -> tup
         return f"{Decision.SHIP}:{best}", f"ship {best}: {describe(best)}"
     if losers and len(losers) == len(sequential):
         return Decision.KEEP_CONTROL, "keep the control: every treatment is worse — " + "; ".join(describe(n) for n in losers)
-    reached = sample and all(per_arm[n]["trials"] >= sample["per_arm"] for n in per_arm)
-    if reached and not winners:
+    if sample.get("reached") and not winners:
+        significant = [n for n, z in ztest.items() if z.get("significant")]
+        if significant:
+            return Decision.CONTINUE, (
+                "keep collecting: at the planned sample size the fixed-horizon z-test sees a difference ("
+                + ", ".join(f"{n} {ztest[n]['difference']:+.4f}, p = {ztest[n]['p_value']:.3g}" for n in significant)
+                + ") that the always-valid test has not confirmed")
         return Decision.NO_DIFFERENCE, (
-            f"no difference detected at the planned sample size ({sample['per_arm']} lists per arm for an effect of "
-            f"{sample['mde']} at power {sample['power']}): keep the control")
+            f"no difference detected at the planned sample size: {_plan_text(sample)}; "
+            f"achieved viewers {_achieved_text(sample)}, power now {sample['achieved_power_min']:.2f} "
+            f"for an effect of {sample['mde']}: keep the control")
     have = ", ".join(f"{n} {a['trials']}" for n, a in per_arm.items())
-    need = f"; planned {sample['per_arm']} per arm" if sample else ""
-    return Decision.CONTINUE, f"keep collecting: no significant difference yet (lists: {have}{need})"
+    if not sample:
+        return Decision.CONTINUE, f"keep collecting: no significant difference yet (lists: {have})"
+    return Decision.CONTINUE, (
+        f"keep collecting: no significant difference yet (viewers {_achieved_text(sample)}; lists {have}; "
+        f"planned {_plan_text(sample)}; power now {sample['achieved_power_min']:.2f})")
+
+
+def _sample_size(experiment, per_arm: dict[str, dict], control: str, ztest: dict, alpha: float) -> dict:
+    """The planned sample size in viewers per arm, what each arm has, and the power it has now.
+
+    Arms are assigned by viewer, so the plan is in viewers: Fleiss' independent-trials lists per arm
+    (at the control's rate) × the design effect the z-test measures (the largest over treatments; the
+    configured prior until every arm has ``EXPERIMENT_DESIGN_EFFECT_MIN_VIEWERS`` viewers) ÷ the mean
+    lists per viewer measured so far (``stats.sample_size_viewers``). The power now is that of the
+    fixed-horizon z-test with the lists each treatment and the control have, at that design effect."""
+    mde, power = experiment.minimum_detectable_effect, experiment.power
+    base = per_arm[control]["rate"] or None
+    if not base or not 0 < base < 1 or not 0 < base + mde < 1:
+        return {}
+    achieved = {n: _units(a) for n, a in per_arm.items()}
+    min_viewers = int(release_setting("EXPERIMENT_DESIGN_EFFECT_MIN_VIEWERS"))
+    measured = [z["design_effect"] for z in ztest.values() if z.get("unit") == "viewer"]
+    if measured and len(measured) == len(ztest) and min(achieved.values()) >= min_viewers:
+        design_effect, source = max(measured), "measured"
+        note = f"measured by the analysis (the largest over treatments; every arm has ≥ {min_viewers} viewers)"
+    else:
+        design_effect, source = float(release_setting("EXPERIMENT_PRIOR_DESIGN_EFFECT")), "prior"
+        note = (f"the configured prior (EXPERIMENT_PRIOR_DESIGN_EFFECT): the measured one is used once every "
+                f"arm has {min_viewers} viewers" + (f"; measured so far {max(measured):.2f}" if measured else ""))
+    lists = sum(a["trials"] for a in per_arm.values())
+    viewers = sum(achieved.values())
+    if not lists or not viewers:
+        return {}
+    per_viewer = lists / viewers
+    plan = stats.sample_size_viewers(baseline=base, mde=mde, design_effect=design_effect, lists_per_viewer=per_viewer,
+                                     alpha=alpha, power=power)
+    c = per_arm[control]
+    achieved_power = {
+        n: stats.power_two_proportions(baseline=base, mde=mde, trials_a=c["trials"], trials_b=a["trials"],
+                                       alpha=alpha, design_effect=design_effect)
+        for n, a in per_arm.items() if n != control}
+    reached = source == "measured" and all(v >= plan.viewers for v in achieved.values())
+    return {
+        "unit": "viewer", "per_arm": plan.viewers, "viewers_per_arm": plan.viewers,
+        "lists_independent": plan.lists_independent, "lists_needed": plan.lists_needed,
+        "design_effect": design_effect, "design_effect_source": source, "design_effect_note": note,
+        "lists_per_viewer": per_viewer, "baseline": base, "mde": mde, "power": power, "alpha": alpha,
+        "achieved_viewers": achieved, "achieved_power": achieved_power,
+        "achieved_power_min": min(achieved_power.values()) if achieved_power else 0.0,
+        "progress": {n: min(1.0, v / plan.viewers) for n, v in achieved.items()}, "reached": reached,
+    }
+
+
+def _units(arm: dict) -> int:
+    """The arm's viewers in the analysis: those with a list whose window has closed (the moments' K),
+    else the viewers served."""
+    moments = arm.get("moments") or {}
+    return int(moments.get("units") or arm.get("viewers") or 0)
+
+
+def _plan_text(sample: dict) -> str:
+    return (f"{sample['viewers_per_arm']:,} viewers per arm = {sample['lists_independent']:,} lists if independent × "
+            f"design effect {sample['design_effect']:.2f} ({sample['design_effect_source']}) ÷ "
+            f"{sample['lists_per_viewer']:.2f} lists per viewer, for an effect of {sample['mde']} at power "
+            f"{sample['power']}")
+
+
+def _achieved_text(sample: dict) -> str:
+    return ", ".join(f"{n} {v:,}" for n, v in sample["achieved_viewers"].items())

@@ -76,6 +76,13 @@ def test_sample_size_endpoint(client_for):
     client = client_for("viewer")
     ok = client.post("/api/v1/releases/sample-size", {"baseline": 0.1, "mde": 0.02}, format="json")
     assert ok.status_code == 200 and ok.json()["per_arm"] == 3841
+    viewers = client.post("/api/v1/releases/sample-size", {"baseline": 0.1, "mde": 0.02, "lists_per_viewer": 8,
+                                                           "design_effect": 3}, format="json").json()
+    assert viewers["per_arm"] == 3841 and viewers["lists_needed"] == 3841 * 3
+    assert viewers["viewers_per_arm"] == -(-3841 * 3 // 8) and viewers["design_effect_source"] == "given"
+    prior = client.post("/api/v1/releases/sample-size", {"baseline": 0.1, "mde": 0.02, "lists_per_viewer": 8},
+                        format="json").json()
+    assert prior["design_effect"] == 2.0 and prior["design_effect_source"] == "prior"
     bad = client.post("/api/v1/releases/sample-size", {"baseline": 0.1, "mde": 0}, format="json")
     assert bad.status_code == 400 and "non-zero effect" in bad.json()["error"]
 

@@ -3,6 +3,7 @@ analysis (SRM, z-test with CI, sequential test, sample size) and the decision th
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import pytest
@@ -115,3 +116,63 @@ def test_experiments_and_canaries_do_not_share_traffic(experiment, users):
               {"name": "b", "version": VersionFactory().pk, "allocation": 10}])
     with pytest.raises(Conflict, match="holds a canary share"):
         services.experiment_start(experiment=second, actor=users["operator"])
+
+
+# --- the sample size in viewers ------------------------------------------------------------------------
+
+
+def _arm(rng, *, viewers: int, lists_each: int, rate: float, control: bool, concentration: float = 4.0) -> dict:
+    """One arm's counts as the analysis gets them: viewers with their own propensity, ``lists_each`` lists."""
+    import numpy as np
+
+    from recommender.releases import stats
+
+    propensity = rng.beta(rate * concentration, (1 - rate) * concentration, size=viewers)
+    trials = np.full(viewers, lists_each)
+    successes = rng.binomial(trials, propensity)
+    moments = stats.UnitMoments.from_units(successes, trials)
+    return {"version": 1, "allocation": 50, "control": control, "successes": int(successes.sum()),
+            "trials": int(trials.sum()), "rate": float(successes.sum() / trials.sum()), "viewers": viewers,
+            "moments": {"units": moments.units, "sum_trials_sq": moments.sum_trials_sq,
+                        "sum_successes_sq": moments.sum_successes_sq, "sum_cross": moments.sum_cross},
+            "guardrails": {"requests": 0}}
+
+
+def _analyse(**arm_kwargs):
+    import numpy as np
+
+    from recommender.models import Experiment
+    from recommender.releases.services.experiments import analyse
+
+    rng = np.random.default_rng(7)
+    experiment = Experiment(name="plan", alpha=0.05, minimum_detectable_effect=0.03, power=0.8, guardrails={})
+    per_arm = {"control": _arm(rng, control=True, **arm_kwargs), "svd": _arm(rng, control=False, **arm_kwargs)}
+    return analyse(experiment=experiment, per_arm=per_arm, previous=None)
+
+
+def test_the_plan_is_in_viewers_and_few_heavy_viewers_do_not_make_it():
+    # 60 viewers per arm with 100 lists each: 6,000 lists per arm, more than the ~3,000 independent
+    # lists an effect of 0.03 needs at 0.2 — the old list plan said "no difference" here.
+    result = _analyse(viewers=60, lists_each=100, rate=0.2)
+    sample = result["sample_size"]
+    assert sample["unit"] == "viewer" and sample["design_effect_source"] == "prior"
+    assert sample["design_effect"] == 2.0 and "EXPERIMENT_PRIOR_DESIGN_EFFECT" in sample["design_effect_note"]
+    assert sample["lists_independent"] < result["ztest"]["svd"]["trials_a"]
+    assert sample["viewers_per_arm"] == -(-sample["lists_needed"] // 100)  # ⌈lists needed / lists per viewer⌉
+    assert sample["achieved_viewers"] == {"control": 60, "svd": 60} and not sample["reached"]
+    assert result["decision"] == "continue" and "prior" in result["reason"] and "power now" in result["reason"]
+
+
+def test_no_difference_only_at_the_planned_viewers_with_the_measured_design_effect():
+    early = _analyse(viewers=300, lists_each=12, rate=0.2)["sample_size"]
+    assert early["design_effect_source"] == "measured" and early["design_effect"] > 2  # ICC 0.2, 12 lists each
+    # The plan is the independent-trials lists × the measured design effect ÷ 12 lists per viewer.
+    assert early["viewers_per_arm"] == math.ceil(math.ceil(early["lists_independent"] * early["design_effect"]) / 12)
+    assert early["viewers_per_arm"] > 300 and early["achieved_power_min"] < 0.5
+    assert not early["reached"]
+
+    late = _analyse(viewers=early["viewers_per_arm"] + 200, lists_each=12, rate=0.2)
+    sample = late["sample_size"]
+    assert sample["reached"] and sample["achieved_power_min"] >= 0.78
+    assert late["decision"] == "no_difference"
+    assert "viewers per arm" in late["reason"] and f"design effect {sample['design_effect']:.2f} (measured)" in late["reason"]

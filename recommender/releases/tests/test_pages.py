@@ -86,7 +86,16 @@ def test_experiment_page_shows_the_decision_and_the_chart_series(client, users, 
     html = client.get(f"/portal/releases/experiments/{experiment.pk}/").content.decode()
     assert "ship:svd" in html and "Sample-ratio check" in html and 'id="experiment-chart"' in html
     assert "Unit of analysis: the viewer" in html and "design effect 1.00" in html  # one list per viewer here
+    plan = experiment.snapshots.get().sample_size
+    assert f"{plan['viewers_per_arm']} viewers per arm" in html and f"1500 of {plan['viewers_per_arm']} viewers" in html
+    assert "power now" in html.lower() and plan["design_effect_source"] == "measured"
     assert client.get("/portal/releases/experiments/?baseline=0.1&mde=0.02").content.decode().count("3841") == 1
+    viewers = client.get("/portal/releases/experiments/?baseline=0.1&mde=0.02&lists_per_viewer=8&design_effect=3")
+    assert "<strong>1441</strong> viewers per arm" in viewers.content.decode()  # ⌈3841 × 3 / 8⌉
+    prior = client.get("/portal/releases/experiments/?baseline=0.1&mde=0.02&lists_per_viewer=8").content.decode()
+    assert "<strong>961</strong> viewers per arm" in prior and "configured prior" in prior  # ⌈3841 × 2 / 8⌉
+    bad = client.get("/portal/releases/experiments/?baseline=0.1&mde=0.02&lists_per_viewer=0").content.decode()
+    assert "lists per viewer must be a positive number" in bad
 
 
 def test_forms_report_what_was_wrong(client, users, world):

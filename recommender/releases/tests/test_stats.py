@@ -241,3 +241,41 @@ def test_viewer_randomised_aa_needs_the_viewer_as_the_unit():
     # Viewers as the unit: the always-valid test stays at or below alpha, the fixed horizon near it.
     assert sim.viewer_level_sequential_false_positive_rate <= 0.05
     assert sim.viewer_level_fixed_horizon_false_positive_rate == pytest.approx(0.05, abs=0.03)
+
+
+# --- the sample size in viewers ---------------------------------------------------------------------
+
+
+def test_viewer_sample_size_is_the_independent_lists_times_the_design_effect_per_lists_per_viewer():
+    one = stats.sample_size_viewers(baseline=0.1, mde=0.02, design_effect=1.0, lists_per_viewer=1.0)
+    assert one.viewers == one.lists_independent == 3841  # one list per viewer: Fleiss' textbook figure
+    plan = stats.sample_size_viewers(baseline=0.2, mde=0.03, design_effect=4.6, lists_per_viewer=10.0)
+    assert plan.lists_independent == stats.sample_size_two_proportions(baseline=0.2, mde=0.03)
+    assert plan.lists_needed == math.ceil(plan.lists_independent * 4.6)
+    assert plan.viewers == math.ceil(plan.lists_needed / 10.0)
+    with pytest.raises(ValueError, match="design effect"):
+        stats.sample_size_viewers(baseline=0.2, mde=0.03, design_effect=0.0, lists_per_viewer=10.0)
+    with pytest.raises(ValueError, match="lists per viewer"):
+        stats.sample_size_viewers(baseline=0.2, mde=0.03, design_effect=2.0, lists_per_viewer=0.0)
+
+
+def test_power_is_the_inverse_of_the_sample_size():
+    n = stats.sample_size_two_proportions(baseline=0.1, mde=0.02, power=0.8)
+    assert stats.power_two_proportions(baseline=0.1, mde=0.02, trials_a=n, trials_b=n) == pytest.approx(0.8, abs=0.002)
+    # The same lists with a design effect of 3 have the power of a third of them.
+    inflated = stats.power_two_proportions(baseline=0.1, mde=0.02, trials_a=n, trials_b=n, design_effect=3.0)
+    third = stats.power_two_proportions(baseline=0.1, mde=0.02, trials_a=n / 3, trials_b=n / 3)
+    assert inflated == pytest.approx(third) and inflated < 0.4
+
+
+def test_the_viewer_plan_has_its_nominal_power_in_viewer_randomised_experiments():
+    # A pilot A/A measures the design effect and lists per viewer as the analysis does; experiments
+    # with a true effect equal to the MDE then run at the planned viewers per arm.
+    sim = stats.simulate_power_viewers(replicates=600, rate=0.2, effect=0.03, concentration=4.0,
+                                       lists_per_viewer=10.0, pilot_viewers=2000, seed=0)
+    assert sim.pilot_design_effect > 3  # heavy-tailed activity and an ICC of 0.2
+    assert sim.predicted_power == pytest.approx(0.8, abs=0.01)
+    low, _high = sim.viewer_plan_power_ci
+    assert 0.72 <= sim.viewer_plan_power <= 0.88 and low < 0.8
+    # Planning in lists (independent-trials lists ÷ lists per viewer) leaves the same test far short.
+    assert sim.list_plan_viewers < sim.plan["viewers"] / 3 and sim.list_plan_power < 0.45
