@@ -161,8 +161,8 @@ def audit_release_gate(*, model_version: Any, now: datetime | None = None) -> di
     """What the release gate needs to know about a version's audits, judged at ``now``.
 
     For each kind, the latest succeeded run of this version that is gate evidence
-    (``audit_run_gate_standing``); newer runs that are not are listed under ``skipped_runs`` with
-    the reason. Security reads runs of this version only (their artifact check covers its artifact).
+    (``audit_run_gate_standing``); the runs that are not are listed under ``skipped_runs`` with the
+    reason (the 20 latest), older evidence is counted under ``older_configured_runs``. Security reads runs of this version only (their artifact check covers its artifact).
     The gate then judges the run's findings itself: one at or above the review level blocks unless
     a reviewer other than its requester approved a waiver that has not expired at ``now`` (the
     expiry is checked here, not the status beat maintains), or it was resolved through a second
@@ -178,16 +178,19 @@ def audit_release_gate(*, model_version: Any, now: datetime | None = None) -> di
                 .order_by("-finished_at", "-id"))
         if kind == AuditRun.Kind.SECURITY:
             runs = runs.filter(target=AuditRun.Target.MODEL_VERSION)
-        chosen, skipped = None, []
+        chosen, skipped, superseded = None, [], 0
         for run in runs[:200]:
             reason = audit_run_gate_standing(run=run, version=model_version)
             if reason is None:
-                chosen = run
-                break
-            if len(skipped) < 20:
+                if chosen is None:
+                    chosen = run
+                else:
+                    superseded += 1
+            elif len(skipped) < 20:
                 skipped.append({"run": run.pk, "trigger": run.trigger, "requested_by": run.requested_label,
                                 "reason": reason})
         base = {"artifact_sha256": expected, "review_level": level, "skipped_runs": skipped,
+                "older_configured_runs": superseded,
                 "rule": "the latest succeeded run with the configured settings on this artifact; findings at or "
                         f"above {level} block unless waived (approved by a second person, not expired) or "
                         "resolved through review or a configured re-run"}

@@ -171,8 +171,31 @@ def test_a_version_audit_page_shows_the_release_gate_view(browser):
     from recommender.tests.factories_training import VersionFactory
 
     version = VersionFactory()
-    run = AuditRunFactory(kind="fairness", target="model_version", model_version=version, passed=False)
+    run = AuditRunFactory(kind="fairness", target="model_version", model_version=version, passed=False,
+                          artifact_sha256=version.artifact_sha256)
     finding = AuditFindingFactory(run=run, kind="fairness", check_name="fairness.disparity", severity="high")
     html = browser("viewer").get(f"/portal/audits/runs/{run.pk}/").content.decode()
     gate = html.split('data-testid="release-gate"')[1].split("</div>\n</div>")[0]
     assert "blocking" in gate and f"#{finding.pk}</a> [high] open" in gate
+
+
+def test_an_exploratory_run_is_labelled_on_its_page_the_list_and_the_api(browser, client_for):
+    from audits.tests.factories import AuditRunFactory
+    from recommender.tests.factories_training import VersionFactory
+
+    version = VersionFactory()
+    run = AuditRunFactory(kind="fairness", target="model_version", model_version=version, passed=True,
+                          exploratory=True, artifact_sha256=version.artifact_sha256,
+                          params={"overrides": {"FAIRNESS_BAND": [0.01, 100.0]},
+                                  "differs_from_configured": ["FAIRNESS_BAND"]})
+    configured = AuditRunFactory(kind="security", passed=True)
+    html = browser("viewer").get(f"/portal/audits/runs/{run.pk}/").content.decode()
+    assert 'data-testid="exploratory-note"' in html and "FAIRNESS_BAND" in html
+    gate = html.split('data-testid="release-gate"')[1]
+    assert f"skipped #{run.pk}: exploratory" in gate
+    listing = browser("viewer").get("/portal/audits/").content.decode()
+    rows = listing.split('data-testid="runs-table"')[1].split("</tr>")
+    assert 'data-testid="exploratory"' in next(r for r in rows if f"/runs/{run.pk}/" in r)
+    assert 'data-testid="exploratory"' not in next(r for r in rows if f"/runs/{configured.pk}/" in r)
+    body = client_for("viewer").get("/api/v1/audits/runs?exploratory=true").json()
+    assert [r["id"] for r in body["results"]] == [run.pk] and body["results"][0]["exploratory"] is True
