@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from audits import runners, services
 from audits.checks.base import CheckOutcome, FindingDraft
-from audits.models import AuditFinding, FindingWaiver
+from audits.models import AuditFinding, AuditRun, FindingWaiver
 from audits.tests.factories import AuditFindingFactory
 from audits.tests.test_fairness_engine import _world
 from portal.navigation import sidebar_navigation
@@ -121,6 +121,39 @@ def test_overview_starts_a_run_and_lists_it(browser, monkeypatch):
     assert 'data-testid="runs-table"' in html and "audits: security hourly" in html
     response = client.post("/portal/audits/", {"kind": "security", "window_hours": "twelve"}, follow=True)
     assert "window hours must be a number" in response.content.decode()
+
+
+def test_overview_overrides_make_an_exploratory_run_that_reviewers_may_not_start(browser, monkeypatch):
+    monkeypatch.setattr("audits.services.runs._enqueue", lambda run_id: None)
+    overrides = '{"SECURITY_CHECKS": ["scraping"]}'
+    reviewer = browser("reviewer")
+    assert 'data-testid="overrides"' not in reviewer.get("/portal/audits/").content.decode()
+    response = reviewer.post("/portal/audits/", {"kind": "security", "overrides": overrides}, follow=True)
+    assert "this needs the role: data_scientist or operator or admin" in response.content.decode()
+    assert not AuditRun.objects.exists()
+
+    ds = browser("data_scientist")
+    assert 'data-testid="overrides"' in ds.get("/portal/audits/").content.decode()
+    response = ds.post("/portal/audits/", {"kind": "security", "overrides": overrides}, follow=True)
+    assert "exploratory: the release gate ignores it" in response.content.decode()
+    assert AuditRun.objects.get().exploratory is True
+    response = ds.post("/portal/audits/", {"kind": "security", "overrides": "[1"}, follow=True)
+    assert "overrides must be a JSON object" in response.content.decode()
+
+
+def test_a_high_finding_page_offers_a_proposal_and_shows_it_pending(browser):
+    finding = AuditFindingFactory(severity="high")
+    ds = browser("data_scientist")
+    assert "Propose a resolution" in ds.get(f"/portal/audits/findings/{finding.pk}/").content.decode()
+    response = ds.post(f"/portal/audits/findings/{finding.pk}/", {"action": "resolve", "comment": "patched"},
+                       follow=True)
+    html = response.content.decode()
+    assert "Resolution proposed: review #" in html and 'data-testid="pending-resolution"' in html
+    finding.refresh_from_db()
+    assert finding.status == "open"
+    # a reviewer sees no resolve or waiver form (they decide in the inbox)
+    html = browser("reviewer").get(f"/portal/audits/findings/{finding.pk}/").content.decode()
+    assert 'data-testid="resolve-form"' not in html and 'data-testid="waive-form"' not in html
 
 
 def test_admin_pages_of_every_model(browser, monkeypatch):
