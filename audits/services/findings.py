@@ -160,7 +160,7 @@ def finding_resolution_propose(*, finding: AuditFinding, actor: Any, comment: st
 
 def finding_resolution_on_decision(*, review: ReviewRequest, actor: Any) -> None:
     """Review-inbox handler: an approved proposal resolves the finding (four eyes: never the proposer)."""
-    resolution = (FindingResolution.objects.select_for_update().select_related("finding", "proposed_by")
+    resolution = (FindingResolution.objects.select_for_update().select_related("finding")
                   .filter(review=review).first())
     if resolution is None:
         raise ValidationError(f"review #{review.pk} has no resolution attached")
