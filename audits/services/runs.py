@@ -120,12 +120,16 @@ def audit_run_create(
     clean = _validate_overrides(kind, overrides or {})
     config = effective_config(overrides=clean)
     differs = settings_differences(jsonable(config))
-    if differs:  # the run judges with other settings than the gate's: exploratory
-        require(actor, "audit.explore", system=system or "audits")
     default_hours = audit_setting("SYSTEM_WINDOW_HOURS" if kind == "fairness" else "SECURITY_WINDOW_HOURS")
     hours = float(window_hours if window_hours is not None else default_hours)
     if not 0 < hours <= MAX_WINDOW_HOURS:
         raise ValidationError(f"window_hours must be between 0 and {MAX_WINDOW_HOURS}; got {window_hours!r}")
+    # A security run (and any live run) judges traffic in its window: a shorter or longer one than
+    # configured is not the configured audit (a one-minute window would see no abuse at all).
+    if hours != float(default_hours) and (kind == AuditRun.Kind.SECURITY or model_version is None):
+        differs.append("window_hours")
+    if differs:  # the run judges with other settings than the gate's: exploratory
+        require(actor, "audit.explore", system=system or "audits")
     end = window_end or timezone.now()
     if timezone.is_naive(end):
         raise ValidationError("window_end must carry a time zone")

@@ -93,6 +93,21 @@ def test_every_configured_check_in_another_order_is_not_exploratory(users):
 
 
 @pytest.mark.django_db
+def test_a_security_run_over_another_window_is_exploratory(users):
+    version = version_with_artifact()
+    with pytest.raises(PermissionDenied):
+        services.audit_run_create(kind="security", actor=users["reviewer"], model_version=version,
+                                  window_hours=0.01, enqueue=False)
+    run = services.audit_run_create(kind="security", actor=users["operator"], model_version=version,
+                                    window_hours=0.01, enqueue=False)
+    assert run.exploratory is True and run.params["differs_from_configured"] == ["window_hours"]
+    # a model-level fairness audit of a version has no window to choose
+    run = services.audit_run_create(kind="fairness", actor=users["reviewer"], model_version=version,
+                                    window_hours=1, enqueue=False)
+    assert run.exploratory is False
+
+
+@pytest.mark.django_db
 def test_a_run_of_another_artifact_is_not_evidence(users):
     version = version_with_artifact()
     run = _run("security", actor=users["operator"], model_version=version)

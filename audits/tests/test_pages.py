@@ -114,7 +114,7 @@ def test_overview_starts_a_run_and_lists_it(browser, monkeypatch):
     queued = []
     monkeypatch.setattr("audits.services.runs._enqueue", lambda run_id: queued.append(run_id))
     client = browser("reviewer")
-    response = client.post("/portal/audits/", {"kind": "security", "window_hours": "12"})
+    response = client.post("/portal/audits/", {"kind": "security"})
     assert response.status_code == 302
     page = client.get("/portal/audits/")
     html = page.content.decode()
