@@ -9,7 +9,7 @@ from unfold.admin import ModelAdmin, TabularInline
 
 from audits import services
 from audits.errors import UsherError
-from audits.models import AuditFinding, AuditRun, FindingWaiver
+from audits.models import AuditFinding, AuditRun, FindingResolution, FindingWaiver
 
 
 class _NoDirectEdits(ModelAdmin):
@@ -29,7 +29,7 @@ class _NoDirectEdits(ModelAdmin):
 class AuditRunAdmin(_NoDirectEdits):
     list_display = ["id", "kind", "target_repr", "trigger", "status", "passed", "requested_label", "created_at",
                     "finished_at", "signed_off_by", "page_link"]
-    list_filter = ["kind", "status", "trigger", "passed"]
+    list_filter = ["kind", "status", "trigger", "passed", "exploratory"]
     search_fields = ["target_repr", "requested_label", "report"]
     date_hierarchy = "created_at"
     actions = ["run_again", "request_signoff"]
@@ -40,6 +40,7 @@ class AuditRunAdmin(_NoDirectEdits):
 
     @admin.action(description="Run the same audit again now")
     def run_again(self, request, queryset) -> None:
+        # Same settings as the original: a run with overrides stays exploratory (and needs audit.explore).
         for run in queryset:
             try:
                 new = services.audit_run_create(
@@ -98,3 +99,12 @@ class FindingWaiverAdmin(_NoDirectEdits):
     list_display = ["id", "finding", "status", "expires_at", "requested_by", "reviewed_by", "reviewed_at"]
     list_filter = ["status"]
     search_fields = ["justification", "finding__title"]
+
+
+@admin.register(FindingResolution)
+class FindingResolutionAdmin(_NoDirectEdits):
+    """Proposed resolutions: decided in the review inbox by a reviewer who did not propose them."""
+
+    list_display = ["id", "finding", "status", "proposed_by", "proposed_at", "reviewed_by", "reviewed_at"]
+    list_filter = ["status"]
+    search_fields = ["comment", "finding__title"]

@@ -11,10 +11,14 @@ class AuditsConfig(AppConfig):
     def ready(self) -> None:
         from portal.reviews import ReviewKind, register_review_kind
 
-        # Four eyes on both: whoever asks for a waiver or a sign-off cannot grant it.
+        # Four eyes on all three: whoever asks for a waiver, a sign-off or a resolution cannot grant it.
         register_review_kind(ReviewKind(
             name="audits.finding_waiver", label="Audit finding waiver", decider_role="reviewer", four_eyes=True,
             on_decision="audits.services.finding_waiver_on_decision",
+        ))
+        register_review_kind(ReviewKind(
+            name="audits.finding_resolution", label="Audit finding resolution", decider_role="reviewer",
+            four_eyes=True, on_decision="audits.services.finding_resolution_on_decision",
         ))
         register_review_kind(ReviewKind(
             name="audits.run_signoff", label="Audit sign-off", decider_role="reviewer", four_eyes=True,

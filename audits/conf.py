@@ -93,3 +93,48 @@ def audit_setting(name: str) -> Any:
     if name not in DEFAULTS:
         raise KeyError(f"unknown AUDITS setting '{name}'")
     return DEFAULTS[name]
+
+
+# Knobs that say nothing about what a run judged (housekeeping, the live window's default length):
+# a run made while these differed is still a run "with the configured settings".
+NOT_JUDGING = {"AUTO_SIGNOFF_SEVERITY", "WAIVER_MAX_DAYS", "STUCK_RUN_MINUTES", "SYSTEM_WINDOW_HOURS",
+               "SECURITY_WINDOW_HOURS"}
+
+
+def configured_settings() -> dict[str, Any]:
+    """Every knob's configured value (defaults, then ``settings.AUDITS``), as stored JSON would hold it."""
+    from audits.checks.base import jsonable
+
+    return jsonable({name: audit_setting(name) for name in DEFAULTS})
+
+
+def settings_differences(config: dict[str, Any]) -> list[str]:
+    """The judging knobs whose value in ``config`` (a run's recorded settings) differs from the
+    configured one; the security check list is compared as a set. Empty: the configured settings."""
+    from audits.checks.base import jsonable
+
+    configured = configured_settings()
+    recorded = jsonable(config or {})
+    differs = []
+    for name, value in configured.items():
+        if name in NOT_JUDGING:
+            continue
+        if name not in recorded:
+            differs.append(name)
+            continue
+        theirs = recorded[name]
+        if name == "SECURITY_CHECKS" and isinstance(theirs, list) and isinstance(value, list):
+            if set(theirs) != set(value):
+                differs.append(name)
+        elif theirs != value:
+            differs.append(name)
+    return differs
+
+
+def review_severity() -> str:
+    """The lowest severity that blocks the release gate, and whose resolution needs a second person:
+    ``PASS_BELOW_SEVERITY`` (medium by default), never above high."""
+    from audits.models import severity_rank
+
+    configured = str(audit_setting("PASS_BELOW_SEVERITY"))
+    return configured if severity_rank(configured) <= severity_rank("high") else "high"

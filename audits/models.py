@@ -60,6 +60,14 @@ class AuditRun(models.Model):
     report = models.TextField(blank=True, help_text="A plain-text summary of the outcome.")
     error = models.TextField(blank=True)
     passed = models.BooleanField(null=True, blank=True, help_text="No open finding at or above the fail level.")
+    exploratory = models.BooleanField(
+        default=False, db_index=True,
+        help_text="Ran with overrides or a subset of the checks: shown, never read by the release gate.",
+    )
+    artifact_sha256 = models.CharField(
+        max_length=64, blank=True,
+        help_text="The audited model version's artifact sha256 when the run was created (the gate compares it).",
+    )
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -102,6 +110,11 @@ class AuditFinding(models.Model):
         RESOLVED = "resolved"
         WAIVED = "waived"
 
+    class ResolvedVia(models.TextChoices):
+        REVIEW = "review", "approved by a reviewer who did not propose it"
+        RERUN = "rerun", "a configured re-run no longer found it"
+        SINGLE = "single", "one person (below the review level)"
+
     ACTIVE_STATUSES = (Status.OPEN, Status.ACKNOWLEDGED, Status.WAIVED)
 
     run = models.ForeignKey(AuditRun, on_delete=models.PROTECT, related_name="raised_findings",
@@ -123,6 +136,8 @@ class AuditFinding(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     status_comment = models.TextField(blank=True)
+    resolved_via = models.CharField(max_length=16, choices=ResolvedVia.choices, blank=True,
+                                    help_text="How a resolved finding was closed (the gate accepts review and rerun).")
     times_seen = models.PositiveIntegerField(default=1)
     first_seen_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
@@ -177,3 +192,42 @@ class FindingWaiver(models.Model):
 
     def __str__(self) -> str:
         return f"waiver of finding #{self.finding_id} until {self.expires_at:%Y-%m-%d} ({self.status})"
+
+
+class FindingResolution(models.Model):
+    """A proposal that a finding is fixed; a reviewer (never the proposer) approves it, which resolves the finding."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+        CANCELLED = "cancelled"
+
+    finding = models.ForeignKey(AuditFinding, on_delete=models.CASCADE, related_name="resolutions")
+    comment = models.TextField(help_text="What was done about the finding.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    proposed_at = models.DateTimeField(auto_now_add=True)
+    review = models.OneToOneField(
+        "portal.ReviewRequest", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="The reviewer who approved (or rejected) the resolution.",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_comment = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-proposed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["finding"], condition=models.Q(status="pending"),
+                name="one_pending_resolution_per_finding",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"resolution of finding #{self.finding_id} ({self.status})"

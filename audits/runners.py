@@ -166,7 +166,11 @@ def _scraping(run: Any, config: dict[str, Any]) -> CheckOutcome:
 
 def _artifacts(run: Any, config: dict[str, Any]) -> CheckOutcome:
     refs, note = sources.artifact_refs(version=run.model_version if run.target == "model_version" else None)
-    return artifacts.artifact_integrity(refs, source_note=note)
+    outcome = artifacts.artifact_integrity(refs, source_note=note)
+    for draft in outcome.findings:  # a version's artifact finding belongs to that version (the gate reads it)
+        if draft.subject.startswith("model_version="):
+            draft.model_version_id = int(draft.subject.split("=", 1)[1])
+    return outcome
 
 
 def _login(run: Any, config: dict[str, Any]) -> CheckOutcome:

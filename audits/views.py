@@ -16,9 +16,9 @@ from django.views import View
 
 from audits import selectors, services, sources
 from audits.errors import UsherError, ValidationError
-from audits.models import AuditFinding, AuditRun, Severity
+from audits.models import AuditFinding, AuditRun, FindingResolution, Severity
 from portal.pages import PortalPage
-from portal.permissions import user_has_role
+from portal.permissions import may, user_has_role
 
 WORKING_ROLES = ("data_scientist", "operator", "reviewer")
 VERDICT_COLORS = {"fail": "#dc2626", "pass": "#16a34a", "reference": "#2563eb", "not_significant": "#d97706",
@@ -91,7 +91,8 @@ class AuditOverviewView(PortalPage):
             "runs": runs, "filters": filters,
             "schedules": selectors.audit_schedule_list(),
             "kinds": AuditRun.Kind.values, "statuses": AuditRun.Status.values, "triggers": AuditRun.Trigger.values,
-            "can_start": user_has_role(self.request.user, *WORKING_ROLES),
+            "can_start": may(self.request.user, "audit.run"),
+            "can_explore": may(self.request.user, "audit.explore"),
             "attention": selectors.audit_finding_list(filters={"status": "open"})[:10],
         })
         return context
@@ -112,9 +113,17 @@ class AuditOverviewView(PortalPage):
                 window_hours = float(hours) if hours else None
             except ValueError:
                 raise ValidationError(f"window hours must be a number; got {hours!r}")
+            raw = request.POST.get("overrides", "").strip()
+            try:
+                overrides = json.loads(raw) if raw else {}
+            except json.JSONDecodeError as exc:
+                raise ValidationError(f"overrides must be a JSON object; {exc}")
+            if not isinstance(overrides, dict):
+                raise ValidationError(f"overrides must be a JSON object; got {raw!r}")
             run = services.audit_run_create(kind=kind, actor=request.user, model_version=version,
-                                            window_hours=window_hours)
-            messages.success(request, f"Audit #{run.pk} queued.")
+                                            window_hours=window_hours, overrides=overrides)
+            messages.success(request, f"Audit #{run.pk} queued" + (
+                " (exploratory: the release gate ignores it)." if run.exploratory else "."))
             return redirect("audits:run", pk=run.pk)
         except UsherError as exc:
             messages.error(request, exc.message)
@@ -224,12 +233,18 @@ class AuditFindingView(PortalPage):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         finding = get_object_or_404(selectors.audit_finding_list(), pk=self.kwargs["pk"])
+        user = self.request.user
         context.update({
             "finding": finding,
             "evidence_json": json.dumps(finding.evidence, indent=2, sort_keys=True),
             "history": selectors.audit_finding_history(finding=finding),
             "runs": finding.runs.order_by("-created_at")[:20],
-            "can_act": user_has_role(self.request.user, *WORKING_ROLES),
+            "can_act": user_has_role(user, *WORKING_ROLES),
+            "can_resolve": may(user, "resolution.propose"),
+            "can_waive": may(user, "waiver.request"),
+            "needs_review": services.resolution_needs_review(finding),
+            "pending_resolution": next((r for r in finding.resolutions.all()
+                                        if r.status == FindingResolution.Status.PENDING), None),
             "default_expiry": (timezone.now() + timedelta(days=30)).date().isoformat(),
             "title": f"Finding #{finding.pk}: {finding.title}",
         })
@@ -244,8 +259,13 @@ class AuditFindingView(PortalPage):
                 services.finding_acknowledge(finding=finding, actor=request.user, comment=comment)
                 messages.success(request, f"Finding #{pk} acknowledged.")
             elif action == "resolve":
-                services.finding_resolve(finding=finding, actor=request.user, comment=comment)
-                messages.success(request, f"Finding #{pk} resolved.")
+                after = services.finding_resolve(finding=finding, actor=request.user, comment=comment)
+                if after.status == AuditFinding.Status.RESOLVED:
+                    messages.success(request, f"Finding #{pk} resolved.")
+                else:
+                    pending = after.resolutions.filter(status=FindingResolution.Status.PENDING).first()
+                    messages.success(request, f"Resolution proposed: review #{pending.review_id if pending else '?'} "
+                                              "is in the reviewers' inbox (someone other than you decides).")
             elif action == "waive":
                 waiver = services.finding_waiver_request(
                     finding=finding, actor=request.user, justification=request.POST.get("justification", ""),

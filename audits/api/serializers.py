@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from audits.models import AuditFinding, AuditRun, FindingWaiver, Severity
+from audits.models import AuditFinding, AuditRun, FindingResolution, FindingWaiver, Severity
 
 
 def _choice_text(choices) -> serializers.CharField:
@@ -13,6 +13,8 @@ def _choice_text(choices) -> serializers.CharField:
 
 
 class AuditRunSerializer(serializers.ModelSerializer):
+    """A run; ``exploratory`` runs (other settings than the configured ones) are never read by the gate."""
+
     kind = _choice_text(AuditRun.Kind)
     target = _choice_text(AuditRun.Target)
     trigger = _choice_text(AuditRun.Trigger)
@@ -25,8 +27,8 @@ class AuditRunSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditRun
         fields = ["id", "kind", "target", "target_repr", "model_version", "model_version_name", "window_start",
-                  "window_end", "trigger", "status", "passed", "report", "error", "requested_label", "created_at",
-                  "started_at", "finished_at", "signed_off_by", "signed_off_at", "signoff_comment", "finding_count",
+                  "window_end", "trigger", "status", "exploratory", "artifact_sha256", "passed", "report", "error",
+                  "requested_label", "created_at", "started_at", "finished_at", "signed_off_by", "signed_off_at", "signoff_comment", "finding_count",
                   "open_count"]
 
     def get_model_version_name(self, obj: AuditRun) -> str | None:
@@ -49,18 +51,32 @@ class FindingWaiverSerializer(serializers.ModelSerializer):
                   "review", "reviewed_by", "reviewed_at", "review_comment"]
 
 
+class FindingResolutionSerializer(serializers.ModelSerializer):
+    status = _choice_text(FindingResolution.Status)
+    proposed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    reviewed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = FindingResolution
+        fields = ["id", "finding", "status", "comment", "proposed_by", "proposed_at", "review", "reviewed_by",
+                  "reviewed_at", "review_comment"]
+
+
 class AuditFindingSerializer(serializers.ModelSerializer):
     kind = _choice_text(AuditRun.Kind)
     severity = _choice_text(Severity)
     status = _choice_text(AuditFinding.Status)
     status_changed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    resolved_via = serializers.CharField(read_only=True, help_text="How a resolved finding was closed: "
+                                         + ", ".join(AuditFinding.ResolvedVia.values) + " (blank while not resolved)")
     waivers = FindingWaiverSerializer(many=True, read_only=True)
+    resolutions = FindingResolutionSerializer(many=True, read_only=True)
 
     class Meta:
         model = AuditFinding
         fields = ["id", "run", "kind", "check_name", "fingerprint", "severity", "title", "evidence", "model_version",
-                  "status", "status_changed_at", "status_changed_by", "status_comment", "times_seen", "first_seen_at",
-                  "last_seen_at", "waivers"]
+                  "status", "status_changed_at", "status_changed_by", "status_comment", "resolved_via", "times_seen",
+                  "first_seen_at", "last_seen_at", "waivers", "resolutions"]
 
 
 class HistoryEntrySerializer(serializers.Serializer):

@@ -20,13 +20,16 @@ from audits.api.serializers import (
 from audits.errors import NotFound
 from audits.models import AuditFinding, AuditRun, Severity
 from portal.api.serializers import ReviewRequestSerializer
+from portal.permissions import Can
 
 WORKING_ROLES = ("data_scientist", "operator", "reviewer")
 RUN_FILTERS = [OpenApiParameter("kind", str, enum=AuditRun.Kind.values),
                OpenApiParameter("status", str, enum=AuditRun.Status.values),
                OpenApiParameter("trigger", str, enum=AuditRun.Trigger.values),
                OpenApiParameter("target", str, enum=AuditRun.Target.values),
-               OpenApiParameter("model_version", int)]
+               OpenApiParameter("model_version", int),
+               OpenApiParameter("exploratory", bool, description="true: only exploratory runs (the gate ignores "
+                                "them); false: only runs with the configured settings")]
 FINDING_FILTERS = [OpenApiParameter("status", str, enum=AuditFinding.Status.values),
                    OpenApiParameter("severity", str, enum=Severity.values),
                    OpenApiParameter("min_severity", str, description="This severity or above: "
@@ -58,11 +61,15 @@ def _int(params, key: str) -> int | None:
 
 
 class AuditRunListApi(generics.ListAPIView):
-    """Audit runs, newest first (GET); start one (POST): a model version's audit, or the live deployment's."""
+    """Audit runs, newest first (GET); start one (POST): a model version's audit, or the live deployment's.
+
+    A run with overrides that change the configured settings is exploratory (``"exploratory": true``):
+    it needs the ``audit.explore`` work (not reviewers) and the release gate ignores it.
+    """
 
     serializer_class = AuditRunSerializer
     filter_backends: list = []
-    write_roles = WORKING_ROLES
+    permission_classes = [Can("audit.run")]
 
     class AuditRunStartInputSerializer(serializers.Serializer):
         # Plain text checked by the service (an enum here would collide with other apps' "kind" enums).
@@ -84,6 +91,8 @@ class AuditRunListApi(generics.ListAPIView):
             "kind": _choice(p, "kind", AuditRun.Kind.values), "status": _choice(p, "status", AuditRun.Status.values),
             "trigger": _choice(p, "trigger", AuditRun.Trigger.values),
             "target": _choice(p, "target", AuditRun.Target.values), "model_version": _int(p, "model_version"),
+            "exploratory": {"true": True, "false": False, None: None, "": None}.get(
+                _choice(p, "exploratory", ["true", "false"])),
         })
 
     @extend_schema(request=AuditRunStartInputSerializer, responses={202: AuditRunSerializer})
@@ -197,22 +206,31 @@ class AuditFindingAcknowledgeApi(_FindingTransitionApi):
 
 
 class AuditFindingResolveApi(_FindingTransitionApi):
-    """open/acknowledged → resolved, with a comment saying what was done."""
+    """Resolve with a comment saying what was done. Below the review level (medium by default) the
+    finding is resolved at once (200); at or above it the resolution is only proposed (202): a
+    review opens in the inbox (see ``resolutions[0].review``) and a reviewer other than you decides."""
+
+    permission_classes = [Can("resolution.propose")]
 
     class AuditFindingResolveInputSerializer(serializers.Serializer):
         comment = serializers.CharField(max_length=2000)
 
-    @extend_schema(request=AuditFindingResolveInputSerializer, responses={200: AuditFindingSerializer})
+    @extend_schema(request=AuditFindingResolveInputSerializer,
+                   responses={200: AuditFindingSerializer, 202: AuditFindingSerializer})
     def post(self, request, finding_id: int) -> Response:
         data = self.AuditFindingResolveInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         finding = services.finding_resolve(finding=self._finding(finding_id), actor=request.user,
                                            **data.validated_data)
-        return Response(AuditFindingSerializer(selectors.audit_finding_get(finding_id=finding.pk)).data)
+        proposed = finding.status != AuditFinding.Status.RESOLVED
+        return Response(AuditFindingSerializer(selectors.audit_finding_get(finding_id=finding.pk)).data,
+                        status=status.HTTP_202_ACCEPTED if proposed else status.HTTP_200_OK)
 
 
 class AuditFindingWaiveApi(_FindingTransitionApi):
     """Request a waiver (justification and expiry); a reviewer other than you decides it in the inbox."""
+
+    permission_classes = [Can("waiver.request")]
 
     class AuditFindingWaiveInputSerializer(serializers.Serializer):
         justification = serializers.CharField(max_length=4000)

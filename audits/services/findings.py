@@ -1,7 +1,13 @@
-"""Writes on findings and sign-offs: acknowledge, resolve, waive (four eyes), expire waivers, sign off runs.
+"""Writes on findings and sign-offs: acknowledge, resolve (four eyes above the review level), waive
+(four eyes), close what a configured re-run no longer finds, expire waivers, sign off runs.
 
 Every transition happens here, inside a transaction, and leaves an activity-log entry, so the
 portal, the API, the admin and the schedules leave the same trace.
+
+Closing a finding: one at or above ``audits.conf.review_severity()`` (medium by default, never
+above high) is resolved only by a reviewer approving someone else's proposal (review kind
+``audits.finding_resolution``) or by a configured re-run of the same version that no longer finds
+it. A finding below that level may be resolved by the one person who fixed it.
 """
 
 from __future__ import annotations
@@ -12,15 +18,23 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from audits.conf import audit_setting
+from audits.conf import audit_setting, review_severity
 from audits.errors import Conflict, PermissionDenied, ValidationError
-from audits.models import AuditFinding, AuditRun, FindingWaiver
+from audits.models import AuditFinding, AuditRun, FindingResolution, FindingWaiver, severity_rank
 from portal.models import ReviewRequest
-from portal.permissions import user_has_role
+from portal.permissions import require, user_has_role
 from portal.services import activity_log_record, review_request_cancel, review_request_create
 
 WAIVER_REVIEW_KIND = "audits.finding_waiver"
 SIGNOFF_REVIEW_KIND = "audits.run_signoff"
+RESOLUTION_REVIEW_KIND = "audits.finding_resolution"
+# The run's check (CheckOutcome.name) that drafts findings of each check name, where they differ.
+OUTCOME_OF_CHECK = {
+    "fairness.disparity": "fairness.model", "fairness.service": "fairness.system",
+    "fairness.exposure": "fairness.system", "security.deploy_check": "security.deploy_config",
+    "security.debug": "security.deploy_config", "security.secret_strength": "security.deploy_config",
+    "security.admin_exposure": "security.deploy_config",
+}
 WORKING_ROLES = ("data_scientist", "operator", "reviewer")
 MIN_JUSTIFICATION_CHARS = 20
 
@@ -46,6 +60,22 @@ def _set_status(finding: AuditFinding, *, status: str, actor: Any | None, commen
     return before
 
 
+def resolution_needs_review(finding: AuditFinding) -> bool:
+    """True when closing the finding needs a second person (it blocks the release gate)."""
+    return severity_rank(finding.severity) >= severity_rank(review_severity())
+
+
+def _cancel_pending_resolutions(finding: AuditFinding, *, actor: Any | None, reason: str,
+                                system: str | None) -> None:
+    for resolution in FindingResolution.objects.select_for_update().filter(
+            finding=finding, status=FindingResolution.Status.PENDING):
+        resolution.status = FindingResolution.Status.CANCELLED
+        resolution.review_comment = reason
+        resolution.save(update_fields=["status", "review_comment"])
+        if resolution.review_id and resolution.review.status == ReviewRequest.Status.PENDING:
+            review_request_cancel(review=resolution.review, actor=actor, reason=reason, system=system)
+
+
 def _cancel_pending_waivers(finding: AuditFinding, *, actor: Any | None, reason: str, system: str | None) -> None:
     for waiver in FindingWaiver.objects.select_for_update().filter(finding=finding, status=FindingWaiver.Status.PENDING):
         waiver.status = FindingWaiver.Status.CANCELLED
@@ -69,27 +99,139 @@ def finding_acknowledge(*, finding: AuditFinding, actor: Any, comment: str = "")
 
 
 def finding_resolve(*, finding: AuditFinding, actor: Any, comment: str) -> AuditFinding:
-    """open/acknowledged → resolved, with a note on what was done. A pending waiver is withdrawn."""
-    _require_working_role(actor, "resolve a finding")
+    """Close a finding with a note on what was done.
+
+    Below the review level: open/acknowledged → resolved at once (one person; a pending waiver is
+    withdrawn). At or above it: only a proposal — a review opens in the inbox and the finding stays
+    as it is until a reviewer who is not ``actor`` approves (``finding_resolution_propose``).
+    """
+    require(actor, "resolution.propose", target=finding)
     if not comment or not comment.strip():
+        raise ValidationError("a comment saying how the finding was resolved is required")
+    if resolution_needs_review(finding):
+        finding_resolution_propose(finding=finding, actor=actor, comment=comment)
+        return AuditFinding.objects.get(pk=finding.pk)
+    with transaction.atomic():
+        locked = _locked(finding)
+        if locked.status not in (AuditFinding.Status.OPEN, AuditFinding.Status.ACKNOWLEDGED):
+            raise Conflict(f"finding #{locked.pk} is {locked.status}; only an open or acknowledged finding "
+                           "can be resolved")
+        if resolution_needs_review(locked):  # its severity rose meanwhile
+            raise Conflict(f"finding #{locked.pk} is now {locked.severity}: propose its resolution for review")
+        _cancel_pending_waivers(locked, actor=actor, reason=f"finding resolved: {comment}", system=None)
+        _cancel_pending_resolutions(locked, actor=actor, reason=f"finding resolved: {comment}", system=None)
+        before = _set_status(locked, status=AuditFinding.Status.RESOLVED, actor=actor, comment=comment)
+        locked.resolved_via = AuditFinding.ResolvedVia.SINGLE
+        locked.save(update_fields=["resolved_via"])
+        activity_log_record(actor=actor, action="audit_finding.resolved", target=locked,
+                            data={"before": before, "after": locked.status, "comment": comment,
+                                  "via": locked.resolved_via})
+    return locked
+
+
+def finding_resolution_propose(*, finding: AuditFinding, actor: Any, comment: str) -> FindingResolution:
+    """Propose that a finding is fixed; a reviewer who is not ``actor`` decides it in the inbox."""
+    require(actor, "resolution.propose", target=finding)
+    comment = (comment or "").strip()
+    if not comment:
         raise ValidationError("a comment saying how the finding was resolved is required")
     with transaction.atomic():
         locked = _locked(finding)
         if locked.status not in (AuditFinding.Status.OPEN, AuditFinding.Status.ACKNOWLEDGED):
             raise Conflict(f"finding #{locked.pk} is {locked.status}; only an open or acknowledged finding "
                            "can be resolved")
-        _cancel_pending_waivers(locked, actor=actor, reason=f"finding resolved: {comment}", system=None)
-        before = _set_status(locked, status=AuditFinding.Status.RESOLVED, actor=actor, comment=comment)
-        activity_log_record(actor=actor, action="audit_finding.resolved", target=locked,
-                            data={"before": before, "after": locked.status, "comment": comment})
-    return locked
+        pending = FindingResolution.objects.filter(finding=locked, status=FindingResolution.Status.PENDING).first()
+        if pending is not None:
+            raise Conflict(f"finding #{locked.pk} already has a resolution waiting for review "
+                           f"(review #{pending.review_id})", detail={"review": pending.review_id})
+        resolution = FindingResolution.objects.create(finding=locked, comment=comment, proposed_by=actor)
+        review = review_request_create(
+            kind=RESOLUTION_REVIEW_KIND, target=locked, requester=actor, system="audits",
+            title=f"Resolve {locked.severity} finding #{locked.pk}: {locked.title}",
+            evidence={"finding": locked.pk, "severity": locked.severity, "check": locked.check_name,
+                      "comment": comment, "model_version": locked.model_version_id, "evidence": locked.evidence},
+        )
+        resolution.review = review
+        resolution.save(update_fields=["review"])
+        activity_log_record(actor=actor, action="audit_finding.resolution_proposed", target=locked,
+                            data={"resolution": resolution.pk, "review": review.pk, "comment": comment})
+    return resolution
+
+
+def finding_resolution_on_decision(*, review: ReviewRequest, actor: Any) -> None:
+    """Review-inbox handler: an approved proposal resolves the finding (four eyes: never the proposer)."""
+    resolution = (FindingResolution.objects.select_for_update().select_related("finding")
+                  .filter(review=review).first())
+    if resolution is None:
+        raise ValidationError(f"review #{review.pk} has no resolution attached")
+    if resolution.status != FindingResolution.Status.PENDING:
+        raise Conflict(f"resolution #{resolution.pk} is already {resolution.status}")
+    if resolution.proposed_by_id is not None and resolution.proposed_by_id == getattr(actor, "pk", None):
+        raise PermissionDenied("Four eyes: you proposed this resolution, so someone else must decide it.")
+    finding = _locked(resolution.finding)
+    resolution.reviewed_by = actor
+    resolution.reviewed_at = timezone.now()
+    resolution.review_comment = review.decision_comment
+    if review.status != ReviewRequest.Status.APPROVED:
+        resolution.status = FindingResolution.Status.REJECTED
+        resolution.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_comment"])
+        activity_log_record(actor=actor, action="audit_finding.resolution_rejected", target=finding,
+                            data={"resolution": resolution.pk, "decision": review.status,
+                                  "comment": review.decision_comment})
+        return
+    if finding.status not in AuditFinding.ACTIVE_STATUSES:
+        raise Conflict(f"finding #{finding.pk} is {finding.status}; it can no longer be resolved")
+    resolution.status = FindingResolution.Status.APPROVED
+    resolution.save(update_fields=["status", "reviewed_by", "reviewed_at", "review_comment"])
+    reason = f"finding resolved (resolution #{resolution.pk} approved)"
+    _cancel_pending_waivers(finding, actor=actor, reason=reason, system=None)
+    proposer = resolution.proposed_by.get_username() if resolution.proposed_by else "system"
+    before = _set_status(finding, status=AuditFinding.Status.RESOLVED, actor=actor,
+                         comment=f"{resolution.comment} (proposed by {proposer}, approved by {actor.get_username()})")
+    finding.resolved_via = AuditFinding.ResolvedVia.REVIEW
+    finding.save(update_fields=["resolved_via"])
+    activity_log_record(actor=actor, action="audit_finding.resolved", target=finding,
+                        data={"before": before, "after": finding.status, "via": finding.resolved_via,
+                              "resolution": resolution.pk, "proposed_by": proposer,
+                              "comment": resolution.comment, "review_comment": review.decision_comment})
+
+
+def findings_resolve_not_found(*, run: AuditRun, outcomes: list, seen: set[str], system: str) -> list[int]:
+    """Inside a configured run's closing transaction: close as resolved (by the system) every active
+    finding of the run's model version that one of the run's checks looks for, that check ran
+    (status ok), and did not find again. Exploratory runs, live runs and runs of another artifact
+    close nothing. Returns the closed finding ids."""
+    if run.exploratory or run.model_version_id is None or run.target != AuditRun.Target.MODEL_VERSION:
+        return []
+    if (run.model_version.artifact_sha256 or "") != run.artifact_sha256:
+        return []
+    ran_ok = {o.name for o in outcomes if o.status == "ok"}
+    candidates = (AuditFinding.objects.select_for_update()
+                  .filter(kind=run.kind, model_version_id=run.model_version_id,
+                          status__in=AuditFinding.ACTIVE_STATUSES)
+                  .exclude(fingerprint__in=seen).order_by("pk"))
+    closed = []
+    for finding in candidates:
+        if OUTCOME_OF_CHECK.get(finding.check_name, finding.check_name) not in ran_ok:
+            continue
+        reason = f"configured {run.kind} audit #{run.pk} no longer finds it"
+        _cancel_pending_waivers(finding, actor=None, reason=reason, system=system)
+        _cancel_pending_resolutions(finding, actor=None, reason=reason, system=system)
+        before = _set_status(finding, status=AuditFinding.Status.RESOLVED, actor=None, comment=reason)
+        finding.resolved_via = AuditFinding.ResolvedVia.RERUN
+        finding.save(update_fields=["resolved_via"])
+        activity_log_record(actor=None, system=system, action="audit_finding.resolved", target=finding,
+                            data={"before": before, "after": finding.status, "via": finding.resolved_via,
+                                  "run": run.pk, "comment": reason})
+        closed.append(finding.pk)
+    return closed
 
 
 def finding_waiver_request(
     *, finding: AuditFinding, actor: Any, justification: str, expires_at: datetime
 ) -> FindingWaiver:
     """Ask a reviewer to accept the finding's risk until ``expires_at``; the request goes to the inbox."""
-    _require_working_role(actor, "request a waiver")
+    require(actor, "waiver.request", target=finding)
     justification = (justification or "").strip()
     if len(justification) < MIN_JUSTIFICATION_CHARS:
         raise ValidationError(
@@ -139,6 +281,8 @@ def finding_waiver_on_decision(*, review: ReviewRequest, actor: Any) -> None:
         raise ValidationError(f"review #{review.pk} has no waiver attached")
     if waiver.status != FindingWaiver.Status.PENDING:
         raise Conflict(f"waiver #{waiver.pk} is already {waiver.status}")
+    if waiver.requested_by_id is not None and waiver.requested_by_id == getattr(actor, "pk", None):
+        raise PermissionDenied("Four eyes: you requested this waiver, so someone else must decide it.")
     now = timezone.now()
     finding = _locked(waiver.finding)
     waiver.reviewed_by = actor

@@ -17,15 +17,14 @@ from django.utils import timezone
 
 from audits import runners
 from audits.checks.base import CheckOutcome, FindingDraft, jsonable
-from audits.conf import DEFAULTS, audit_setting
-from audits.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from audits.conf import DEFAULTS, audit_setting, settings_differences
+from audits.errors import Conflict, NotFound, ValidationError
 from audits.models import AuditFinding, AuditRun, Severity, severity_rank
-from portal.permissions import user_has_role
+from portal.permissions import require
 from portal.services import activity_log_record
 
 log = logging.getLogger(__name__)
 
-START_ROLES = ("data_scientist", "operator", "reviewer")
 # Knobs a caller may override for one run (the rest come from settings.AUDITS).
 OVERRIDABLE = {
     "fairness": {"FAIRNESS_BAND", "FAIRNESS_METRICS", "FAIRNESS_REFERENCE_GROUPS", "FAIRNESS_MIN_GROUP_VIEWERS",
@@ -107,18 +106,30 @@ def audit_run_create(
     artifact checks are limited to it). Without, it audits the live deployment over the window
     ending at ``window_end`` (now by default); a live fairness run also audits the production
     version at model level when there is one.
+
+    A run whose settings differ from the configured ones (overrides that change a threshold, a
+    subset of the security checks) is *exploratory*: stored and shown, never read by the release
+    gate, and only roles with ``audit.explore`` may start one. Any other run (whoever starts it)
+    is gate evidence, for the artifact whose sha256 it records here.
     """
+    require(actor, "audit.run", system=system or "audits")
     if kind not in AuditRun.Kind.values:
         raise ValidationError(f"unknown audit kind '{kind}'", detail={"allowed": AuditRun.Kind.values})
     if trigger not in AuditRun.Trigger.values:
         raise ValidationError(f"unknown trigger '{trigger}'", detail={"allowed": AuditRun.Trigger.values})
-    if actor is not None and not user_has_role(actor, *START_ROLES):
-        raise PermissionDenied(f"Starting an audit needs one of the roles: {', '.join(START_ROLES)}.")
     clean = _validate_overrides(kind, overrides or {})
+    config = effective_config(overrides=clean)
+    differs = settings_differences(jsonable(config))
     default_hours = audit_setting("SYSTEM_WINDOW_HOURS" if kind == "fairness" else "SECURITY_WINDOW_HOURS")
     hours = float(window_hours if window_hours is not None else default_hours)
     if not 0 < hours <= MAX_WINDOW_HOURS:
         raise ValidationError(f"window_hours must be between 0 and {MAX_WINDOW_HOURS}; got {window_hours!r}")
+    # A security run (and any live run) judges traffic in its window: a shorter or longer one than
+    # configured is not the configured audit (a one-minute window would see no abuse at all).
+    if hours != float(default_hours) and (kind == AuditRun.Kind.SECURITY or model_version is None):
+        differs.append("window_hours")
+    if differs:  # the run judges with other settings than the gate's: exploratory
+        require(actor, "audit.explore", system=system or "audits")
     end = window_end or timezone.now()
     if timezone.is_naive(end):
         raise ValidationError("window_end must carry a time zone")
@@ -133,19 +144,21 @@ def audit_run_create(
         target_repr = f"live deployment {start:%Y-%m-%d %H:%M}–{end:%Y-%m-%d %H:%M} UTC"
         if version is not None:
             target_repr += f" (production: {version})"
-    config = effective_config(overrides=clean)
     with transaction.atomic():
         run = AuditRun.objects.create(
             kind=kind, target=target, model_version=version, target_repr=target_repr[:255],
             window_start=start, window_end=end, trigger=trigger,
-            params={"overrides": clean, "config": jsonable(config), "window_hours": hours},
+            exploratory=bool(differs), artifact_sha256=(getattr(version, "artifact_sha256", "") or "")[:64],
+            params={"overrides": clean, "config": jsonable(config), "window_hours": hours,
+                    "differs_from_configured": differs},
             requested_by=actor if getattr(actor, "is_authenticated", False) else None,
             requested_label=actor.get_username() if getattr(actor, "is_authenticated", False)
             else f"system:{system or 'usher'}",
         )
         activity_log_record(actor=actor, system=system, action="audit_run.queued", target=run,
                             data={"kind": kind, "target": target, "trigger": trigger, "model_version": run.model_version_id,
-                                  "window": [start.isoformat(), end.isoformat()], "overrides": clean})
+                                  "window": [start.isoformat(), end.isoformat()], "overrides": clean,
+                                  "exploratory": run.exploratory, "artifact_sha256": run.artifact_sha256})
         if enqueue:
             transaction.on_commit(lambda: _enqueue(run.pk))
     return run
@@ -179,9 +192,10 @@ def _persist_findings(run: AuditRun, drafts: list[FindingDraft], now: datetime, 
         if existing is not None:
             existing.times_seen += 1
             existing.last_seen_at = now
-            existing.evidence = evidence
-            if severity_rank(draft.severity) > severity_rank(existing.severity):
-                existing.severity = draft.severity
+            if not run.exploratory:  # an exploratory run's numbers never replace the configured evidence
+                existing.evidence = evidence
+                if severity_rank(draft.severity) > severity_rank(existing.severity):
+                    existing.severity = draft.severity
             existing.save(update_fields=["times_seen", "last_seen_at", "evidence", "severity"])
             existing.runs.add(run)
             again.append(existing)
@@ -200,7 +214,12 @@ def _persist_findings(run: AuditRun, drafts: list[FindingDraft], now: datetime, 
 
 def _report(run: AuditRun, outcomes: list[CheckOutcome], new: list[AuditFinding], again: list[AuditFinding]) -> str:
     lines = [f"{run.kind.title()} audit #{run.pk} of {run.target_repr}",
-             f"Trigger: {run.get_trigger_display()}; requested by {run.requested_label}.", ""]
+             f"Trigger: {run.get_trigger_display()}; requested by {run.requested_label}."]
+    if run.exploratory:
+        lines.append("Exploratory run (settings other than the configured ones: "
+                     + ", ".join(run.params.get("differs_from_configured") or sorted(run.params.get("overrides") or {}))
+                     + "): the release gate ignores it.")
+    lines.append("")
     for outcome in outcomes:
         lines.append(f"- {outcome.name} [{outcome.status}]: {outcome.summary}")
     lines.append("")
@@ -238,11 +257,16 @@ def audit_run_execute(*, run_id: int | None = None, run: AuditRun | None = None,
         with transaction.atomic():
             locked = AuditRun.objects.select_for_update().get(pk=run.pk)
             new, again = _persist_findings(locked, drafts, now, system)
+            from audits.services.findings import findings_resolve_not_found
+
+            closed = findings_resolve_not_found(run=locked, outcomes=outcomes,
+                                                seen={d.fingerprint for d in drafts}, system=system or "audits")
             threshold = severity_rank(str(config.get("PASS_BELOW_SEVERITY", "medium")))
             blocking = [f for f in [*new, *again]
                         if f.severity_rank >= threshold and f.status != AuditFinding.Status.WAIVED]
             locked.results = {"checks": [o.as_dict() for o in outcomes],
-                              "findings": {"new": [f.pk for f in new], "seen_again": [f.pk for f in again]}}
+                              "findings": {"new": [f.pk for f in new], "seen_again": [f.pk for f in again],
+                                           "no_longer_found": closed}}
             locked.report = _report(locked, outcomes, new, again)
             locked.passed = not blocking
             locked.status = AuditRun.Status.SUCCEEDED

@@ -7,6 +7,7 @@ import datetime as dt
 import factory
 from django.utils import timezone
 
+from audits.conf import configured_settings
 from audits.models import AuditFinding, AuditRun
 from recommender.models import Movie, RatingEvent, Viewer
 
@@ -25,6 +26,8 @@ class AuditRunFactory(factory.django.DjangoModelFactory):
     window_start = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(hours=24))
     window_end = factory.LazyFunction(timezone.now)
     finished_at = factory.LazyFunction(timezone.now)
+    # Recorded with the configured settings (the gate reads such runs); pass params= for others.
+    params = factory.LazyFunction(lambda: {"overrides": {}, "config": configured_settings(), "window_hours": 24})
 
 
 class AuditFindingFactory(factory.django.DjangoModelFactory):

@@ -158,15 +158,19 @@ def test_release_gate_view_of_a_version(client_for):
     version = VersionFactory()
     client = client_for("viewer")
     gate = client.get(f"/api/v1/audits/gate/{version.pk}").json()
-    assert gate["ok"] is False and gate["fairness"]["reason"] == "no succeeded audit yet"
+    assert gate["ok"] is False
+    assert gate["fairness"]["reason"] == "no configured fairness audit of this artifact has succeeded"
 
-    fairness = AuditRunFactory(kind="fairness", target="model_version", model_version=version, passed=False)
+    fairness = AuditRunFactory(kind="fairness", target="model_version", model_version=version, passed=False,
+                               artifact_sha256=version.artifact_sha256)
     finding = AuditFindingFactory(run=fairness, kind="fairness", check_name="fairness.disparity", severity="high")
-    AuditRunFactory(kind="security", target="live", passed=True)
+    AuditRunFactory(kind="security", target="model_version", model_version=version, passed=True,
+                    artifact_sha256=version.artifact_sha256)
     gate = client.get(f"/api/v1/audits/gate/{version.pk}").json()
     assert gate["security"]["ok"] is True
     assert gate["fairness"]["ok"] is False
     assert gate["fairness"]["blocking_findings"][0]["id"] == finding.pk
+    assert gate["fairness"]["blocking_findings"][0]["why"] == "open"
     assert client.get("/api/v1/audits/gate/999999").status_code == 404
 
 

@@ -37,6 +37,8 @@ def test_exit_1_on_a_finding_at_or_above_the_level():
     code, out, err = _call("security", "--override", RATING_CHECKS, "--fail-on", "high")
     assert code == 1
     assert "Rating poisoning" in out and "at or above high" in err
+    # a subset of the checks: stored as an exploratory run that the release gate ignores
+    assert "Exploratory run" in out and AuditRun.objects.get().exploratory is True
     code, _, _ = _call("security", "--override", RATING_CHECKS, "--fail-on", "critical")
     assert code == 0  # the same (high) finding is below critical
     assert AuditFinding.objects.count() == 1  # seen twice, one finding

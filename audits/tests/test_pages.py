@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from audits import runners, services
 from audits.checks.base import CheckOutcome, FindingDraft
-from audits.models import AuditFinding, FindingWaiver
+from audits.models import AuditFinding, AuditRun, FindingWaiver
 from audits.tests.factories import AuditFindingFactory
 from audits.tests.test_fairness_engine import _world
 from portal.navigation import sidebar_navigation
@@ -116,13 +116,46 @@ def test_overview_starts_a_run_and_lists_it(browser, monkeypatch):
     queued = []
     monkeypatch.setattr("audits.services.runs._enqueue", lambda run_id: queued.append(run_id))
     client = browser("reviewer")
-    response = client.post("/portal/audits/", {"kind": "security", "window_hours": "12"})
+    response = client.post("/portal/audits/", {"kind": "security"})
     assert response.status_code == 302
     page = client.get("/portal/audits/")
     html = page.content.decode()
     assert 'data-testid="runs-table"' in html and "audits: security hourly" in html
     response = client.post("/portal/audits/", {"kind": "security", "window_hours": "twelve"}, follow=True)
     assert "window hours must be a number" in response.content.decode()
+
+
+def test_overview_overrides_make_an_exploratory_run_that_reviewers_may_not_start(browser, monkeypatch):
+    monkeypatch.setattr("audits.services.runs._enqueue", lambda run_id: None)
+    overrides = '{"SECURITY_CHECKS": ["scraping"]}'
+    reviewer = browser("reviewer")
+    assert 'data-testid="overrides"' not in reviewer.get("/portal/audits/").content.decode()
+    response = reviewer.post("/portal/audits/", {"kind": "security", "overrides": overrides}, follow=True)
+    assert "this needs the role: data_scientist or operator or admin" in response.content.decode()
+    assert not AuditRun.objects.exists()
+
+    ds = browser("data_scientist")
+    assert 'data-testid="overrides"' in ds.get("/portal/audits/").content.decode()
+    response = ds.post("/portal/audits/", {"kind": "security", "overrides": overrides}, follow=True)
+    assert "exploratory: the release gate ignores it" in response.content.decode()
+    assert AuditRun.objects.get().exploratory is True
+    response = ds.post("/portal/audits/", {"kind": "security", "overrides": "[1"}, follow=True)
+    assert "overrides must be a JSON object" in response.content.decode()
+
+
+def test_a_high_finding_page_offers_a_proposal_and_shows_it_pending(browser):
+    finding = AuditFindingFactory(severity="high")
+    ds = browser("data_scientist")
+    assert "Propose a resolution" in ds.get(f"/portal/audits/findings/{finding.pk}/").content.decode()
+    response = ds.post(f"/portal/audits/findings/{finding.pk}/", {"action": "resolve", "comment": "patched"},
+                       follow=True)
+    html = response.content.decode()
+    assert "Resolution proposed: review #" in html and 'data-testid="pending-resolution"' in html
+    finding.refresh_from_db()
+    assert finding.status == "open"
+    # a reviewer sees no resolve or waiver form (they decide in the inbox)
+    html = browser("reviewer").get(f"/portal/audits/findings/{finding.pk}/").content.decode()
+    assert 'data-testid="resolve-form"' not in html and 'data-testid="waive-form"' not in html
 
 
 def test_admin_pages_of_every_model(browser, monkeypatch):
@@ -173,8 +206,31 @@ def test_a_version_audit_page_shows_the_release_gate_view(browser):
     from recommender.tests.factories_training import VersionFactory
 
     version = VersionFactory()
-    run = AuditRunFactory(kind="fairness", target="model_version", model_version=version, passed=False)
+    run = AuditRunFactory(kind="fairness", target="model_version", model_version=version, passed=False,
+                          artifact_sha256=version.artifact_sha256)
     finding = AuditFindingFactory(run=run, kind="fairness", check_name="fairness.disparity", severity="high")
     html = browser("viewer").get(f"/portal/audits/runs/{run.pk}/").content.decode()
     gate = html.split('data-testid="release-gate"')[1].split("</div>\n</div>")[0]
     assert "blocking" in gate and f"#{finding.pk}</a> [high] open" in gate
+
+
+def test_an_exploratory_run_is_labelled_on_its_page_the_list_and_the_api(browser, client_for):
+    from audits.tests.factories import AuditRunFactory
+    from recommender.tests.factories_training import VersionFactory
+
+    version = VersionFactory()
+    run = AuditRunFactory(kind="fairness", target="model_version", model_version=version, passed=True,
+                          exploratory=True, artifact_sha256=version.artifact_sha256,
+                          params={"overrides": {"FAIRNESS_BAND": [0.01, 100.0]},
+                                  "differs_from_configured": ["FAIRNESS_BAND"]})
+    configured = AuditRunFactory(kind="security", passed=True)
+    html = browser("viewer").get(f"/portal/audits/runs/{run.pk}/").content.decode()
+    assert 'data-testid="exploratory-note"' in html and "FAIRNESS_BAND" in html
+    gate = html.split('data-testid="release-gate"')[1]
+    assert f"skipped #{run.pk}: exploratory" in gate
+    listing = browser("viewer").get("/portal/audits/").content.decode()
+    rows = listing.split('data-testid="runs-table"')[1].split("</tr>")
+    assert 'data-testid="exploratory"' in next(r for r in rows if f"/runs/{run.pk}/" in r)
+    assert 'data-testid="exploratory"' not in next(r for r in rows if f"/runs/{configured.pk}/" in r)
+    body = client_for("viewer").get("/api/v1/audits/runs?exploratory=true").json()
+    assert [r["id"] for r in body["results"]] == [run.pk] and body["results"][0]["exploratory"] is True

@@ -105,9 +105,12 @@ def test_the_same_problem_seen_again_is_one_finding_until_resolved(monkeypatch, 
     finding = AuditFinding.objects.get()
     assert finding.times_seen == 2 and finding.severity == "high"  # escalated, not duplicated
     assert set(finding.runs.values_list("pk", flat=True)) == {first.pk, second.pk}
-    assert second.results["findings"] == {"new": [], "seen_again": [finding.pk]}
+    assert second.results["findings"] == {"new": [], "seen_again": [finding.pk], "no_longer_found": []}
 
-    services.finding_resolve(finding=finding, actor=users["operator"], comment="fixed")
+    from portal.services import review_request_decide
+
+    resolution = services.finding_resolution_propose(finding=finding, actor=users["operator"], comment="fixed")
+    review_request_decide(review=resolution.review, actor=users["reviewer"], decision="approve")
     third = services.audit_run_execute(run_id=services.audit_run_create(kind="security", actor=None,
                                                                         enqueue=False).pk)
     assert AuditFinding.objects.count() == 2  # it came back: a new finding

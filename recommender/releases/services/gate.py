@@ -88,22 +88,32 @@ def check_offline_metrics(*, version: ModelVersion, baseline: ModelVersion | Non
 
 
 def _judge(name: str, what: str, verdict: dict, ran: dict | None) -> CheckResult:
+    """The outcome from the audits' own reading of the evidence (``audits.selectors.audit_release_gate``).
+
+    The evidence JSON names the run read, the runs skipped and why (exploratory, other settings,
+    another artifact), and for each finding at or above the review level why it blocks or not.
+    """
     evidence = {**verdict, **({"ran_now": ran} if ran else {})}
     run = verdict.get("run")
     if run is None:
         error = (ran or {}).get("error") or verdict.get("reason") or "no audit"
-        return CheckResult(name, Outcome.ERROR, f"no succeeded {what}: {error}"[:500], evidence)
+        skipped = verdict.get("skipped_runs") or []
+        ignored = ", ".join("#{} {}".format(r["run"], r["reason"]) for r in skipped[:2])
+        note = f" (ignored: {ignored})" if skipped else ""
+        return CheckResult(name, Outcome.ERROR, f"no configured {what} of this artifact: {error}{note}"[:500],
+                           evidence)
     if not verdict.get("ok"):
-        titles = ", ".join(f"#{f['id']} [{f['severity']}] {f['title']}" for f in verdict.get("blocking_findings", [])[:3])
-        return CheckResult(name, Outcome.FAILED, f"{what} #{run}: {verdict.get('reason')}: {titles}"[:500], evidence)
-    if verdict.get("passed"):
-        return CheckResult(name, Outcome.PASSED, f"{what} #{run} passed", evidence)
-    return CheckResult(name, Outcome.WAIVED, f"{what} #{run}: {verdict.get('reason')}"[:500], evidence)
+        titles = ", ".join(f"#{f['id']} [{f['severity']}] {f['title']} ({f.get('why', f['status'])})"
+                           for f in verdict.get("blocking_findings", [])[:3])
+        return CheckResult(name, Outcome.FAILED, f"{what} #{run}: {titles}"[:500], evidence)
+    if verdict.get("accepted_findings"):
+        return CheckResult(name, Outcome.WAIVED, f"{what} #{run}: {verdict.get('reason')}"[:500], evidence)
+    return CheckResult(name, Outcome.PASSED, f"{what} #{run} passed", evidence)
 
 
 def check_fairness(*, version: ModelVersion, system: str) -> CheckResult:
-    """The latest fairness audit of this version passed, or its failing findings are waived
-    (one is run now when the version has none)."""
+    """The latest configured fairness audit of this version's exact artifact, judged now (one is
+    run now, with the configured settings, when there is none; exploratory runs never count)."""
     verdict = integrations.audit_verdicts(version=version)["fairness"]
     ran = None
     if verdict.get("run") is None:
@@ -113,8 +123,9 @@ def check_fairness(*, version: ModelVersion, system: str) -> CheckResult:
 
 
 def check_security(*, version: ModelVersion, system: str) -> CheckResult:
-    """The latest security audit (of this version, else of the live deployment) passed or its
-    failing findings are waived; one is run now when there is none recent enough."""
+    """The latest configured security audit of this version (every configured check, its exact
+    artifact), judged now; one is run now when there is none recent enough. A run of a subset of
+    the checks, or of the live deployment, is not evidence for a version."""
     max_age = timedelta(hours=float(release_setting("GATE_SECURITY_MAX_AGE_HOURS")))
     verdict = integrations.audit_verdicts(version=version)["security"]
     finished = verdict.get("finished_at")

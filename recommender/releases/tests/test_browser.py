@@ -44,10 +44,15 @@ def test_a_promotion_goes_through_the_portal_from_request_to_a_running_then_paus
     production = version_with_artifact(metrics=METRICS, status=ModelVersion.Status.APPROVED)
     model_alias_move(alias="production", version=production, actor=users["operator"], reason="first")
     candidate = version_with_artifact(metrics={**METRICS, "ndcg_at_20": 0.32}, seed=1)
-    # Audits that passed earlier (the audits app's own tests run them for real); the gate reads them.
+    # Audits that passed earlier with the configured settings, of this artifact (the audits app's own
+    # tests run them for real); the gate reads them.
+    from audits.conf import configured_settings
+
     for kind in ("fairness", "security"):
         AuditRun.objects.create(kind=kind, target="model_version", model_version=candidate, trigger="manual",
-                                status="succeeded", passed=True, requested_label="test", finished_at=timezone.now())
+                                status="succeeded", passed=True, requested_label="test", finished_at=timezone.now(),
+                                params={"overrides": {}, "config": configured_settings()},
+                                artifact_sha256=candidate.artifact_sha256)
 
     # A data scientist asks for the promotion from the Releases page.
     _switch_user(page, browser_login, users["data_scientist"])
