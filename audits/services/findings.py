@@ -16,7 +16,7 @@ from audits.conf import audit_setting
 from audits.errors import Conflict, PermissionDenied, ValidationError
 from audits.models import AuditFinding, AuditRun, FindingWaiver
 from portal.models import ReviewRequest
-from portal.permissions import user_has_role
+from portal.permissions import require, user_has_role
 from portal.services import activity_log_record, review_request_cancel, review_request_create
 
 WAIVER_REVIEW_KIND = "audits.finding_waiver"
@@ -56,8 +56,8 @@ def _cancel_pending_waivers(finding: AuditFinding, *, actor: Any | None, reason:
 
 
 def finding_acknowledge(*, finding: AuditFinding, actor: Any, comment: str = "") -> AuditFinding:
-    """open → acknowledged: someone owns the problem now."""
-    _require_working_role(actor, "acknowledge a finding")
+    """open → acknowledged: someone owns the problem now (``finding.acknowledge``)."""
+    require(actor, "finding.acknowledge", target=finding)
     with transaction.atomic():
         locked = _locked(finding)
         if locked.status != AuditFinding.Status.OPEN:

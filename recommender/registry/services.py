@@ -11,6 +11,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from portal.errors import Conflict, ValidationError
+from portal.permissions import require
 from portal.services import activity_log_record, review_request_create
 from recommender.models import ModelAlias, ModelVersion, RegisteredModel, TrainingRun
 
@@ -72,9 +73,14 @@ def model_version_register(
 def model_version_set_status(
     *, version: ModelVersion, status: str, actor: Any | None, reason: str, system: str | None = None
 ) -> ModelVersion:
-    """Change a version's review status (candidate, approved, rejected, archived)."""
+    """Change a version's review status (candidate, approved, rejected, archived).
+
+    Archiving (or restoring a candidate) is ``model.build``; approving or rejecting is a
+    reviewer's decision (``review.decide``, reached through a review's decision)."""
     if status not in ModelVersion.Status.values:
         raise ValidationError(f"unknown status '{status}'", detail={"allowed": ModelVersion.Status.values})
+    decided = status in (ModelVersion.Status.APPROVED, ModelVersion.Status.REJECTED)
+    require(actor, "review.decide" if decided else "model.build", system=system, target=version)
     if not reason.strip():
         raise ValidationError("a reason is required to change a version's status")
     with transaction.atomic():
@@ -93,9 +99,11 @@ def model_version_set_status(
 
 
 def model_version_update(
-    *, version: ModelVersion, actor: Any, tags: list[str] | None = None, description: str | None = None
+    *, version: ModelVersion, actor: Any, tags: list[str] | None = None, description: str | None = None,
+    system: str | None = None,
 ) -> ModelVersion:
-    """Edit the descriptive fields (tags, description); the artifact and metrics never change."""
+    """Edit the descriptive fields (tags, description); the artifact and metrics never change (``model.build``)."""
+    require(actor, "model.build", system=system, target=version)
     with transaction.atomic():
         locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
         before = {"tags": locked.tags, "description": locked.description}
@@ -107,7 +115,7 @@ def model_version_update(
         if description is not None:
             locked.description = description
         locked.save(update_fields=["tags", "description"])
-        activity_log_record(actor=actor, action="model_version.updated", target=locked,
+        activity_log_record(actor=actor, system=system, action="model_version.updated", target=locked,
                             data={"before": before, "after": {"tags": locked.tags, "description": locked.description}})
     return locked
 
