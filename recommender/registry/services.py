@@ -11,7 +11,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from portal.errors import Conflict, ValidationError
-from portal.permissions import require
+from portal.permissions import may, require
 from portal.services import activity_log_record, review_request_create
 from recommender.models import ModelAlias, ModelVersion, RegisteredModel, TrainingRun
 
@@ -75,12 +75,15 @@ def model_version_set_status(
 ) -> ModelVersion:
     """Change a version's review status (candidate, approved, rejected, archived).
 
-    Archiving (or restoring a candidate) is ``model.build``; approving or rejecting is a
-    reviewer's decision (``review.decide``, reached through a review's decision)."""
+    Archiving (or restoring a candidate) is ``model.build``. Approving or rejecting follows a
+    reviewer's decision (``review.decide``) or an approved canary completed by an operator
+    (``release.operate``); no page, API or admin action sets those two directly."""
     if status not in ModelVersion.Status.values:
         raise ValidationError(f"unknown status '{status}'", detail={"allowed": ModelVersion.Status.values})
-    decided = status in (ModelVersion.Status.APPROVED, ModelVersion.Status.REJECTED)
-    require(actor, "review.decide" if decided else "model.build", system=system, target=version)
+    work = "model.build"
+    if status in (ModelVersion.Status.APPROVED, ModelVersion.Status.REJECTED):
+        work = "release.operate" if may(actor, "release.operate") else "review.decide"
+    require(actor, work, system=system, target=version)
     if not reason.strip():
         raise ValidationError("a reason is required to change a version's status")
     with transaction.atomic():
