@@ -50,7 +50,9 @@ def model_version_register(
     """Register the next version of the run's registered model (one per run, numbered 1, 2, ...).
 
     Runs in the caller's transaction: the version exists exactly when the run is marked succeeded.
+    The training task registers as the system; a person doing it needs ``model.build``.
     """
+    require(actor, "model.build", system=system, target=run)
     with transaction.atomic():
         model = registered_model_get_or_create(name=run.registered_model_name or None)
         model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
