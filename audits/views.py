@@ -18,9 +18,8 @@ from audits import selectors, services, sources
 from audits.errors import UsherError, ValidationError
 from audits.models import AuditFinding, AuditRun, FindingResolution, Severity
 from portal.pages import PortalPage
-from portal.permissions import may, user_has_role
+from portal.permissions import may
 
-WORKING_ROLES = ("data_scientist", "operator", "reviewer")
 VERDICT_COLORS = {"fail": "#dc2626", "pass": "#16a34a", "reference": "#2563eb", "not_significant": "#d97706",
                   "insufficient_data": "#9ca3af", "excluded": "#9ca3af", "undefined": "#9ca3af"}
 
@@ -149,7 +148,7 @@ class AuditRunView(PortalPage):
             "history": selectors.audit_run_history(run=run),
             "reviews": selectors.audit_run_reviews(run=run),
             "charts": _disparity_charts(run),
-            "can_act": user_has_role(self.request.user, *WORKING_ROLES),
+            "can_act": may(self.request.user, "finding.acknowledge"),
             "gate": selectors.audit_release_gate(model_version=run.model_version) if run.model_version_id else None,
             "title": f"{run.kind.title()} audit #{run.pk}",
         })
@@ -239,7 +238,7 @@ class AuditFindingView(PortalPage):
             "evidence_json": json.dumps(finding.evidence, indent=2, sort_keys=True),
             "history": selectors.audit_finding_history(finding=finding),
             "runs": finding.runs.order_by("-created_at")[:20],
-            "can_act": user_has_role(user, *WORKING_ROLES),
+            "can_act": may(user, "finding.acknowledge"),
             "can_resolve": may(user, "resolution.propose"),
             "can_waive": may(user, "waiver.request"),
             "needs_review": services.resolution_needs_review(finding),

@@ -25,6 +25,7 @@ from monitoring.models import (
 from monitoring.services import alerts, config, incidents, notifications
 from monitoring.services.metrics import metric_choices
 from portal.errors import UsherError
+from portal.permissions import require
 
 
 class ReadOnlyModelAdmin(ModelAdmin):
@@ -86,6 +87,7 @@ class AlertRuleAdmin(ModelAdmin):
     actions = ["evaluate_now"]
 
     def save_model(self, request, obj, form, change) -> None:
+        require(request.user, "config.manage", target=obj if change else None)  # before the row is saved
         before = None
         if change:
             before = alerts._rule_state(AlertRule.objects.get(pk=obj.pk))
@@ -104,7 +106,11 @@ class AlertRuleAdmin(ModelAdmin):
     @admin.action(description="Evaluate the selected rules now")
     def evaluate_now(self, request, queryset) -> None:
         for rule in queryset:
-            result = alerts.alert_rule_evaluate(rule=rule)
+            try:
+                result = alerts.alert_rule_evaluate(rule=rule, actor=request.user)
+            except UsherError as exc:
+                self.message_user(request, f"{rule.name}: {exc.message}", level=messages.ERROR)
+                return
             level = messages.ERROR if result.error else messages.INFO
             self.message_user(request, f"{rule.name}: {result.state} (value {result.value})"
                               + (f" — incident #{result.incident_id}" if result.incident_id else ""), level=level)
@@ -237,11 +243,12 @@ class NotificationAdmin(ReadOnlyModelAdmin):
 
     @admin.action(description="Try the selected pending notifications now")
     def retry_now(self, request, queryset) -> None:
-        from django.utils import timezone
-
         for notification in queryset.filter(status=Notification.Status.PENDING):
-            Notification.objects.filter(pk=notification.pk).update(next_attempt_at=timezone.now())
-            result = notifications.notification_deliver(notification_id=notification.pk)
+            try:
+                result = notifications.notification_retry(notification=notification, actor=request.user)
+            except UsherError as exc:
+                self.message_user(request, f"#{notification.pk}: {exc.message}", level=messages.ERROR)
+                return
             self.message_user(request, f"#{notification.pk}: {result.status if result else 'busy'}")
 
 

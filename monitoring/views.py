@@ -24,7 +24,7 @@ from monitoring.services.quality import online_quality
 from monitoring.services.slo import slo_status
 from portal.errors import UsherError
 from portal.pages import PortalPage
-from portal.permissions import user_has_role
+from portal.permissions import may
 
 
 def _json(value):
@@ -34,12 +34,10 @@ def _json(value):
 
 
 class _OperatorPost:
-    """POST handlers: operators only; domain errors become a message, not a crash."""
+    """POST handlers: the service checks the role (and logs a refusal); domain errors become a
+    message, not a crash."""
 
     def run(self, request, fn, ok: str, *args, **kwargs):
-        if not user_has_role(request.user, "operator"):
-            messages.error(request, "This action needs the operator role.")
-            return None
         try:
             result = fn(*args, **kwargs)
             messages.success(request, ok)
@@ -115,7 +113,7 @@ class IncidentDetailView(PortalPage, _OperatorPost):
             "timeline": selectors.incident_timeline(incident=incident),
             "notifications": selectors.notification_list(filters={"incident": incident.pk}),
             "title": f"Incident #{incident.pk}: {incident.title}",
-            "can_act": user_has_role(self.request.user, "operator"),
+            "can_act": may(self.request.user, "incident.handle"),
         })
         return context
 
@@ -222,7 +220,7 @@ class FeedbackView(PortalPage, _OperatorPost):
 
     def post(self, request):
         self.run(request, feedback_snapshots_update, "Feedback-loop buckets recomputed.", buckets=7,
-                 system=f"portal:{request.user.get_username()}")
+                 actor=request.user)
         return redirect("monitoring:feedback")
 
 
@@ -259,14 +257,15 @@ class RulesView(PortalPage, _OperatorPost):
             "rules": selectors.alert_rule_list(),
             "channels": selectors.notification_channel_list(),
             "notifications": selectors.notification_list()[:50],
-            "can_act": user_has_role(self.request.user, "operator"),
+            "can_act": may(self.request.user, "config.manage"),
         })
         return context
 
     def post(self, request):
         action = request.POST.get("action")
         if action == "evaluate":
-            evaluations = self.run(request, alerts.alert_rules_evaluate, "Rules evaluated.")
+            evaluations = self.run(request, alerts.alert_rules_evaluate, "Rules evaluated.", actor=request.user,
+                                   system=None)
             if evaluations:
                 opened = [e.incident_id for e in evaluations if e.opened]
                 if opened:

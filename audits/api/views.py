@@ -22,7 +22,6 @@ from audits.models import AuditFinding, AuditRun, Severity
 from portal.api.serializers import ReviewRequestSerializer
 from portal.permissions import Can
 
-WORKING_ROLES = ("data_scientist", "operator", "reviewer")
 RUN_FILTERS = [OpenApiParameter("kind", str, enum=AuditRun.Kind.values),
                OpenApiParameter("status", str, enum=AuditRun.Status.values),
                OpenApiParameter("trigger", str, enum=AuditRun.Trigger.values),
@@ -138,7 +137,7 @@ class AuditRunExportApi(APIView):
 class AuditRunSignoffApi(APIView):
     """Ask a reviewer to sign off a succeeded run (a four-eyes review in the inbox)."""
 
-    write_roles = WORKING_ROLES
+    permission_classes = [Can("audit.run")]
 
     class AuditRunSignoffInputSerializer(serializers.Serializer):
         comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
@@ -184,7 +183,7 @@ class AuditFindingDetailApi(generics.RetrieveAPIView):
 
 
 class _FindingTransitionApi(APIView):
-    write_roles = WORKING_ROLES
+    permission_classes = [Can("finding.acknowledge")]
 
     class AuditFindingCommentInputSerializer(serializers.Serializer):
         comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")

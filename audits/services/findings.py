@@ -86,8 +86,8 @@ def _cancel_pending_waivers(finding: AuditFinding, *, actor: Any | None, reason:
 
 
 def finding_acknowledge(*, finding: AuditFinding, actor: Any, comment: str = "") -> AuditFinding:
-    """open → acknowledged: someone owns the problem now."""
-    _require_working_role(actor, "acknowledge a finding")
+    """open → acknowledged: someone owns the problem now (``finding.acknowledge``)."""
+    require(actor, "finding.acknowledge", target=finding)
     with transaction.atomic():
         locked = _locked(finding)
         if locked.status != AuditFinding.Status.OPEN:

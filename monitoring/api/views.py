@@ -24,8 +24,8 @@ from monitoring.services.metrics import METRICS
 from monitoring.services.quality import GROUP_KEYS, online_quality
 from monitoring.services.slo import slo_status
 from portal.errors import ValidationError
+from portal.permissions import Can
 
-OPERATOR = ("operator",)
 RANGE_PARAMS = [
     OpenApiParameter("since", OpenApiTypes.DATETIME, description="ISO-8601; default: `hours` before `until`."),
     OpenApiParameter("until", OpenApiTypes.DATETIME, description="ISO-8601; default: now."),
@@ -181,7 +181,7 @@ class SLOListApi(generics.ListCreateAPIView):
     """The SLOs (create: operators)."""
 
     serializer_class = out.SLOSerializer
-    write_roles = OPERATOR
+    permission_classes = [Can("config.manage")]
     filter_backends: list = []
 
     def get_queryset(self):
@@ -198,7 +198,7 @@ class SLODetailApi(generics.RetrieveUpdateAPIView):
     """One SLO (change: operators)."""
 
     serializer_class = out.SLOSerializer
-    write_roles = OPERATOR
+    permission_classes = [Can("config.manage")]
     lookup_url_kwarg = "slo_id"
 
     def get_queryset(self):
@@ -282,7 +282,7 @@ class DataQualityReportDetailApi(generics.RetrieveAPIView):
 class DataQualityRunApi(APIView):
     """Make a data-quality report now (operators); default window: the last hour."""
 
-    write_roles = OPERATOR
+    permission_classes = [Can("config.manage")]
 
     @extend_schema(request=None, parameters=RANGE_PARAMS, responses={201: out.DataQualityReportSerializer})
     def post(self, request) -> Response:
@@ -305,7 +305,7 @@ class DriftFeatureDetailApi(generics.RetrieveUpdateAPIView):
     """One drift feature; operators change its thresholds."""
 
     serializer_class = out.DriftFeatureSerializer
-    write_roles = OPERATOR
+    permission_classes = [Can("config.manage")]
     lookup_url_kwarg = "feature_id"
 
     def get_queryset(self):
@@ -348,7 +348,7 @@ class DriftRunApi(APIView):
     """Make a drift report now (operators): the current window against the production model's
     training snapshot (or an explicit reference window)."""
 
-    write_roles = OPERATOR
+    permission_classes = [Can("config.manage")]
 
     class InputSerializer(serializers.Serializer):
         class Meta:
@@ -424,13 +424,13 @@ class FeedbackApi(APIView):
 class FeedbackRunApi(APIView):
     """Recompute the latest feedback-loop buckets now (operators)."""
 
-    write_roles = OPERATOR
+    permission_classes = [Can("config.manage")]
 
     @extend_schema(request=None, parameters=[OpenApiParameter("buckets", int)],
                    responses={201: out.FeedbackLoopSnapshotSerializer(many=True)})
     def post(self, request) -> Response:
         count = _int_param(request.query_params, "buckets", 2, high=90)
-        snapshots = feedback_snapshots_update(buckets=count, system=f"api:{request.user.get_username()}")
+        snapshots = feedback_snapshots_update(buckets=count, actor=request.user)
         return Response(out.FeedbackLoopSnapshotSerializer(snapshots, many=True).data, status=status.HTTP_201_CREATED)
 
 
@@ -452,7 +452,7 @@ class AlertRuleListApi(generics.ListCreateAPIView):
     """Alert rules with their current state (create: operators)."""
 
     serializer_class = out.AlertRuleSerializer
-    write_roles = OPERATOR
+    permission_classes = [Can("config.manage")]
     filter_backends: list = []
 
     def get_queryset(self):
@@ -468,7 +468,7 @@ class AlertRuleDetailApi(generics.RetrieveUpdateDestroyAPIView):
     """One alert rule (change, delete: operators)."""
 
     serializer_class = out.AlertRuleSerializer
-    write_roles = OPERATOR
+    permission_classes = [Can("config.manage")]
     lookup_url_kwarg = "rule_id"
 
     def get_queryset(self):
@@ -500,22 +500,22 @@ EvaluationListSerializer = inline_serializer("EvaluationList", _EVALUATION_FIELD
 class AlertRuleEvaluateApi(APIView):
     """Evaluate one rule now (operators), as beat does every minute."""
 
-    write_roles = OPERATOR
+    permission_classes = [Can("incident.handle")]
 
     @extend_schema(request=None, responses=EvaluationSerializer, operation_id="monitoring_alert_rule_evaluate")
     def post(self, request, rule_id: int) -> Response:
         rule = get_object_or_404(selectors.alert_rule_list(), pk=rule_id)
-        return Response(alerts.alert_rule_evaluate(rule=rule).__dict__)
+        return Response(alerts.alert_rule_evaluate(rule=rule, actor=request.user, system=None).__dict__)
 
 
 class AlertRulesEvaluateApi(APIView):
     """Evaluate every enabled rule now (operators)."""
 
-    write_roles = OPERATOR
+    permission_classes = [Can("incident.handle")]
 
     @extend_schema(request=None, responses=EvaluationListSerializer, operation_id="monitoring_alert_rules_evaluate_all")
     def post(self, request) -> Response:
-        return Response([e.__dict__ for e in alerts.alert_rules_evaluate()])
+        return Response([e.__dict__ for e in alerts.alert_rules_evaluate(actor=request.user, system=None)])
 
 
 class IncidentListApi(generics.ListAPIView):
@@ -551,7 +551,7 @@ class IncidentDetailApi(generics.RetrieveAPIView):
 
 
 class _IncidentCommand(APIView):
-    write_roles = OPERATOR
+    permission_classes = [Can("incident.handle")]
 
     def incident(self, incident_id: int) -> Incident:
         return get_object_or_404(selectors.incident_list(), pk=incident_id)
@@ -619,7 +619,7 @@ class ChannelListApi(generics.ListCreateAPIView):
     """Notification channels (create: operators)."""
 
     serializer_class = out.NotificationChannelSerializer
-    write_roles = OPERATOR
+    permission_classes = [Can("config.manage")]
     filter_backends: list = []
 
     def get_queryset(self):
@@ -642,7 +642,7 @@ class ChannelDetailApi(generics.RetrieveUpdateDestroyAPIView):
     """One notification channel (change, delete: operators)."""
 
     serializer_class = out.NotificationChannelSerializer
-    write_roles = OPERATOR
+    permission_classes = [Can("config.manage")]
     lookup_url_kwarg = "channel_id"
 
     def get_queryset(self):
@@ -668,7 +668,7 @@ class ChannelDetailApi(generics.RetrieveUpdateDestroyAPIView):
 class ChannelTestApi(APIView):
     """Send a test message through a channel now; answers with the delivery's outcome."""
 
-    write_roles = OPERATOR
+    permission_classes = [Can("config.manage")]
 
     @extend_schema(request=None, responses=out.NotificationSerializer)
     def post(self, request, channel_id: int) -> Response:
@@ -680,7 +680,7 @@ class ChannelTestApi(APIView):
 class ChannelRotateSecretApi(APIView):
     """Give a channel a new generated secret; the answer shows it, once (the old one stops signing)."""
 
-    write_roles = OPERATOR
+    permission_classes = [Can("config.manage")]
 
     @extend_schema(request=None, responses=out.NotificationChannelCreatedSerializer)
     def post(self, request, channel_id: int) -> Response:

@@ -19,9 +19,12 @@ from monitoring.models import AlertRule, Incident
 from monitoring.services import incidents
 from monitoring.services.metrics import METRICS, metric_evaluate, rule_window_threshold
 from portal.errors import ValidationError
+from portal.permissions import require
 from portal.services import activity_log_record
 
 log = logging.getLogger(__name__)
+
+EVALUATE_TASK = "monitoring.evaluate_alerts"
 
 OPERATORS = {
     AlertRule.Operator.GT: operator.gt,
@@ -42,8 +45,10 @@ class Evaluation:
     error: str = ""
 
 
-def alert_rule_evaluate(*, rule: AlertRule, now: datetime | None = None) -> Evaluation:
-    """Evaluate one rule at ``now`` and act on the result."""
+def alert_rule_evaluate(*, rule: AlertRule, now: datetime | None = None, actor: Any | None = None,
+                        system: str | None = EVALUATE_TASK) -> Evaluation:
+    """Evaluate one rule at ``now`` and act on the result (may open an incident: ``incident.handle``)."""
+    require(actor, "incident.handle", system=system, target=rule)
     now = now or timezone.now()
     since = now - timedelta(minutes=rule.window_minutes)
     try:
@@ -89,13 +94,15 @@ def alert_rule_evaluate(*, rule: AlertRule, now: datetime | None = None) -> Eval
     return Evaluation(rule.pk, rule.name, state, value, incident_id, opened)
 
 
-def alert_rules_evaluate(*, now: datetime | None = None) -> list[Evaluation]:
-    """Evaluate every enabled rule (the beat task, every minute)."""
+def alert_rules_evaluate(*, now: datetime | None = None, actor: Any | None = None,
+                         system: str | None = EVALUATE_TASK) -> list[Evaluation]:
+    """Evaluate every enabled rule (the beat task, every minute; a person asking now needs ``incident.handle``)."""
+    require(actor, "incident.handle", system=system)
     now = now or timezone.now()
     evaluations = []
     for rule in AlertRule.objects.filter(enabled=True).select_related("owner").order_by("pk"):
         try:
-            evaluations.append(alert_rule_evaluate(rule=rule, now=now))
+            evaluations.append(alert_rule_evaluate(rule=rule, now=now, actor=actor, system=system))
         except Exception as exc:  # noqa: BLE001 - acting on one rule failed; the others still run
             log.exception("acting on alert rule %s failed", rule.name)
             AlertRule.objects.filter(pk=rule.pk).update(state=AlertRule.State.ERROR, last_evaluated_at=now,
@@ -133,7 +140,8 @@ def _validate(data: dict) -> None:
 
 
 def alert_rule_create(*, actor: Any, channels: list | None = None, **data: Any) -> AlertRule:
-    """Create a rule (API); the admin's form goes through ``alert_rule_save``."""
+    """Create a rule (API; ``config.manage``); the admin's form goes through ``alert_rule_saved``."""
+    require(actor, "config.manage")
     _validate(data)
     with transaction.atomic():
         rule = AlertRule.objects.create(**{k: v for k, v in data.items() if k in RULE_FIELDS})
@@ -145,7 +153,8 @@ def alert_rule_create(*, actor: Any, channels: list | None = None, **data: Any) 
 
 
 def alert_rule_update(*, rule: AlertRule, actor: Any, channels: list | None = None, **data: Any) -> AlertRule:
-    """Change a rule's fields; the activity log keeps before and after."""
+    """Change a rule's fields (``config.manage``); the activity log keeps before and after."""
+    require(actor, "config.manage", target=rule)
     _validate(data)
     with transaction.atomic():
         before = _rule_state(rule)
@@ -161,7 +170,10 @@ def alert_rule_update(*, rule: AlertRule, actor: Any, channels: list | None = No
 
 
 def alert_rule_saved(*, rule: AlertRule, actor: Any, created: bool, before: dict | None) -> None:
-    """Record a rule saved through the admin form (the form has already validated it)."""
+    """Record a rule saved through the admin form (the form has already validated it).
+
+    The admin checks ``config.manage`` before it saves the row, so a refused role changes nothing."""
+    require(actor, "config.manage", target=rule)
     _validate({"metric": rule.metric, "params": rule.params, "window_minutes": rule.window_minutes})
     activity_log_record(actor=actor, action="alert_rule.created" if created else "alert_rule.updated", target=rule,
                         data={"before": before, "after": _rule_state(rule)})

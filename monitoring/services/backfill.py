@@ -13,6 +13,7 @@ from monitoring.services.data_quality import data_quality_report_create
 from monitoring.services.drift import drift_report_create
 from monitoring.services.feedback import feedback_snapshots_update
 from monitoring.services.telemetry import telemetry_rollup
+from portal.permissions import require
 
 
 def first_event_time() -> datetime | None:
@@ -26,9 +27,10 @@ def first_event_time() -> datetime | None:
 
 
 def monitoring_backfill(*, since: datetime | None = None, until: datetime | None = None,
-                        system: str = "monitoring.backfill") -> dict:
+                        system: str | None = "monitoring.backfill", actor=None) -> dict:
     """Roll up ``[since, until)`` (default: from the first event to now), compute the feedback-loop
-    buckets it covers, and make a data-quality and a drift report of the latest window."""
+    buckets it covers, and make a data-quality and a drift report of the latest window (``config.manage``)."""
+    require(actor, "config.manage", system=system)
     until = until or timezone.now()
     since = since or first_event_time()
     if since is None:
@@ -38,6 +40,6 @@ def monitoring_backfill(*, since: datetime | None = None, until: datetime | None
     buckets = max(1, int((until - since) / bucket))
     snapshots = feedback_snapshots_update(now=until, buckets=buckets, system=system)
     quality = data_quality_report_create(now=until, until=until, system=system)
-    drift = drift_report_create(now=until, current_until=until, system=system)
+    drift = drift_report_create(now=until, current_until=until, actor=actor, system=system)
     return {"since": since, "until": until, "telemetry_rows": rows, "feedback_buckets": len(snapshots),
             "data_quality": quality.status, "drift": drift.status}

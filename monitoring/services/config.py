@@ -10,6 +10,7 @@ from django.db import models, transaction
 from django.forms.models import model_to_dict
 
 from portal.errors import ValidationError
+from portal.permissions import require
 from portal.services import activity_log_record
 
 SECRET_FIELDS = {"secret"}
@@ -25,7 +26,8 @@ def config_state(instance: models.Model) -> dict:
 
 def config_save(*, instance: models.Model, actor: Any, data: dict | None = None) -> models.Model:
     """Apply ``data`` to a configuration record, validate it (``full_clean``) and save it, with
-    before/after in the activity log."""
+    before/after in the activity log. Configuration is ``config.manage`` work."""
+    require(actor, "config.manage", target=instance if instance.pk else None)
     created = instance.pk is None
     before = None if created else config_state(type(instance).objects.get(pk=instance.pk))
     for key, value in (data or {}).items():
@@ -43,6 +45,8 @@ def config_save(*, instance: models.Model, actor: Any, data: dict | None = None)
 
 
 def config_delete(*, instance: models.Model, actor: Any) -> None:
+    """Delete a configuration record (``config.manage``), its last state in the activity log."""
+    require(actor, "config.manage", target=instance)
     with transaction.atomic():
         state = config_state(instance)
         activity_log_record(actor=actor, action=f"{instance._meta.model_name}.deleted", target=instance,

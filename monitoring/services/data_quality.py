@@ -21,6 +21,7 @@ from django.utils import timezone
 from monitoring import sources
 from monitoring.conf import monitoring_setting
 from monitoring.models import DataQualityReport
+from portal.permissions import require
 from portal.services import activity_log_record
 
 # A problem goes into the report's ``issues`` when a figure crosses these.
@@ -280,7 +281,8 @@ def data_quality_report_create(*, since: datetime | None = None, until: datetime
                                ) -> DataQualityReport:
     """Compute and store the report of ``[since, until)`` (default: the last
     ``MONITORING['DATA_QUALITY_WINDOW_MINUTES']``). A window with no events and no quarantined
-    lines is ``no_data`` — never ``ok``."""
+    lines is ``no_data`` — never ``ok``. A person asking for one needs ``config.manage``."""
+    require(actor, "config.manage", system=system or "monitoring.data_quality")
     now = now or timezone.now()
     until = until or now
     since = since or until - timedelta(minutes=int(monitoring_setting("DATA_QUALITY_WINDOW_MINUTES")))

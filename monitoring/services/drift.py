@@ -23,6 +23,7 @@ from django.utils import timezone
 from monitoring import sources, stats
 from monitoring.conf import monitoring_setting
 from monitoring.models import DriftFeature, DriftReport, DriftResult
+from portal.permissions import require
 from portal.services import activity_log_record
 
 MAX_CATEGORIES = 30
@@ -345,7 +346,9 @@ def drift_report_create(
     system: str | None = None,
 ) -> DriftReport:
     """Compare the current window (default: the last ``MONITORING['DRIFT_WINDOW_HOURS']``) with
-    the reference (default: the production model's training snapshot) and store the report."""
+    the reference (default: the production model's training snapshot) and store the report.
+    A person asking for one needs ``config.manage``."""
+    require(actor, "config.manage", system=system or "monitoring.drift")
     now = now or timezone.now()
     current_until = current_until or now
     current_since = current_since or current_until - timedelta(hours=int(monitoring_setting("DRIFT_WINDOW_HOURS")))

@@ -20,6 +20,7 @@ from django.utils import timezone
 from monitoring import selectors, sources, stats
 from monitoring.conf import monitoring_setting
 from monitoring.models import FeedbackLoopSnapshot
+from portal.permissions import require
 from portal.services import activity_log_record
 
 # Metric → the direction in which it shows a loop tightening.
@@ -110,8 +111,10 @@ def feedback_snapshot_create(*, since: datetime, until: datetime, actor=None,
 
 
 def feedback_snapshots_update(*, now: datetime | None = None, buckets: int = 2, bucket_hours: int | None = None,
-                              system: str | None = None) -> list[FeedbackLoopSnapshot]:
-    """(Re)compute the latest ``buckets`` complete buckets, aligned on UTC midnight multiples."""
+                              system: str | None = None, actor=None) -> list[FeedbackLoopSnapshot]:
+    """(Re)compute the latest ``buckets`` complete buckets, aligned on UTC midnight multiples
+    (a person asking needs ``config.manage``)."""
+    require(actor, "config.manage", system=system or "monitoring.feedback")
     now = now or timezone.now()
     hours = int(bucket_hours or monitoring_setting("FEEDBACK_BUCKET_HOURS"))
     size = timedelta(hours=hours)
@@ -120,7 +123,7 @@ def feedback_snapshots_update(*, now: datetime | None = None, buckets: int = 2, 
     snapshots = []
     for i in range(buckets, 0, -1):
         start = end - i * size
-        snapshots.append(feedback_snapshot_create(since=start, until=start + size, system=system))
+        snapshots.append(feedback_snapshot_create(since=start, until=start + size, actor=actor, system=system))
     return snapshots
 
 

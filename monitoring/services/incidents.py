@@ -17,16 +17,15 @@ from django.utils import timezone
 from monitoring.models import AlertRule, Incident, IncidentNote
 from monitoring.services.notifications import notifications_queue
 from portal.errors import Conflict, PermissionDenied, ValidationError
-from portal.permissions import user_has_role
+from portal.permissions import require
 from portal.services import activity_log_record, review_request_cancel, review_request_create, review_request_decide
 
 REVIEW_KIND = "incident_ack"
 SYSTEM = "monitoring.evaluate_alerts"
 
 
-def _check_operator(actor: Any) -> None:
-    if not user_has_role(actor, "operator"):
-        raise PermissionDenied("Handling incidents needs the operator role.")
+def _check_operator(actor: Any, incident: Incident) -> None:
+    require(actor, "incident.handle", target=incident)
 
 
 def _title(rule: AlertRule, value: float | None) -> str:
@@ -113,7 +112,7 @@ def _acknowledge(incident: Incident, actor: Any, comment: str) -> Incident:
 
 def incident_acknowledge(*, incident: Incident, actor: Any, comment: str = "") -> Incident:
     """An operator takes the incident. Its pending review is approved with the same comment."""
-    _check_operator(actor)
+    _check_operator(actor, incident)
     with transaction.atomic():
         review = incident.review
         if review is not None and review.status == "pending":
@@ -131,7 +130,7 @@ def incident_acknowledge(*, incident: Incident, actor: Any, comment: str = "") -
 
 def incident_annotate(*, incident: Incident, actor: Any, text: str) -> IncidentNote:
     """Add a note to the incident's timeline."""
-    _check_operator(actor)
+    _check_operator(actor, incident)
     if not text.strip():
         raise ValidationError("a note needs some text")
     with transaction.atomic():
@@ -159,7 +158,7 @@ def _resolve(incident: Incident, actor: Any, resolution: str) -> Incident:
 
 def incident_resolve(*, incident: Incident, actor: Any, resolution: str) -> Incident:
     """Close the incident with what was done. A still-pending review is withdrawn."""
-    _check_operator(actor)
+    _check_operator(actor, incident)
     if not resolution.strip():
         raise ValidationError("say how the incident was resolved")
     with transaction.atomic():

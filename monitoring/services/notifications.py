@@ -458,7 +458,7 @@ def notification_channel_rotate_secret(*, channel: NotificationChannel, actor) -
 
 def notification_channel_test(*, channel: NotificationChannel, actor) -> Notification:
     """Send a test message through a channel now (from the admin or the API); the returned
-    notification says whether it went out or why not."""
+    notification says whether it went out or why not. Channels are ``config.manage`` work."""
     require(actor, "config.manage", target=channel)
     payload = {"event": "test", "channel": {"id": channel.pk, "name": channel.name},
                "sent_at": timezone.now().isoformat(), "text": "Test message from Usher monitoring."}
@@ -471,3 +471,16 @@ def notification_channel_test(*, channel: NotificationChannel, actor) -> Notific
                             data={"notification": notification.pk})
     delivered = notification_deliver(notification_id=notification.pk)
     return delivered or notification
+
+
+def notification_retry(*, notification: Notification, actor, system: str | None = None) -> Notification | None:
+    """Try a pending notification now instead of at its next attempt (``incident.handle``); None
+    when another worker holds it. A sent or failed notification is left as it is."""
+    require(actor, "incident.handle", system=system, target=notification)
+    updated = Notification.objects.filter(pk=notification.pk, status=Notification.Status.PENDING).update(
+        next_attempt_at=timezone.now())
+    if not updated:
+        return Notification.objects.get(pk=notification.pk)
+    activity_log_record(actor=actor, system=system, action="notification.retried", target=notification,
+                        data={"attempts": notification.attempts})
+    return notification_deliver(notification_id=notification.pk)

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal.errors import ValidationError
-from portal.permissions import HasRole
+from portal.permissions import Can
 from recommender.ingest import selectors, services
 from recommender.ingest.errors import PayloadTooLarge
 from recommender.models import IngestSource, QuarantinedLine
@@ -44,7 +44,7 @@ class IngestSummarySerializer(serializers.Serializer):
 class EventsIngestApi(APIView):
     """Submit a batch of raw event lines; answers what happened to them (operators and admins)."""
 
-    permission_classes = [IsAuthenticated, HasRole("operator")]
+    permission_classes = [IsAuthenticated, Can("events.ingest")]
     parser_classes = [JSONParser, PlainTextParser]
 
     class EventsIngestInputSerializer(serializers.Serializer):
@@ -100,8 +100,7 @@ class EventsIngestApi(APIView):
         if not lines:
             raise ValidationError("no lines in the request")
         source = f"http:{name or request.user.get_username()}"[:255]
-        summary = services.ingest_lines(lines=lines, source=source, kind="http", batch_size=max(len(lines), 1))
-        services.ingest_run_record(source=source, summary=summary, actor=request.user)
+        summary = services.events_submit(lines=lines, source=source, actor=request.user)
         return Response({"source": source, **summary.as_dict()})
 
 

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from portal.api.params import query_int
 from portal.api.serializers import ActivityLogEntrySerializer
 from portal.errors import ValidationError
-from portal.permissions import HasRole, IsUsherUser
+from portal.permissions import Can
 from recommender.models import (
     Experiment,
     ExperimentSnapshot,
@@ -206,7 +206,7 @@ class PromotionListApi(generics.ListAPIView):
 class PromotionCreateApi(APIView):
     """Ask for a model version to be promoted: the release gate runs on its own (Celery)."""
 
-    permission_classes = [IsUsherUser, HasRole("data_scientist")]
+    permission_classes = [Can("promotion.request")]
 
     class PromotionCreateInputSerializer(serializers.Serializer):
         version = serializers.IntegerField()
@@ -239,7 +239,7 @@ class PromotionDetailApi(generics.RetrieveAPIView):
 class PromotionDecideApi(APIView):
     """Approve, reject or request changes — a reviewer who is not the requester (four eyes)."""
 
-    permission_classes = [IsUsherUser, HasRole("reviewer")]
+    permission_classes = [Can("review.decide")]
 
     class PromotionDecideInputSerializer(serializers.Serializer):
         decision = serializers.ChoiceField(choices=["approve", "reject", "request_changes"])
@@ -306,7 +306,7 @@ class RolloutDetailApi(generics.RetrieveAPIView):
 
 
 class _RolloutActionApi(APIView):
-    permission_classes = [IsUsherUser, HasRole("operator")]
+    permission_classes = [Can("release.operate")]
     action = ""
 
     @extend_schema(request=ReasonSerializer, responses={200: RolloutStepSerializer})
@@ -345,7 +345,7 @@ class RolloutRollbackApi(_RolloutActionApi):
 class ProductionRollbackApi(APIView):
     """Put the previous production version back, in one action."""
 
-    permission_classes = [IsUsherUser, HasRole("operator")]
+    permission_classes = [Can("release.operate")]
 
     @extend_schema(request=ReasonSerializer, responses={200: inline_serializer("ProductionRollbackOut", {
         "from": serializers.IntegerField(), "to": serializers.IntegerField(), "reason": serializers.CharField()})})
@@ -375,7 +375,7 @@ class ExperimentListApi(generics.ListAPIView):
 class ExperimentCreateApi(APIView):
     """Define an experiment: arms (version, allocation, one control), primary metric, guardrails."""
 
-    permission_classes = [IsUsherUser, HasRole("operator", "data_scientist")]
+    permission_classes = [Can("experiment.manage")]
 
     class ExperimentCreateInputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=120)
@@ -410,7 +410,7 @@ class ExperimentDetailApi(generics.RetrieveAPIView):
 class ExperimentStartApi(APIView):
     """Start bucketing viewers into the arms."""
 
-    permission_classes = [IsUsherUser, HasRole("operator")]
+    permission_classes = [Can("experiment.manage")]
 
     @extend_schema(request=None, responses={200: ExperimentSerializer})
     def post(self, request, experiment_id: int) -> Response:
@@ -421,7 +421,7 @@ class ExperimentStartApi(APIView):
 class ExperimentStopApi(APIView):
     """Stop the experiment; a final analysis records the decision the data supports."""
 
-    permission_classes = [IsUsherUser, HasRole("operator")]
+    permission_classes = [Can("experiment.manage")]
 
     @extend_schema(request=ReasonSerializer, responses={200: ExperimentSerializer})
     def post(self, request, experiment_id: int) -> Response:
@@ -435,12 +435,12 @@ class ExperimentStopApi(APIView):
 class ExperimentAnalyzeApi(APIView):
     """Analyse now (SRM, z-test + CI, sequential test, sample size) and record a snapshot."""
 
-    permission_classes = [IsUsherUser, HasRole("operator", "data_scientist")]
+    permission_classes = [Can("experiment.manage")]
 
     @extend_schema(request=None, responses={201: SnapshotSerializer})
     def post(self, request, experiment_id: int) -> Response:
         experiment = get_object_or_404(Experiment.objects.all(), pk=experiment_id)
-        snapshot = services.experiment_analyze(experiment=experiment, system=f"api:{request.user.get_username()}")
+        snapshot = services.experiment_analyze(experiment=experiment, actor=request.user, system=None)
         return Response(SnapshotSerializer(snapshot).data, status=status.HTTP_201_CREATED)
 
 
@@ -507,7 +507,7 @@ class SampleSizeApi(APIView):
 class ShadowStartApi(APIView):
     """Mirror production's requests to a candidate version (off the request path)."""
 
-    permission_classes = [IsUsherUser, HasRole("operator", "data_scientist")]
+    permission_classes = [Can("release.operate")]
 
     class ShadowStartInputSerializer(serializers.Serializer):
         version = serializers.IntegerField()
@@ -525,7 +525,7 @@ class ShadowStartApi(APIView):
 class ShadowStopApi(APIView):
     """Stop mirroring requests."""
 
-    permission_classes = [IsUsherUser, HasRole("operator", "data_scientist")]
+    permission_classes = [Can("release.operate")]
 
     @extend_schema(request=ReasonSerializer, responses={204: None})
     def post(self, request) -> Response:
@@ -548,7 +548,7 @@ class ShadowReportListApi(generics.ListAPIView):
 class ShadowReportCreateApi(APIView):
     """Summarise a shadow version's agreement with production over a window (default: last hour)."""
 
-    permission_classes = [IsUsherUser, HasRole("operator", "data_scientist")]
+    permission_classes = [Can("release.operate")]
 
     class ShadowReportCreateInputSerializer(serializers.Serializer):
         version = serializers.IntegerField(required=False)

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from portal.api.params import query_int
 from portal.errors import NotFound, ValidationError
-from portal.permissions import HasRole, IsUsherUser
+from portal.permissions import Can, HasRole, IsUsherUser
 from recommender.models import DeploymentChange, PredictionLog
 from recommender.serving import selectors, services
 from recommender.serving.handlers import InvalidViewerId, parse_viewer_id
@@ -264,7 +264,7 @@ class DeploymentRollbackInputSerializer(serializers.Serializer):
 class DeploymentRollbackApi(APIView):
     """Put the previous production version back (operators)."""
 
-    permission_classes = [IsAuthenticated, HasRole("operator")]
+    permission_classes = [IsAuthenticated, Can("release.operate")]
     InputSerializer = DeploymentRollbackInputSerializer
 
     @extend_schema(request=DeploymentRollbackInputSerializer, responses={200: OpenApiTypes.OBJECT, 409: ERROR})

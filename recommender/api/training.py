@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from portal.api.params import query_int
 from portal.api.serializers import ReviewRequestSerializer
 from portal.errors import ValidationError
+from portal.permissions import Can
 from recommender.models import DatasetSnapshot, ModelAlias, ModelVersion, RegisteredModel, TrainingRun
 from recommender.registry import selectors as registry_selectors
 from recommender.registry import services as registry_services
@@ -20,9 +21,6 @@ from recommender.training.algorithms import ALGORITHMS
 from recommender.training.retraining import retraining_start
 from recommender.training.runs import training_run_cancel, training_run_create
 from recommender.training.snapshots import snapshot_create
-
-DS = ("data_scientist",)
-
 
 # --- output serializers ----------------------------------------------------------------------------
 
@@ -109,7 +107,7 @@ class SnapshotListCreateApi(generics.ListAPIView):
 
     serializer_class = DatasetSnapshotSerializer
     filter_backends: list = []
-    write_roles = DS
+    permission_classes = [Can("model.build")]
 
     class DatasetSnapshotCreateInputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
@@ -147,7 +145,7 @@ class RunListCreateApi(generics.ListAPIView):
 
     serializer_class = RunSerializer
     filter_backends: list = []
-    write_roles = DS
+    permission_classes = [Can("model.build")]
 
     class RunListCreateInputSerializer(serializers.Serializer):
         snapshot = serializers.IntegerField()
@@ -209,7 +207,7 @@ class RunProgressApi(APIView):
 class RunCancelApi(APIView):
     """Cancel a run: a queued one at once, a running one at its next stage or epoch."""
 
-    write_roles = DS
+    permission_classes = [Can("model.build")]
 
     class RunCancelInputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
@@ -251,7 +249,7 @@ class RunCompareApi(APIView):
 class RetrainApi(APIView):
     """Start the scheduled retraining now (snapshot + run of the production configuration)."""
 
-    write_roles = DS
+    permission_classes = [Can("model.build")]
 
     @extend_schema(request=None, responses={201: RunSerializer, 200: inline_serializer(
         "RetrainSkipped", {"detail": serializers.CharField()})})
@@ -297,7 +295,7 @@ class VersionDetailApi(generics.RetrieveAPIView):
 
     serializer_class = VersionSerializer
     lookup_url_kwarg = "version_id"
-    write_roles = DS
+    permission_classes = [Can("model.build")]
 
     class VersionDetailInputSerializer(serializers.Serializer):
         tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
@@ -345,7 +343,7 @@ class VersionVerifyApi(APIView):
 class VersionArchiveApi(APIView):
     """Archive a version that is not deployed."""
 
-    write_roles = ("data_scientist", "operator")
+    permission_classes = [Can("model.build")]
 
     class VersionArchiveInputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=500)
@@ -363,7 +361,7 @@ class VersionArchiveApi(APIView):
 class VersionRequestPromotionApi(APIView):
     """Ask reviewers to approve a candidate for production (opens a ``model_promotion`` review)."""
 
-    write_roles = DS
+    permission_classes = [Can("promotion.request")]
 
     class VersionRequestPromotionInputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=2000)

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from unfold.admin import ModelAdmin
 
+from portal.errors import UsherError
 from recommender.catalog import services
 from recommender.models import Movie, Viewer
 
@@ -20,8 +21,12 @@ def _refresh(modeladmin, request, *, viewer_ids=(), movie_ids=()) -> None:
         modeladmin.message_user(request, "Set PLATFORM_METADATA_URL to the platform's metadata API first.",
                                 level=messages.ERROR)
         return
-    summary = services.catalog_import_url(base_url=base_url, viewer_ids=viewer_ids, movie_ids=movie_ids,
-                                          actor=request.user)
+    try:
+        summary = services.catalog_import_url(base_url=base_url, viewer_ids=viewer_ids, movie_ids=movie_ids,
+                                              actor=request.user)
+    except UsherError as exc:
+        modeladmin.message_user(request, exc.message, level=messages.ERROR)
+        return
     data = summary.as_dict()
     modeladmin.message_user(
         request, f"{data['records']} fetched: {data['viewers_updated'] + data['movies_updated']} updated, "

@@ -17,6 +17,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from portal.permissions import require
 from portal.services import activity_log_record
 from recommender.catalog.schema import RecordError, record_kind, validate_movie, validate_viewer
 from recommender.models import Movie, QuarantinedLine, Viewer
@@ -157,12 +158,15 @@ def catalog_records_import(
     source: str,
     batch_size: int = 1000,
     actor: Any | None = None,
+    system: str | None = None,
 ) -> CatalogImportSummary:
     """Validate and store viewer and movie records; bad ones go to quarantine with their reason.
 
     ``source`` names where they came from (``catalog:<file>`` or ``catalog:<base url>``) and is
     the quarantine's source. Each batch is one transaction. Records one activity-log entry.
+    Importing is ``config.manage`` work; a command or the simulator names itself with ``system=``.
     """
+    require(actor, "config.manage", system=system)
     summary = CatalogImportSummary()
     batch: list[RawRecord] = []
     for rec in records:
@@ -173,7 +177,7 @@ def catalog_records_import(
     if batch:
         _import_batch(batch, source, summary)
     activity_log_record(
-        actor=actor, system="import_catalog", action="catalog.imported",
+        actor=actor, system=system or "import_catalog", action="catalog.imported",
         target=("recommender.catalog", source[:64], source), data=summary.as_dict(),
     )
     return summary
@@ -187,18 +191,20 @@ def jsonl_records(lines: Iterable[str]) -> Iterator[RawRecord]:
             yield RawRecord(position=str(number), data=text)
 
 
-def catalog_import_file(*, path: str, actor: Any | None = None, batch_size: int = 1000) -> CatalogImportSummary:
+def catalog_import_file(*, path: str, actor: Any | None = None, batch_size: int = 1000,
+                        system: str | None = None) -> CatalogImportSummary:
     """Import a JSON-lines file of viewer and movie records (``.gz`` too; ``-`` for stdin)."""
     import gzip
     import sys
 
+    require(actor, "config.manage", system=system)
     if path == "-":
         return catalog_records_import(records=jsonl_records(sys.stdin), source="catalog:-", actor=actor,
-                                      batch_size=batch_size)
+                                      batch_size=batch_size, system=system)
     opener = gzip.open if path.endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
         return catalog_records_import(records=jsonl_records(handle), source=f"catalog:{path}", actor=actor,
-                                      batch_size=batch_size)
+                                      batch_size=batch_size, system=system)
 
 
 def catalog_import_url(
@@ -212,12 +218,15 @@ def catalog_import_url(
     timeout_s: float = 5.0,
     actor: Any | None = None,
     batch_size: int = 500,
+    system: str | None = None,
 ) -> CatalogImportSummary:
     """Fetch ``/user/<id>`` and ``/movie/<id>`` from the platform's metadata API and import them."""
     from recommender.catalog.http import MetadataClient
+
+    require(actor, "config.manage", system=system)
 
     client = MetadataClient(base_url=base_url, concurrency=concurrency, rate_per_s=rate_per_s,
                             retries=retries, timeout_s=timeout_s)
     paths = [f"/user/{int(v)}" for v in viewer_ids] + [f"/movie/{m}" for m in movie_ids]
     return catalog_records_import(records=client.fetch(paths), source=f"catalog:{base_url.rstrip('/')}",
-                                  actor=actor, batch_size=batch_size)
+                                  actor=actor, batch_size=batch_size, system=system)

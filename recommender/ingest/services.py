@@ -569,6 +569,19 @@ def ingest_run_record(
     )
 
 
+def events_submit(*, lines: Sequence[str], source: str, actor: Any | None, system: str | None = None) -> IngestSummary:
+    """Events pushed by someone (the API's ``POST /events``): ``events.ingest`` work, checked before
+    a line is stored; the batch is one run, recorded in the activity log under the actor.
+
+    The pipeline's own readers (files, streams, the simulator) call ``ingest_lines`` as the system."""
+    from portal.permissions import require
+
+    require(actor, "events.ingest", system=system)
+    summary = ingest_lines(lines=lines, source=source, kind="http", batch_size=max(len(lines), 1))
+    ingest_run_record(source=source, summary=summary, actor=actor, system=system)
+    return summary
+
+
 def ingest_ledger_prune(*, now: datetime | None = None, batch_size: int = 10_000) -> int:
     """Delete ledger rows written more than ``INGEST_LEDGER_RETENTION_DAYS`` days before ``now``; return how many.
 

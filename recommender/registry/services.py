@@ -11,6 +11,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from portal.errors import Conflict, ValidationError
+from portal.permissions import may, require
 from portal.services import activity_log_record, review_request_create
 from recommender.models import ModelAlias, ModelVersion, RegisteredModel, TrainingRun
 
@@ -49,7 +50,9 @@ def model_version_register(
     """Register the next version of the run's registered model (one per run, numbered 1, 2, ...).
 
     Runs in the caller's transaction: the version exists exactly when the run is marked succeeded.
+    The training task registers as the system; a person doing it needs ``model.build``.
     """
+    require(actor, "model.build", system=system, target=run)
     with transaction.atomic():
         model = registered_model_get_or_create(name=run.registered_model_name or None)
         model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
@@ -72,9 +75,17 @@ def model_version_register(
 def model_version_set_status(
     *, version: ModelVersion, status: str, actor: Any | None, reason: str, system: str | None = None
 ) -> ModelVersion:
-    """Change a version's review status (candidate, approved, rejected, archived)."""
+    """Change a version's review status (candidate, approved, rejected, archived).
+
+    Archiving (or restoring a candidate) is ``model.build``. Approving or rejecting follows a
+    reviewer's decision (``review.decide``) or an approved canary completed by an operator
+    (``release.operate``); no page, API or admin action sets those two directly."""
     if status not in ModelVersion.Status.values:
         raise ValidationError(f"unknown status '{status}'", detail={"allowed": ModelVersion.Status.values})
+    work = "model.build"
+    if status in (ModelVersion.Status.APPROVED, ModelVersion.Status.REJECTED):
+        work = "release.operate" if may(actor, "release.operate") else "review.decide"
+    require(actor, work, system=system, target=version)
     if not reason.strip():
         raise ValidationError("a reason is required to change a version's status")
     with transaction.atomic():
@@ -93,9 +104,11 @@ def model_version_set_status(
 
 
 def model_version_update(
-    *, version: ModelVersion, actor: Any, tags: list[str] | None = None, description: str | None = None
+    *, version: ModelVersion, actor: Any, tags: list[str] | None = None, description: str | None = None,
+    system: str | None = None,
 ) -> ModelVersion:
-    """Edit the descriptive fields (tags, description); the artifact and metrics never change."""
+    """Edit the descriptive fields (tags, description); the artifact and metrics never change (``model.build``)."""
+    require(actor, "model.build", system=system, target=version)
     with transaction.atomic():
         locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
         before = {"tags": locked.tags, "description": locked.description}
@@ -107,7 +120,7 @@ def model_version_update(
         if description is not None:
             locked.description = description
         locked.save(update_fields=["tags", "description"])
-        activity_log_record(actor=actor, action="model_version.updated", target=locked,
+        activity_log_record(actor=actor, system=system, action="model_version.updated", target=locked,
                             data={"before": before, "after": {"tags": locked.tags, "description": locked.description}})
     return locked
 

@@ -13,7 +13,7 @@ from django.utils.dateparse import parse_datetime
 
 from portal.errors import UsherError, ValidationError
 from portal.pages import PortalPage
-from portal.permissions import user_has_role
+from portal.permissions import may
 from recommender.models import Experiment, ModelVersion, Rollout
 from recommender.registry.selectors import model_version_list
 from recommender.releases import integrations, selectors, services, stats
@@ -62,8 +62,8 @@ class ReleasesView(PortalPage):
             "previous_production": integrations.previous_production_version(),
             "default_steps": ", ".join(str(s) for s in release_setting("CANARY_STEPS")),
             "default_interval": release_setting("CANARY_INTERVAL_SECONDS"),
-            "can_request": user_has_role(self.request.user, "data_scientist"),
-            "can_operate": user_has_role(self.request.user, "operator"),
+            "can_request": may(self.request.user, "promotion.request"),
+            "can_operate": may(self.request.user, "release.operate"),
         })
         return context
 
@@ -109,7 +109,7 @@ class PromotionView(PortalPage):
             "rollout": getattr(promotion, "rollout", None) if hasattr(promotion, "rollout") else None,
             "history": selectors.release_history(target_type="recommender.promotionrequest", target_id=promotion.pk),
             "is_requester": promotion.requested_by_id == self.request.user.pk,
-            "can_review": user_has_role(self.request.user, "reviewer"),
+            "can_review": may(self.request.user, "review.decide"),
             "title": f"Promotion #{promotion.pk}: {promotion.version}",
         })
         return context
@@ -154,7 +154,7 @@ class RolloutView(PortalPage):
         context.update({
             "rollout": rollout, "steps": steps, "chart": chart,
             "history": selectors.release_history(target_type="recommender.rollout", target_id=rollout.pk),
-            "can_operate": user_has_role(self.request.user, "operator"),
+            "can_operate": may(self.request.user, "release.operate"),
             "title": f"Canary #{rollout.pk}: {rollout.version}",
         })
         return context
@@ -216,7 +216,7 @@ class ExperimentsView(PortalPage):
             "versions": model_version_list().exclude(status__in=["rejected", "archived"])[:100],
             "calc": calc, "arm_rows": range(4),
             "prior_design_effect": release_setting("EXPERIMENT_PRIOR_DESIGN_EFFECT"),
-            "can_create": user_has_role(self.request.user, "operator", "data_scientist"),
+            "can_create": may(self.request.user, "experiment.manage"),
         })
         return context
 
@@ -268,7 +268,7 @@ class ExperimentView(PortalPage):
             "experiment": experiment, "latest": latest, "rows": rows, "control": control,
             "chart": selectors.experiment_chart(experiment=experiment),
             "history": selectors.release_history(target_type="recommender.experiment", target_id=experiment.pk),
-            "can_operate": user_has_role(self.request.user, "operator"),
+            "can_operate": may(self.request.user, "experiment.manage"),
             "title": f"Experiment: {experiment.name}",
         })
         return context
@@ -284,8 +284,7 @@ class ExperimentView(PortalPage):
                                                            reason=request.POST.get("reason", "")),
                  "Experiment stopped; the final analysis is recorded.")
         elif action == "analyze":
-            _run(request, lambda: services.experiment_analyze(experiment=experiment,
-                                                              system=f"portal:{request.user.get_username()}"),
+            _run(request, lambda: services.experiment_analyze(experiment=experiment, actor=request.user, system=None),
                  "Analysis recorded.")
         else:
             messages.error(request, f"unknown action '{action}'")
@@ -312,7 +311,7 @@ class ShadowView(PortalPage):
             },
             "comparisons": selectors.shadow_comparison_list()[:20],
             "versions": model_version_list().exclude(status__in=["rejected", "archived"])[:100],
-            "can_operate": user_has_role(self.request.user, "operator", "data_scientist"),
+            "can_operate": may(self.request.user, "release.operate"),
         })
         return context
 

@@ -13,7 +13,7 @@ from django.shortcuts import redirect
 
 from portal.errors import UsherError, ValidationError
 from portal.pages import PortalPage
-from portal.permissions import user_has_role
+from portal.permissions import may
 from recommender.models import ModelVersion
 from recommender.serving import selectors, services
 from recommender.serving.predlog import spill_pending
@@ -46,13 +46,13 @@ class DeploymentsView(PortalPage):
             "changes": changes,
             "approved_versions": _version_choices("approved"),
             "deployable_versions": _version_choices("approved", "candidate"),
-            "can_operate": user_has_role(self.request.user, "operator"),
+            "can_operate": may(self.request.user, "release.operate"),
             "summary": selectors.prediction_log_summary(),
         })
         return context
 
     def post(self, request):
-        if not user_has_role(request.user, "operator"):
+        if not may(request.user, "release.operate"):  # the services check again, and log a refusal
             messages.error(request, "Changing a deployment needs the operator role.")
             return redirect("recommender:serving_deployments")
         action = request.POST.get("action")

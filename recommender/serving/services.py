@@ -164,7 +164,10 @@ def _clean_arms(arms: Any) -> list[dict]:
 
 
 def deployment_rollback(*, actor: Any, reason: str, name: str = "default", system: str | None = None) -> Deployment:
-    """Put back the production version that served before the current one (one action)."""
+    """Put back the production version that served before the current one (one action; ``release.operate``)."""
+    from portal.permissions import require
+
+    require(actor, "release.operate", system=system)
     current = ModelAlias.objects.filter(name="production").values_list("version_id", flat=True).first()
     previous = None
     from portal.selectors import activity_log_list

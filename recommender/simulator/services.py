@@ -13,11 +13,11 @@ from recommender.simulator.sinks import Sink, UsherSink
 from recommender.simulator.world import World
 
 
-def simulator_catalog_import(*, world: World, actor=None) -> CatalogImportSummary:
+def simulator_catalog_import(*, world: World, actor=None, system: str | None = "simulator") -> CatalogImportSummary:
     """Import the world's viewer and movie records into Usher's catalog (idempotent)."""
     records = (RawRecord(position=f"/{'user' if 'user_id' in r else 'movie'}/{r.get('user_id', r.get('id'))}",
                          data=r) for r in world.records())
-    return catalog_records_import(records=records, source="catalog:simulator", actor=actor)
+    return catalog_records_import(records=records, source="catalog:simulator", actor=actor, system=system)
 
 
 def simulator_catalog_write(*, world: World, path: str) -> int:

@@ -89,7 +89,7 @@ def test_file_import_stores_good_records_quarantines_bad_and_is_idempotent(tmp_p
         {"id": "audition+1999", "title": "Audition", "vote_average": "7.1", "release_date": "1999-10-06"},
     ])
     # When it is imported
-    summary = services.catalog_import_file(path=path)
+    summary = services.catalog_import_file(path=path, system="test")
     # Then the stubs are enriched, the new movie created, and each bad record quarantined with a reason
     assert summary.as_dict() | {"reasons": None} == {
         "records": 6, "viewers_created": 0, "viewers_updated": 1, "movies_created": 1, "movies_updated": 1,
@@ -109,7 +109,7 @@ def test_file_import_stores_good_records_quarantines_bad_and_is_idempotent(tmp_p
     enriched_at = viewer.enriched_at
 
     # When the same file is imported again, nothing changes
-    again = services.catalog_import_file(path=path)
+    again = services.catalog_import_file(path=path, system="test")
     assert (again.viewers_created, again.viewers_updated, again.movies_created, again.movies_updated) == (0, 0, 0, 0)
     assert again.unchanged == 3 and again.quarantined == 3
     assert QuarantinedLine.objects.count() == 3
@@ -119,8 +119,8 @@ def test_file_import_stores_good_records_quarantines_bad_and_is_idempotent(tmp_p
 
 @pytest.mark.django_db
 def test_a_changed_record_updates_only_that_row(tmp_path):
-    services.catalog_import_file(path=_write(tmp_path, [VIEWER, MOVIE]))
-    summary = services.catalog_import_file(path=_write(tmp_path, [{**VIEWER, "age": 35}, MOVIE]))
+    services.catalog_import_file(path=_write(tmp_path, [VIEWER, MOVIE]), system="test")
+    summary = services.catalog_import_file(path=_write(tmp_path, [{**VIEWER, "age": 35}, MOVIE]), system="test")
     assert (summary.viewers_updated, summary.movies_updated, summary.unchanged) == (1, 0, 1)
     assert Viewer.objects.get(id=284508).age == 35
 
@@ -206,7 +206,7 @@ def test_url_import_retries_rate_limits_and_quarantines(platform):
 @pytest.mark.django_db(transaction=True)
 def test_url_import_gives_up_after_retries(platform):
     _Platform.flaky = {"/user/5": 10}
-    summary = services.catalog_import_url(base_url=platform, viewer_ids=[5], retries=2, rate_per_s=0)
+    summary = services.catalog_import_url(base_url=platform, viewer_ids=[5], retries=2, rate_per_s=0, system="test")
     assert summary.quarantined == 1
     q = QuarantinedLine.objects.get()
     assert q.reason == "GET /user/5 failed after 3 attempts: HTTP 429" and q.reason_code == "catalog.fetch_failed"
@@ -227,6 +227,7 @@ def test_rate_limiter_spaces_request_starts():
 
 @pytest.mark.django_db
 def test_refuses_a_connection_gracefully():
-    summary = services.catalog_import_url(base_url="http://127.0.0.1:9", viewer_ids=[1], retries=1, rate_per_s=0)
+    summary = services.catalog_import_url(base_url="http://127.0.0.1:9", viewer_ids=[1], retries=1, rate_per_s=0,
+                                          system="test")
     assert summary.quarantined == 1
     assert "connection failed" in QuarantinedLine.objects.get().reason

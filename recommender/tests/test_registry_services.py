@@ -92,4 +92,4 @@ def test_archiving_a_deployed_version_is_refused(users):
     version = VersionFactory(status="approved")
     services.model_alias_move(alias="production", version=version, actor=users["operator"], reason="go")
     with pytest.raises(Conflict, match="deployed"):
-        services.model_version_set_status(version=version, status="archived", actor=users["operator"], reason="old")
+        services.model_version_set_status(version=version, status="archived", actor=users["data_scientist"], reason="old")

@@ -23,7 +23,7 @@ def browser(user) -> Client:
 @pytest.fixture
 def trained(users):
     synthetic_ratings(n_users=30, n_items=25, density=0.4)
-    snapshot = snapshot_create(actor=None, name="pages")
+    snapshot = snapshot_create(actor=None, system="test", name="pages")
     runs = []
     for algorithm in ("svd", "popularity"):
         run = training_run_create(actor=users["data_scientist"], snapshot=snapshot, algorithm=algorithm,

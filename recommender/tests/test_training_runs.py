@@ -47,7 +47,7 @@ def test_invalid_runs_are_refused_before_anything_is_queued(snapshot, users, kwa
 @pytest.mark.django_db
 def test_tiny_snapshot_is_refused(users):
     synthetic_ratings(n_users=3, n_items=3, density=1.0)
-    tiny = snapshot_create(actor=None)
+    tiny = snapshot_create(actor=None, system="test")
     with pytest.raises(ValidationError, match="too small"):
         training_run_create(actor=users["data_scientist"], snapshot=tiny, algorithm="svd")
     assert not TrainingRun.objects.exists()

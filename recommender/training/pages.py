@@ -14,7 +14,7 @@ from django.utils.dateparse import parse_datetime
 
 from portal.errors import UsherError, ValidationError
 from portal.pages import PortalPage
-from portal.permissions import user_has_role
+from portal.permissions import may, user_has_role
 from recommender.models import DatasetSnapshot, ModelAlias, ModelVersion, TrainingRun
 from recommender.registry import selectors as registry_selectors
 from recommender.registry import services as registry_services
@@ -96,16 +96,21 @@ class RunListView(PortalPage):
             "snapshots": DatasetSnapshot.objects.filter(status="ready").order_by("-created_at")[:50],
             "algorithms": [a.describe() for a in ALGORITHMS.values()],
             "statuses": TrainingRun.Status.values,
-            "can_train": user_has_role(self.request.user, "data_scientist"),
+            "can_train": may(self.request.user, "model.build"),
         })
         return context
 
     def post(self, request):
         if request.POST.get("action") == "retrain":
-            run = _attempt(request, lambda: retraining_start(actor=request.user, system="portal"),
-                           "Scheduled retraining started")
+            try:
+                run = retraining_start(actor=request.user, system="portal")
+            except UsherError as exc:  # refused: nothing was snapshotted
+                messages.error(request, exc.message)
+                return redirect("recommender:training_runs")
             if run is None:
                 messages.info(request, "Nothing to retrain (see the activity log).")
+            else:
+                messages.success(request, "Scheduled retraining started")
             return redirect("recommender:training_runs")
         algorithms = request.POST.getlist("algorithm")
         if not algorithms:
@@ -142,7 +147,7 @@ class RunDetailView(PortalPage):
             "groups": _metric_groups(metrics),
             "group_metrics": run.group_metrics or {},
             "title": f"Run #{run.pk}: {run.algorithm}",
-            "can_cancel": user_has_role(self.request.user, "data_scientist") and not run.is_terminal,
+            "can_cancel": may(self.request.user, "model.build") and not run.is_terminal,
         })
         return context
 
@@ -162,7 +167,7 @@ class SnapshotListView(PortalPage):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["snapshots"] = selectors.snapshot_list()[:100]
-        context["can_create"] = user_has_role(self.request.user, "data_scientist")
+        context["can_create"] = may(self.request.user, "model.build")
         return context
 
     def post(self, request):
@@ -301,7 +306,8 @@ class VersionDetailView(PortalPage):
         context.update({
             "version": version, "run": version.training_run, "title": str(version),
             "groups": _metric_groups(metrics),
-            "can_edit": user_has_role(self.request.user, "data_scientist"),
+            "can_edit": may(self.request.user, "model.build"),
+            "can_promote": may(self.request.user, "promotion.request"),
         })
         return context
 

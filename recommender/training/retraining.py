@@ -15,6 +15,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from portal.errors import UsherError
+from portal.permissions import require
 from portal.services import activity_log_record
 from recommender.models import ModelVersion, TrainingRun
 from recommender.registry import selectors as registry_selectors
@@ -41,8 +42,12 @@ def retraining_config() -> dict:
 
 
 def retraining_start(*, system: str = SYSTEM, actor: Any | None = None) -> TrainingRun | None:
-    """Snapshot the latest data and queue a scheduled run; None (logged) when there is nothing to train."""
+    """Snapshot the latest data and queue a scheduled run; None (logged) when there is nothing to train.
+
+    A person starting it needs ``model.build`` (refused before anything is snapshotted)."""
     from recommender.training.runs import training_run_create
+
+    require(actor, "model.build", system=system)
 
     config = retraining_config()
     days = settings.RECOMMENDER["RETRAIN_WINDOW_DAYS"]

@@ -29,6 +29,7 @@ from django.utils import timezone
 from surprise import Dataset, Reader
 
 from portal.errors import Conflict, ValidationError
+from portal.permissions import require
 from portal.services import activity_log_record
 from recommender.errors import TrainingCancelled
 from recommender.models import DatasetSnapshot, ModelVersion, TrainingRun
@@ -85,7 +86,8 @@ def training_run_create(
     system: str | None = None,
     enqueue: bool = True,
 ) -> TrainingRun:
-    """Validate, record a queued run, and (after commit) enqueue ``recommender.train``."""
+    """Validate, record a queued run, and (after commit) enqueue ``recommender.train`` (``model.build``)."""
+    require(actor, "model.build", system=system)
     name, params, clean_split = training_run_validate(
         snapshot=snapshot, algorithm=algorithm, hyperparameters=hyperparameters, seed=seed, split=split
     )
@@ -140,7 +142,11 @@ def training_run_requeue_unsent(*, older_than_seconds: int = 120, now=None,
 
 def training_run_cancel(*, run: TrainingRun, actor: Any | None, reason: str = "",
                         system: str | None = None) -> TrainingRun:
-    """A queued run is cancelled at once; a running one stops at its next stage or epoch."""
+    """A queued run is cancelled at once; a running one stops at its next stage or epoch.
+
+    Anyone who may build models (``model.build``) may cancel any run, another's too: the log
+    records who cancelled and whose run it was."""
+    require(actor, "model.build", system=system, target=run)
     user, _ = _label(actor, system)
     with transaction.atomic():
         locked = TrainingRun.objects.select_for_update().get(pk=run.pk)
@@ -154,7 +160,8 @@ def training_run_cancel(*, run: TrainingRun, actor: Any | None, reason: str = ""
         locked.cancel_requested = True
         locked.save(update_fields=["status", "finished_at", "stage", "cancel_requested"])
         activity_log_record(actor=user, system=system, action="training_run.cancel_requested", target=locked,
-                            data={"before": before, "after": locked.status, "reason": reason})
+                            data={"before": before, "after": locked.status, "reason": reason,
+                                  "run_created_by": locked.created_by_label})
     return locked
 
 

@@ -38,6 +38,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal.errors import ValidationError
+from portal.permissions import require
 from portal.services import activity_log_record
 from recommender.errors import ArtifactIntegrityError
 from recommender.models import DatasetSnapshot, Movie, Rating, Viewer, WatchSession
@@ -173,7 +174,9 @@ def snapshot_create(
     """Export the window's ratings (and watch sessions) to files, hash them, and record the snapshot.
 
     An empty result is refused with a clear error. Files of identical content are stored once.
+    Needs ``model.build`` (a schedule or command names itself with ``system=``).
     """
+    require(actor, "model.build", system=system)
     window_end = window_end or timezone.now()
     if window_start is not None and window_start >= window_end:
         raise ValidationError(f"window_start ({window_start.isoformat()}) must be before window_end "

@@ -45,7 +45,7 @@ class Command(BaseCommand):
             raise CommandError("give either a FILE or --base-url")
         if opts["file"]:
             try:
-                summary = services.catalog_import_file(path=opts["file"])
+                summary = services.catalog_import_file(path=opts["file"], actor=None, system="import_catalog")
             except OSError as exc:
                 raise CommandError(f"cannot read {opts['file']}: {exc.strerror or exc}")
         else:
@@ -62,7 +62,7 @@ class Command(BaseCommand):
                 summary = services.catalog_import_url(
                     base_url=opts["base_url"], viewer_ids=viewer_ids, movie_ids=movie_ids,
                     concurrency=opts["concurrency"], rate_per_s=opts["rate"], retries=opts["retries"],
-                    timeout_s=opts["timeout"],
+                    timeout_s=opts["timeout"], actor=None, system="import_catalog",
                 )
             except ValueError as exc:
                 raise CommandError(str(exc))

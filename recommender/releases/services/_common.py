@@ -6,8 +6,7 @@ from typing import Any
 
 from django.db import transaction
 
-from portal.errors import PermissionDenied, ValidationError
-from portal.permissions import user_has_role
+from portal.errors import ValidationError
 from recommender.releases import integrations
 
 
@@ -21,16 +20,6 @@ def actor_label(actor: Any | None, system: str | None) -> str:
 def human(actor: Any | None) -> Any | None:
     """The user when ``actor`` is a signed-in person, else None (schedules and tasks)."""
     return actor if actor is not None and getattr(actor, "is_authenticated", False) else None
-
-
-def require_actor(actor: Any | None, system: str | None, *roles: str) -> None:
-    """A person must hold one of ``roles``; a schedule must name itself."""
-    if human(actor) is None:
-        if not system:
-            raise PermissionDenied("an actor (a signed-in user) or a system name is required")
-        return
-    if not user_has_role(actor, *roles):
-        raise PermissionDenied(f"this action needs the role: {' or '.join(roles)}")
 
 
 def require_reason(reason: str, what: str = "a reason") -> str:

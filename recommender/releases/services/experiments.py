@@ -14,11 +14,12 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from portal.errors import Conflict, ValidationError
+from portal.permissions import require
 from portal.services import activity_log_record
 from recommender.models import Experiment, ExperimentSnapshot, ExperimentVariant, ModelVersion, Rollout
 from recommender.releases import clock, integrations, stats
 from recommender.releases.conf import release_setting
-from recommender.releases.services._common import actor_label, human, notify_on_commit, require_actor, require_reason
+from recommender.releases.services._common import actor_label, human, notify_on_commit, require_reason
 
 SYSTEM = "recommender.releases.experiments_analyze"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -53,7 +54,7 @@ def experiment_create(
 ) -> Experiment:
     """A draft experiment. ``arms``: ``[{"name", "version" (id or ModelVersion), "allocation", "is_control"}]``
     — two or more, exactly one control, slugs for names, allocations (percent of all traffic) adding up to ≤ 100."""
-    require_actor(actor, None, "operator", "data_scientist")
+    require(actor, "experiment.manage")
     name = (name or "").strip()
     if not name:
         raise ValidationError("an experiment needs a name")
@@ -124,7 +125,7 @@ def _clean_arms(arms: list[dict]) -> list[dict]:
 
 def experiment_start(*, experiment: Experiment, actor: Any, now: datetime | None = None) -> Experiment:
     """Put the arms on the deployment; from now on viewers are bucketed into them."""
-    require_actor(actor, None, "operator")
+    require(actor, "experiment.manage", target=experiment)
     with transaction.atomic():
         locked = Experiment.objects.select_for_update().get(pk=experiment.pk)
         if locked.status != Experiment.Status.DRAFT:
@@ -158,7 +159,7 @@ def experiment_stop(*, experiment: Experiment, actor: Any | None, reason: str, s
                     now: datetime | None = None) -> Experiment:
     """Take the arms off the deployment (their viewers go back to production), analyse once more
     and record the decision the data supports."""
-    require_actor(actor, system, "operator")
+    require(actor, "experiment.manage", system=system, target=experiment)
     reason = require_reason(reason)
     with transaction.atomic():
         locked = Experiment.objects.select_for_update().get(pk=experiment.pk)
@@ -171,7 +172,7 @@ def experiment_stop(*, experiment: Experiment, actor: Any | None, reason: str, s
         locked.stopped_by_label = actor_label(actor, system)
         locked.stop_reason = reason
         locked.save()
-    snapshot = experiment_analyze(experiment=locked, now=locked.stopped_at, system=system or actor_label(actor, None))
+    snapshot = experiment_analyze(experiment=locked, now=locked.stopped_at, actor=actor, system=system or SYSTEM)
     with transaction.atomic():
         locked = Experiment.objects.select_for_update().get(pk=experiment.pk)
         locked.decision = snapshot.decision
@@ -187,8 +188,11 @@ def experiment_stop(*, experiment: Experiment, actor: Any | None, reason: str, s
     return locked
 
 
-def experiment_analyze(*, experiment: Experiment, now: datetime | None = None, system: str = SYSTEM) -> ExperimentSnapshot:
-    """Measure every arm since the start and record one analysis snapshot (hourly by beat)."""
+def experiment_analyze(*, experiment: Experiment, now: datetime | None = None, actor: Any | None = None,
+                       system: str | None = SYSTEM) -> ExperimentSnapshot:
+    """Measure every arm since the start and record one analysis snapshot (hourly by beat; a person
+    asking for one now needs ``experiment.manage``)."""
+    require(actor, "experiment.manage", system=system, target=experiment)
     now = now or clock.now()
     if experiment.started_at is None:
         raise Conflict(f"experiment '{experiment.name}' has not started")
@@ -215,7 +219,7 @@ def experiment_analyze(*, experiment: Experiment, now: datetime | None = None, s
         sample_size=analysis["sample_size"], decision=analysis["decision"], decision_reason=analysis["reason"],
     )
     if previous is None or previous.decision != snapshot.decision:
-        activity_log_record(actor=None, system=system, action="release.experiment.analysed", target=experiment,
+        activity_log_record(actor=human(actor), system=system, action="release.experiment.analysed", target=experiment,
                             data={"decision": snapshot.decision, "reason": snapshot.decision_reason,
                                   "snapshot": snapshot.pk})
     return snapshot

@@ -11,6 +11,7 @@ from django.db import transaction
 
 from portal.errors import Conflict, ValidationError
 from portal.models import ReviewRequest
+from portal.permissions import require
 from portal.services import activity_log_record, review_request_cancel, review_request_create, review_request_decide
 from recommender.models import ModelVersion, PromotionRequest, ReleaseGateCheck
 from recommender.releases import clock, integrations
@@ -20,7 +21,6 @@ from recommender.releases.services._common import (
     actor_label,
     human,
     notify_on_commit,
-    require_actor,
     require_reason,
 )
 
@@ -61,7 +61,7 @@ def promotion_request_create(
 
     A schedule files with ``system=...``; ``on_behalf_of`` names the person the request is
     recorded for (so four eyes keeps them from deciding it)."""
-    require_actor(actor, system, "data_scientist")
+    require(actor, "promotion.request", system=system, target=version)
     if on_behalf_of is not None and human(actor) is not None:
         raise ValidationError("on_behalf_of is only for requests filed by the system")
     reason = require_reason(reason, "a reason for the promotion")
@@ -174,6 +174,7 @@ def _notify_requester(promotion: PromotionRequest, *, event: str, subject: str, 
 
 def promotion_decide(*, promotion: PromotionRequest, actor: Any, decision: str, comment: str = "") -> PromotionRequest:
     """Approve or reject through the review inbox (four eyes; the refused attempt is logged there)."""
+    require(actor, "review.decide", target=promotion)
     if promotion.review_id is None or promotion.status != Status.AWAITING_REVIEW:
         raise Conflict(f"promotion #{promotion.pk} is {promotion.status}, not awaiting review")
     review_request_decide(review=promotion.review, actor=actor, decision=decision, comment=comment)
@@ -217,14 +218,14 @@ def promotion_review_decided(*, review: ReviewRequest, actor: Any) -> None:
 
 def promotion_cancel(*, promotion: PromotionRequest, actor: Any, reason: str) -> PromotionRequest:
     """Withdraw a request that has not reached its canary yet (the requester or an operator)."""
+    own = promotion.requested_by_id is not None and promotion.requested_by_id == getattr(actor, "pk", None)
+    require(actor, "promotion.request" if own else "release.operate", target=promotion)
     reason = require_reason(reason)
     with transaction.atomic():
         locked = PromotionRequest.objects.select_for_update().get(pk=promotion.pk)
         if locked.status not in (Status.GATE_PENDING, Status.GATE_RUNNING, Status.GATE_FAILED,
                                  Status.AWAITING_REVIEW, Status.APPROVED):
             raise Conflict(f"promotion #{locked.pk} is {locked.status} and cannot be cancelled")
-        if locked.requested_by_id != getattr(actor, "pk", None):
-            require_actor(actor, None, "operator")
         before = locked.status
         if locked.review_id and locked.review.status == ReviewRequest.Status.PENDING:
             review_request_cancel(review=locked.review, actor=actor, reason=reason)
@@ -237,13 +238,12 @@ def promotion_cancel(*, promotion: PromotionRequest, actor: Any, reason: str) ->
 
 def promotion_gate_rerun(*, promotion: PromotionRequest, actor: Any, reason: str) -> PromotionRequest:
     """Run the gate again after a failure (a finding was waived, an audit re-run, an artifact restored)."""
+    require(actor, "promotion.request", target=promotion)
     reason = require_reason(reason)
     with transaction.atomic():
         locked = PromotionRequest.objects.select_for_update().get(pk=promotion.pk)
         if locked.status != Status.GATE_FAILED:
             raise Conflict(f"promotion #{locked.pk} is {locked.status}; only a failed gate can run again")
-        if locked.requested_by_id != getattr(actor, "pk", None):
-            require_actor(actor, None, "data_scientist", "operator")
         locked.status = Status.GATE_PENDING
         locked.gate_passed = None
         locked.save(update_fields=["status", "gate_passed", "updated_at"])

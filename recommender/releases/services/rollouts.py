@@ -15,11 +15,12 @@ from typing import Any
 from django.db import transaction
 
 from portal.errors import Conflict, ValidationError
+from portal.permissions import require
 from portal.services import activity_log_record
 from recommender.models import Experiment, PromotionRequest, Rollout, RolloutStep
 from recommender.releases import clock, integrations, stats
 from recommender.releases.conf import release_setting
-from recommender.releases.services._common import actor_label, human, notify_on_commit, require_actor, require_reason
+from recommender.releases.services._common import actor_label, human, notify_on_commit, require_reason
 
 EVALUATE_TASK = "recommender.releases.rollout_evaluate"
 SYSTEM = "recommender.releases.rollout_evaluate"
@@ -244,7 +245,7 @@ def _locked_active(rollout: Rollout) -> Rollout:
 
 def rollout_pause(*, rollout: Rollout, actor: Any, reason: str, now: datetime | None = None) -> RolloutStep:
     """Hold the canary at its current share until someone resumes, advances or rolls back."""
-    require_actor(actor, None, "operator")
+    require(actor, "release.operate")
     reason = require_reason(reason)
     with transaction.atomic():
         locked = _locked_active(rollout)
@@ -256,7 +257,7 @@ def rollout_pause(*, rollout: Rollout, actor: Any, reason: str, now: datetime | 
 
 def rollout_resume(*, rollout: Rollout, actor: Any, reason: str, now: datetime | None = None) -> RolloutStep:
     """Let the automatic checks run again, the next one an interval from now."""
-    require_actor(actor, None, "operator")
+    require(actor, "release.operate")
     reason = require_reason(reason)
     with transaction.atomic():
         locked = _locked_active(rollout)
@@ -268,7 +269,7 @@ def rollout_resume(*, rollout: Rollout, actor: Any, reason: str, now: datetime |
 
 def rollout_advance(*, rollout: Rollout, actor: Any, reason: str, now: datetime | None = None) -> RolloutStep:
     """Move to the next step by hand (completing at the last one), with the numbers recorded."""
-    require_actor(actor, None, "operator")
+    require(actor, "release.operate")
     reason = require_reason(reason)
     current = Rollout.objects.get(pk=rollout.pk)
     metrics = rollout_measure(rollout=current, now=now) if current.state in Rollout.ACTIVE else {}
@@ -282,7 +283,7 @@ def rollout_advance(*, rollout: Rollout, actor: Any, reason: str, now: datetime 
 
 def rollout_rollback(*, rollout: Rollout, actor: Any, reason: str, now: datetime | None = None) -> RolloutStep:
     """Take the canary out of traffic now: every request goes back to production."""
-    require_actor(actor, None, "operator")
+    require(actor, "release.operate")
     reason = require_reason(reason)
     current = Rollout.objects.get(pk=rollout.pk)
     metrics = rollout_measure(rollout=current, now=now) if current.state in Rollout.ACTIVE else {}
@@ -420,7 +421,7 @@ def rollouts_reconcile(*, system: str) -> list[dict]:
 def production_rollback(*, actor: Any, reason: str) -> dict:
     """Put the previous production version back in one action (a running canary is rolled back
     first). Serving swaps models in place, so requests keep being answered throughout."""
-    require_actor(actor, None, "operator")
+    require(actor, "release.operate")
     reason = require_reason(reason)
     with transaction.atomic():
         for active in Rollout.objects.select_for_update().filter(state__in=Rollout.ACTIVE):

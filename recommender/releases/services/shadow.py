@@ -12,16 +12,17 @@ import numpy as np
 from django.db import transaction
 
 from portal.errors import Conflict, ValidationError
+from portal.permissions import require
 from portal.services import activity_log_record
 from recommender.models import ModelVersion, ShadowComparison, ShadowReport
 from recommender.releases import clock, integrations, stats
 from recommender.releases.conf import release_setting
-from recommender.releases.services._common import actor_label, require_actor, require_reason
+from recommender.releases.services._common import actor_label, require_reason
 
 
 def shadow_start(*, version: ModelVersion, actor: Any, reason: str) -> None:
     """Mirror production's requests to ``version`` (the shadow alias), off the request path."""
-    require_actor(actor, None, "operator", "data_scientist")
+    require(actor, "release.operate")
     reason = require_reason(reason)
     if version.status in (ModelVersion.Status.REJECTED, ModelVersion.Status.ARCHIVED):
         raise ValidationError(f"{version} is {version.status} and cannot run in shadow")
@@ -35,7 +36,7 @@ def shadow_start(*, version: ModelVersion, actor: Any, reason: str) -> None:
 
 def shadow_stop(*, actor: Any, reason: str) -> None:
     """Stop mirroring requests."""
-    require_actor(actor, None, "operator", "data_scientist")
+    require(actor, "release.operate")
     reason = require_reason(reason)
     current = integrations.alias_version("shadow")
     if current is None:
@@ -69,8 +70,7 @@ def shadow_report_create(*, version: ModelVersion | None = None, since: datetime
                          system: str | None = None) -> ShadowReport | None:
     """Summarise the agreement of a shadow version with production over a window (default: the
     current shadow over the last hour). None when there were no mirrored requests."""
-    if actor is not None:
-        require_actor(actor, system, "operator", "data_scientist")
+    require(actor, "release.operate", system=system)
     until = until or clock.now()
     since = since or until - timedelta(hours=1)
     if since >= until:

@@ -24,8 +24,9 @@ def test_request_a_promotion_over_the_api(client_for):
 
 
 @pytest.mark.parametrize("role, payload, status, fragment", [
-    ("viewer", {"version": 1, "reason": "x"}, 403, "read-only"),
-    ("operator", {"version": 1, "reason": "x"}, 403, "data_scientist"),
+    ("viewer", {"version": 1, "reason": "x"}, 403, "data_scientist or operator"),
+    ("reviewer", {"version": 1, "reason": "x"}, 403, "data_scientist or operator"),
+    ("admin", {"version": 1, "reason": "x"}, 403, "data_scientist or operator"),
     ("data_scientist", {"version": 999999, "reason": "x"}, 400, "does not exist"),
     ("data_scientist", {"reason": "x"}, 400, "invalid input"),
     ("data_scientist", {"version": "V", "reason": "x", "canary_steps": [5, 50]}, 400, "invalid input"),

@@ -46,11 +46,14 @@ def test_a_request_made_while_the_broker_is_down_waits_and_its_gate_is_queued_by
     assert ActivityLogEntry.objects.filter(action="release.gate.requeued", target_id=str(promotion.pk)).exists()
 
 
-@pytest.mark.parametrize("role", ["viewer", "operator", "reviewer"])
+@pytest.mark.parametrize("role", ["viewer", "reviewer", "admin"])
 def test_other_roles_cannot_request(users, role):
-    with pytest.raises(PermissionDenied, match="data_scientist"):
+    # WORK["promotion.request"]: data scientists and operators; a reviewer or an admin decides instead.
+    with pytest.raises(PermissionDenied, match="data_scientist or operator"):
         services.promotion_request_create(version=VersionFactory(), actor=users[role], reason="x")
     assert not PromotionRequest.objects.exists()
+    refused = ActivityLogEntry.objects.get(action="permission.refused")
+    assert refused.actor_label == f"{role}_user" and refused.data["work"] == "promotion.request"
 
 
 @pytest.mark.parametrize("steps, interval, message", [
@@ -136,19 +139,34 @@ def test_the_gate_task_records_every_check_and_fails_a_version_it_cannot_verify(
 
 
 def test_a_requester_approving_their_own_promotion_is_refused_and_the_attempt_logged(users):
+    from django.contrib.auth.models import Group
+
+    from conftest import make_user
     from portal.errors import PermissionDenied as Refused
     from portal.services import review_request_create
 
+    # A data scientist without the reviewer's role is refused by the role check itself.
     promotion = services.promotion_request_create(version=VersionFactory(), actor=users["data_scientist"],
                                                   reason="mine")
     review = review_request_create(kind="model_promotion", target=promotion, title="Promote",
                                    requester=users["data_scientist"])
     PromotionRequest.objects.filter(pk=promotion.pk).update(status="awaiting_review", review=review)
     promotion.refresh_from_db()
-    with pytest.raises(Refused, match="Four eyes"):
+    with pytest.raises(Refused, match="reviewer or admin"):
         services.promotion_decide(promotion=promotion, actor=users["data_scientist"], decision="approve")
+    assert ActivityLogEntry.objects.get(action="permission.refused").data["work"] == "review.decide"
+    # One person holding both roles still may not decide their own request: four eyes.
+    both = make_user("data_scientist", "ds_and_reviewer")
+    both.groups.add(Group.objects.get(name="reviewer"))
+    own = services.promotion_request_create(version=VersionFactory(), actor=both, reason="mine too")
+    own_review = review_request_create(kind="model_promotion", target=own, title="Promote", requester=both)
+    PromotionRequest.objects.filter(pk=own.pk).update(status="awaiting_review", review=own_review)
+    own.refresh_from_db()
+    with pytest.raises(Refused, match="Four eyes"):
+        services.promotion_decide(promotion=own, actor=both, decision="approve")
     refused = ActivityLogEntry.objects.get(action="review.refused")
-    assert refused.actor_label == "data_scientist_user" and "four eyes" in refused.data["reason"]
+    assert refused.actor_label == "ds_and_reviewer" and "four eyes" in refused.data["reason"]
+    assert PromotionRequest.objects.get(pk=own.pk).status == "awaiting_review"
     assert PromotionRequest.objects.get(pk=promotion.pk).status == "awaiting_review"
     decided = services.promotion_decide(promotion=promotion, actor=users["reviewer"], decision="reject",
                                         comment="metrics regress for new viewers")

@@ -50,8 +50,9 @@ def test_svd_wins_its_ab_test_and_a_broken_canary_rolls_itself_back(settings):
 
     # then the gate let it through (its flaw is invisible offline), the requester could not approve it,
     assert result["gate_status"] == "awaiting_review" or result.get("rollout")
-    assert result["self_approval"].startswith("refused: Four eyes")
-    assert ActivityLogEntry.objects.filter(action="review.refused").exists()
+    # (a data scientist holds no reviewer's role: the role check refuses before four eyes would)
+    assert result["self_approval"].startswith("refused: this needs the role: reviewer or admin")
+    assert ActivityLogEntry.objects.filter(action="permission.refused", actor_label="sim_data_scientist").exists()
     # and its canary was rolled back by the step check, not by a person.
     rollout = Rollout.objects.get(pk=result["rollout"])
     assert rollout.state == "rolled_back", result["timeline"]
