@@ -69,8 +69,16 @@ def make_version(name: str, *, arrays: dict | None = None, seed: int = 0, status
 
 
 def deploy(version: ModelVersion | None, role: str = "production", **extra) -> None:
+    """Put ``version`` in ``role`` through the one door: a live role gets an approved promotion first."""
+    from recommender.releases.tests.factories import approved_promotion
+    from recommender.serving.selectors import live_traffic_clearance
     from recommender.serving.services import deployment_update
 
+    live = [(role, version)] + [(a.get("name"), a.get("version")) for a in extra.get("arms") or []]
+    for live_role, live_version in live:
+        if live_role != "shadow" and isinstance(live_version, ModelVersion) \
+                and not live_traffic_clearance(version=live_version)["cleared"]:
+            approved_promotion(live_version)
     deployment_update(actor=None, system="test", reason=f"test: {role}", **{role: version}, **extra)
 
 
