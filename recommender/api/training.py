@@ -364,7 +364,7 @@ class VersionRequestPromotionApi(APIView):
     """Ask for a version's promotion: files the releases' promotion request (release gate → four-eyes
     review → canary), the same as ``POST /api/v1/releases/promotions/new``, whose answer it returns."""
 
-    write_roles = ("data_scientist", "operator")
+    write_roles = DS
 
     class VersionRequestPromotionInputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=2000)

@@ -62,7 +62,7 @@ class ReleasesView(PortalPage):
             "previous_production": integrations.previous_production_version(),
             "default_steps": ", ".join(str(s) for s in release_setting("CANARY_STEPS")),
             "default_interval": release_setting("CANARY_INTERVAL_SECONDS"),
-            "can_request": user_has_role(self.request.user, "data_scientist", "operator"),
+            "can_request": user_has_role(self.request.user, "data_scientist"),
             "preselect": int(self.request.GET["version"]) if self.request.GET.get("version", "").isdigit() else None,
             "can_operate": user_has_role(self.request.user, "operator"),
         })

@@ -87,3 +87,16 @@ def approved_promotion(version: ModelVersion, *, requester=None, reviewer=None, 
         ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.Status.APPROVED)
         version.status = ModelVersion.Status.APPROVED
     return promotion
+
+
+def in_production(version: ModelVersion, *, actor=None, reason: str = "first") -> ModelVersion:
+    """``version`` in production through the one door: it gets an approved promotion (released) first,
+    then the alias moves (as ``actor``, an operator, or as the system ``test``)."""
+    from recommender.registry.services import model_alias_move
+    from recommender.serving.selectors import live_traffic_clearance
+
+    if not live_traffic_clearance(version=version)["cleared"]:
+        approved_promotion(version)
+    model_alias_move(alias="production", version=version, actor=actor, reason=reason,
+                     system=None if actor is not None else "test")
+    return version
