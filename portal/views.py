@@ -69,7 +69,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
     checks = {name: _run_check(fn) for name, fn in futures.items()}
     ready = all(c["ok"] for c in checks.values())
     body = {"ready": ready, "checks": checks}
-    if checks["database"]["ok"]:  # detail, not readiness: an unreviewed deployment keeps serving
+    if checks["database"]["ok"] and request.user.is_authenticated:  # detail for the signed in, not readiness
         from recommender.serving.selectors import deployment_review_state
 
         body["deployment"] = deployment_review_state()

@@ -265,6 +265,7 @@ def test_an_unreviewed_deployment_keeps_serving_and_says_so(users, live, client)
     assert client.get("/recommend/7").status_code == 200  # it keeps serving
     page = web(users["viewer"]).get("/portal/serving/deployments/").content.decode()
     assert 'data-testid="unreviewed"' in page and str(live["candidate"]) in page
+    assert "deployment" not in client.get("/readyz").json()  # anonymous callers get ok flags only
     ready = web(users["operator"]).get("/readyz").json()
     assert ready["deployment"]["reviewed"] is False
     assert ready["deployment"]["unreviewed"][0]["version"] == live["candidate"].pk
