@@ -286,3 +286,17 @@ def test_the_bootstrap_model_is_not_unreviewed(users):
     first = make_version("first", status="candidate")
     model_alias_move(alias="production", version=first, actor=None, reason="bootstrap", system="bootstrap")
     assert deployment_unreviewed() == []
+
+
+def test_the_admins_one_action_is_the_emergency_rollback(users):
+    first, second = make_version("first", seed=1), make_version("second", seed=2)
+    deploy(first)
+    deploy(second)
+    deployment = Deployment.objects.get()
+    changelist = "/portal/recommender/deployment/"
+    web(users["viewer"]).post(changelist, {"action": "rollback_production", "_selected_action": [deployment.pk]})
+    assert ModelAlias.objects.get(name="production").version == second  # a viewer changes nothing
+    web(users["operator"]).post(changelist, {"action": "rollback_production", "_selected_action": [deployment.pk]})
+    assert ModelAlias.objects.get(name="production").version == first
+    entry = ActivityLogEntry.objects.get(action="deployment.emergency_rollback")
+    assert entry.actor_label == "operator_user" and entry.data["reason"] == "rollback: from the admin list"
