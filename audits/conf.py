@@ -40,7 +40,7 @@ DEFAULTS: dict[str, Any] = {
     # --- security ---
     "SECURITY_WINDOW_HOURS": 24,
     "SECURITY_CHECKS": ["deploy_config", "api_surface", "rating_poisoning", "rating_velocity", "scraping",
-                        "artifact_integrity", "login_abuse"],
+                        "artifact_integrity", "login_abuse", "deployment_review"],
     # Endpoints that may answer without authentication (URL names, or regular expressions on the path).
     "PUBLIC_URL_NAMES": [
         "recommend",

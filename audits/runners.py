@@ -13,12 +13,20 @@ import numpy as np
 import pandas as pd
 
 from audits import sources
-from audits.checks import abuse, api_surface, artifacts, fairness_model, fairness_system, security_config
+from audits.checks import (
+    abuse,
+    api_surface,
+    artifacts,
+    fairness_model,
+    fairness_system,
+    live_traffic,
+    security_config,
+)
 from audits.checks.base import CheckOutcome
 from audits.errors import AuditCheckError
 
 SECURITY_CHECKS = ("deploy_config", "api_surface", "rating_poisoning", "rating_velocity", "scraping",
-                   "artifact_integrity", "login_abuse")
+                   "artifact_integrity", "login_abuse", "deployment_review")
 
 
 def live_version_for(kind: str) -> Any | None:
@@ -179,6 +187,10 @@ def _login(run: Any, config: dict[str, Any]) -> CheckOutcome:
     return abuse.login_abuse(failures=failures, config=config, window=window, source=source)
 
 
+def _deployment_review(run: Any, config: dict[str, Any]) -> CheckOutcome:
+    return live_traffic.deployment_review(unreviewed=sources.deployment_unreviewed(), live=run.model_version_id is None)
+
+
 def perform_security(run: Any, config: dict[str, Any]) -> list[CheckOutcome]:
     selected = list(config.get("SECURITY_CHECKS") or SECURITY_CHECKS)
     outcomes: list[CheckOutcome] = []
@@ -191,7 +203,8 @@ def perform_security(run: Any, config: dict[str, Any]) -> list[CheckOutcome]:
         outcomes += [o for o, name in ((poisoning, "rating_poisoning"), (velocity, "rating_velocity"))
                      if name in selected]
     steps: dict[str, Callable[[Any, dict[str, Any]], CheckOutcome]] = {
-        "scraping": _scraping, "artifact_integrity": _artifacts, "login_abuse": _login}
+        "scraping": _scraping, "artifact_integrity": _artifacts, "login_abuse": _login,
+        "deployment_review": _deployment_review}
     for name, step in steps.items():
         if name in selected:
             outcomes.append(step(run, config))

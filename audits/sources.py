@@ -46,6 +46,12 @@ def production_version() -> Any | None:
     return row.version if row else None
 
 
+def deployment_unreviewed() -> list[dict[str, Any]]:
+    """Serving's list of versions serving viewers without an approved promotion (bootstrap excepted)."""
+    selector = _optional("recommender.serving.selectors", "deployment_unreviewed")
+    return selector() if selector is not None else []
+
+
 def live_versions() -> dict[str, Any]:
     """alias name → version, for every alias that points somewhere."""
     alias = _optional("recommender.models", "ModelAlias")

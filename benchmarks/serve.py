@@ -414,6 +414,11 @@ def bench_world(name: str, args, env: dict, workdir: Path) -> dict:
     world = build_small() if name == "small" else build_large()
     relative, sha, size = world["artifact"]
     version = register_version(relative=relative, sha=sha, size=size, label=name)
+    # Production takes only a version with an approved promotion (the one door to live traffic); the
+    # benchmark measures serving, so its records are made as the tests do.
+    from recommender.releases.tests.factories import approved_promotion
+
+    approved_promotion(version)
     deployment_update(actor=None, system="benchmark", reason=f"benchmark world {name}", production=version)
     print(f"[{name}] world ready in {time.monotonic() - started:.0f}s: {world['users']} viewers × {world['items']} "
           f"movies, {world['seen_pairs']} seen pairs, artifact {size / 1e6:.0f} MB", flush=True)

@@ -68,7 +68,12 @@ def readyz(request: HttpRequest) -> JsonResponse:
     futures = {"database": _check_database, "broker": _check_broker}
     checks = {name: _run_check(fn) for name, fn in futures.items()}
     ready = all(c["ok"] for c in checks.values())
-    return JsonResponse({"ready": ready, "checks": checks}, status=200 if ready else 503)
+    body = {"ready": ready, "checks": checks}
+    if checks["database"]["ok"] and request.user.is_authenticated:  # detail for the signed in, not readiness
+        from recommender.serving.selectors import deployment_review_state
+
+        body["deployment"] = deployment_review_state()
+    return JsonResponse(body, status=200 if ready else 503)
 
 
 def dashboard_callback(request: HttpRequest, context: dict) -> dict:

@@ -171,8 +171,9 @@ def test_a_scraping_client_is_named(settings, tmp_path):
         world = _neutral_world(seed=4, viewers=400)
         _backfill(world, [], end - dt.timedelta(hours=1))
         version = _train()
-        type(version).objects.filter(pk=version.pk).update(status="approved")  # its promotion is not the test
-        version.refresh_from_db()
+        from recommender.releases.tests.factories import approved_promotion
+
+        approved_promotion(version)  # its promotion is not the test; the door to live traffic asks for one
         deployment_update(actor=None, system="test", reason="test: production", production=version)
         # The last hour: the platform asks Usher for its visiting viewers; a scraper walks the viewer ids.
         platform, scraper = _usher_client("10.0.0.5"), _usher_client("203.0.113.66")

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from portal.api.params import query_int
 from portal.errors import NotFound, ValidationError
-from portal.permissions import Can, HasRole, IsUsherUser
+from portal.permissions import Can, IsUsherUser
 from recommender.models import DeploymentChange, PredictionLog
 from recommender.serving import selectors, services
 from recommender.serving.handlers import InvalidViewerId, parse_viewer_id
@@ -240,9 +240,10 @@ class DeploymentChangeInputSerializer(serializers.Serializer):
 
 
 class DeploymentChangeApi(APIView):
-    """Change a deployment (operators): versions per role, canary share, arms, salt, shadow."""
+    """Change a deployment (operators): versions per role, canary share, arms, salt, shadow. Production, a
+    canary share and arms take only versions with an approved promotion: 409 names what is missing."""
 
-    permission_classes = [IsAuthenticated, HasRole("operator")]
+    permission_classes = [IsAuthenticated, Can("release.operate")]
     InputSerializer = DeploymentChangeInputSerializer
 
     @extend_schema(request=DeploymentChangeInputSerializer, responses={200: OpenApiTypes.OBJECT, 400: ERROR, 403: ERROR,
@@ -259,15 +260,18 @@ class DeploymentChangeApi(APIView):
 
 class DeploymentRollbackInputSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=1000)
+    version = serializers.IntegerField(required=False, allow_null=True,
+                                       help_text="A version that was in production before (default: the previous one).")
 
 
 class DeploymentRollbackApi(APIView):
-    """Put the previous production version back (operators)."""
+    """Emergency rollback (operators, alone): production back to a version that was in production before
+    (the previous one by default). Logged as ``deployment.emergency_rollback``; 409 for any other version."""
 
     permission_classes = [IsAuthenticated, Can("release.operate")]
     InputSerializer = DeploymentRollbackInputSerializer
 
-    @extend_schema(request=DeploymentRollbackInputSerializer, responses={200: OpenApiTypes.OBJECT, 409: ERROR})
+    @extend_schema(request=DeploymentRollbackInputSerializer, responses={200: OpenApiTypes.OBJECT, 403: ERROR, 409: ERROR})
     def post(self, request, name: str) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

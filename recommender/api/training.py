@@ -10,9 +10,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal.api.params import query_int
-from portal.api.serializers import ReviewRequestSerializer
 from portal.errors import ValidationError
 from portal.permissions import Can
+from recommender.api.releases import PromotionSerializer
 from recommender.models import DatasetSnapshot, ModelAlias, ModelVersion, RegisteredModel, TrainingRun
 from recommender.registry import selectors as registry_selectors
 from recommender.registry import services as registry_services
@@ -359,21 +359,26 @@ class VersionArchiveApi(APIView):
 
 
 class VersionRequestPromotionApi(APIView):
-    """Ask reviewers to approve a candidate for production (opens a ``model_promotion`` review)."""
+    """Ask for a version's promotion: files the releases' promotion request (release gate → four-eyes
+    review → canary), the same as ``POST /api/v1/releases/promotions/new``, whose answer it returns."""
 
     permission_classes = [Can("promotion.request")]
 
     class VersionRequestPromotionInputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=2000)
 
-    @extend_schema(request=VersionRequestPromotionInputSerializer, responses={201: ReviewRequestSerializer})
+    @extend_schema(request=VersionRequestPromotionInputSerializer, responses={201: PromotionSerializer})
     def post(self, request, version_id: int) -> Response:
+        from django.urls import reverse
+
+        from recommender.releases.services import promotion_request_create
+
         data = self.VersionRequestPromotionInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         version = get_object_or_404(ModelVersion, pk=version_id)
-        review = registry_services.model_version_request_promotion(
-            version=version, actor=request.user, reason=data.validated_data["reason"])
-        return Response(ReviewRequestSerializer(review).data, status=status.HTTP_201_CREATED)
+        promotion = promotion_request_create(version=version, actor=request.user, reason=data.validated_data["reason"])
+        return Response(PromotionSerializer(promotion).data, status=status.HTTP_201_CREATED,
+                        headers={"Location": reverse("api-promotion-detail", args=[promotion.pk])})
 
 
 class AliasListApi(generics.ListAPIView):
@@ -388,7 +393,8 @@ class AliasListApi(generics.ListAPIView):
 
 
 class AliasMoveApi(APIView):
-    """Point an alias at a version (or clear it with ``version: null``); production takes approved versions."""
+    """Point an alias at a version (or clear it with ``version: null``) through the deployment's one door:
+    production and a canary take only a version with an approved promotion (409 names what is missing)."""
 
     write_roles = ("operator",)
 

@@ -26,7 +26,7 @@ class ModelVersionAdmin(ModelAdmin):
     list_filter = ["status", "algorithm", "registered_model"]
     search_fields = ["artifact_sha256", "description"]
     readonly_fields = [f.name for f in ModelVersion._meta.fields]
-    actions = ["archive_selected", "request_promotion"]
+    actions = ["archive_selected"]
 
     def has_add_permission(self, request) -> bool:  # versions are registered by training runs only
         return False
@@ -46,11 +46,6 @@ class ModelVersionAdmin(ModelAdmin):
     def archive_selected(self, request, queryset) -> None:
         self._each(request, queryset, lambda v: services.model_version_set_status(
             version=v, status="archived", actor=request.user, reason="archived from the admin"), "archived")
-
-    @admin.action(description="Request promotion review")
-    def request_promotion(self, request, queryset) -> None:
-        self._each(request, queryset, lambda v: services.model_version_request_promotion(
-            version=v, actor=request.user, reason="requested from the admin"), "promotion review opened")
 
 
 @admin.register(ModelAlias)

@@ -1,5 +1,6 @@
-"""Writes of the model registry: registering versions, their status, tags, promotion requests,
-and moving the deployment aliases. Every change is recorded in the activity log."""
+"""Writes of the model registry: registering versions, their status and tags, and moving the
+deployment aliases (through serving's one door to live traffic). Every change is recorded in the
+activity log. Promotions are the releases' promotion requests (gate → review → canary)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,8 @@ from django.utils import timezone
 
 from portal.errors import Conflict, ValidationError
 from portal.permissions import may, require
-from portal.services import activity_log_record, review_request_create
+from portal.services import activity_log_record
 from recommender.models import ModelAlias, ModelVersion, RegisteredModel, TrainingRun
-
-PROMOTION_KIND = "model_promotion"
-BOOTSTRAP_SYSTEM = "bootstrap"
 
 
 def _actor_label(actor: Any, system: str | None) -> str:
@@ -128,12 +126,27 @@ def model_version_update(
 def model_alias_move(
     *, alias: str, version: ModelVersion | None, actor: Any, reason: str, system: str | None = None
 ) -> ModelAlias:
-    """Point ``alias`` (production, canary, shadow) at ``version`` (None clears it); logged before/after.
+    """Point ``alias`` (production, canary, shadow) at ``version`` (None clears it).
 
-    ``production`` takes only an approved version (four eyes happen in the promotion review); the one
-    exception is the bootstrap step (``system='bootstrap'``) while nothing is in production.
-    Rejected or archived versions are never deployed.
+    The move goes through serving's ``deployment_update``, the one door to live traffic: a version
+    reaches viewers only with an approved promotion (the bootstrap step excepted), and the change is
+    a deployment revision like any other.
     """
+    if alias not in ModelAlias.Name.values:
+        raise ValidationError(f"unknown alias '{alias}'", detail={"allowed": ModelAlias.Name.values})
+    from recommender.serving.services import deployment_update
+
+    deployment_update(actor=actor, reason=reason, system=system, **{alias: version})
+    row, _ = ModelAlias.objects.select_related("version__registered_model").get_or_create(name=alias)
+    return row
+
+
+def model_alias_write(
+    *, alias: str, version: ModelVersion | None, actor: Any, reason: str, system: str | None = None
+) -> ModelAlias:
+    """Write an alias move, logged before/after. Only serving's ``deployment_update`` calls this,
+    inside its transaction, after the live-traffic check; everyone else calls ``model_alias_move``.
+    Rejected or archived versions are never deployed."""
     if alias not in ModelAlias.Name.values:
         raise ValidationError(f"unknown alias '{alias}'", detail={"allowed": ModelAlias.Name.values})
     if not reason.strip():
@@ -145,13 +158,6 @@ def model_alias_move(
             version = ModelVersion.objects.select_related("registered_model").get(pk=version.pk)
             if version.status in (ModelVersion.Status.REJECTED, ModelVersion.Status.ARCHIVED):
                 raise Conflict(f"{version} is {version.status} and cannot be deployed")
-            bootstrapping = system == BOOTSTRAP_SYSTEM and row.version_id is None
-            if alias == ModelAlias.Name.PRODUCTION and version.status != ModelVersion.Status.APPROVED \
-                    and not bootstrapping:
-                raise Conflict(
-                    f"{version} is {version.status}: production takes only an approved version "
-                    "(request a promotion review first)"
-                )
         before = {"version_id": row.version_id, "version": str(row.version) if row.version else None}
         if row.version_id == (version.pk if version else None):
             return row
@@ -169,45 +175,3 @@ def model_alias_move(
                   "reason": reason},
         )
     return row
-
-
-def model_version_request_promotion(
-    *, version: ModelVersion, actor: Any | None, reason: str, evidence: dict | None = None, system: str | None = None
-):
-    """Open a ``model_promotion`` review for a candidate; a pending one is not opened twice."""
-    from portal.models import ReviewRequest
-
-    if version.status != ModelVersion.Status.CANDIDATE:
-        raise Conflict(f"{version} is {version.status}; only a candidate can be proposed for promotion")
-    pending = ReviewRequest.objects.filter(
-        kind=PROMOTION_KIND, target_type="recommender.modelversion", target_id=str(version.pk),
-        status=ReviewRequest.Status.PENDING,
-    ).first()
-    if pending is not None:
-        raise Conflict(f"a promotion review for {version} is already pending (#{pending.pk})")
-    run = version.training_run
-    full_evidence = {
-        "reason": reason,
-        "version": version.pk, "algorithm": version.algorithm, "run": run.pk, "snapshot": run.snapshot_id,
-        "metrics": {k: v for k, v in (version.metrics or {}).items() if not isinstance(v, dict | list)},
-        **(evidence or {}),
-    }
-    return review_request_create(
-        kind=PROMOTION_KIND, target=version, title=f"Promote {version} ({version.algorithm}) to production",
-        requester=actor, evidence=full_evidence, system=system,
-    )
-
-
-def model_promotion_decided(*, review, actor: Any) -> None:
-    """Review decision handler: an approval approves the version, a rejection rejects it.
-
-    Moving the production alias is a separate, deliberate step (the release process).
-    """
-    version = ModelVersion.objects.filter(pk=review.target_id).first()
-    if version is None or version.status != ModelVersion.Status.CANDIDATE:
-        return
-    mapping = {"approved": ModelVersion.Status.APPROVED, "rejected": ModelVersion.Status.REJECTED}
-    status = mapping.get(review.status)
-    if status:
-        model_version_set_status(version=version, status=status, actor=actor,
-                                 reason=f"promotion review #{review.pk}: {review.status}")

@@ -60,33 +60,13 @@ def previous_production_version() -> ModelVersion | None:
 
 
 def version_approve(*, version: ModelVersion, actor: Any | None, reason: str, system: str | None = None) -> None:
-    """Production takes only an approved version: mark it so (the registry logs it)."""
+    """The version's status follows its approved promotion (the registry logs it). Serving itself
+    admits a version to viewers by its approved promotion, not by this status."""
     from recommender.registry.services import model_version_set_status
 
     if version.status != ModelVersion.Status.APPROVED:
         model_version_set_status(version=version, status=ModelVersion.Status.APPROVED, actor=actor,
                                  reason=reason, system=system)
-
-
-def foreign_promotion_review_decided(*, review: Any, actor: Any) -> None:
-    """A ``model_promotion`` review opened by the registry itself (scheduled retraining targets the
-    version, not a promotion request): keep the registry's reaction (the version's status), and
-    when approved file a promotion request in the approver's name, so the version still passes
-    the release gate and a second reviewer before any canary."""
-    from recommender.registry.services import model_promotion_decided
-
-    model_promotion_decided(review=review, actor=actor)
-    if review.status != "approved" or review.target_type != "recommender.modelversion":
-        return
-    version = ModelVersion.objects.filter(pk=review.target_id).first()
-    if version is None:
-        return
-    from recommender.releases.services.promotions import promotion_request_create
-
-    promotion_request_create(
-        version=version, actor=None, system=f"model_promotion review #{review.pk}", on_behalf_of=actor,
-        reason=f"approved proposal #{review.pk} ({review.requester_label}): {review.decision_comment or review.title}",
-    )
 
 
 # --- serving: the deployment --------------------------------------------------------------------------------
@@ -128,6 +108,26 @@ def deployment_promote(*, version: ModelVersion, actor: Any | None, system: str 
         version_approve(version=version, actor=actor, reason=reason, system=system)
         deployment_update(production=version, canary=None, canary_percent=0, actor=actor, system=system,
                           reason=reason)
+
+
+def deployment_rollback_production(*, version: ModelVersion, actor: Any, reason: str) -> None:
+    """The emergency rollback: production back to ``version``, which was in production before
+    (serving checks that and logs it as ``deployment.emergency_rollback``); the canary is cleared."""
+    from recommender.serving.services import deployment_rollback, deployment_update
+
+    with transaction.atomic():
+        deployment_rollback(actor=actor, reason=reason, version=version)
+        deployment_update(canary=None, canary_percent=0, actor=actor, reason=reason)
+
+
+def live_traffic_check(*, arms: list[tuple[str, ModelVersion, int]], actor: Any | None, system: str | None,
+                       reason: str) -> None:
+    """Serving's live-traffic rule for experiment arms, asked before a transaction opens so that
+    a refusal is logged (``deployment.refused``) and nothing changes."""
+    from recommender.serving.services import live_traffic_arms_check
+
+    live_traffic_arms_check(arms=[{"name": n, "version": v, "percent": p} for n, v, p in arms], actor=actor,
+                            system=system, reason=reason)
 
 
 def deployment_set_arms(*, arms: list[tuple[str, ModelVersion, int]], experiment: str, actor: Any | None,

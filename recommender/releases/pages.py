@@ -63,6 +63,7 @@ class ReleasesView(PortalPage):
             "default_steps": ", ".join(str(s) for s in release_setting("CANARY_STEPS")),
             "default_interval": release_setting("CANARY_INTERVAL_SECONDS"),
             "can_request": may(self.request.user, "promotion.request"),
+            "preselect": int(self.request.GET["version"]) if self.request.GET.get("version", "").isdigit() else None,
             "can_operate": may(self.request.user, "release.operate"),
         })
         return context

@@ -1,8 +1,8 @@
 """The releases' review kind: ``model_promotion`` decided by a reviewer who is not the requester.
 
-The registry registers the kind first (its handler sets the version's status); this module
-re-registers it with ``promotion_review_decided``, which handles promotion requests and hands
-reviews the registry opened itself (scheduled retraining) back to the registry's handler.
+Registered once, here: every promotion (a data scientist's request and scheduled retraining alike)
+is a ``PromotionRequest`` whose review this kind decides (gate → review → canary). The registry's
+own review path of the same name is gone (migration ``recommender 0012`` closed its pending reviews).
 """
 
 from __future__ import annotations

@@ -48,19 +48,18 @@ class DeploymentsView(PortalPage):
             "deployable_versions": _version_choices("approved", "candidate"),
             "can_operate": may(self.request.user, "release.operate"),
             "summary": selectors.prediction_log_summary(),
+            "unreviewed": selectors.deployment_unreviewed(deployment=deployment) if deployment else [],
         })
         return context
 
     def post(self, request):
-        if not may(request.user, "release.operate"):  # the services check again, and log a refusal
-            messages.error(request, "Changing a deployment needs the operator role.")
-            return redirect("recommender:serving_deployments")
+        # The services check the role (logging a refusal) and the one door to live traffic.
         action = request.POST.get("action")
         reason = request.POST.get("reason", "")
         try:
             if action == "rollback":
                 services.deployment_rollback(actor=request.user, reason=reason)
-                messages.success(request, "Production rolled back to the previous version.")
+                messages.success(request, "Emergency rollback: production is back on the previous version.")
             elif action == "change":
                 changes = {}
                 for role in ("production", "canary", "shadow"):

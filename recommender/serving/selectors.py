@@ -207,3 +207,104 @@ def prediction_log_summary(*, since: datetime | None = None) -> dict:
     )
     figures["fallback_rate"] = round(figures["fallback"] / figures["total"], 4) if figures["total"] else None
     return figures
+
+
+# --- one door to live traffic: which versions may serve viewers ---------------------------------------
+
+# A promotion in one of these states has passed the release gate and been approved in review.
+LIVE_PROMOTION_STATUSES = ("approved", "rolling_out", "released")
+BOOTSTRAP_LABEL = "system:bootstrap"
+
+
+def promotion_start_links(*, version: ModelVersion) -> dict:
+    """Where to start (or follow) the promotion that would let ``version`` serve viewers."""
+    from django.urls import reverse
+
+    from recommender.models import PromotionRequest
+
+    open_one = (PromotionRequest.objects.filter(version=version, status__in=PromotionRequest.OPEN)
+                .order_by("-created_at").first())
+    links = {"page": f"{reverse('recommender:releases')}?version={version.pk}#request-promotion",
+             "api": "POST " + reverse("api-promotion-create")}
+    if open_one is not None:
+        links["open_promotion"] = {"id": open_one.pk, "status": open_one.status,
+                                   "page": reverse("recommender:release_promotion", args=[open_one.pk]),
+                                   "api": reverse("api-promotion-detail", args=[open_one.pk])}
+    return links
+
+
+def live_traffic_clearance(*, version: ModelVersion) -> dict:
+    """May ``version`` serve viewers? Only through a promotion request whose release gate passed
+    and whose review was approved by a reviewer who is not its requester (``basis`` names it).
+
+    Returns ``{"cleared", "basis", "promotion", "missing"}``; ``missing`` says in words what is
+    not there yet. The bootstrap exception is the caller's to apply (see ``version_bootstrapped``).
+    """
+    from recommender.models import PromotionRequest
+
+    promotions = (PromotionRequest.objects.filter(version=version, gate_passed=True,
+                                                  status__in=LIVE_PROMOTION_STATUSES, review__status="approved")
+                  .select_related("review").order_by("-decided_at", "-pk"))
+    for promotion in promotions:
+        review = promotion.review
+        reviewer = review.decided_by_id
+        requesters = {promotion.requested_by_id, review.requester_id} - {None}
+        if reviewer is not None and reviewer == promotion.decided_by_id and reviewer not in requesters:
+            return {"cleared": True, "basis": f"promotion #{promotion.pk}", "promotion": promotion.pk, "missing": None}
+    latest = PromotionRequest.objects.filter(version=version).order_by("-created_at").first()
+    if latest is None:
+        missing = f"{version} has no promotion request"
+    elif latest.status in ("gate_pending", "gate_running"):
+        missing = f"promotion #{latest.pk} of {version} is still in the release gate"
+    elif latest.status == "awaiting_review":
+        missing = f"promotion #{latest.pk} of {version} awaits a reviewer's decision"
+    else:
+        missing = f"{version} has no promotion that passed the release gate and was approved (latest: #{latest.pk}, {latest.status})"
+    return {"cleared": False, "basis": None, "promotion": latest.pk if latest else None, "missing": missing}
+
+
+def _production_moves(version: ModelVersion):
+    from portal.models import ActivityLogEntry
+
+    return ActivityLogEntry.objects.filter(action="model_alias.moved", data__alias="production",
+                                           data__after__version_id=version.pk)
+
+
+def version_was_in_production(*, version: ModelVersion) -> bool:
+    """True when the production alias has pointed at ``version`` (from the hash-chained activity log)."""
+    return _production_moves(version).exists()
+
+
+def version_bootstrapped(*, version: ModelVersion) -> bool:
+    """True when ``version`` went into production by the bootstrap step (nothing was in production)."""
+    return _production_moves(version).filter(actor_label=BOOTSTRAP_LABEL, data__before__version_id=None).exists()
+
+
+def deployment_unreviewed(*, deployment: Deployment | None = None) -> list[dict]:
+    """The versions serving viewers without an approved promotion (production, a canary above 0%,
+    experiment arms), bootstrap excepted. They keep serving; the portal, ``/readyz`` and the
+    security audit say so."""
+    deployment = deployment if deployment is not None else deployment_get()
+    aliases = {a.name: a.version for a in ModelAlias.objects.select_related("version__registered_model")}
+    live: list[tuple[str, ModelVersion]] = []
+    if aliases.get("production") is not None:
+        live.append(("production", aliases["production"]))
+    if aliases.get("canary") is not None and deployment is not None and deployment.canary_percent > 0:
+        live.append(("canary", aliases["canary"]))
+    if deployment is not None and deployment.pk:
+        live += [(f"arm:{arm.name}", arm.version)
+                 for arm in deployment.arms.select_related("version__registered_model")]
+    found = []
+    for role, version in live:
+        if role == "production" and version_bootstrapped(version=version):
+            continue
+        clearance = live_traffic_clearance(version=version)
+        if not clearance["cleared"]:
+            found.append({"role": role, "version": version.pk, "label": str(version), "missing": clearance["missing"]})
+    return found
+
+
+def deployment_review_state() -> dict:
+    """For ``/readyz`` detail: is everything that serves viewers reviewed? (Serving goes on either way.)"""
+    unreviewed = deployment_unreviewed()
+    return {"reviewed": not unreviewed, "unreviewed": unreviewed}

@@ -1,14 +1,15 @@
-"""Registry services: version numbering, aliases moved only with a reason and logged, promotion reviews."""
+"""Registry services: version numbering, aliases moved only with a reason and logged (through the one door to
+live traffic), and no promotion path of its own."""
 
 from __future__ import annotations
 
 import pytest
 
-from portal.errors import Conflict, PermissionDenied, ValidationError
-from portal.models import ActivityLogEntry, ReviewRequest
-from portal.services import review_request_decide
+from portal.errors import Conflict, ValidationError
+from portal.models import ActivityLogEntry
 from recommender.models import ModelAlias, ModelVersion
 from recommender.registry import services
+from recommender.releases.tests.factories import approved_promotion
 from recommender.tests.factories_training import RunFactory, VersionFactory
 
 pytestmark = pytest.mark.django_db
@@ -29,9 +30,10 @@ def test_register_numbers_versions_and_refuses_a_second_registration_of_a_run():
 
 
 def test_alias_move_logs_before_and_after(users):
-    version = VersionFactory(status=ModelVersion.Status.APPROVED)
+    version = approved_promotion(VersionFactory(status=ModelVersion.Status.APPROVED)).version
     other = VersionFactory(status=ModelVersion.Status.CANDIDATE)
     services.model_alias_move(alias="production", version=version, actor=users["operator"], reason="first")
+    # A canary alias at 0% serves no viewer: it needs no promotion until its share goes up.
     services.model_alias_move(alias="canary", version=other, actor=users["operator"], reason="try it")
     alias = ModelAlias.objects.get(name="production")
     assert alias.version == version and alias.moved_by == users["operator"]
@@ -67,29 +69,20 @@ def test_bootstrap_may_put_a_candidate_in_production_only_while_empty():
     assert ActivityLogEntry.objects.get(action="model_alias.moved").actor_label == "system:bootstrap"
 
 
-def test_promotion_review_four_eyes_and_decision_sets_status(users):
-    version = VersionFactory()
-    review = services.model_version_request_promotion(version=version, actor=users["data_scientist"], reason="better")
-    assert review.kind == "model_promotion" and review.evidence["metrics"]["rmse"] == 0.95
-    with pytest.raises(Conflict, match="already pending"):
-        services.model_version_request_promotion(version=version, actor=users["data_scientist"], reason="again")
-    review_request_decide(review=review, actor=users["reviewer"], decision="approve", comment="ok")
-    version.refresh_from_db()
-    assert version.status == "approved"
-    assert ReviewRequest.objects.get(pk=review.pk).status == "approved"
+def test_the_registry_has_no_promotion_path_of_its_own_and_the_review_kind_is_registered_once():
+    """One promotion path: the releases' promotion request. The ``model_promotion`` kind is the releases'
+    (registered once, deciding promotion requests), not the registry's version-status review."""
+    from portal.reviews import get_review_kind
 
-
-def test_requester_cannot_approve_own_promotion(users):
-    version = VersionFactory()
-    review = services.model_version_request_promotion(version=version, actor=users["admin"], reason="mine")
-    with pytest.raises(PermissionDenied):
-        review_request_decide(review=review, actor=users["admin"], decision="approve")
-    version.refresh_from_db()
-    assert version.status == "candidate"
+    assert not hasattr(services, "model_version_request_promotion")
+    assert not hasattr(services, "model_promotion_decided")
+    kind = get_review_kind("model_promotion")
+    assert kind.on_decision == "recommender.releases.services.promotions.promotion_review_decided"
+    assert kind.four_eyes and kind.decider_role == "reviewer"
 
 
 def test_archiving_a_deployed_version_is_refused(users):
-    version = VersionFactory(status="approved")
+    version = approved_promotion(VersionFactory(status="approved")).version
     services.model_alias_move(alias="production", version=version, actor=users["operator"], reason="go")
     with pytest.raises(Conflict, match="deployed"):
         services.model_version_set_status(version=version, status="archived", actor=users["data_scientist"], reason="old")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from recommender.models import ModelAlias, ModelVersion, TrainingRun
+from recommender.models import ModelAlias, ModelVersion, PromotionRequest, TrainingRun
 from recommender.registry.artifacts import artifact_abspath
 from recommender.tests.factories_training import VersionFactory, synthetic_ratings
 from recommender.training.runs import training_run_execute
@@ -92,14 +92,17 @@ def test_cancel_endpoint(client_for, snapshot_id):
 
 
 def test_alias_move_and_list(client_for):
-    version = VersionFactory(status="approved")
+    from recommender.releases.tests.factories import approved_promotion
+
+    version = approved_promotion(VersionFactory(status="approved")).version
     response = client_for("operator").post("/api/v1/aliases/production", {"version": version.pk, "reason": "go"},
                                            format="json")
     assert response.status_code == 200 and response.json()["version"] == version.pk
     candidate = VersionFactory()
     refused = client_for("operator").post("/api/v1/aliases/production", {"version": candidate.pk, "reason": "go"},
                                           format="json")
-    assert refused.status_code == 409 and "approved" in refused.json()["error"]
+    assert refused.status_code == 409 and "approved promotion" in refused.json()["error"]
+    assert refused.json()["detail"]["refused"][0]["start"]["api"] == "POST /api/v1/releases/promotions/new"
     bad = client_for("operator").post("/api/v1/aliases/staging", {"version": version.pk, "reason": "go"},
                                       format="json")
     assert bad.status_code == 400
@@ -115,9 +118,13 @@ def test_version_edit_archive_and_promotion_request(client_for):
     edited = client.patch(f"/api/v1/model-versions/{version.pk}", {"tags": ["b", "a", "a"], "description": "d"},
                           format="json").json()
     assert edited["tags"] == ["a", "b"] and edited["description"] == "d"
-    review = client.post(f"/api/v1/model-versions/{version.pk}/request-promotion", {"reason": "better"},
-                         format="json")
-    assert review.status_code == 201 and review.json()["kind"] == "model_promotion"
+    # One promotion path: the registry's endpoint files the releases' promotion request.
+    promotion = client.post(f"/api/v1/model-versions/{version.pk}/request-promotion", {"reason": "better"},
+                            format="json")
+    assert promotion.status_code == 201 and promotion.json()["status"] == "gate_pending"
+    assert promotion.json()["version"]["id"] == version.pk
+    assert promotion["Location"] == f"/api/v1/releases/promotions/{promotion.json()['id']}"
+    assert PromotionRequest.objects.get(version=version).requested_by.username == "data_scientist_user"
     archived = client.post(f"/api/v1/model-versions/{version.pk}/archive", {"reason": "old"}, format="json")
     assert archived.status_code == 200 and archived.json()["status"] == "archived"
 

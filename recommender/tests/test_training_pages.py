@@ -105,10 +105,16 @@ def test_cancel_from_the_run_page(users, trained):
 
 
 def test_alias_move_form_needs_an_operator(users):
-    version = VersionFactory(status="approved")
+    from portal.models import ActivityLogEntry
+    from recommender.releases.tests.factories import approved_promotion
+
+    version = approved_promotion(VersionFactory(status="approved")).version
     url = reverse("recommender:registry")
-    browser(users["data_scientist"]).post(url, {"alias": "production", "version": version.pk, "reason": "go"})
+    page = browser(users["data_scientist"]).post(url, {"alias": "production", "version": version.pk, "reason": "go"},
+                                                 follow=True).content.decode()
+    assert "needs the role: operator or admin" in page
     assert not ModelAlias.objects.filter(version=version).exists()
+    assert ActivityLogEntry.objects.filter(action="permission.refused", actor=users["data_scientist"]).exists()
     browser(users["operator"]).post(url, {"alias": "production", "version": version.pk, "reason": "go"})
     assert ModelAlias.objects.get(name="production").version == version
 
@@ -120,7 +126,11 @@ def test_version_page_actions(users, trained):
     url = reverse("recommender:registry_version", args=[version.pk])
     page = client.post(url, {"action": "verify"}, follow=True).content.decode()
     assert "Artifact verified" in page
-    client.post(url, {"action": "promote", "reason": "better ndcg"})
-    from portal.models import ReviewRequest
-
-    assert ReviewRequest.objects.filter(kind="model_promotion", target_id=str(version.pk)).exists()
+    # One promotion path: the version page's button leads to the releases' promotion request form.
+    response = client.post(url, {"action": "promote", "reason": "better ndcg"})
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('recommender:releases')}?version={version.pk}#request-promotion"
+    html = client.get(url).content.decode()
+    assert f"/portal/releases/?version={version.pk}#request-promotion" in html
+    form = client.get(f"{reverse('recommender:releases')}?version={version.pk}").content.decode()
+    assert f'<option value="{version.pk}" selected>' in form

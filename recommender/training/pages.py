@@ -10,6 +10,7 @@ import json
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 
 from portal.errors import UsherError, ValidationError
@@ -286,10 +287,8 @@ class RegistryView(PortalPage):
                     raise ValidationError(f"model version #{raw} does not exist")
             return registry_services.model_alias_move(alias=alias, version=version, actor=request.user,
                                                       reason=request.POST.get("reason", ""))
-        if not user_has_role(request.user, "operator"):
-            messages.error(request, "Moving an alias needs the operator role.")
-        else:
-            _attempt(request, move, "Alias moved")
+        # The service checks the role and the live-traffic rule, and logs a refusal.
+        _attempt(request, move, "Alias moved")
         return redirect("recommender:registry")
 
 
@@ -323,8 +322,8 @@ class VersionDetailView(PortalPage):
             except UsherError as exc:
                 messages.error(request, f"Artifact refused: {exc.message}")
         elif action == "promote":
-            _attempt(request, lambda: registry_services.model_version_request_promotion(
-                version=version, actor=request.user, reason=reason), "Promotion review opened")
+            # One promotion path: the releases' promotion request form (gate → review → canary).
+            return redirect(f"{reverse('recommender:releases')}?version={version.pk}#request-promotion")
         elif action == "archive":
             _attempt(request, lambda: registry_services.model_version_set_status(
                 version=version, status="archived", actor=request.user, reason=reason), "Archived")

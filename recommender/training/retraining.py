@@ -1,5 +1,6 @@
 """Scheduled retraining: snapshot → train the production configuration → evaluate → candidate →
-compare with production on the candidate's own test split → promotion review when it wins by the margin.
+compare with production on the candidate's own test split → when it wins by the margin, a promotion
+request of the releases (release gate → four-eyes review → canary), like a data scientist's.
 
 Champion and challenger are scored on the same test users of the new snapshot (temporal split: the
 newest 10 % of ratings), so the comparison is like for like. Lower-is-better metrics (rmse, mae) use
@@ -19,7 +20,6 @@ from portal.permissions import require
 from portal.services import activity_log_record
 from recommender.models import ModelVersion, TrainingRun
 from recommender.registry import selectors as registry_selectors
-from recommender.registry import services as registry_services
 from recommender.training import evaluation as ev
 from recommender.training.snapshots import snapshot_create, snapshot_load_ratings
 
@@ -85,13 +85,13 @@ def _score(model, *, metric: str, train, test, users: list[int], relevant: dict,
 
 
 def retraining_compare(*, run: TrainingRun) -> dict:
-    """Compare a scheduled run's candidate with production; open a promotion review when it wins."""
+    """Compare a scheduled run's candidate with production; file a promotion request when it wins."""
     knobs = settings.RECOMMENDER
     metric, margin, k = knobs["PROMOTION_METRIC"], knobs["PROMOTION_MARGIN"], knobs["EVAL_K"]
     candidate = ModelVersion.objects.filter(training_run=run).first()
     production = registry_selectors.model_alias_version(alias="production")
     result: dict = {"metric": metric, "margin": margin, "candidate_version": candidate.pk if candidate else None,
-                    "production_version": production.pk if production else None, "review": None}
+                    "production_version": production.pk if production else None, "promotion": None}
     if candidate is None or production is None or production.pk == candidate.pk:
         result["outcome"] = "nothing to compare" if candidate else "no candidate registered"
     else:
@@ -116,13 +116,19 @@ def retraining_compare(*, run: TrainingRun) -> dict:
         except UsherError as exc:
             result["outcome"] = f"comparison failed: {exc.message}"
     if result.get("outcome") == "candidate wins":
-        review = registry_services.model_version_request_promotion(
-            version=candidate, actor=None, system=SYSTEM,
-            reason=f"scheduled retraining: {metric} {result['candidate_score']:.4f} vs production "
-                   f"{result['production_score']:.4f} (gain {result['gain']:.4f} ≥ margin {margin})",
-            evidence={"comparison": result},
-        )
-        result["review"] = review.pk
+        # The one promotion path: the releases' promotion request, filed by the schedule and recorded
+        # for the person who started the run (if any), so four eyes keeps them from deciding it.
+        from recommender.releases.services import promotion_request_create
+
+        try:
+            promotion = promotion_request_create(
+                version=candidate, actor=None, system=SYSTEM, on_behalf_of=run.created_by,
+                reason=f"scheduled retraining: {metric} {result['candidate_score']:.4f} vs production "
+                       f"{result['production_score']:.4f} (gain {result['gain']:.4f} ≥ margin {margin})",
+            )
+            result["promotion"] = promotion.pk
+        except UsherError as exc:
+            result["promotion_refused"] = exc.message
     activity_log_record(actor=None, system=SYSTEM, action="retraining.compared", target=run,
                         data=ev.sanitize(result))
     return result

@@ -64,6 +64,9 @@ def experiment_create(
     if not 0 < alpha < 0.5 or not 0 < power < 1 or not 0 < minimum_detectable_effect < 1:
         raise ValidationError("alpha must be in (0, 0.5), power in (0, 1) and the minimum detectable effect in (0, 1)")
     cleaned = _clean_arms(arms)
+    # Arms serve viewers: only versions approved for live traffic, or the current production version.
+    integrations.live_traffic_check(arms=[(a["name"], a["version"], a["allocation"]) for a in cleaned], actor=actor,
+                                    system=None, reason=f"experiment '{name}' planned")
     limits = {**release_setting("EXPERIMENT_GUARDRAILS"), **(guardrails or {})}
     unknown = set(limits) - {"max_error_rate", "max_p99_ms", "max_fallback_rate"}
     if unknown:
@@ -126,6 +129,8 @@ def _clean_arms(arms: list[dict]) -> list[dict]:
 def experiment_start(*, experiment: Experiment, actor: Any, now: datetime | None = None) -> Experiment:
     """Put the arms on the deployment; from now on viewers are bucketed into them."""
     require(actor, "experiment.manage", target=experiment)
+    integrations.live_traffic_check(arms=[(a.name, a.version, a.allocation) for a in experiment.arms.select_related("version")],
+                                    actor=actor, system=None, reason=f"experiment '{experiment.name}' started")
     with transaction.atomic():
         locked = Experiment.objects.select_for_update().get(pk=experiment.pk)
         if locked.status != Experiment.Status.DRAFT:

@@ -185,8 +185,8 @@ def promotion_review_decided(*, review: ReviewRequest, actor: Any) -> None:
     """Decision handler of the ``model_promotion`` review kind (inside the decision's transaction)."""
     promotion = PromotionRequest.objects.select_for_update().filter(review=review).first()
     if promotion is None:
-        integrations.foreign_promotion_review_decided(review=review, actor=actor)
-        return
+        raise Conflict(f"review #{review.pk} belongs to no promotion request; file one at "
+                       "/portal/releases/ (API: POST /api/v1/releases/promotions/new)")
     if promotion.status != Status.AWAITING_REVIEW:
         raise Conflict(f"promotion #{promotion.pk} is {promotion.status}, not awaiting review")
     approved = review.status == ReviewRequest.Status.APPROVED
@@ -208,12 +208,15 @@ def promotion_review_decided(*, review: ReviewRequest, actor: Any) -> None:
         extra={"decided_by": actor.get_username(), "comment": review.decision_comment},
     )
     if approved:
+        from recommender.releases.services.rollouts import SYSTEM as ROLLOUT_SYSTEM
         from recommender.releases.services.rollouts import rollout_start_if_free
 
         integrations.version_approve(version=promotion.version, actor=actor,
                                      reason=f"promotion #{promotion.pk} approved in review #{review.pk}")
 
-        rollout_start_if_free(promotion=promotion, actor=actor)
+        # The approved promotion drives its canary (as the rollout system, not as the reviewer:
+        # reviewers decide, operators and the rollout move traffic).
+        rollout_start_if_free(promotion=promotion, actor=None, system=ROLLOUT_SYSTEM)
 
 
 def promotion_cancel(*, promotion: PromotionRequest, actor: Any, reason: str) -> PromotionRequest:

@@ -431,8 +431,8 @@ def production_rollback(*, actor: Any, reason: str) -> dict:
         previous = integrations.previous_production_version()
         if current is None or previous is None:
             raise Conflict("there is no previous production version to roll back to")
-        integrations.deployment_promote(version=previous, actor=actor, system=None,
-                                        reason=f"rollback from {current}: {reason}")
+        integrations.deployment_rollback_production(version=previous, actor=actor,
+                                                    reason=f"rollback from {current}: {reason}")
         released = Rollout.objects.filter(version=current, state=Rollout.State.COMPLETED).order_by("-finished_at").first()
         if released is not None and released.promotion_id:
             PromotionRequest.objects.filter(pk=released.promotion_id).update(status=PromotionRequest.Status.ROLLED_BACK)

@@ -89,7 +89,9 @@ def test_sample_size_endpoint(client_for):
 
 
 def test_experiment_create_validation_over_the_api(client_for):
-    a, b = VersionFactory(), VersionFactory()
+    from recommender.releases.tests.factories import approved_promotion
+
+    a, b = approved_promotion(VersionFactory()).version, approved_promotion(VersionFactory()).version
     client = client_for("operator")
     arms = [{"name": "control", "version": a.pk, "allocation": 50, "is_control": True},
             {"name": "svd", "version": b.pk, "allocation": 50}]

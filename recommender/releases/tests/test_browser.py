@@ -13,9 +13,8 @@ from django.utils import timezone
 from audits.models import AuditRun
 from portal.models import ActivityLogEntry
 from recommender.models import ModelVersion, PromotionRequest, Rollout
-from recommender.registry.services import model_alias_move
 from recommender.releases import integrations, services
-from recommender.releases.tests.factories import version_with_artifact
+from recommender.releases.tests.factories import in_production, version_with_artifact
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180), pytest.mark.django_db(transaction=True)]
 
@@ -42,7 +41,7 @@ def _open_releases(page) -> None:
 def test_a_promotion_goes_through_the_portal_from_request_to_a_running_then_paused_canary(
         page, browser_login, users):
     production = version_with_artifact(metrics=METRICS, status=ModelVersion.Status.APPROVED)
-    model_alias_move(alias="production", version=production, actor=users["operator"], reason="first")
+    in_production(production, actor=users["operator"])
     candidate = version_with_artifact(metrics={**METRICS, "ndcg_at_20": 0.32}, seed=1)
     # Audits that passed earlier with the configured settings, of this artifact (the audits app's own
     # tests run them for real); the gate reads them.
@@ -97,7 +96,8 @@ def test_a_promotion_goes_through_the_portal_from_request_to_a_running_then_paus
     page.get_by_role("button", name="Pause").click()
     page.wait_for_selector('[data-testid="rollout-state"]:has-text("paused")')
     steps = page.locator('[data-testid="steps"]').inner_text()
-    assert "operator_user" in steps and "holiday traffic" in steps and "reviewer_user" in steps
+    # The approved promotion drove the canary's start (the rollout system); the operator paused it.
+    assert "operator_user" in steps and "holiday traffic" in steps and "system:recommender.releases" in steps
     rollout.refresh_from_db()
     assert rollout.state == "paused" and integrations.deployment_state()["canary_percent"] == 5
     actions = set(ActivityLogEntry.objects.values_list("action", flat=True))
@@ -109,10 +109,12 @@ def test_a_promotion_goes_through_the_portal_from_request_to_a_running_then_paus
 def test_the_experiment_page_draws_each_arm_over_time_and_states_the_decision(page, browser_login, users):
     from datetime import timedelta
 
+    from recommender.releases.tests.factories import approved_promotion
     from recommender.releases.tests.helpers import served
     from recommender.tests.factories_training import VersionFactory
 
-    control, treatment = VersionFactory(), VersionFactory()
+    control = approved_promotion(VersionFactory()).version
+    treatment = approved_promotion(VersionFactory()).version
     experiment = services.experiment_create(
         name="svd-vs-popularity", actor=users["operator"],
         arms=[{"name": "control", "version": control.pk, "allocation": 50, "is_control": True},

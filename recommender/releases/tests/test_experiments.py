@@ -12,8 +12,9 @@ from django.utils import timezone
 from portal.errors import Conflict
 from portal.models import ActivityLogEntry
 from recommender.models import ModelVersion, PromotionRequest
-from recommender.registry.services import model_alias_move
 from recommender.releases import integrations, services
+from recommender.releases.services.rollouts import SYSTEM as ROLLOUT_SYSTEM
+from recommender.releases.tests.factories import approved_promotion, in_production
 from recommender.releases.tests.helpers import served
 from recommender.tests.factories_training import VersionFactory
 
@@ -22,9 +23,11 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def experiment(users):
-    production = VersionFactory(status=ModelVersion.Status.APPROVED)
-    model_alias_move(alias="production", version=production, actor=users["operator"], reason="first")
+    in_production(VersionFactory(status=ModelVersion.Status.APPROVED), actor=users["operator"])
+    # Arms serve viewers: each version went through an approved promotion (or is production).
     control, treatment = VersionFactory(), VersionFactory()
+    approved_promotion(control)
+    approved_promotion(treatment)
     return services.experiment_create(
         name="svd-vs-pop", hypothesis="SVD gets watched more", actor=users["operator"], minimum_detectable_effect=0.03,
         arms=[{"name": "control", "version": control.pk, "allocation": 50, "is_control": True},
@@ -102,18 +105,18 @@ def test_hourly_snapshots_carry_the_running_minimum_and_stay_put_without_a_diffe
 
 
 def test_experiments_and_canaries_do_not_share_traffic(experiment, users):
-    promotion = PromotionRequest.objects.create(
-        version=VersionFactory(), reason="x", requested_label="x", status=PromotionRequest.Status.APPROVED,
-        canary_steps=[5, 100], canary_interval_seconds=600)
+    promotion = approved_promotion(VersionFactory(), status=PromotionRequest.Status.APPROVED, canary_steps=[5, 100],
+                                   canary_interval_seconds=600)
     services.experiment_start(experiment=experiment, actor=users["operator"])
     with pytest.raises(Conflict, match="experiment 'svd-vs-pop' is running"):
-        services.rollout_start(promotion=promotion, actor=users["reviewer"])
+        services.rollout_start(promotion=promotion, actor=None, system=ROLLOUT_SYSTEM)
     services.experiment_stop(experiment=experiment, actor=users["operator"], reason="done")
-    services.rollout_start(promotion=promotion, actor=users["reviewer"])
+    services.rollout_start(promotion=promotion, actor=None, system=ROLLOUT_SYSTEM)
     second = services.experiment_create(
         name="next", actor=users["operator"],
-        arms=[{"name": "a", "version": VersionFactory().pk, "allocation": 10, "is_control": True},
-              {"name": "b", "version": VersionFactory().pk, "allocation": 10}])
+        arms=[{"name": "a", "version": approved_promotion(VersionFactory()).version_id, "allocation": 10,
+               "is_control": True},
+              {"name": "b", "version": approved_promotion(VersionFactory()).version_id, "allocation": 10}])
     with pytest.raises(Conflict, match="holds a canary share"):
         services.experiment_start(experiment=second, actor=users["operator"])
 

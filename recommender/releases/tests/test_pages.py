@@ -9,8 +9,8 @@ import pytest
 from django.utils import timezone
 
 from recommender.models import ModelVersion, PromotionRequest, ReleaseGateCheck
-from recommender.registry.services import model_alias_move
 from recommender.releases import services
+from recommender.releases.tests.factories import approved_promotion, in_production
 from recommender.releases.tests.helpers import served
 from recommender.tests.factories_training import VersionFactory
 
@@ -19,9 +19,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def world(users):
-    production = VersionFactory(status=ModelVersion.Status.APPROVED)
-    model_alias_move(alias="production", version=production, actor=users["operator"], reason="first")
-    return production
+    return in_production(VersionFactory(status=ModelVersion.Status.APPROVED), actor=users["operator"])
 
 
 def test_promotion_page_shows_each_check_with_its_evidence_and_refuses_the_requesters_own_approval(client, users,
@@ -50,11 +48,10 @@ def test_promotion_page_shows_each_check_with_its_evidence_and_refuses_the_reque
 
 
 def test_rollout_page_shows_steps_numbers_and_who_decided(client, users, world):
-    promotion = PromotionRequest.objects.create(
-        version=VersionFactory(), baseline_version=world, reason="x", requested_label="ds",
-        status=PromotionRequest.Status.APPROVED, canary_steps=[5, 25, 100], canary_interval_seconds=3600)
+    promotion = approved_promotion(VersionFactory(), baseline=world, status=PromotionRequest.Status.APPROVED,
+                                   canary_steps=[5, 25, 100], canary_interval_seconds=3600)
     t0 = timezone.now() - timedelta(hours=5)
-    rollout = services.rollout_start(promotion=promotion, actor=users["reviewer"], now=t0)
+    rollout = services.rollout_start(promotion=promotion, actor=users["operator"], now=t0)
     served(route="production", version_id=world.pk, lists=2000, successes=600, start=t0 + timedelta(minutes=1),
            spacing_seconds=1)
     served(route="canary", version_id=promotion.version_id, lists=400, successes=20, start=t0 + timedelta(minutes=1),
@@ -63,13 +60,13 @@ def test_rollout_page_shows_steps_numbers_and_who_decided(client, users, world):
     client.force_login(users["viewer"])
     html = client.get(f"/portal/releases/rollouts/{rollout.pk}/").content.decode()
     assert "rolled_back" in html and "system:recommender.releases.rollout_evaluate" in html
-    assert "canary worse on online quality" in html and "20/400" in html and "reviewer_user" in html
+    assert "canary worse on online quality" in html and "20/400" in html and "operator_user" in html
     assert "design effect 1.00" in html  # one list per viewer in this test: the binomial variance
     assert "unfold/js/chart/chart.js" in html and "cdn" not in html.lower()
 
 
 def test_experiment_page_shows_the_decision_and_the_chart_series(client, users, world):
-    a, b = VersionFactory(), VersionFactory()
+    a, b = approved_promotion(VersionFactory()).version, approved_promotion(VersionFactory()).version
     experiment = services.experiment_create(
         name="page-test", actor=users["operator"],
         arms=[{"name": "control", "version": a.pk, "allocation": 50, "is_control": True},

@@ -93,24 +93,24 @@ def test_a_cancelled_request_frees_the_version_for_a_new_one(users):
         services.promotion_cancel(promotion=second, actor=users["reviewer"], reason="no")
 
 
-def test_an_approved_retraining_proposal_becomes_a_promotion_request_that_its_approver_cannot_decide(users):
-    """The registry's own ``model_promotion`` review (opened by scheduled retraining, targeting the
-    version) keeps its reaction, and approval files a promotion request that still has to pass the
-    gate and a second reviewer."""
+def test_a_review_of_the_registrys_old_shape_is_no_promotion_and_deciding_it_changes_nothing(users):
+    """One promotion path: a ``model_promotion`` review that targets a version (the registry's removed
+    path; the migration closes pending ones) approves nothing: deciding it is refused, names the
+    promotion request to file, and leaves the review and the version as they were."""
+    from portal.errors import Conflict
+    from portal.models import ReviewRequest
     from portal.services import review_request_decide
-    from recommender.registry.services import model_version_request_promotion
 
     version = VersionFactory()
-    review = model_version_request_promotion(version=version, actor=None, reason="beats production",
-                                             system="recommender.retrain")
-    review_request_decide(review=review, actor=users["reviewer"], decision="approve", comment="worth a canary")
+    review = ReviewRequest.objects.create(kind="model_promotion", title="old shape", target_type="recommender.modelversion",
+                                          target_id=str(version.pk), requester_label="system:recommender.retrain",
+                                          assigned_role="reviewer")
+    with pytest.raises(Conflict, match="promotions/new"):
+        review_request_decide(review=review, actor=users["reviewer"], decision="approve", comment="ok")
+    review.refresh_from_db()
     version.refresh_from_db()
-    assert version.status == "approved"  # the registry's handler still ran
-    promotion = PromotionRequest.objects.get(version=version)
-    assert promotion.status == "gate_pending"
-    assert promotion.requested_by == users["reviewer"] and promotion.requested_label == users["reviewer"].username
-    entry = ActivityLogEntry.objects.get(action="release.promotion.requested")
-    assert entry.actor_label == f"system:model_promotion review #{review.pk}"
+    assert review.status == "pending" and version.status == "candidate"
+    assert not PromotionRequest.objects.filter(version=version).exists()
 
 
 def test_the_gate_task_records_every_check_and_fails_a_version_it_cannot_verify(users, django_capture_on_commit_callbacks):

@@ -14,9 +14,10 @@ from monitoring.models import Notification
 from portal.errors import Conflict, PermissionDenied
 from portal.models import ActivityLogEntry
 from recommender.models import ModelVersion, PromotionRequest, Rollout, RolloutStep
-from recommender.registry.services import model_alias_move
 from recommender.releases import integrations, services
 from recommender.releases.services.repair import releases_repair
+from recommender.releases.services.rollouts import SYSTEM as ROLLOUT_SYSTEM
+from recommender.releases.tests.factories import approved_promotion, in_production
 from recommender.releases.tests.helpers import served
 from recommender.tests.factories_training import VersionFactory
 
@@ -34,16 +35,14 @@ def knobs(settings):
 
 @pytest.fixture
 def setup(users, knobs):
-    production = VersionFactory(status=ModelVersion.Status.APPROVED)
-    model_alias_move(alias="production", version=production, actor=users["operator"], reason="first")
+    production = in_production(VersionFactory(status=ModelVersion.Status.APPROVED), actor=users["operator"])
     candidate = VersionFactory()
-    promotion = PromotionRequest.objects.create(
-        version=candidate, baseline_version=production, reason="better", requested_by=users["data_scientist"],
-        requested_label="data_scientist_user", status=PromotionRequest.Status.APPROVED,
-        canary_steps=[5, 25, 50, 100], canary_interval_seconds=3600,
-    )
+    promotion = approved_promotion(candidate, baseline=production, requester=users["data_scientist"],
+                                   reviewer=users["reviewer"], status=PromotionRequest.Status.APPROVED,
+                                   canary_steps=[5, 25, 50, 100], canary_interval_seconds=3600)
     t0 = timezone.now() - timedelta(hours=12)
-    rollout = services.rollout_start(promotion=promotion, actor=users["reviewer"], now=t0)
+    # The approved promotion drives its canary (as the rollout system, not as the reviewer).
+    rollout = services.rollout_start(promotion=promotion, actor=None, system=ROLLOUT_SYSTEM, now=t0)
     return {"production": production, "candidate": candidate, "promotion": promotion, "rollout": rollout, "t0": t0,
             "users": users}
 
@@ -66,7 +65,7 @@ def test_start_puts_the_canary_on_its_first_step(setup):
     assert state["canary_version"] == setup["candidate"].pk and state["canary_percent"] == 5
     assert PromotionRequest.objects.get(pk=setup["promotion"].pk).status == "rolling_out"
     step = RolloutStep.objects.get(rollout=rollout)
-    assert step.outcome == "started" and step.decided_label == "reviewer_user"
+    assert step.outcome == "started" and step.decided_label == f"system:{ROLLOUT_SYSTEM}"
 
 
 def test_harmless_canary_advances_step_by_step_then_becomes_production(setup, django_capture_on_commit_callbacks):
@@ -224,9 +223,8 @@ def test_operator_actions_are_recorded_with_who_and_why(setup):
 
 
 def test_one_canary_at_a_time_and_an_approved_promotion_waits(setup):
-    other = PromotionRequest.objects.create(
-        version=VersionFactory(), reason="next", requested_label="x", status=PromotionRequest.Status.APPROVED,
-        canary_steps=[10, 100], canary_interval_seconds=600)
+    other = approved_promotion(VersionFactory(), status=PromotionRequest.Status.APPROVED, canary_steps=[10, 100],
+                               canary_interval_seconds=600)
     with pytest.raises(Conflict, match="rollout #"):
         services.rollout_start(promotion=other, actor=setup["users"]["reviewer"])
     assert services.rollout_start_if_free(promotion=other, actor=setup["users"]["reviewer"]) is None
@@ -276,8 +274,8 @@ def test_production_rollback_answers_every_request_through_the_swap(client, user
     try:
         old = version_with_artifact(status=ModelVersion.Status.APPROVED, seed=1)
         new = version_with_artifact(status=ModelVersion.Status.APPROVED, seed=2)
-        model_alias_move(alias="production", version=old, actor=users["operator"], reason="first")
-        model_alias_move(alias="production", version=new, actor=users["operator"], reason="second")
+        in_production(old, actor=users["operator"], reason="first")
+        in_production(new, actor=users["operator"], reason="second")
         runtime.refresh_deployment(force=True)
         answers = []
         for i in range(60):

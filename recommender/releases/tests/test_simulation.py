@@ -10,9 +10,9 @@ import pytest
 
 from portal.models import ActivityLogEntry
 from recommender.models import PromotionRequest, Rollout
-from recommender.registry.services import model_version_set_status
 from recommender.releases import integrations
 from recommender.releases.simulation import SVD_PARAMS, ReleaseSimulation, scenario_ab_test, scenario_canary
+from recommender.releases.tests.factories import approved_promotion
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
@@ -26,6 +26,8 @@ def test_svd_wins_its_ab_test_and_a_broken_canary_rolls_itself_back(settings):
     popularity = sim.train("popularity")
     svd = sim.train("svd", hyperparameters=SVD_PARAMS)
     sim.bootstrap_production(popularity)
+    # An arm serves viewers: SVD went through an approved promotion (gate passed, four eyes) first.
+    approved_promotion(svd)
 
     # Given SVD and popularity, 50/50, analysed every simulated hour:
     ab = scenario_ab_test(sim, control=popularity, treatment=svd, hours=24, stop_when_significant=True)
@@ -39,7 +41,6 @@ def test_svd_wins_its_ab_test_and_a_broken_canary_rolls_itself_back(settings):
     assert final["arms"]["treatment"]["rate"] > final["arms"]["control"]["rate"]
 
     # Given SVD in production and a broken copy of it (random item factors, offline metrics intact):
-    model_version_set_status(version=svd, status="approved", actor=None, reason="won its A/B test", system="test")
     from recommender.serving.services import deployment_update
 
     deployment_update(production=svd, actor=None, system="test", reason="SVD won its A/B test")

@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from portal.testing import wait_until
 from recommender.models import ModelVersion, PromotionRequest, Rollout, RolloutStep
-from recommender.registry.services import model_alias_move
 from recommender.releases import integrations, services
+from recommender.releases.tests.factories import approved_promotion, in_production
 from recommender.releases.tests.helpers import served
 from recommender.tests.factories_training import VersionFactory
 
@@ -46,14 +46,12 @@ def test_a_worker_killed_mid_step_leaves_the_recorded_state_and_the_step_resumes
     from portal.celery import app
 
     settings.RECOMMENDER = {**settings.RECOMMENDER, "RELEASES": {"CANARY_MIN_TRIALS": 100}}
-    production = VersionFactory(status=ModelVersion.Status.APPROVED)
-    model_alias_move(alias="production", version=production, actor=users["operator"], reason="first")
+    production = in_production(VersionFactory(status=ModelVersion.Status.APPROVED), actor=users["operator"])
     candidate = VersionFactory()
-    promotion = PromotionRequest.objects.create(
-        version=candidate, baseline_version=production, reason="x", requested_label="ds",
-        status=PromotionRequest.Status.APPROVED, canary_steps=[5, 25, 50, 100], canary_interval_seconds=3600)
+    promotion = approved_promotion(candidate, baseline=production, status=PromotionRequest.Status.APPROVED,
+                                   canary_steps=[5, 25, 50, 100], canary_interval_seconds=3600)
     t0 = timezone.now() - timedelta(hours=3)
-    rollout = services.rollout_start(promotion=promotion, actor=users["reviewer"], now=t0)
+    rollout = services.rollout_start(promotion=promotion, actor=users["operator"], now=t0)
     served(route="production", version_id=production.pk, lists=600, successes=180, start=t0 + timedelta(minutes=1))
     served(route="canary", version_id=candidate.pk, lists=300, successes=90, start=t0 + timedelta(minutes=1))
     Rollout.objects.filter(pk=rollout.pk).update(next_check_at=timezone.now() - timedelta(minutes=1))

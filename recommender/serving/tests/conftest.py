@@ -59,18 +59,35 @@ def factor_arrays(*, seed: int = 0, user_ids=None, item_ids=None, seen: dict[int
     }
 
 
-def make_version(name: str, *, arrays: dict | None = None, seed: int = 0, status: str = "approved") -> ModelVersion:
-    """A registered version whose artifact really exists under ARTIFACT_ROOT (written with write_artifact)."""
+def make_version(name: str, *, arrays: dict | None = None, seed: int = 0, status: str = "approved",
+                 promoted: bool | None = None) -> ModelVersion:
+    """A registered version whose artifact really exists under ARTIFACT_ROOT (written with write_artifact).
+
+    ``promoted`` (default: when ``status`` is approved) gives it an approved promotion (gate passed,
+    a reviewer other than the requester), so that the one door to live traffic lets it serve viewers."""
     relative = f"models/test/{name}"
     sha, size = write_artifact(directory=artifact_root() / relative,
                                manifest={"kind": "factors", "algorithm": "svd", "global_mean": 3.5},
                                arrays=arrays or factor_arrays(seed=seed))
-    return VersionFactory(artifact_path=relative, artifact_sha256=sha, artifact_size=size, status=status)
+    version = VersionFactory(artifact_path=relative, artifact_sha256=sha, artifact_size=size, status=status)
+    if promoted if promoted is not None else status == "approved":
+        from recommender.releases.tests.factories import approved_promotion
+
+        approved_promotion(version)
+    return version
 
 
 def deploy(version: ModelVersion | None, role: str = "production", **extra) -> None:
+    """Put ``version`` in ``role`` through the one door: a live role gets an approved promotion first."""
+    from recommender.releases.tests.factories import approved_promotion
+    from recommender.serving.selectors import live_traffic_clearance
     from recommender.serving.services import deployment_update
 
+    live = [(role, version)] + [(a.get("name"), a.get("version")) for a in extra.get("arms") or []]
+    for live_role, live_version in live:
+        if live_role != "shadow" and isinstance(live_version, ModelVersion) \
+                and not live_traffic_clearance(version=live_version)["cleared"]:
+            approved_promotion(live_version)
     deployment_update(actor=None, system="test", reason=f"test: {role}", **{role: version}, **extra)
 
 

@@ -62,10 +62,14 @@ def test_allocations_over_100_percent_and_unknown_versions_are_refused(users):
     assert ModelAlias.objects.filter(name="canary", version__isnull=False).count() == 0  # nothing half-done
 
 
-def test_production_takes_only_an_approved_version(users):
+def test_production_takes_only_a_version_with_an_approved_promotion(users):
     candidate = make_version("cand", status="candidate")
-    with pytest.raises(Conflict, match="approved"):
+    with pytest.raises(Conflict, match="approved promotion"):
         deployment_update(actor=users["operator"], reason="r", production=candidate)
+    # The registry status alone is not enough: approval comes from a promotion's review.
+    status_only = make_version("status-only", status="approved", promoted=False)
+    with pytest.raises(Conflict, match="has no promotion request"):
+        deployment_update(actor=users["operator"], reason="r", production=status_only)
 
 
 def test_canary_and_arms_route_viewers_deterministically(users):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from portal.models import ActivityLogEntry
 from recommender.models import ModelAlias, PredictionLog
 from recommender.serving.runtime import get_runtime
 from recommender.serving.tests.conftest import deploy, make_version
@@ -59,7 +60,9 @@ def test_a_refused_change_is_a_message_and_a_viewer_cannot_change(users):
     viewer = signed_in(users["viewer"])
     assert 'data-testid="change-deployment"' not in viewer.get("/portal/serving/deployments/").content.decode()
     response = viewer.post("/portal/serving/deployments/", {"action": "rollback", "reason": "x"}, follow=True)
-    assert "operator role" in response.content.decode()
+    assert "needs the role: operator or admin" in response.content.decode()
+    refused = ActivityLogEntry.objects.filter(action="permission.refused", actor=users["viewer"]).get()
+    assert refused.data["work"] == "release.operate"
 
 
 def test_provenance_pages_trace_an_answer_and_search_by_viewer(users, client):
