@@ -12,15 +12,21 @@ ROLES = ("viewer", "data_scientist", "operator", "reviewer", "admin")
 
 
 def user_roles(user) -> set[str]:
-    if not user or not user.is_authenticated:
+    """The Usher roles ``user`` holds: its role groups, and nothing else (``is_superuser`` follows
+    the admin role, it does not grant it). An inactive user holds none."""
+    if not user or not user.is_authenticated or not user.is_active:
         return set()
     cached = getattr(user, "_usher_roles", None)
     if cached is None:
         cached = set(user.groups.values_list("name", flat=True)) & set(ROLES)
-        if user.is_superuser:
-            cached.add("admin")
         user._usher_roles = cached
     return cached
+
+
+def user_role(user) -> str | None:
+    """The one role of ``user`` (the highest if a legacy account holds several), or None."""
+    held = user_roles(user)
+    return next((role for role in reversed(ROLES) if role in held), None)
 
 
 def user_has_role(user, *roles: str) -> bool:
