@@ -62,12 +62,26 @@ def _run_check(fn: Callable[[], None]) -> dict:
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
 
 
+def _may_see_errors(request: HttpRequest) -> bool:
+    """Error texts name hosts, ports and exceptions: for signed-in operators and admins only."""
+    from portal.permissions import user_roles
+
+    try:
+        user = getattr(request, "user", None)
+        return bool(user is not None and user_roles(user) & {"operator", "admin"})
+    except Exception:  # noqa: BLE001 - the database (sessions, roles) may be the thing that is down
+        return False
+
+
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Each dependency checked with a bounded timeout; 503 when any fails."""
+    """Each dependency checked with a bounded timeout; 503 when any fails. Anonymous callers (a load
+    balancer) get the ok flags only; a signed-in operator or admin also gets each error text."""
     futures = {"database": _check_database, "broker": _check_broker}
     checks = {name: _run_check(fn) for name, fn in futures.items()}
     ready = all(c["ok"] for c in checks.values())
+    if not _may_see_errors(request):
+        checks = {name: {"ok": c["ok"]} for name, c in checks.items()}
     return JsonResponse({"ready": ready, "checks": checks}, status=200 if ready else 503)
 
 
