@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 
+from axes.admin import AccessAttemptAdmin as BaseAccessAttemptAdmin
+from axes.models import AccessAttempt
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
@@ -29,7 +31,7 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
 from portal import services
-from portal.admin_mixins import AdminOnlyMixin, ModelAdmin
+from portal.admin_mixins import AdminOnlyMixin, ModelAdmin, WorkPermissionsMixin
 from portal.errors import UsherError
 from portal.models import ActivityLogEntry, ActivityLogHead, ApiToken, ReviewRequest
 from portal.permissions import user_role
@@ -276,6 +278,17 @@ class ApiTokenAdmin(AdminOnlyMixin, ModelAdmin):
         for user in {token.user for token in queryset.select_related("user")}:
             count = services.api_token_revoke(user=user, actor=request.user, reason="from the admin list")
             self.message_user(request, f"{user.username}: {count} token(s) revoked.")
+
+
+# --- login lockouts (django-axes' admin, admin-only by the table); its action declares its work
+if admin.site.is_registered(AccessAttempt):
+    admin.site.unregister(AccessAttempt)
+
+    @admin.register(AccessAttempt)
+    class AccessAttemptAdmin(WorkPermissionsMixin, BaseAccessAttemptAdmin):
+        @admin.action(description="Clean up expired attempts", permissions=["users_manage"])
+        def cleanup_expired_attempts(self, request, queryset) -> None:
+            super().cleanup_expired_attempts(request, queryset)
 
 
 # --- Celery beat schedules and results, in the portal's style; schedule edits are logged ---
