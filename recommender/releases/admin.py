@@ -65,7 +65,7 @@ class PromotionRequestAdmin(_ReadOnly):
     inlines = [GateCheckInline]
     actions = ["cancel_selected"]
 
-    @admin.action(description="Cancel the selected requests", permissions=["promotion_request"])
+    @admin.action(description="Cancel the selected requests", permissions=["release_operate"])
     def cancel_selected(self, request, queryset):
         _each(self, request, queryset, lambda p: services.promotion_cancel(
             promotion=p, actor=request.user, reason=f"cancelled in the admin by {request.user}"), "requests cancelled")
