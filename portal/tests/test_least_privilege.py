@@ -382,3 +382,23 @@ def test_readyz_error_texts_only_for_operators_and_admins(refused_broker, role, 
     else:
         assert body["checks"]["broker"] == {"ok": False}
         assert str(refused_broker) not in response.content.decode()
+
+
+def test_set_role_gives_a_createsuperuser_account_its_role_and_demotes(users):
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    root = User.objects.create_superuser("root", "r@example.com", "pw-" + secrets.token_hex(8))
+    assert _signed_in(root).get("/portal/").status_code == 302  # no role: not in the portal
+    call_command("set_role", "root", role="admin", stdout=io.StringIO())
+    assert _signed_in(_fresh(root)).get("/portal/auth/user/").status_code == 200
+    api, _ = _token_client(_fresh(root))
+    call_command("set_role", "root", role="reviewer", stdout=io.StringIO())
+    root = _fresh(root)
+    assert not root.is_superuser and user_roles(root) == {"reviewer"}
+    assert api.get("/api/v1/me").status_code == 401
+    entry = ActivityLogEntry.objects.filter(action="user.role_changed").order_by("-seq").first()
+    assert entry.actor_label == "system:set_role" and entry.data["after"] == "reviewer"
+    with pytest.raises(CommandError, match="no user named"):
+        call_command("set_role", "ghost", role="viewer")
