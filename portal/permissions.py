@@ -24,8 +24,11 @@ def user_roles(user) -> set[str]:
 
 
 def user_role(user) -> str | None:
-    """The one role of ``user`` (the highest if a legacy account holds several), or None."""
-    held = user_roles(user)
+    """The role group of ``user`` (the highest if a legacy account holds several), or None; an
+    inactive user keeps its group (and holds no role while inactive, see ``user_roles``)."""
+    if not user or not user.is_authenticated:
+        return None
+    held = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
     return next((role for role in reversed(ROLES) if role in held), None)
 
 

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal.errors import Conflict, ValidationError
-from portal.permissions import require
+from portal.permissions import require, user_role
 from portal.roles import ROLE_NAMES, role_is_staff
 from portal.services.activity import activity_log_record
 from portal.services.tokens import api_token_revoke
@@ -38,11 +38,6 @@ def _check_role(role: str) -> None:
         raise ValidationError(f"unknown role '{role}'", detail={"allowed": list(ROLE_NAMES)})
 
 
-def _role_of(user: Any) -> str | None:
-    held = set(user.groups.filter(name__in=ROLE_NAMES).values_list("name", flat=True))
-    return next((role for role in reversed(ROLE_NAMES) if role in held), None)
-
-
 def _forget_cached_roles(user: Any) -> None:
     user.__dict__.pop("_usher_roles", None)
 
@@ -50,7 +45,7 @@ def _forget_cached_roles(user: Any) -> None:
 def _refuse_losing_the_last_admin(user: Any) -> None:
     """Nobody could manage users any more: the last active admin keeps the role."""
     others = get_user_model().objects.filter(groups__name="admin", is_active=True).exclude(pk=user.pk)
-    if _role_of(user) == "admin" and user.is_active and not others.exists():
+    if user_role(user) == "admin" and user.is_active and not others.exists():
         raise Conflict(f"'{user.get_username()}' is the last active admin: make another admin first")
 
 
@@ -100,7 +95,7 @@ def user_set_role(*, user: Any, role: str, actor: Any | None = None, system: str
     revokes the user's API tokens and ends their sessions, so a lost power is lost at once."""
     require(actor, "users.manage", system=system, target=_target(user))
     _check_role(role)
-    before = _role_of(user)
+    before = user_role(user)
     held = set(user.groups.filter(name__in=ROLE_NAMES).values_list("name", flat=True))
     staff = role_is_staff(role)
     if held == {role} and user.is_staff == staff and user.is_superuser == staff:

@@ -402,3 +402,17 @@ def test_set_role_gives_a_createsuperuser_account_its_role_and_demotes(users):
     assert entry.actor_label == "system:set_role" and entry.data["after"] == "reviewer"
     with pytest.raises(CommandError, match="no user named"):
         call_command("set_role", "ghost", role="viewer")
+
+
+def test_reactivating_a_user_in_the_admin_keeps_their_role(users):
+    operator = users["operator"]
+    services.user_deactivate(user=operator, actor=users["admin"])
+    form = {"username": operator.username, "email": "", "first_name": "", "last_name": "", "role": "operator",
+            "is_active": "on"}
+    page = _signed_in(users["admin"]).get(reverse("admin:auth_user_change", args=[operator.pk])).content.decode()
+    assert '<option value="operator" selected>' in page
+    _signed_in(users["admin"]).post(reverse("admin:auth_user_change", args=[operator.pk]), form)
+    operator = _fresh(operator)
+    assert operator.is_active and user_roles(operator) == {"operator"}
+    assert ActivityLogEntry.objects.filter(action="user.reactivated").exists()
+    assert not ActivityLogEntry.objects.filter(action="user.role_changed").exists()
