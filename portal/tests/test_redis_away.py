@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from portal import services
 
-pytestmark = [pytest.mark.redis, pytest.mark.django_db]
+pytestmark = pytest.mark.django_db
 
 
 def _free_port() -> int:
@@ -60,6 +60,7 @@ def _errors() -> float:
     return total
 
 
+@pytest.mark.redis
 def test_api_login_and_inbox_answer_while_redis_is_away(own_redis, settings, users, caplog):
     # Given the cache on a real Redis, which the throttle uses
     settings.CACHES = {"default": {
