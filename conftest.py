@@ -70,8 +70,9 @@ def _clear_cache() -> None:
     """Throttle counters live in the cache: start each test from zero. On Redis only Usher's
     prefixed keys go (the broker may share the database)."""
     from django.core.cache import cache
+    from django.core.cache.backends.redis import RedisCache
 
-    if cache.__class__.__name__ == "RedisCache":
+    if isinstance(cache, RedisCache):
         client = cache._cache.get_client(write=True)
         keys = list(client.scan_iter(match=f"{cache.key_prefix}:*", count=1000))
         if keys:
@@ -93,17 +94,19 @@ def _isolated_storage(settings, tmp_path):
 
 
 def make_user(role: str, username: str | None = None):
-    """A staff user holding ``role``; its random password is on ``user.raw_password``."""
+    """A user holding ``role`` (staff and superuser for admin only, as ``user_create`` makes them);
+    its random password is on ``user.raw_password``."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
-    from portal.roles import sync_role_permissions
+    from portal.roles import role_is_staff, sync_role_permissions
 
-    if not Group.objects.filter(name=role).exists() or not Group.objects.get(name=role).permissions.exists():
+    if not Group.objects.filter(name=role).exists() or not Group.objects.get(name="admin").permissions.exists():
         sync_role_permissions()
     password = "pw-" + os.urandom(12).hex()
     user = get_user_model().objects.create_user(
-        username=username or f"{role}_user", password=password, is_staff=True, is_superuser=(role == "admin"),
+        username=username or f"{role}_user", password=password, is_staff=role_is_staff(role),
+        is_superuser=role_is_staff(role),
     )
     user.groups.add(Group.objects.get(name=role))
     user.raw_password = password

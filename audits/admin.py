@@ -5,11 +5,12 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
-from unfold.admin import ModelAdmin, TabularInline
+from unfold.admin import TabularInline
 
 from audits import services
 from audits.errors import UsherError
 from audits.models import AuditFinding, AuditRun, FindingResolution, FindingWaiver
+from portal.admin_mixins import ModelAdmin
 
 
 class _NoDirectEdits(ModelAdmin):
@@ -38,7 +39,7 @@ class AuditRunAdmin(_NoDirectEdits):
     def page_link(self, obj: AuditRun) -> str:
         return format_html('<a href="{}">open</a>', reverse("audits:run", args=[obj.pk]))
 
-    @admin.action(description="Run the same audit again now")
+    @admin.action(description="Run the same audit again now", permissions=["audit_run"])
     def run_again(self, request, queryset) -> None:
         # Same settings as the original: a run with overrides stays exploratory (and needs audit.explore).
         for run in queryset:
@@ -50,7 +51,7 @@ class AuditRunAdmin(_NoDirectEdits):
             except UsherError as exc:
                 self.message_user(request, f"#{run.pk}: {exc.message}", level=messages.ERROR)
 
-    @admin.action(description="Ask a reviewer to sign off")
+    @admin.action(description="Ask a reviewer to sign off", permissions=["audit_run"])
     def request_signoff(self, request, queryset) -> None:
         for run in queryset:
             try:
@@ -84,7 +85,7 @@ class AuditFindingAdmin(_NoDirectEdits):
     def page_link(self, obj: AuditFinding) -> str:
         return format_html('<a href="{}">open</a>', reverse("audits:finding", args=[obj.pk]))
 
-    @admin.action(description="Acknowledge selected findings")
+    @admin.action(description="Acknowledge selected findings", permissions=["finding_acknowledge"])
     def acknowledge(self, request, queryset) -> None:
         for finding in queryset:
             try:

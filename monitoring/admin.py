@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from unfold.admin import ModelAdmin, TabularInline
+from unfold.admin import TabularInline
 
 from monitoring.models import (
     SLO,
@@ -24,6 +24,7 @@ from monitoring.models import (
 )
 from monitoring.services import alerts, config, incidents, notifications
 from monitoring.services.metrics import metric_choices
+from portal.admin_mixins import ModelAdmin
 from portal.errors import UsherError
 from portal.permissions import require
 
@@ -103,7 +104,7 @@ class AlertRuleAdmin(ModelAdmin):
     def delete_model(self, request, obj) -> None:
         config.config_delete(instance=obj, actor=request.user)
 
-    @admin.action(description="Evaluate the selected rules now")
+    @admin.action(description="Evaluate the selected rules now", permissions=["config_manage"])
     def evaluate_now(self, request, queryset) -> None:
         for rule in queryset:
             try:
@@ -147,11 +148,11 @@ class IncidentAdmin(ReadOnlyModelAdmin):
             except UsherError as exc:
                 self.message_user(request, f"incident #{incident.pk}: {exc.message}", level=messages.ERROR)
 
-    @admin.action(description="Acknowledge the selected incidents")
+    @admin.action(description="Acknowledge the selected incidents", permissions=["incident_handle"])
     def acknowledge(self, request, queryset) -> None:
         self._act(request, queryset, incidents.incident_acknowledge, comment="acknowledged from the admin")
 
-    @admin.action(description="Resolve the selected incidents")
+    @admin.action(description="Resolve the selected incidents", permissions=["incident_handle"])
     def resolve(self, request, queryset) -> None:
         self._act(request, queryset, incidents.incident_resolve, resolution="resolved from the admin")
 
@@ -209,7 +210,7 @@ class NotificationChannelAdmin(ModelAdmin):
         for obj in queryset:
             config.config_delete(instance=obj, actor=request.user)
 
-    @admin.action(description="Send a test message through the selected channels")
+    @admin.action(description="Send a test message through the selected channels", permissions=["config_manage"])
     def send_test(self, request, queryset) -> None:
         for channel in queryset:
             try:
@@ -241,7 +242,7 @@ class NotificationAdmin(ReadOnlyModelAdmin):
     list_filter = ["status", "kind", "event"]
     actions = ["retry_now"]
 
-    @admin.action(description="Try the selected pending notifications now")
+    @admin.action(description="Try the selected pending notifications now", permissions=["incident_handle"])
     def retry_now(self, request, queryset) -> None:
         for notification in queryset.filter(status=Notification.Status.PENDING):
             try:

@@ -1,9 +1,10 @@
-"""The portal's records: the hash-chained activity log and the human-review inbox."""
+"""The portal's records: the hash-chained activity log, the human-review inbox, hashed API tokens."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class ActivityLogEntry(models.Model):
@@ -82,3 +83,21 @@ class ReviewRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.title} ({self.status})"
+
+
+class ApiToken(models.Model):
+    """A user's API key, stored as its sha256: the key itself is shown once, at creation, and never
+    again; a request's key is found by its first characters and compared by digest."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    prefix = models.CharField(max_length=12, db_index=True, help_text="The key's first characters (to find it).")
+    digest = models.CharField(max_length=64, unique=True, help_text="sha256 of the key, hex.")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"

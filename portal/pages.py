@@ -1,6 +1,6 @@
 """Portal pages of the shell, rendered inside the admin-style layout (django-unfold).
 
-Routes wrap these views with ``admin.site.admin_view`` (signed-in staff only); each page is a
+Routes wrap these views with ``admin.site.admin_view`` (signed in with a role); each page is a
 thin reader of selectors, and every write goes through a service, as in the API.
 """
 
@@ -11,12 +11,11 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views.generic import TemplateView
-from rest_framework.authtoken.models import Token
 
 from portal import selectors, services
 from portal.errors import UsherError
 from portal.filters import ActivityLogFilter
-from portal.models import ReviewRequest
+from portal.models import ApiToken, ReviewRequest
 from portal.permissions import user_roles
 
 
@@ -116,20 +115,25 @@ class ApiTokenView(PortalPage):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["has_token"] = Token.objects.filter(user=self.request.user).exists()
-        context["new_token"] = self.request.session.pop("usher_new_token", None)
+        context["token"] = ApiToken.objects.filter(user=self.request.user).first()
         return context
 
     def post(self, request: HttpRequest) -> HttpResponse:
         action = request.POST.get("action")
-        if action == "create":
-            token = services.api_token_create(user=request.user)
-            # Shown once, on the next page load, then gone from the session.
-            request.session["usher_new_token"] = token.key
-            messages.success(request, "A new token was created; copy it now, it is shown once.")
-        elif action == "revoke":
-            deleted = services.api_token_revoke(user=request.user)
-            messages.success(request, "Your API token was revoked." if deleted else "You had no token.")
-        else:
-            messages.error(request, "Unknown action: choose create or revoke.")
+        try:
+            if action == "create":
+                _, key = services.api_token_create(user=request.user)
+                # Shown once, in this answer only: the key is kept nowhere (not even in the session),
+                # only its digest is stored.
+                messages.success(request, "A new token was created; copy it now, it is shown once.")
+                response = self.render_to_response(self.get_context_data(new_token=key))
+                response["Cache-Control"] = "no-store"
+                return response
+            elif action == "revoke":
+                deleted = services.api_token_revoke(user=request.user)
+                messages.success(request, "Your API token was revoked." if deleted else "You had no token.")
+            else:
+                messages.error(request, "Unknown action: choose create or revoke.")
+        except UsherError as exc:
+            messages.error(request, exc.message)
         return redirect("portal:api-token")

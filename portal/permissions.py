@@ -12,15 +12,24 @@ ROLES = ("viewer", "data_scientist", "operator", "reviewer", "admin")
 
 
 def user_roles(user) -> set[str]:
-    if not user or not user.is_authenticated:
+    """The Usher roles ``user`` holds: its role groups, and nothing else (``is_superuser`` follows
+    the admin role, it does not grant it). An inactive user holds none."""
+    if not user or not user.is_authenticated or not user.is_active:
         return set()
     cached = getattr(user, "_usher_roles", None)
     if cached is None:
         cached = set(user.groups.values_list("name", flat=True)) & set(ROLES)
-        if user.is_superuser:
-            cached.add("admin")
         user._usher_roles = cached
     return cached
+
+
+def user_role(user) -> str | None:
+    """The role group of ``user`` (the highest if a legacy account holds several), or None; an
+    inactive user keeps its group (and holds no role while inactive, see ``user_roles``)."""
+    if not user or not user.is_authenticated:
+        return None
+    held = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+    return next((role for role in reversed(ROLES) if role in held), None)
 
 
 def user_has_role(user, *roles: str) -> bool:

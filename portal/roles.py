@@ -1,49 +1,83 @@
-"""Roles are Django groups; this module says which model permissions each role holds.
+"""Roles are Django groups; this module is the one place that says what each role may do.
 
-``viewer`` reads everything. The working roles read everything and change what their work
-touches. ``admin`` holds every permission. The groups themselves are created by a data
-migration (portal 0002); permissions are synced after every migrate so new models are covered.
+``WORK`` (below) names the work each role may do; the services, the API, the portal's forms and
+the admin's actions consult it. ``ADMIN_MODELS`` says which admin pages (model permissions) each
+role holds: the admin is for admins; the other roles work in the portal's own pages and get a
+model permission only where an admin form is the one editing page of their work. ``is_staff`` and
+``is_superuser`` follow the role (``role_is_staff``); the role itself lives in one place, the
+user's group. The groups are created by a data migration (portal 0002); their permissions are
+set to exactly this table after every migrate (``sync_role_permissions``), and nothing else grants
+a permission: per-user permissions are cleared by the same sync.
 """
 
 from __future__ import annotations
 
 ROLE_NAMES = ("viewer", "data_scientist", "operator", "reviewer", "admin")
 
-# app_label -> model names each role may add/change (besides viewing everything).
-ROLE_WRITES: dict[str, dict[str, list[str] | str]] = {
-    "data_scientist": {"recommender": ["datasetsnapshot", "trainingrun", "modelversion", "registeredmodel"]},
+# The roles for which the user is staff (and superuser): "the admin is for admins".
+STAFF_ROLES = ("admin",)
+
+_VIEW_ADD_CHANGE = ("view", "add", "change")
+
+# role -> {"app_label.model": permitted admin operations}. ``"*"`` is every permission of every
+# model except writes to the append-only activity log (READ_ONLY_MODELS).
+ADMIN_MODELS: dict[str, dict[str, tuple[str, ...]] | str] = {
+    # reads everything through the portal's pages and the API; nothing in the admin
+    "viewer": {},
+    # snapshots, runs and versions have portal pages (training, registry) and API endpoints
+    "data_scientist": {},
+    # reviews are decided in the portal's inbox; audits and findings have their own pages
+    "reviewer": {},
     "operator": {
-        "recommender": ["deployment", "experiment", "rollout", "movie", "viewer"],
-        "monitoring": "*",
-        "django_celery_beat": "*",
+        # config.manage: the admin form is the only editing page of SLOs, alert rules, channels
+        # and drift thresholds (the portal's monitoring pages link to these change lists)
+        "monitoring.slo": _VIEW_ADD_CHANGE,
+        "monitoring.alertrule": _VIEW_ADD_CHANGE,
+        "monitoring.notificationchannel": _VIEW_ADD_CHANGE,
+        "monitoring.driftfeature": ("view", "change"),
+        # config.manage (catalog import): the lists' "fetch metadata again" action; the rows
+        # themselves come from imports and are not edited by hand
+        "recommender.movie": ("view",),
+        "recommender.viewer": ("view",),
+        # schedule.manage has the portal's own Schedules page (and /api/v1/schedules): no admin rows
     },
-    "reviewer": {"audits": ["auditfinding"], "portal": ["reviewrequest"]},
+    # users, groups, API tokens, task results, the activity log's head, and everything else
+    "admin": "*",
 }
 READ_ONLY_MODELS = {("portal", "activitylogentry"), ("portal", "activityloghead")}
 
 
+def role_is_staff(role: str | None) -> bool:
+    """``is_staff`` and ``is_superuser`` of a user holding ``role``."""
+    return role in STAFF_ROLES
+
+
+def role_permissions(role: str, perms) -> list:
+    """The permissions (from ``perms``, Permission rows with their content type) ``role`` holds."""
+    table = ADMIN_MODELS.get(role, {})
+    wanted = []
+    for p in perms:
+        app_label, model = p.content_type.app_label, p.content_type.model
+        operation = p.codename.split("_", 1)[0]
+        if table == "*":
+            if (app_label, model) not in READ_ONLY_MODELS or operation == "view":
+                wanted.append(p)
+        elif operation in table.get(f"{app_label}.{model}", ()):
+            wanted.append(p)
+    return wanted
+
+
 def sync_role_permissions() -> None:
+    """Set each role group's permissions to exactly ``ADMIN_MODELS``; clear per-user grants."""
+    from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group, Permission
 
-    perms = Permission.objects.select_related("content_type")
-    view = [p for p in perms if p.codename.startswith("view_")]
+    # Permissions of models that no longer exist (an app removed) are granted to nobody.
+    perms = [p for p in Permission.objects.select_related("content_type") if p.content_type.model_class() is not None]
     for name in ROLE_NAMES:
         group, _ = Group.objects.get_or_create(name=name)
-        if name == "admin":
-            wanted = [
-                p for p in perms
-                if (p.content_type.app_label, p.content_type.model) not in READ_ONLY_MODELS
-                or p.codename.startswith("view_")
-            ]
-        else:
-            wanted = list(view)
-            for app_label, models in ROLE_WRITES.get(name, {}).items():
-                for p in perms:
-                    if p.content_type.app_label != app_label or p.codename.startswith(("view_", "delete_")):
-                        continue
-                    if models == "*" or p.content_type.model in models:
-                        wanted.append(p)
-        group.permissions.set(wanted)
+        group.permissions.set(role_permissions(name, perms))
+    get_user_model().user_permissions.through.objects.all().delete()
 
 
 def sync_role_permissions_handler(sender, **kwargs) -> None:

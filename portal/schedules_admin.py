@@ -16,8 +16,9 @@ from django_celery_beat.models import ClockedSchedule, CrontabSchedule, Interval
 from django_celery_results.admin import GroupResultAdmin as BaseGroupResultAdmin
 from django_celery_results.admin import TaskResultAdmin as BaseTaskResultAdmin
 from django_celery_results.models import GroupResult, TaskResult
-from unfold.admin import ModelAdmin, TabularInline
+from unfold.admin import TabularInline
 
+from portal.admin_mixins import ModelAdmin
 from portal.errors import PermissionDenied, UsherError
 from portal.permissions import may
 from portal.schedule_forms import PeriodicTaskAdminForm
@@ -91,23 +92,23 @@ class PeriodicTaskAdmin(ModelAdmin):
         self.message_user(request, f"{obj.name}: {done}.")
         return True
 
-    @admin.action(description="Enable selected schedules", permissions=["change"])
+    @admin.action(description="Enable selected schedules", permissions=["schedule_manage"])
     def enable_tasks(self, request, queryset) -> None:
         for obj in queryset:
             self._each(request, obj, schedule_services.schedule_set_enabled, "enabled", enabled=True)
 
-    @admin.action(description="Disable selected schedules", permissions=["change"])
+    @admin.action(description="Disable selected schedules", permissions=["schedule_manage"])
     def disable_tasks(self, request, queryset) -> None:
         for obj in queryset:
             self._each(request, obj, schedule_services.schedule_set_enabled, "disabled", enabled=False)
 
-    @admin.action(description="Toggle selected schedules", permissions=["change"])
+    @admin.action(description="Toggle selected schedules", permissions=["schedule_manage"])
     def toggle_tasks(self, request, queryset) -> None:
         for obj in queryset:
             self._each(request, obj, schedule_services.schedule_set_enabled,
                        "disabled" if obj.enabled else "enabled", enabled=not obj.enabled)
 
-    @admin.action(description="Run selected schedules now (listed tasks only)", permissions=["change"])
+    @admin.action(description="Run selected schedules now (listed tasks only)", permissions=["schedule_manage"])
     def run_tasks(self, request, queryset) -> None:
         for obj in queryset:
             self._each(request, obj, schedule_services.schedule_run_now, "sent")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +13,8 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from django.views.decorators.http import require_GET
+
+log = logging.getLogger(__name__)
 
 
 @require_GET
@@ -45,7 +48,7 @@ def _check_broker() -> None:
 _executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="readyz")
 
 
-def _run_check(fn: Callable[[], None]) -> dict:
+def _run_check(name: str, fn: Callable[[], None]) -> dict:
     def wrapped() -> None:
         try:
             fn()
@@ -57,17 +60,33 @@ def _run_check(fn: Callable[[], None]) -> dict:
         future.result(timeout=settings.USHER["READYZ_TIMEOUT_SECONDS"])
         return {"ok": True}
     except FutureTimeout:
-        return {"ok": False, "error": f"timed out after {settings.USHER['READYZ_TIMEOUT_SECONDS']}s"}
+        error = f"timed out after {settings.USHER['READYZ_TIMEOUT_SECONDS']}s"
     except Exception as exc:  # any failure means not ready
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+        error = f"{type(exc).__name__}: {exc}"[:300]
+    log.warning("readyz: %s not ready: %s", name, error)
+    return {"ok": False, "error": error}
+
+
+def _may_see_errors(request: HttpRequest) -> bool:
+    """Error texts name hosts, ports and exceptions: for signed-in operators and admins only."""
+    from portal.permissions import user_roles
+
+    try:
+        user = getattr(request, "user", None)
+        return bool(user is not None and user_roles(user) & {"operator", "admin"})
+    except Exception:  # noqa: BLE001 - the database (sessions, roles) may be the thing that is down
+        return False
 
 
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Each dependency checked with a bounded timeout; 503 when any fails."""
+    """Each dependency checked with a bounded timeout; 503 when any fails. Anonymous callers (a load
+    balancer) get the ok flags only; a signed-in operator or admin also gets each error text."""
     futures = {"database": _check_database, "broker": _check_broker}
-    checks = {name: _run_check(fn) for name, fn in futures.items()}
+    checks = {name: _run_check(name, fn) for name, fn in futures.items()}
     ready = all(c["ok"] for c in checks.values())
+    if not _may_see_errors(request):
+        checks = {name: {"ok": c["ok"]} for name, c in checks.items()}
     body = {"ready": ready, "checks": checks}
     if checks["database"]["ok"] and request.user.is_authenticated:  # detail for the signed in, not readiness
         from recommender.serving.selectors import deployment_review_state

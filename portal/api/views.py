@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
-from rest_framework.authtoken.models import Token
 from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,6 +14,7 @@ from portal import selectors, services
 from portal.api.pagination import StrictFilterBackend
 from portal.api.serializers import ActivityLogEntrySerializer, ReviewRequestSerializer
 from portal.filters import ActivityLogFilter, ReviewRequestFilter
+from portal.models import ApiToken
 from portal.permissions import ROLES, HasRole, IsUsherUser, user_roles
 
 
@@ -22,6 +22,7 @@ class TokenApi(APIView):
     """Create (or rotate) and revoke the API token of the signed-in user.
 
     Every role may hold a token, read-only viewers included: it is how scripts read the API.
+    The key is in the creation's answer only: it is stored hashed and cannot be read again.
     """
 
     permission_classes = [IsUsherUser]
@@ -33,8 +34,9 @@ class TokenApi(APIView):
         summary="Create or rotate my API token (the old one stops working)",
     )
     def post(self, request: Request) -> Response:
-        token = services.api_token_create(user=request.user)
-        return Response({"token": token.key}, status=status.HTTP_201_CREATED)
+        # The key is answered once; only its digest is stored.
+        _, key = services.api_token_create(user=request.user)
+        return Response({"token": key}, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={204: None}, summary="Revoke my API token")
     def delete(self, request: Request) -> Response:
@@ -56,7 +58,7 @@ class MeApi(APIView):
         return Response({
             "username": request.user.get_username(),
             "roles": sorted(user_roles(request.user)),
-            "has_token": Token.objects.filter(user=request.user).exists(),
+            "has_token": ApiToken.objects.filter(user=request.user).exists(),
         })
 
 

@@ -1,33 +1,80 @@
-"""API tokens of portal users: created (rotated) and revoked only here, each step logged."""
+"""API tokens of portal users: created (rotated) and revoked only here, each step logged.
+
+A key is 40 random URL-safe characters, returned once by ``api_token_create`` and stored only as
+its sha256 (``ApiToken.digest``) beside its first characters (``ApiToken.prefix``, to find it).
+Its owner may create, rotate and revoke it; an admin (``users.manage``) may revoke anyone's.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
-from rest_framework.authtoken.models import Token
+from django.utils import timezone
 
+from portal.models import ApiToken
+from portal.permissions import require
 from portal.services.activity import activity_log_record
+
+PREFIX_LENGTH = 8
+# last_used_at is written at most this often per token, not on every request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def token_digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def _target(user: Any) -> tuple[str, int, str]:
     return ("auth.user", user.pk, user.get_username())
 
 
-def api_token_create(*, user: Any) -> Token:
-    """Give ``user`` a new token; any previous token stops working."""
+def api_token_create(*, user: Any) -> tuple[ApiToken, str]:
+    """Give ``user`` a new token and return it with its key, which is not stored: the caller shows
+    it once. Any previous token of the user stops working."""
+    require(user, "token.own", target=_target(user))
+    key = secrets.token_urlsafe(30)
     with transaction.atomic():
-        replaced = Token.objects.filter(user=user).delete()[0] > 0
-        token = Token.objects.create(user=user)
+        replaced = ApiToken.objects.filter(user=user).delete()[0] > 0
+        token = ApiToken.objects.create(user=user, prefix=key[:PREFIX_LENGTH], digest=token_digest(key))
         activity_log_record(actor=user, action="api_token.created", target=_target(user),
-                            data={"replaced_previous": replaced})
-    return token
+                            data={"prefix": token.prefix, "replaced_previous": replaced})
+    return token, key
 
 
-def api_token_revoke(*, user: Any) -> bool:
-    """Delete ``user``'s token; True when there was one."""
+def api_token_revoke(*, user: Any, actor: Any | None = None, system: str | None = None, reason: str = "") -> int:
+    """Delete every token of ``user``; return how many there were. The owner revokes their own;
+    anyone else needs ``users.manage`` (the user services revoke with the admin as actor)."""
+    actor = user if actor is None and system is None else actor
+    if actor is None or actor.pk != user.pk:
+        require(actor, "users.manage", system=system, target=_target(user))
     with transaction.atomic():
-        deleted = Token.objects.filter(user=user).delete()[0] > 0
-        if deleted:
-            activity_log_record(actor=user, action="api_token.revoked", target=_target(user))
-    return deleted
+        prefixes = list(ApiToken.objects.filter(user=user).values_list("prefix", flat=True))
+        ApiToken.objects.filter(user=user).delete()
+        if prefixes:
+            activity_log_record(actor=actor, system=system, action="api_token.revoked", target=_target(user),
+                                data={"prefixes": prefixes, **({"reason": reason} if reason else {})})
+    return len(prefixes)
+
+
+def api_token_authenticate(key: str) -> ApiToken | None:
+    """The token whose key is ``key`` (its user active), or None. The digest comparison is constant
+    time; ``last_used_at`` is refreshed at most once a minute."""
+    if not key or len(key) < PREFIX_LENGTH:
+        return None
+    digest = token_digest(key)
+    found = None
+    for token in ApiToken.objects.select_related("user").filter(prefix=key[:PREFIX_LENGTH]):
+        if hmac.compare_digest(token.digest, digest):
+            found = token
+    if found is None or not found.user.is_active:
+        return None
+    now = timezone.now()
+    if found.last_used_at is None or now - found.last_used_at >= LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=found.pk).update(last_used_at=now)
+        found.last_used_at = now
+    return found

@@ -49,9 +49,11 @@ if PRODUCTION:
         raise ImproperlyConfigured("USHER_PRODUCTION=1 needs ALLOWED_HOSTS.")
 
 INSTALLED_APPS = [
-    "unfold",
+    # unfold without its default app config (which would install a plain UnfoldAdminSite):
+    # admin.site is the portal's own site (portal.sites.PortalAdminSite).
+    "unfold.apps.BasicAppConfig",
     "unfold.contrib.filters",
-    "django.contrib.admin",
+    "portal.apps.PortalAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -59,7 +61,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -208,7 +209,7 @@ CELERY_TIMEZONE = TIME_ZONE
 # --- REST API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "portal.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["portal.permissions.IsUsherUser"],
@@ -251,13 +252,15 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": ["portal.api.schema.postprocess_schema_enums"],
 }
 
-# The cache backs API throttling. On Redis it shares REDIS_URL's database under its own key
+# The cache backs API throttling (portal.cache: it fails open when Redis is away). On Redis it shares REDIS_URL's database under its own key
 # prefix, so it never collides with the broker's keys (and clearing it never drops queued tasks).
 CACHE_URL = env("CACHE_URL", default=REDIS_URL)
 if CACHE_URL:
     CACHES = {"default": {**env.cache_url_config(CACHE_URL), "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="usher")}}
     if CACHES["default"]["BACKEND"].endswith("RedisCache"):
-        # A stopped Redis fails a request quickly instead of hanging it.
+        # With Redis away the cache fails open (a miss, a warning and a metric), never a 500; a
+        # stopped Redis answers quickly instead of hanging a request.
+        CACHES["default"]["BACKEND"] = "portal.cache.FailOpenRedisCache"
         CACHES["default"].setdefault("OPTIONS", {}).update({"socket_connect_timeout": 2, "socket_timeout": 2})
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+
 import pytest
+from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 
 from portal.api.exceptions import exception_handler
 from portal.errors import Conflict, NotFound, PermissionDenied, ValidationError
-from portal.models import ActivityLogEntry
+from portal.models import ActivityLogEntry, ApiToken
 
 pytestmark = pytest.mark.django_db
 
@@ -80,7 +83,7 @@ def test_token_create_use_rotate_and_revoke(users):
     revoker = APIClient(HTTP_AUTHORIZATION=f"Token {rotated}")
     assert revoker.delete("/api/v1/auth/token").status_code == 204
     assert revoker.get("/api/v1/me").status_code == 401
-    assert not Token.objects.filter(user=users["viewer"]).exists()
+    assert not ApiToken.objects.filter(user=users["viewer"]).exists()
     # And every step is in the activity log
     actions = list(ActivityLogEntry.objects.order_by("seq").values_list("action", flat=True))
     assert actions == ["api_token.created", "api_token.created", "api_token.revoked"]
@@ -88,12 +91,19 @@ def test_token_create_use_rotate_and_revoke(users):
 
 def test_token_page_creates_shows_once_and_revokes(users, web_client_for):
     client = web_client_for("operator")
-    shown = client.post("/portal/account/token/", {"action": "create"}, follow=True)
-    key = Token.objects.get(user=users["operator"]).key
-    assert key in shown.content.decode()
-    assert key not in client.get("/portal/account/token/").content.decode()  # shown once
+    # When a token is created on the page, its key is in that answer
+    shown = client.post("/portal/account/token/", {"action": "create"})
+    assert shown.status_code == 200 and "no-store" in shown["Cache-Control"]
+    key = re.search(r'data-testid="new-token">([^<]+)<', shown.content.decode()).group(1)
+    assert APIClient(HTTP_AUTHORIZATION=f"Token {key}").get("/api/v1/me").json()["username"] == "operator_user"
+    # And nowhere afterwards: not on the page, not in the session, not in the database
+    page = client.get("/portal/account/token/").content.decode()
+    assert key not in page and key[:8] in page  # only its first characters
+    assert not any(key in str(s.get_decoded()) for s in Session.objects.all())
+    token = ApiToken.objects.get(user=users["operator"])
+    assert token.digest == hashlib.sha256(key.encode()).hexdigest() and key not in str(token.__dict__)
     client.post("/portal/account/token/", {"action": "revoke"})
-    assert not Token.objects.filter(user=users["operator"]).exists()
+    assert not ApiToken.objects.filter(user=users["operator"]).exists()
 
 
 def test_throttling_answers_429_with_retry_after(users, monkeypatch):

@@ -243,11 +243,17 @@ def test_page_post_by_requester_shows_the_refusal(review, web_client_for):
     assert review.status == "pending"
 
 
-def test_admin_action_decides_through_the_service(review, web_client_for, users):
-    client = web_client_for("reviewer")
-    response = client.post(reverse("admin:portal_reviewrequest_changelist"),
-                           {"action": "approve_selected", "_selected_action": [review.pk]}, follow=True)
+def test_admin_action_decides_through_the_service(review_kind, web_client_for, users):
+    # The admin is for admins: a reviewer decides in the inbox, an admin may also use the list action
+    review = review_request_create(kind=review_kind.name, target=("demo.model", 8, "model v8"), title="Promote v8",
+                                   requester=users["operator"])
+    url = reverse("admin:portal_reviewrequest_changelist")
+    payload = {"action": "approve_selected", "_selected_action": [review.pk]}
+    assert web_client_for("reviewer").post(url, payload).status_code == 403
+    review.refresh_from_db()
+    assert review.status == "pending"
+    response = web_client_for("admin").post(url, payload, follow=True)
     assert response.status_code == 200
     review.refresh_from_db()
-    assert review.status == "approved" and review.decided_by == users["reviewer"]
+    assert review.status == "approved" and review.decided_by == users["admin"]
     assert _log_actions(review)[-1] == "review.approve"

@@ -301,7 +301,7 @@ def test_the_migration_clears_headers_and_disables_unlisted_tasks_with_a_log_ent
     from portal.schedules import schedulable_task_names
     from portal.services.activity import activity_log_verify
 
-    migration = import_module("portal.migrations.0004_schedules_clear_headers_disable_unlisted")
+    migration = import_module("portal.migrations.0007_schedules_clear_headers_disable_unlisted")
     interval = IntervalSchedule.objects.create(every=10, period="seconds")
     forged = PeriodicTask.objects.create(name="innocent", task="portal.verify_activity_log", interval=interval,
                                          headers=json.dumps({"task": "recommender.retrain"}), queue="q")
@@ -320,7 +320,7 @@ def test_the_migration_clears_headers_and_disables_unlisted_tasks_with_a_log_ent
     assert [(e.target_id, e.data["fields"]) for e in entries] == [
         (str(forged.pk), ["headers", "queue"]), (str(unlisted.pk), ["enabled"])]
     assert entries[0].data["before"]["headers"] == {"task": "recommender.retrain"}
-    assert entries[0].actor_label == "system:migration:portal.0004"
+    assert entries[0].actor_label == "system:migration:portal.0007"
     assert activity_log_verify()[1] is None  # the entries are chained like any other
     assert migration.LISTED == set(schedulable_task_names())  # frozen, and still the same list
     assert list(PeriodicTask.objects.exclude(pk__in=[forged.pk, unlisted.pk, cleanup.pk]).values_list(
@@ -332,4 +332,4 @@ def test_the_migration_is_applied():
     from django.db.migrations.recorder import MigrationRecorder
 
     applied = MigrationRecorder(connection).applied_migrations()
-    assert ("portal", "0004_schedules_clear_headers_disable_unlisted") in applied
+    assert ("portal", "0007_schedules_clear_headers_disable_unlisted") in applied

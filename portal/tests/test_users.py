@@ -37,9 +37,10 @@ def test_create_user_prints_a_generated_password_once(role):
     password = passwords[0]
     assert len(password) >= 20
     user = authenticate(username=f"alice_{role}", password=password)
-    assert user is not None and user.is_staff
+    assert user is not None
     assert list(user.groups.values_list("name", flat=True)) == [role]
-    assert user.is_superuser is (role == "admin")
+    # And staff and superuser follow the role: the admin is for admins
+    assert user.is_staff is (role == "admin") and user.is_superuser is (role == "admin")
     # And the password is stored hashed, never in clear
     assert password not in user.password
     entry = ActivityLogEntry.objects.get(action="user.created")
@@ -103,15 +104,60 @@ def test_no_fixed_default_password_in_the_repository():
     assert not offenders, offenders
 
 
-def test_roles_are_groups_with_their_permissions():
-    from portal.roles import sync_role_permissions
+def test_roles_are_groups_with_exactly_the_tables_permissions():
+    from django.contrib.auth.models import Permission
+
+    from portal.roles import ADMIN_MODELS, sync_role_permissions
 
     sync_role_permissions()
-    perms = {g.name: set(g.permissions.values_list("codename", flat=True)) for g in Group.objects.all()}
+    perms = {g.name: {f"{p.content_type.app_label}.{p.codename}" for p in g.permissions.select_related("content_type")}
+             for g in Group.objects.all()}
     assert set(ROLE_NAMES) <= set(perms)
-    assert perms["viewer"] and all(p.startswith("view_") for p in perms["viewer"])
-    assert "change_reviewrequest" in perms["reviewer"] and "change_reviewrequest" not in perms["operator"]
-    assert "change_periodictask" in perms["operator"]
+    # A viewer, a data scientist and a reviewer hold no admin permission at all
+    assert perms["viewer"] == perms["data_scientist"] == perms["reviewer"] == set()
+    # An operator holds exactly the config models and schedules of the table, and never deletes
+    assert "monitoring.change_alertrule" in perms["operator"] and "monitoring.add_slo" in perms["operator"]
+    assert "recommender.view_movie" in perms["operator"] and "recommender.change_movie" not in perms["operator"]
+    assert not {p for p in perms["operator"] if ".delete_" in p}
+    expected = {f"{label.split('.')[0]}.{op}_{label.split('.')[1]}" for label, ops in ADMIN_MODELS["operator"].items()
+                for op in ops}
+    assert perms["operator"] == expected
+    # Users, groups, tokens, task results and the log's head: admin only
+    for codename in ("auth.view_user", "auth.view_group", "portal.view_apitoken", "portal.delete_apitoken",
+                     "django_celery_results.view_taskresult", "portal.view_activityloghead"):
+        assert codename in perms["admin"]
+        assert all(codename not in perms[role] for role in ROLE_NAMES if role != "admin")
     for role in ROLE_NAMES:  # the activity log is append-only for everyone
-        assert not {"add_activitylogentry", "change_activitylogentry", "delete_activitylogentry"} & perms[role]
-    assert {"delete_" + p[5:] for p in perms["viewer"]} & perms["operator"] == set()  # non-admins never delete
+        assert not {"portal.add_activitylogentry", "portal.change_activitylogentry",
+                    "portal.delete_activitylogentry"} & perms[role]
+    # And DRF's clear-text token models are gone with their app
+    assert not Permission.objects.filter(content_type__app_label="authtoken", group__isnull=False).exists()
+
+
+def test_every_model_named_in_the_table_exists():
+    from django.apps import apps
+
+    from portal.roles import ADMIN_MODELS
+
+    for role, table in ADMIN_MODELS.items():
+        if table == "*":
+            continue
+        for label, ops in table.items():
+            assert apps.get_model(label), label
+            assert set(ops) <= {"view", "add", "change", "delete"}, (role, label)
+
+
+def test_sync_sets_exactly_the_table_and_clears_per_user_grants(users):
+    from django.contrib.auth.models import Permission
+
+    from portal.roles import sync_role_permissions
+
+    # Given a permission granted by hand to a group and to a user
+    token_perm = Permission.objects.get(codename="view_apitoken")
+    Group.objects.get(name="viewer").permissions.add(token_perm)
+    users["operator"].user_permissions.add(token_perm)
+    # When the roles are synced (as after every migrate)
+    sync_role_permissions()
+    # Then neither grant is left
+    assert not Group.objects.get(name="viewer").permissions.exists()
+    assert not get_user_model().objects.get(pk=users["operator"].pk).user_permissions.exists()

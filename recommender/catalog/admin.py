@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import admin, messages
-from unfold.admin import ModelAdmin
 
+from portal.admin_mixins import ModelAdmin
 from portal.errors import UsherError
 from recommender.catalog import services
 from recommender.models import Movie, Viewer
@@ -46,7 +46,7 @@ class MovieAdmin(ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
-    @admin.action(description="Fetch metadata again from the platform API")
+    @admin.action(description="Fetch metadata again from the platform API", permissions=["config_manage"])
     def refresh_metadata(self, request, queryset) -> None:
         _refresh(self, request, movie_ids=list(queryset.values_list("id", flat=True)[:1000]))
 
@@ -63,6 +63,6 @@ class ViewerAdmin(ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
-    @admin.action(description="Fetch metadata again from the platform API")
+    @admin.action(description="Fetch metadata again from the platform API", permissions=["config_manage"])
     def refresh_metadata(self, request, queryset) -> None:
         _refresh(self, request, viewer_ids=list(queryset.values_list("id", flat=True)[:1000]))

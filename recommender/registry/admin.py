@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from unfold.admin import ModelAdmin
 
 from portal.admin import ReadOnlyAdmin
+from portal.admin_mixins import ModelAdmin
 from portal.errors import UsherError
 from recommender.models import ModelAlias, ModelVersion, RegisteredModel
 from recommender.registry import services
@@ -42,7 +42,7 @@ class ModelVersionAdmin(ModelAdmin):
             except UsherError as exc:
                 self.message_user(request, f"{version}: {exc.message}", level=messages.ERROR)
 
-    @admin.action(description="Archive selected versions")
+    @admin.action(description="Archive selected versions", permissions=["model_build"])
     def archive_selected(self, request, queryset) -> None:
         self._each(request, queryset, lambda v: services.model_version_set_status(
             version=v, status="archived", actor=request.user, reason="archived from the admin"), "archived")

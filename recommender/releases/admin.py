@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from unfold.admin import ModelAdmin, TabularInline
+from unfold.admin import TabularInline
 
+from portal.admin_mixins import ModelAdmin
 from portal.errors import UsherError
 from recommender.models import (
     Experiment,
@@ -64,7 +65,7 @@ class PromotionRequestAdmin(_ReadOnly):
     inlines = [GateCheckInline]
     actions = ["cancel_selected"]
 
-    @admin.action(description="Cancel the selected requests")
+    @admin.action(description="Cancel the selected requests", permissions=["release_operate"])
     def cancel_selected(self, request, queryset):
         _each(self, request, queryset, lambda p: services.promotion_cancel(
             promotion=p, actor=request.user, reason=f"cancelled in the admin by {request.user}"), "requests cancelled")
@@ -94,12 +95,12 @@ class RolloutAdmin(_ReadOnly):
     inlines = [RolloutStepInline]
     actions = ["pause_selected", "rollback_selected"]
 
-    @admin.action(description="Pause the selected rollouts")
+    @admin.action(description="Pause the selected rollouts", permissions=["release_operate"])
     def pause_selected(self, request, queryset):
         _each(self, request, queryset, lambda r: services.rollout_pause(
             rollout=r, actor=request.user, reason=f"paused in the admin by {request.user}"), "rollouts paused")
 
-    @admin.action(description="Roll back the selected rollouts")
+    @admin.action(description="Roll back the selected rollouts", permissions=["release_operate"])
     def rollback_selected(self, request, queryset):
         _each(self, request, queryset, lambda r: services.rollout_rollback(
             rollout=r, actor=request.user, reason=f"rolled back in the admin by {request.user}"), "rollouts rolled back")
@@ -130,12 +131,12 @@ class ExperimentAdmin(_ReadOnly):
     inlines = [VariantInline]
     actions = ["start_selected", "stop_selected"]
 
-    @admin.action(description="Start the selected experiments")
+    @admin.action(description="Start the selected experiments", permissions=["experiment_manage"])
     def start_selected(self, request, queryset):
         _each(self, request, queryset, lambda e: services.experiment_start(experiment=e, actor=request.user),
               "experiments started")
 
-    @admin.action(description="Stop the selected experiments")
+    @admin.action(description="Stop the selected experiments", permissions=["experiment_manage"])
     def stop_selected(self, request, queryset):
         _each(self, request, queryset, lambda e: services.experiment_stop(
             experiment=e, actor=request.user, reason=f"stopped in the admin by {request.user}"), "experiments stopped")

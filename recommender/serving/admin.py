@@ -6,8 +6,9 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
-from unfold.admin import ModelAdmin, TabularInline
+from unfold.admin import TabularInline
 
+from portal.admin_mixins import ModelAdmin
 from portal.errors import UsherError
 from recommender.models import Deployment, DeploymentChange, ExperimentArm, PredictionLog
 from recommender.serving import services
@@ -46,7 +47,7 @@ class DeploymentAdmin(_ReadOnly, ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.action(description="Roll production back to the previous version")
+    @admin.action(description="Roll production back to the previous version", permissions=["release_operate"])
     def rollback_production(self, request, queryset) -> None:
         for deployment in queryset:
             try:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from unfold.admin import ModelAdmin
 
 from portal.admin import ReadOnlyAdmin
+from portal.admin_mixins import ModelAdmin
 from portal.errors import UsherError
 from recommender.models import DatasetSnapshot, TrainingRun
 from recommender.training.runs import training_run_cancel
@@ -40,7 +40,7 @@ class TrainingRunAdmin(ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.action(description="Cancel selected runs")
+    @admin.action(description="Cancel selected runs", permissions=["model_build"])
     def cancel_selected(self, request, queryset) -> None:
         for run in queryset:
             try:

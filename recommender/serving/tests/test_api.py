@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from recommender.models import PredictionLog
 from recommender.serving.runtime import get_runtime
@@ -16,8 +15,10 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def token_client(users, api_client):
-    token = Token.objects.create(user=users["viewer"])
-    api_client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    from portal.services import api_token_create
+
+    _, key = api_token_create(user=users["viewer"])
+    api_client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return api_client
 
 

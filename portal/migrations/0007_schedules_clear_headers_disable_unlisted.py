@@ -1,7 +1,7 @@
 """Schedules run what they show: clear the custom message headers and the queue, exchange and
 routing-key overrides of every existing beat schedule, and disable each schedule naming a task that
 is not listed (``portal.schedules``). Each row changed gets an activity-log entry (actor
-``system:migration:portal.0004``) with its values before and after, and a warning on the console.
+``system:migration:portal.0007``) with its values before and after, and a warning on the console.
 
 Celery merges a schedule's headers over the message's own, so ``{"task": "recommender.retrain"}``
 ran retraining under another task's name; the schedule service now refuses headers and unlisted
@@ -20,7 +20,7 @@ from django.utils import timezone
 
 logger = logging.getLogger("portal.migrations")
 
-SYSTEM = "migration:portal.0004"
+SYSTEM = "migration:portal.0007"
 LISTED = frozenset({
     "audits.expire_waivers", "audits.fail_stuck_runs", "audits.scheduled_audit", "celery.backend_cleanup",
     "monitoring.data_quality_report", "monitoring.deliver_due_notifications", "monitoring.drift_report",
@@ -92,7 +92,7 @@ def clean_schedules(apps, schema_editor) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("portal", "0003_verify_activity_log_schedule"),
+        ("portal", "0006_roles_in_one_place"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
     operations = [migrations.RunPython(clean_schedules, migrations.RunPython.noop)]
