@@ -57,10 +57,11 @@ def test_the_version_page_shows_each_role_only_its_own_buttons(users):
     url = reverse("recommender:registry_version", args=[version.pk])
     buttons = {role: browser(users[role]).get(url).content.decode() for role in ("viewer", "data_scientist", "operator")}
     assert 'value="edit"' not in buttons["viewer"] and 'value="archive"' not in buttons["viewer"]
-    assert 'value="promote"' not in buttons["viewer"]
+    assert 'data-testid="request-promotion"' not in buttons["viewer"]
     assert 'value="edit"' in buttons["data_scientist"] and 'value="archive"' in buttons["data_scientist"]
-    # an operator may request a promotion (promotion.request) but not edit or archive (model.build)
-    assert 'value="promote"' in buttons["operator"] and 'value="archive"' not in buttons["operator"]
+    # an operator may request a promotion (promotion.request: a link to the releases' form) but not
+    # edit or archive (model.build)
+    assert 'data-testid="request-promotion"' in buttons["operator"] and 'value="archive"' not in buttons["operator"]
 
 
 def test_a_data_scientist_still_edits_and_archives_from_the_page(users):
