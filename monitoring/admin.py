@@ -223,7 +223,8 @@ class NotificationChannelAdmin(ModelAdmin):
             else:
                 self.message_user(request, f"{channel.name}: {result.last_error}", level=messages.ERROR)
 
-    @admin.action(description="Rotate the secret of the selected channels (each new one is shown once)")
+    @admin.action(description="Rotate the secret of the selected channels (each new one is shown once)",
+                  permissions=["config_manage"])
     def rotate_secret(self, request, queryset) -> None:
         for channel in queryset:
             try:

@@ -96,7 +96,8 @@ def require(actor, work: str, *, system: str | None = None, target=None) -> None
 
 def Can(work: str) -> type[BasePermission]:  # noqa: N802 - reads like a class in views
     """Permission class factory for API views: signed in with a role; unsafe methods need a role
-    that may do ``work``. The service checks again; this answers early with the same rule."""
+    that may do ``work``. The service checks again; this answers early with the same rule, and a
+    refusal here is written to the activity log like the service's own (who tried, what, where)."""
     from portal.roles import roles_for
 
     roles = roles_for(work)
@@ -108,7 +109,14 @@ def Can(work: str) -> type[BasePermission]:  # noqa: N802 - reads like a class i
             held = user_roles(request.user)
             if not held:
                 return False
-            return request.method in SAFE_METHODS or bool(held & set(roles))
+            if request.method in SAFE_METHODS or held & set(roles):
+                return True
+            from portal.services.activity import activity_log_record
+
+            activity_log_record(actor=request.user, action="permission.refused",
+                                data={"work": work, "needs": list(roles), "held": sorted(held),
+                                      "route": f"{request.method} {request.path}"[:255]})
+            return False
 
     _Can.__name__ = f"Can_{work.replace('.', '_')}"
     _Can.work = work  # read by the attack suite: every state-changing endpoint names its work

@@ -39,13 +39,19 @@ VOLATILE = {
     "django_celery_beat.periodictasks",
 }
 
-# Unsafe operations that legitimately carry no single work check, and why.
+# Unsafe operations that legitimately carry no single work check, and why. Those that change state
+# are still refused to a viewer (who may change nothing but their own token): see the test below.
 NOT_A_ROLE_CHECK = {
     ("POST", "/api/v1/auth/token"): "one's own token: any role (token.own), checked by the service",
     ("DELETE", "/api/v1/auth/token"): "one's own token: any role (token.own), checked by the service",
     ("POST", "/api/v1/reviews/{review_id}/decide"): "each review kind names its decider role; the review service checks it",
+    ("POST", "/api/v1/releases/promotions/{promotion_id}/cancel"):
+        "the requester (promotion.request) or an operator (release.operate): the service decides by ownership",
     ("POST", "/api/v1/releases/sample-size"): "a calculation: stores nothing",
+    ("POST", "/api/v1/model-versions/{version_id}/verify"): "a check of the artifact's hashes: stores nothing",
 }
+STORES_NOTHING = {("POST", "/api/v1/releases/sample-size"), ("POST", "/api/v1/model-versions/{version_id}/verify")}
+OWN_TOKEN = {("POST", "/api/v1/auth/token"), ("DELETE", "/api/v1/auth/token")}
 
 
 def database_fingerprint() -> dict[str, str]:
@@ -149,6 +155,33 @@ def test_api_refuses_every_role_without_the_work(method, path, view_class, world
             continue
         assert response.status_code == 403, f"{role} may not do {work}: {method} {url} answered {response.status_code}"
         assert_unchanged(before, f"{role}'s refused {method} {url}")
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(NOT_A_ROLE_CHECK), ids=[f"{m} {p}" for m, p in sorted(NOT_A_ROLE_CHECK)])
+def test_endpoints_checked_in_their_service_still_refuse_a_viewer(method, path, world, client_for):
+    """The routes whose rule is not one work (ownership, the review kind's role) still change nothing
+    for a viewer; those that store nothing, and one's own token, are open to every role."""
+    url = re.sub(r"\{(\w+)\}", lambda m: _path_value(m.group(1), world), path)
+    before = database_fingerprint()
+    response = getattr(client_for("viewer"), method.lower())(url, ATTACK_BODY, format="json")
+    if (method, path) in OWN_TOKEN:
+        assert response.status_code in (200, 201, 204), response.content
+        return
+    if (method, path) in STORES_NOTHING:
+        assert response.status_code < 500, response.content
+    else:
+        assert response.status_code == 403, f"a viewer's {method} {url} answered {response.status_code}"
+    assert_unchanged(before, f"a viewer's {method} {url}")
+
+
+def test_an_api_refusal_is_logged_with_who_tried(world, client_for, users):
+    from portal.models import ActivityLogEntry
+
+    response = client_for("viewer").post("/api/v1/deployments/default/change", ATTACK_BODY, format="json")
+    assert response.status_code == 403
+    entry = ActivityLogEntry.objects.filter(action="permission.refused").first()
+    assert entry is not None and entry.actor_id == users["viewer"].pk
+    assert entry.data["work"] == "release.operate" and "deployments/default/change" in entry.data["route"]
 
 
 # --- the admin ----------------------------------------------------------------------------------

@@ -269,6 +269,8 @@ class PromotionCancelApi(APIView):
 class PromotionGateRerunApi(APIView):
     """Run a failed release gate again (after a waiver, a new audit, a restored artifact)."""
 
+    permission_classes = [Can("promotion.request")]
+
     @extend_schema(request=ReasonSerializer, responses={202: PromotionSerializer})
     def post(self, request, promotion_id: int) -> Response:
         data = ReasonSerializer(data=request.data)

@@ -396,7 +396,7 @@ class AliasMoveApi(APIView):
     """Point an alias at a version (or clear it with ``version: null``) through the deployment's one door:
     production and a canary take only a version with an approved promotion (409 names what is missing)."""
 
-    write_roles = ("operator",)
+    permission_classes = [Can("release.operate")]
 
     class AliasMoveInputSerializer(serializers.Serializer):
         version = serializers.IntegerField(allow_null=True)

@@ -7,8 +7,8 @@ append-only.
 from __future__ import annotations
 
 from django.contrib import admin
-from unfold.admin import ModelAdmin
 
+from portal.admin_mixins import ModelAdmin
 from recommender.models import (
     IngestedLine,
     IngestSource,
