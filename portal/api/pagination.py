@@ -9,21 +9,9 @@ from __future__ import annotations
 from django.conf import settings
 from django_filters import CharFilter
 from django_filters.rest_framework import DjangoFilterBackend
-from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import LimitOffsetPagination
 
-
-def _query_int(request, name: str, *, minimum: int, maximum: int | None = None) -> int | None:
-    values = request.query_params.getlist(name)
-    if not values:
-        return None
-    if len(values) > 1:
-        raise ValidationError({name: ["give this parameter once"]})
-    raw = values[0]
-    if not raw.isdigit() or int(raw) < minimum or (maximum is not None and int(raw) > maximum):
-        bound = f"from {minimum} to {maximum}" if maximum is not None else f"{minimum} or more"
-        raise ValidationError({name: [f"must be a whole number {bound}, not {raw!r}"]})
-    return int(raw)
+from portal.api.params import InvalidQuery, QueryParams
 
 
 class UsherPagination(LimitOffsetPagination):
@@ -32,11 +20,11 @@ class UsherPagination(LimitOffsetPagination):
     max_limit = 1000
 
     def get_limit(self, request) -> int:
-        limit = _query_int(request, self.limit_query_param, minimum=1, maximum=self.max_limit)
+        limit = QueryParams(request).int(self.limit_query_param, minimum=1, maximum=self.max_limit)
         return limit if limit is not None else settings.REST_FRAMEWORK["PAGE_SIZE"]
 
     def get_offset(self, request) -> int:
-        offset = _query_int(request, self.offset_query_param, minimum=0)
+        offset = QueryParams(request).int(self.offset_query_param, minimum=0)
         return offset or 0
 
     def get_schema_operation_parameters(self, view) -> list[dict]:
@@ -64,5 +52,8 @@ class StrictFilterBackend(DjangoFilterBackend):
                 and not any(v.strip() for v in request.query_params.getlist(name))
             }
             if errors:
-                raise ValidationError(errors)
+                raise InvalidQuery(errors)
+            filterset = self.get_filterset(request, queryset, view)
+            if not filterset.is_valid():
+                raise InvalidQuery(filterset.errors)
         return super().filter_queryset(request, queryset, view)
