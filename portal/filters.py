@@ -8,7 +8,7 @@ import django_filters
 from django import forms
 from drf_spectacular.utils import extend_schema_field
 
-from portal.api.params import INT64_MAX, MAX_TEXT, InvalidParameter, parse_int, parse_time
+from portal.api.params import INT64_MAX, MAX_TEXT, InvalidParameter, parse_bool, parse_int, parse_time
 from portal.models import ActivityLogEntry, ReviewRequest
 
 
@@ -58,6 +58,27 @@ class IdFilter(django_filters.NumberFilter):
     """A row-id filter (1 to 2^63 - 1)."""
 
     field_class = IdField
+
+
+class BoolField(forms.Field):
+    """true/false/1/0/yes/no/on/off (``portal.api.params.parse_bool``); anything else is refused
+    (django-filter's own boolean quietly reads ``maybe`` as "no filter")."""
+
+    widget = forms.TextInput
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, bool):
+            return value
+        try:
+            return parse_bool(str(value))
+        except InvalidParameter as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+class BoolFilter(django_filters.BooleanFilter):
+    field_class = BoolField
 
 
 class TextFilter(django_filters.CharFilter):

@@ -1,7 +1,8 @@
-"""Pagination and filtering of every list endpoint: limit/offset, strictly validated.
+"""Pagination, filtering, ordering and search of every list endpoint, strictly validated.
 
-DRF's stock classes quietly ignore a bad ``limit``/``offset`` and django-filter ignores an
-empty value; here both answer 400 naming the parameter, as the schema promises.
+DRF's stock classes quietly ignore a bad ``limit``/``offset``/``ordering``, django-filter ignores
+an empty value and search takes any length; here each answers 400 naming the parameter, as the
+schema promises (values read by ``portal.api.params``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django_filters import CharFilter
 from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework.filters import OrderingFilter, SearchFilter
 from rest_framework.pagination import LimitOffsetPagination
 
 from portal.api.params import InvalidQuery, QueryParams
@@ -57,3 +59,42 @@ class StrictFilterBackend(DjangoFilterBackend):
             if not filterset.is_valid():
                 raise InvalidQuery(filterset.errors)
         return super().filter_queryset(request, queryset, view)
+
+
+class StrictOrderingFilter(OrderingFilter):
+    """``?ordering=`` names only the view's ordering fields (``-`` first for descending); an unknown
+    field is a 400 naming ``ordering`` rather than silently ignored."""
+
+    def get_ordering(self, request, queryset, view):
+        raw = QueryParams(request).text(self.ordering_param)
+        if not raw:
+            return self.get_default_ordering(view)
+        fields = [term.strip() for term in raw.split(",") if term.strip()]
+        valid = sorted(item[0] for item in self.get_valid_fields(queryset, view, {"request": request}))
+        bad = [term for term in fields if term.lstrip("-") not in valid]
+        if bad or not fields:
+            shown = repr(bad[0][:40]) if bad else "nothing"
+            raise InvalidQuery({self.ordering_param: f"must be a comma list of {', '.join(valid) or 'no fields'} "
+                                                     f"(each may start with -), not {shown}"})
+        return fields
+
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        try:
+            queryset = view.get_queryset()
+            valid = sorted(item[0] for item in self.get_valid_fields(queryset, view, {"request": None}))
+        except Exception:  # noqa: BLE001 - a view that cannot say without a request: plain text then
+            return super().get_schema_operation_parameters(view)
+        return [{
+            "name": self.ordering_param, "required": False, "in": "query", "style": "form", "explode": False,
+            "description": "Comma-separated fields to sort by; a leading - sorts descending.",
+            "schema": {"type": "array", "items": {"type": "string", "enum": [*valid, *(f"-{f}" for f in valid)]}},
+        }]
+
+
+class StrictSearchFilter(SearchFilter):
+    """``?search=`` as bounded free text (``portal.api.params.MAX_TEXT`` characters)."""
+
+    def get_search_terms(self, request):
+        QueryParams(request).text(self.search_param)
+        return super().get_search_terms(request)

@@ -10,7 +10,7 @@ import django_filters
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers, viewsets
 
-from portal.filters import TextFilter, int_filter
+from portal.filters import BoolFilter, TextFilter, int_filter
 from recommender.catalog import selectors
 from recommender.models import Movie, Rating, RecommendationRequest, Viewer, WatchSession
 
@@ -107,8 +107,8 @@ class MovieFilter(django_filters.FilterSet):
     year = int_filter(0, 9999)
     year_min = int_filter(0, 9999, field_name="year", lookup_expr="gte")
     year_max = int_filter(0, 9999, field_name="year", lookup_expr="lte")
-    stub = django_filters.BooleanFilter(field_name="enriched_at", lookup_expr="isnull",
-                                        help_text="true: only movies without metadata")
+    stub = BoolFilter(field_name="enriched_at", lookup_expr="isnull",
+                      help_text="true: only movies without metadata")
 
     class Meta:
         model = Movie
@@ -127,8 +127,8 @@ class ViewerFilter(django_filters.FilterSet):
     age = int_filter(0, 200)
     age_min = int_filter(0, 200, field_name="age", lookup_expr="gte")
     age_max = int_filter(0, 200, field_name="age", lookup_expr="lte")
-    stub = django_filters.BooleanFilter(field_name="enriched_at", lookup_expr="isnull",
-                                        help_text="true: only viewers without metadata")
+    stub = BoolFilter(field_name="enriched_at", lookup_expr="isnull",
+                      help_text="true: only viewers without metadata")
 
     class Meta:
         model = Viewer
