@@ -245,11 +245,14 @@ PAGES = _page_urls()
 CRAFTED_PAGE_QUERY = {"since": "2024-13-01T00:00:00", "until": "2024-01-01T00:00:00+99:00",
                       "model_version": "99999999999999999999", "snapshot": str(2**64), "version": "١٢",
                       "rule": "-1", "incident": "null", "runs": "1,18446744073709551616", "year": str(2**64),
-                      "id": str(2**64), "viewer": str(2**64), "status": LONG, "hours": "nan", "page": str(2**64)}
+                      "id": str(2**64), "viewer": str(2**64), "status": LONG, "hours": "nan", "page": str(2**64),
+                      "baseline": "nan", "mde": "inf", "alpha": "1e999", "power": "null", "name": LONG,
+                      "try_viewer": LONG, "source": "\x00", "q": LONG, "kind": "null", "severity": "١٢"}
 
 
 def test_the_walk_finds_the_list_pages():
-    for page in ("/portal/provenance/", "/portal/quarantine/", "/portal/activity/", "/portal/monitoring/incidents/"):
+    for page in ("/portal/serving/provenance/", "/portal/ingestion/quarantine/", "/portal/activity/",
+                 "/portal/monitoring/incidents/", "/portal/training/runs/", "/portal/audits/findings/"):
         assert any(url.startswith(page) for url in PAGES), page
 
 
@@ -261,3 +264,23 @@ def test_portal_pages_answer_a_viewer_without_a_server_error(web_client_for, url
     response = client.get(url, CRAFTED_PAGE_QUERY)
     # Then neither answer is a 5xx
     assert response.status_code < 500, url
+
+
+@pytest.mark.parametrize("url, name, value", [
+    ("/portal/serving/provenance/", "since", "2024-13-01T00:00:00"),
+    ("/portal/serving/provenance/", "model_version", "99999999999999999999"),
+    ("/portal/ingestion/quarantine/", "until", "2024-01-01T00:00:00+99:00"),
+    ("/portal/training/runs/", "snapshot", str(2**64)),
+    ("/portal/training/compare/", "snapshot", "١٢"),
+    ("/portal/catalog/", "year", str(2**64)),
+    ("/portal/catalog/viewers/", "id", "1e3"),
+    ("/portal/monitoring/online-quality/", "hours", "nan"),
+    ("/portal/monitoring/incidents/", "status", "null"),
+    ("/portal/audits/findings/", "severity", "null"),
+])
+def test_list_pages_name_the_filter_they_ignored(web_client_for, url, name, value):
+    # Given a viewer, when a list page gets an impossible filter value
+    response = web_client_for("viewer").get(url, {name: value})
+    # Then the page is shown (without that filter) with a message naming the parameter
+    assert response.status_code == 200
+    assert f"Filter &#x27;{name}&#x27; was ignored" in response.content.decode()
