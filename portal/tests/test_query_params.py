@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -55,7 +55,7 @@ def test_times_in_the_platforms_precisions_are_read_as_utc(raw, expected):
     ("2024-01-01" + "0" * 5000, "ISO-8601"),
 ])
 def test_impossible_times_are_refused_with_the_reason(raw, why):
-    with pytest.raises(InvalidParameter, match="") as caught:
+    with pytest.raises(InvalidParameter) as caught:
         parse_time(raw)
     assert why in str(caught.value) and len(str(caught.value)) < 300
 
@@ -63,7 +63,7 @@ def test_impossible_times_are_refused_with_the_reason(raw, why):
 @given(st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31)),
        st.integers(min_value=-(24 * 60 - 1), max_value=24 * 60 - 1))
 def test_any_real_time_with_any_offset_round_trips(moment, offset_minutes):
-    aware = moment.replace(tzinfo=UTC).astimezone(__import__("datetime").timezone(timedelta(minutes=offset_minutes)))
+    aware = moment.replace(tzinfo=UTC).astimezone(timezone(timedelta(minutes=offset_minutes)))
     assert parse_time(aware.isoformat()) == aware
 
 
@@ -146,7 +146,7 @@ def _valid(schema: dict, name: str) -> list[str]:
     if kind == "time":
         back = NOW - timedelta(hours=1)
         return [back.strftime("%Y-%m-%dT%H:%M"), back.strftime("%Y-%m-%dT%H:%M:%S.123456789"),
-                back.astimezone(__import__("datetime").timezone(timedelta(hours=5, minutes=30))).isoformat()]
+                back.astimezone(timezone(timedelta(hours=5, minutes=30))).isoformat()]
     if kind == "integer":
         return [str(max(1, schema.get("minimum", 1)))]
     if kind == "ids":
