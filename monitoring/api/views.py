@@ -362,7 +362,9 @@ class DriftTrendApi(APIView):
 class FeedbackApi(APIView):
     """Feedback-loop snapshots over time and the trend test of each metric."""
 
-    @extend_schema(parameters=RANGE_PARAMS, responses=OpenApiTypes.OBJECT)
+    @extend_schema(parameters=[*RANGE_PARAMS[:2], OpenApiParameter(
+        "hours", {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 366 * 24},
+        description="Length of the range when `since` is not given (30 days).")], responses=OpenApiTypes.OBJECT)
     def get(self, request) -> Response:
         params = request.query_params
         since, until = time_range(params, default_hours=24 * 30, max_days=366)
