@@ -17,7 +17,6 @@ from django.views import View
 from audits import selectors, services, sources
 from audits.errors import UsherError, ValidationError
 from audits.models import AuditFinding, AuditRun, Severity
-from portal.api.params import QueryParams
 from portal.pages import PortalPage
 from portal.permissions import user_has_role
 
@@ -82,6 +81,8 @@ class AuditOverviewView(PortalPage):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
+        from portal.api.params import QueryParams
+
         params = self.request.GET
         query = QueryParams(self.request, page=True)  # a bad value is named and left out of the filter
         filters = {"kind": query.choice("kind", AuditRun.Kind.values, default=""),
@@ -197,6 +198,8 @@ class AuditFindingListView(PortalPage):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
+        from portal.api.params import QueryParams
+
         params = self.request.GET
         query = QueryParams(self.request, page=True)
         filters = {"status": query.choice("status", AuditFinding.Status.values, default=""),

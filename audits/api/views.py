@@ -27,7 +27,7 @@ RUN_FILTERS = [OpenApiParameter("kind", str, enum=AuditRun.Kind.values),
                OpenApiParameter("status", str, enum=AuditRun.Status.values),
                OpenApiParameter("trigger", str, enum=AuditRun.Trigger.values),
                OpenApiParameter("target", str, enum=AuditRun.Target.values),
-               id_param("model_version")]
+               OpenApiParameter("model_version", int)]
 FINDING_FILTERS = [OpenApiParameter("status", str, enum=AuditFinding.Status.values),
                    OpenApiParameter("severity", str, enum=Severity.values),
                    OpenApiParameter("min_severity", str, enum=Severity.values,
