@@ -80,9 +80,14 @@ class AuditOverviewView(PortalPage):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
+        from portal.api.params import QueryParams
+
         params = self.request.GET
-        filters = {"kind": params.get("kind", ""), "status": params.get("status", ""),
-                   "trigger": params.get("trigger", "")}
+        query = QueryParams(self.request, page=True)  # a bad value is named and left out of the filter
+        filters = {"kind": query.choice("kind", AuditRun.Kind.values, default=""),
+                   "status": query.choice("status", AuditRun.Status.values, default=""),
+                   "trigger": query.choice("trigger", AuditRun.Trigger.values, default="")}
+        query.report()
         runs = Paginator(selectors.audit_run_list(filters=filters), 25).get_page(params.get("page"))
         context.update({
             "latest": selectors.audit_latest_runs(),
@@ -201,9 +206,15 @@ class AuditFindingListView(PortalPage):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
+        from portal.api.params import QueryParams
+
         params = self.request.GET
-        filters = {"status": params.get("status", ""), "severity": params.get("severity", ""),
-                   "kind": params.get("kind", ""), "check_name": params.get("check_name", "")}
+        query = QueryParams(self.request, page=True)
+        filters = {"status": query.choice("status", AuditFinding.Status.values, default=""),
+                   "severity": query.choice("severity", Severity.values, default=""),
+                   "kind": query.choice("kind", AuditRun.Kind.values, default=""),
+                   "check_name": query.text("check_name", default="")}
+        query.report()
         page = Paginator(selectors.audit_finding_list(filters=filters), 50).get_page(params.get("page"))
         context.update({"page_obj": page, "filters": filters, "statuses": AuditFinding.Status.values,
                         "severities": Severity.values, "kinds": AuditRun.Kind.values})

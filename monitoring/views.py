@@ -16,12 +16,14 @@ from django.utils import timezone
 
 from monitoring import selectors
 from monitoring.conf import monitoring_setting
+from monitoring.models import Incident
 from monitoring.services import alerts, incidents, notifications
 from monitoring.services.data_quality import data_quality_report_create
 from monitoring.services.drift import drift_report_create
 from monitoring.services.feedback import ADVERSE_DIRECTION, feedback_snapshots_update, feedback_trends
 from monitoring.services.quality import online_quality
 from monitoring.services.slo import slo_status
+from portal.api.params import QueryParams
 from portal.errors import UsherError
 from portal.pages import PortalPage
 from portal.permissions import may
@@ -92,7 +94,11 @@ class IncidentListView(PortalPage):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        status = self.request.GET.get("status", "active")
+        query = QueryParams(self.request, page=True)  # a bad value is named and shows every incident
+        status = "" if self.request.GET.get("status") == "" else query.choice(  # "": the form's "all"
+            "status", ["active", *Incident.Status.values], default="active")
+        if query.report():
+            status = ""
         filters = {"active": True} if status == "active" else ({"status": status} if status else {})
         page = Paginator(selectors.incident_list(filters=filters), 50).get_page(self.request.GET.get("page"))
         context.update({"page_obj": page, "status": status})
@@ -231,13 +237,10 @@ class OnlineQualityView(PortalPage):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         now = timezone.now()
-        try:
-            hours = max(1.0, min(24 * 31, float(self.request.GET.get("hours", 24))))
-        except ValueError:
-            hours = 24.0
-        source = self.request.GET.get("source", "auto")
-        if source not in ("auto", "server", "client"):
-            source = "auto"
+        query = QueryParams(self.request, page=True)  # a bad value is named and its default used
+        hours = query.number("hours", default=24.0, minimum=1.0, maximum=24 * 31)
+        source = query.choice("source", ("auto", "server", "client"), default="auto")
+        query.report()
         groups = online_quality(since=now - timedelta(hours=hours), until=now, group_by=("model_version_id", "arm"),
                                 source=source, now=now)
         context.update({"groups": groups, "hours": hours, "source": source,

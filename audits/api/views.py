@@ -19,6 +19,7 @@ from audits.api.serializers import (
 )
 from audits.errors import NotFound
 from audits.models import AuditFinding, AuditRun, Severity
+from portal.api.params import QueryParams, id_param, text_param
 from portal.api.serializers import ReviewRequestSerializer
 from portal.permissions import Can
 
@@ -31,32 +32,18 @@ RUN_FILTERS = [OpenApiParameter("kind", str, enum=AuditRun.Kind.values),
                                 "them); false: only runs with the configured settings")]
 FINDING_FILTERS = [OpenApiParameter("status", str, enum=AuditFinding.Status.values),
                    OpenApiParameter("severity", str, enum=Severity.values),
-                   OpenApiParameter("min_severity", str, description="This severity or above: "
-                                    + ", ".join(Severity.values)),
+                   OpenApiParameter("min_severity", str, enum=Severity.values,
+                                    description="This severity or above: " + ", ".join(Severity.values)),
                    OpenApiParameter("kind", str, enum=AuditRun.Kind.values),
-                   OpenApiParameter("check_name", str), OpenApiParameter("run", int),
-                   OpenApiParameter("model_version", int)]
+                   text_param("check_name"), id_param("run"), id_param("model_version")]
 
 
 def _choice(params, key: str, allowed: list[str]) -> str | None:
-    from audits.errors import ValidationError
-
-    value = params.get(key)
-    if value and value not in allowed:
-        raise ValidationError(f"'{key}' must be one of {allowed}; got {value!r}")
-    return value or None
+    return QueryParams(params).choice(key, allowed)
 
 
 def _int(params, key: str) -> int | None:
-    from audits.errors import ValidationError
-
-    value = params.get(key)
-    if value in (None, ""):
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise ValidationError(f"'{key}' must be an integer; got {value!r}")
+    return QueryParams(params).id(key)
 
 
 class AuditRunListApi(generics.ListAPIView):
@@ -167,7 +154,7 @@ class AuditFindingListApi(generics.ListAPIView):
             "status": _choice(p, "status", AuditFinding.Status.values),
             "severity": _choice(p, "severity", Severity.values),
             "min_severity": _choice(p, "min_severity", Severity.values),
-            "kind": _choice(p, "kind", AuditRun.Kind.values), "check_name": p.get("check_name"),
+            "kind": _choice(p, "kind", AuditRun.Kind.values), "check_name": QueryParams(p).text("check_name"),
             "run": _int(p, "run"), "model_version": _int(p, "model_version"),
         })
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
@@ -15,7 +14,8 @@ from rest_framework.views import APIView
 
 from monitoring import selectors
 from monitoring.api import serializers as out
-from monitoring.models import DriftReport, Incident
+from monitoring.models import DriftReport, Incident, Notification
+from monitoring.models.alerts import Severity
 from monitoring.services import alerts, config, incidents, notifications
 from monitoring.services.data_quality import data_quality_report_create
 from monitoring.services.drift import drift_report_create
@@ -23,71 +23,46 @@ from monitoring.services.feedback import feedback_snapshots_update, feedback_tre
 from monitoring.services.metrics import METRICS
 from monitoring.services.quality import GROUP_KEYS, online_quality
 from monitoring.services.slo import slo_status
-from portal.errors import ValidationError
+from portal.api.params import QueryParams, id_param, int_param, text_param, time_param
 from portal.permissions import Can
 
 RANGE_PARAMS = [
-    OpenApiParameter("since", OpenApiTypes.DATETIME, description="ISO-8601; default: `hours` before `until`."),
-    OpenApiParameter("until", OpenApiTypes.DATETIME, description="ISO-8601; default: now."),
-    OpenApiParameter("hours", OpenApiTypes.NUMBER, description="Length of the range when `since` is not given (24)."),
+    time_param("since", "ISO-8601 (UTC unless an offset is given); default: `hours` before `until`."),
+    time_param("until", "ISO-8601 (UTC unless an offset is given); default: now."),
+    OpenApiParameter("hours", {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 62 * 24},
+                     description="Length of the range when `since` is not given (24)."),
 ]
 
 
 def time_range(params, *, default_hours: float = 24.0, max_days: int = 62) -> tuple[datetime, datetime]:
-    """``since``/``until`` (ISO-8601) or ``hours`` back from ``until``; a clear error otherwise."""
-    def parse(key: str) -> datetime | None:
-        raw = params.get(key)
-        if not raw:
-            return None
-        value = parse_datetime(raw)
-        if value is None:
-            raise ValidationError(f"'{key}' is not an ISO-8601 time: {raw!r}")
-        return value if timezone.is_aware(value) else timezone.make_aware(value, UTC)
-
-    until = parse("until") or timezone.now()
-    since = parse("since")
+    """``since``/``until`` (ISO-8601) or ``hours`` back from ``until``; a 400 naming the parameter otherwise."""
+    q = QueryParams(params)
+    until = q.time("until") or timezone.now()
+    since = q.time("since")
     if since is None:
-        try:
-            hours = float(params.get("hours", default_hours))
-        except ValueError:
-            raise ValidationError(f"'hours' is not a number: {params.get('hours')!r}")
+        hours = q.number("hours", default=default_hours)
         if not hours > 0:
-            raise ValidationError("'hours' must be positive")
+            q.fail("hours", "must be more than 0")
         if hours > max_days * 24:
-            raise ValidationError(f"the range may span at most {max_days} days")
+            q.fail("hours", f"the range may span at most {max_days} days")
         try:
             since = until - timedelta(hours=hours)
         except OverflowError:
-            raise ValidationError("'until' minus 'hours' is before the year 1")
+            q.fail("until", "minus 'hours' is before the year 1")
     if since >= until:
-        raise ValidationError("'since' must be before 'until'")
+        q.fail("since", "must be before 'until'")
     if until - since > timedelta(days=max_days):
-        raise ValidationError(f"the range may span at most {max_days} days")
+        q.fail("since", f"the range from 'since' to 'until' may span at most {max_days} days")
     return since, until
 
 
 def _int_filter(params, key: str) -> int | None:
-    """An optional integer filter (an id): absent → None, anything but an integer → a clear 400."""
-    raw = params.get(key)
-    if raw in (None, ""):
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValidationError(f"'{key}' must be an integer id, got {raw!r}")
+    """An optional id filter: absent → None, anything but a whole number from 1 to 2^63 - 1 → a 400."""
+    return QueryParams(params).id(key)
 
 
 def _int_param(params, key: str, default: int, *, low: int = 1, high: int = 10_000) -> int:
-    raw = params.get(key)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError(f"'{key}' must be an integer, got {raw!r}")
-    if not low <= value <= high:
-        raise ValidationError(f"'{key}' must be between {low} and {high}")
-    return value
+    return QueryParams(params).int(key, default=default, minimum=low, maximum=high)
 
 
 # --- dashboard summary --------------------------------------------------------------------------
@@ -142,19 +117,17 @@ class TelemetrySeriesApi(APIView):
 
     @extend_schema(parameters=[*RANGE_PARAMS,
                                OpenApiParameter("source", str, enum=["client", "server"]),
-                               OpenApiParameter("step", int, description="Minutes per point (default: range/120)."),
+                               int_param("step", 1, 24 * 60, "Minutes per point (default: range/120)."),
                                OpenApiParameter("by_version", bool)],
                    responses=OpenApiTypes.OBJECT)
     def get(self, request) -> Response:
         params = request.query_params
         since, until = time_range(params)
-        source = params.get("source", "client")
-        if source not in ("client", "server"):
-            raise ValidationError("'source' must be client or server")
+        source = QueryParams(params).choice("source", ("client", "server"), default="client")
         span = int((until - since).total_seconds() // 60)
         step = _int_param(params, "step", max(1, span // 120), high=24 * 60)
         points = selectors.telemetry_series(since=since, until=until, source=source, step_minutes=step,
-                                            by_version=params.get("by_version") in ("1", "true", "yes"))
+                                            by_version=QueryParams(params).bool("by_version", default=False))
         return Response({"since": since, "until": until, "source": source, "step_minutes": step, "points": points})
 
 
@@ -164,17 +137,18 @@ class TelemetryMinuteListApi(generics.ListAPIView):
     serializer_class = out.TelemetryMinuteSerializer
     filter_backends: list = []
 
-    @extend_schema(parameters=[*RANGE_PARAMS, OpenApiParameter("source", str),
-                               OpenApiParameter("model_version_id", int), OpenApiParameter("arm", str)])
+    @extend_schema(parameters=[*RANGE_PARAMS, OpenApiParameter("source", str, enum=["client", "server"]),
+                               id_param("model_version_id"), text_param("arm")])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
         params = self.request.query_params
         since, until = time_range(params)
+        q = QueryParams(params)
         return selectors.telemetry_minute_list(filters={
-            "since": since, "until": until, "source": params.get("source"),
-            "model_version_id": _int_filter(params, "model_version_id"), "arm": params.get("arm")})
+            "since": since, "until": until, "source": q.choice("source", ("client", "server")),
+            "model_version_id": _int_filter(params, "model_version_id"), "arm": q.text("arm")})
 
 
 class SLOListApi(generics.ListCreateAPIView):
@@ -234,30 +208,27 @@ class OnlineQualityApi(APIView):
 
     @extend_schema(parameters=[
         *RANGE_PARAMS,
-        OpenApiParameter("window_minutes", int, description="Attribution window (default 30)."),
-        OpenApiParameter("group_by", str, description=f"Comma-separated: {', '.join(GROUP_KEYS)}."),
-        OpenApiParameter("bucket_minutes", int, description="Bucket length when grouping by bucket (60)."),
+        int_param("window_minutes", 1, 24 * 60, "Attribution window (default 30)."),
+        OpenApiParameter("group_by", {"type": "array", "items": {"type": "string", "enum": list(GROUP_KEYS)}},
+                         style="form", explode=False, description=f"Comma-separated: {', '.join(GROUP_KEYS)}."),
+        int_param("bucket_minutes", 1, 7 * 24 * 60, "Bucket length when grouping by bucket (60)."),
         OpenApiParameter("source", str, enum=["server", "client", "auto"]),
         OpenApiParameter("complete_only", bool, description="Leave out lists whose window is still open (true)."),
     ], responses=out.QualityGroupSerializer(many=True))
     def get(self, request) -> Response:
         params = request.query_params
         since, until = time_range(params)
-        group_by = tuple(g for g in params.get("group_by", "model_version_id,arm").split(",") if g)
+        q = QueryParams(params)
+        group_by = tuple(g for g in q.text("group_by", default="model_version_id,arm").split(",") if g)
+        if set(group_by) - set(GROUP_KEYS):
+            q.fail("group_by", f"must be a comma list of {', '.join(GROUP_KEYS)}")
         groups = online_quality(
             since=since, until=until, window_minutes=_int_param(params, "window_minutes", 30, high=24 * 60),
             group_by=group_by, bucket_minutes=_int_param(params, "bucket_minutes", 60, high=7 * 24 * 60),
-            source=params.get("source", "server") if params.get("source") in ("server", "client", "auto") else
-            _bad_source(params.get("source")),
-            complete_only=params.get("complete_only", "true") not in ("0", "false", "no"),
+            source=q.choice("source", ("server", "client", "auto"), default="server"),
+            complete_only=q.bool("complete_only", default=True),
         )
         return Response(out.QualityGroupSerializer([g.as_dict() for g in groups], many=True).data)
-
-
-def _bad_source(value):
-    if value is None:
-        return "server"
-    raise ValidationError(f"'source' must be server, client or auto, not {value!r}")
 
 
 # --- data quality, drift, feedback loops ----------------------------------------------------------
@@ -386,7 +357,7 @@ class DriftRunApi(APIView):
 class DriftTrendApi(APIView):
     """Each feature's score over the recent drift reports (for the dashboard's drift chart)."""
 
-    @extend_schema(parameters=[OpenApiParameter("reports", int, description="How many reports (48).")],
+    @extend_schema(parameters=[int_param("reports", 1, 1000, "How many reports (48).")],
                    responses=OpenApiTypes.OBJECT)
     def get(self, request) -> Response:
         count = _int_param(request.query_params, "reports", 48, high=1000)
@@ -409,7 +380,9 @@ class DriftTrendApi(APIView):
 class FeedbackApi(APIView):
     """Feedback-loop snapshots over time and the trend test of each metric."""
 
-    @extend_schema(parameters=RANGE_PARAMS, responses=OpenApiTypes.OBJECT)
+    @extend_schema(parameters=[*RANGE_PARAMS[:2], OpenApiParameter(
+        "hours", {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 366 * 24},
+        description="Length of the range when `since` is not given (30 days).")], responses=OpenApiTypes.OBJECT)
     def get(self, request) -> Response:
         params = request.query_params
         since, until = time_range(params, default_hours=24 * 30, max_days=366)
@@ -524,19 +497,22 @@ class IncidentListApi(generics.ListAPIView):
     serializer_class = out.IncidentSerializer
     filter_backends: list = []
 
-    @extend_schema(parameters=[OpenApiParameter("status", str), OpenApiParameter("severity", str),
-                               OpenApiParameter("rule", int), OpenApiParameter("metric", str)])
+    @extend_schema(parameters=[OpenApiParameter("status", str, enum=["active", *Incident.Status.values]),
+                               OpenApiParameter("severity", str, enum=Severity.values),
+                               id_param("rule"), text_param("metric")])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
         params = self.request.query_params
-        filters = {"severity": params.get("severity"), "metric": params.get("metric"),
+        q = QueryParams(params)
+        filters = {"severity": q.choice("severity", Severity.values), "metric": q.text("metric"),
                    "rule": _int_filter(params, "rule")}
-        if params.get("status") == "active":
+        status = q.choice("status", ["active", *Incident.Status.values])
+        if status == "active":
             filters["active"] = True
-        elif params.get("status"):
-            filters["status"] = params["status"]
+        elif status:
+            filters["status"] = status
         return selectors.incident_list(filters=filters)
 
 
@@ -695,11 +671,11 @@ class NotificationListApi(generics.ListAPIView):
     serializer_class = out.NotificationSerializer
     filter_backends: list = []
 
-    @extend_schema(parameters=[OpenApiParameter("status", str), OpenApiParameter("incident", int)])
+    @extend_schema(parameters=[OpenApiParameter("status", str, enum=Notification.Status.values), id_param("incident")])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
         params = self.request.query_params
-        return selectors.notification_list(filters={"status": params.get("status"),
+        return selectors.notification_list(filters={"status": QueryParams(params).choice("status", Notification.Status.values),
                                                     "incident": _int_filter(params, "incident")})

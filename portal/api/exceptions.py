@@ -14,6 +14,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from portal.api.params import InvalidQuery
 from portal.errors import UsherError
 
 
@@ -37,7 +38,9 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
-        response.data = {"error": "invalid input", "detail": response.data}
+        # A bad query parameter is named in the sentence too (portal.api.params.InvalidQuery).
+        sentence = exc.sentence if isinstance(exc, InvalidQuery) else "invalid input"
+        response.data = {"error": sentence, "detail": response.data}
     elif isinstance(exc, exceptions.APIException):
         detail = response.data.get("detail") if isinstance(response.data, dict) else response.data
         response.data = {"error": str(detail), "detail": exc.get_codes() if isinstance(exc.detail, str) else None}

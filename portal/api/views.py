@@ -5,13 +5,12 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
-from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal import selectors, services
-from portal.api.pagination import StrictFilterBackend
+from portal.api.pagination import StrictFilterBackend, StrictOrderingFilter
 from portal.api.serializers import ActivityLogEntrySerializer, ReviewRequestSerializer
 from portal.filters import ActivityLogFilter, ReviewRequestFilter
 from portal.models import ApiToken
@@ -69,7 +68,7 @@ class ActivityLogListApi(generics.ListAPIView):
     """
 
     serializer_class = ActivityLogEntrySerializer
-    filter_backends = [StrictFilterBackend, OrderingFilter]
+    filter_backends = [StrictFilterBackend, StrictOrderingFilter]
     filterset_class = ActivityLogFilter
     ordering_fields = ["seq", "created_at"]
     ordering = ["-seq"]
@@ -82,7 +81,7 @@ class ReviewListApi(generics.ListAPIView):
     """Every review request; filter by status, kind, assigned role, target."""
 
     serializer_class = ReviewRequestSerializer
-    filter_backends = [StrictFilterBackend, OrderingFilter]
+    filter_backends = [StrictFilterBackend, StrictOrderingFilter]
     filterset_class = ReviewRequestFilter
     ordering_fields = ["created_at", "due_at", "decided_at"]
     ordering = ["-created_at"]

@@ -166,7 +166,7 @@ def test_the_handler_is_wired():
 def test_bad_list_parameters_are_400_naming_them(client_for, params, field):
     response = client_for("viewer").get("/api/v1/activity", params)
     assert response.status_code == 400
-    assert response.json()["error"] == "invalid input" and field in response.json()["detail"]
+    assert response.json()["error"].startswith(f"invalid query parameter '{field}'") and field in response.json()["detail"]
 
 
 def test_empty_free_text_filter_is_fine(client_for):
@@ -226,7 +226,8 @@ def test_time_filters_take_any_offset_python_accepts(client_for, value, ok):
     response = client_for("viewer").get("/api/v1/activity", {"since": value})
     assert response.status_code == (200 if ok else 400)
     if not ok:
-        assert response.json()["detail"] == {"since": ["this time is out of range"]}
+        assert list(response.json()["detail"]) == ["since"] and "outside the supported time range" in str(
+            response.json()["detail"])
 
 
 @pytest.mark.parametrize("url", ["/api/schema/", "/api/docs/", "/api/redoc/"])

@@ -10,6 +10,7 @@ import django_filters
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers, viewsets
 
+from portal.filters import BoolFilter, TextFilter, int_filter
 from recommender.catalog import selectors
 from recommender.models import Movie, Rating, RecommendationRequest, Viewer, WatchSession
 
@@ -100,13 +101,14 @@ class ViewerDetailSerializer(ViewerSerializer):
 
 
 class MovieFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(method="_q", help_text="title or id contains")
-    genre = django_filters.CharFilter(method="_genre", help_text="a genre name, e.g. Drama")
-    year = django_filters.NumberFilter()
-    year_min = django_filters.NumberFilter(field_name="year", lookup_expr="gte")
-    year_max = django_filters.NumberFilter(field_name="year", lookup_expr="lte")
-    stub = django_filters.BooleanFilter(field_name="enriched_at", lookup_expr="isnull",
-                                        help_text="true: only movies without metadata")
+    q = TextFilter(method="_q", help_text="title or id contains")
+    genre = TextFilter(method="_genre", help_text="a genre name, e.g. Drama")
+    original_language = TextFilter()
+    year = int_filter(0, 9999)
+    year_min = int_filter(0, 9999, field_name="year", lookup_expr="gte")
+    year_max = int_filter(0, 9999, field_name="year", lookup_expr="lte")
+    stub = BoolFilter(field_name="enriched_at", lookup_expr="isnull",
+                      help_text="true: only movies without metadata")
 
     class Meta:
         model = Movie
@@ -120,10 +122,13 @@ class MovieFilter(django_filters.FilterSet):
 
 
 class ViewerFilter(django_filters.FilterSet):
-    age_min = django_filters.NumberFilter(field_name="age", lookup_expr="gte")
-    age_max = django_filters.NumberFilter(field_name="age", lookup_expr="lte")
-    stub = django_filters.BooleanFilter(field_name="enriched_at", lookup_expr="isnull",
-                                        help_text="true: only viewers without metadata")
+    gender = TextFilter()
+    occupation = TextFilter()
+    age = int_filter(0, 200)
+    age_min = int_filter(0, 200, field_name="age", lookup_expr="gte")
+    age_max = int_filter(0, 200, field_name="age", lookup_expr="lte")
+    stub = BoolFilter(field_name="enriched_at", lookup_expr="isnull",
+                      help_text="true: only viewers without metadata")
 
     class Meta:
         model = Viewer

@@ -13,6 +13,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from portal.api.params import QueryParams, text_param, time_param
 from portal.errors import ValidationError
 from portal.permissions import Can
 from recommender.ingest import selectors, services
@@ -133,8 +134,8 @@ class IngestSourceListApi(generics.ListAPIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("kind", str, description="file, stdin, redis, kafka or http"),
-            OpenApiParameter("name", str, description="substring of the name"),
+            text_param("kind", "file, stdin, redis, kafka or http"),
+            text_param("name", "substring of the name"),
             OpenApiParameter("failing", bool, description="only sources with a last error"),
         ]
     )
@@ -142,8 +143,9 @@ class IngestSourceListApi(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        params = self.request.query_params
-        return selectors.ingest_source_list(filters={k: params.get(k) for k in ("kind", "name", "failing")})
+        q = QueryParams(self.request)
+        return selectors.ingest_source_list(filters={"kind": q.text("kind"), "name": q.text("name"),
+                                                     "failing": q.bool("failing")})
 
 
 class IngestSourceDetailApi(generics.RetrieveAPIView):
@@ -162,16 +164,18 @@ class QuarantinedLineSerializer(serializers.ModelSerializer):
 
 
 _QUARANTINE_PARAMS = [
-    OpenApiParameter("source", str, description="exact source name"),
-    OpenApiParameter("reason_code", str, description="e.g. rating_out_of_range, bad_timestamp"),
-    OpenApiParameter("since", str, description="ISO-8601 time"),
-    OpenApiParameter("until", str, description="ISO-8601 time"),
-    OpenApiParameter("q", str, description="text in the line or the reason"),
+    text_param("source", "exact source name", max_length=255),
+    text_param("reason_code", "e.g. rating_out_of_range, bad_timestamp"),
+    time_param("since"),
+    time_param("until"),
+    text_param("q", "text in the line or the reason"),
 ]
 
 
 def _quarantine_filters(request) -> dict:
-    return {k: request.query_params.get(k) for k in ("source", "reason_code", "since", "until", "q")}
+    q = QueryParams(request)  # month 13 or an offset of +99:00 is a 400 naming the parameter
+    return {"source": q.text("source", max_length=255), "reason_code": q.text("reason_code"),
+            "since": q.time("since"), "until": q.time("until"), "q": q.text("q")}
 
 
 class QuarantineListApi(generics.ListAPIView):

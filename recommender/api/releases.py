@@ -7,13 +7,12 @@ what made it (``*_label``, ``decided_label``) and why (``reason``, ``comment``).
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal.api.params import query_int
+from portal.api.params import InvalidParameter, id_param, parse_time, query_choice, query_id
 from portal.api.serializers import ActivityLogEntrySerializer
 from portal.errors import ValidationError
 from portal.permissions import Can
@@ -194,13 +193,13 @@ class PromotionListApi(generics.ListAPIView):
     serializer_class = PromotionSerializer
     filter_backends: list = []
 
-    @extend_schema(parameters=[OpenApiParameter("status", str), OpenApiParameter("version", int)])
+    @extend_schema(parameters=[OpenApiParameter("status", str, enum=PromotionRequest.Status.values), id_param("version")])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        return selectors.promotion_list(filters={"status": self.request.query_params.get("status"),
-                                                 "version": query_int(self.request, "version")})
+        return selectors.promotion_list(filters={"status": query_choice(self.request, "status", PromotionRequest.Status.values),
+                                                 "version": query_id(self.request, "version")})
 
 
 class PromotionCreateApi(APIView):
@@ -289,12 +288,12 @@ class RolloutListApi(generics.ListAPIView):
     serializer_class = RolloutSerializer
     filter_backends: list = []
 
-    @extend_schema(parameters=[OpenApiParameter("state", str)])
+    @extend_schema(parameters=[OpenApiParameter("state", str, enum=Rollout.State.values)])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        return selectors.rollout_list(filters={"state": self.request.query_params.get("state")})
+        return selectors.rollout_list(filters={"state": query_choice(self.request, "state", Rollout.State.values)})
 
 
 class RolloutDetailApi(generics.RetrieveAPIView):
@@ -366,12 +365,12 @@ class ExperimentListApi(generics.ListAPIView):
     serializer_class = ExperimentSerializer
     filter_backends: list = []
 
-    @extend_schema(parameters=[OpenApiParameter("status", str)])
+    @extend_schema(parameters=[OpenApiParameter("status", str, enum=Experiment.Status.values)])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        return selectors.experiment_list(filters={"status": self.request.query_params.get("status")})
+        return selectors.experiment_list(filters={"status": query_choice(self.request, "status", Experiment.Status.values)})
 
 
 class ExperimentCreateApi(APIView):
@@ -565,9 +564,10 @@ class ShadowReportCreateApi(APIView):
         times = {}
         for key in ("since", "until"):
             if v.get(key):
-                times[key] = parse_datetime(v[key])
-                if times[key] is None:
-                    raise ValidationError(f"'{key}' is not an ISO-8601 time: {v[key]!r}")
+                try:
+                    times[key] = parse_time(v[key])
+                except InvalidParameter as exc:
+                    raise ValidationError(f"'{key}' {exc}", detail={key: [str(exc)]}) from None
         version = _version(v["version"]) if v.get("version") else None
         report = services.shadow_report_create(version=version, actor=request.user, **times)
         if report is None:
@@ -581,10 +581,9 @@ class ShadowComparisonListApi(generics.ListAPIView):
     serializer_class = ShadowComparisonSerializer
     filter_backends: list = []
 
-    @extend_schema(parameters=[OpenApiParameter("version", int)])
+    @extend_schema(parameters=[id_param("version")])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        version = self.request.query_params.get("version")
-        return selectors.shadow_comparison_list(version_id=int(version) if version and version.isdigit() else None)
+        return selectors.shadow_comparison_list(version_id=query_id(self.request, "version"))

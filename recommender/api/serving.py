@@ -12,7 +12,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal.api.params import query_int
+from portal.api.params import INT64_MAX, INT64_MIN, QueryParams, id_param, int_param, text_param, time_param
 from portal.errors import NotFound, ValidationError
 from portal.permissions import Can, IsUsherUser
 from recommender.models import DeploymentChange, PredictionLog
@@ -158,20 +158,20 @@ class ProvenanceSearchApi(generics.ListAPIView):
     filter_backends: list = []
 
     @extend_schema(parameters=[
-        OpenApiParameter("viewer", int), OpenApiParameter("since", OpenApiTypes.DATETIME),
-        OpenApiParameter("until", OpenApiTypes.DATETIME), OpenApiParameter("status", int),
-        OpenApiParameter("endpoint", str, enum=["plain", "api"]), OpenApiParameter("arm", str),
-        OpenApiParameter("model_version", int), OpenApiParameter("fallback", str, enum=["yes", "no"]),
+        int_param("viewer", INT64_MIN, INT64_MAX), time_param("since"), time_param("until"),
+        int_param("status", 0, 999, "An HTTP status (0: timeout or refused)."),
+        OpenApiParameter("endpoint", str, enum=["plain", "api"]), text_param("arm"),
+        id_param("model_version"), OpenApiParameter("fallback", str, enum=["yes", "no"]),
     ])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        params = self.request.query_params
-        filters = {k: params.get(k) for k in ("since", "until", "endpoint", "arm", "fallback")}
-        # Whole numbers are read here: a value such as "null" is a 400 naming the parameter.
-        filters.update({k: query_int(self.request, k) for k in ("viewer", "model_version")})
-        filters["status"] = query_int(self.request, "status", minimum=0, maximum=999)  # an HTTP status
+        q = QueryParams(self.request)  # a value such as "null" or month 13 is a 400 naming the parameter
+        filters = {"since": q.time("since"), "until": q.time("until"), "endpoint": q.choice("endpoint", ("plain", "api")),
+                   "arm": q.text("arm"), "fallback": q.choice("fallback", ("yes", "no")),
+                   "viewer": q.int("viewer"), "model_version": q.id("model_version"),
+                   "status": q.int("status", minimum=0, maximum=999)}  # an HTTP status
         return selectors.prediction_log_list(filters=filters)
 
 

@@ -9,7 +9,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from portal.api.params import query_int
+from portal.api.params import QueryParams, id_param, ids_param, text_param
 from portal.errors import ValidationError
 from portal.permissions import Can
 from recommender.api.releases import PromotionSerializer
@@ -157,15 +157,16 @@ class RunListCreateApi(generics.ListAPIView):
         register = serializers.BooleanField(required=False, default=True)
         registered_model_name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
 
-    @extend_schema(parameters=[OpenApiParameter("status", str), OpenApiParameter("algorithm", str),
-                               OpenApiParameter("snapshot", int), OpenApiParameter("origin", str)])
+    @extend_schema(parameters=[OpenApiParameter("status", str, enum=TrainingRun.Status.values),
+                               text_param("algorithm"), id_param("snapshot"),
+                               OpenApiParameter("origin", str, enum=TrainingRun.Origin.values)])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        params = self.request.query_params
-        filters = {k: params.get(k) for k in ("status", "algorithm", "origin")}
-        filters["snapshot"] = query_int(self.request, "snapshot")
+        q = QueryParams(self.request)
+        filters = {"status": q.choice("status", TrainingRun.Status.values), "algorithm": q.text("algorithm"),
+                   "origin": q.choice("origin", TrainingRun.Origin.values), "snapshot": q.id("snapshot")}
         return selectors.training_run_list(filters=filters)
 
     @extend_schema(request=RunListCreateInputSerializer, responses={201: RunSerializer})
@@ -226,23 +227,17 @@ class RunCompareApi(APIView):
 
     Give ``snapshot`` (all its runs) or ``runs`` (comma-separated ids)."""
 
-    @extend_schema(parameters=[OpenApiParameter("snapshot", int), OpenApiParameter("runs", str)],
+    @extend_schema(parameters=[id_param("snapshot"), ids_param("runs", "Comma-separated run ids: 1,2,3.")],
                    responses=inline_serializer("RunComparison", {
                        "snapshot": serializers.IntegerField(allow_null=True),
                        "same_snapshot": serializers.BooleanField(), "groups": serializers.DictField(),
                        "runs": serializers.ListField(child=serializers.DictField()), "best": serializers.DictField(),
                    }))
     def get(self, request) -> Response:
-        params = request.query_params
-        snapshot = params.get("snapshot")
-        runs = params.get("runs")
-        if not snapshot and not runs:
+        q = QueryParams(request)
+        snapshot_id, run_ids = q.id("snapshot"), q.ints("runs")
+        if snapshot_id is None and not run_ids:
             raise ValidationError("give ?snapshot=<id> or ?runs=<id>,<id>,...")
-        try:
-            snapshot_id = int(snapshot) if snapshot else None
-            run_ids = [int(x) for x in runs.split(",") if x.strip()] if runs else None
-        except ValueError:
-            raise ValidationError("snapshot and runs must be integer ids")
         return Response(selectors.training_run_comparison(snapshot_id=snapshot_id, run_ids=run_ids))
 
 
@@ -278,16 +273,16 @@ class VersionListApi(generics.ListAPIView):
     serializer_class = VersionSerializer
     filter_backends: list = []
 
-    @extend_schema(parameters=[OpenApiParameter("status", str), OpenApiParameter("algorithm", str),
-                               OpenApiParameter("registered_model", str), OpenApiParameter("snapshot", int)])
+    @extend_schema(parameters=[OpenApiParameter("status", str, enum=ModelVersion.Status.values),
+                               text_param("algorithm"), text_param("registered_model"), id_param("snapshot")])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        params = self.request.query_params
+        q = QueryParams(self.request)
         return registry_selectors.model_version_list(
-            filters={**{k: params.get(k) for k in ("status", "algorithm", "registered_model")},
-                     "snapshot": query_int(self.request, "snapshot")})
+            filters={"status": q.choice("status", ModelVersion.Status.values), "algorithm": q.text("algorithm"),
+                     "registered_model": q.text("registered_model"), "snapshot": q.id("snapshot")})
 
 
 class VersionDetailApi(generics.RetrieveAPIView):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.core.paginator import Paginator
 from django.http import Http404
 
+from portal.api.params import INT64_MAX, INT64_MIN, MAX_TEXT, QueryParams
 from portal.errors import UsherError
 from portal.pages import PortalPage
 from recommender.catalog import selectors
@@ -13,9 +14,10 @@ from recommender.catalog.schema import OCCUPATIONS
 from recommender.ingest import selectors as ingest_selectors
 
 
-def _int_or_blank(value: str | None) -> str:
-    value = (value or "").strip()
-    return value if value.lstrip("-").isdigit() else ""
+def _int_or_blank(query: QueryParams, name: str, minimum: int, maximum: int) -> int | str:
+    """A whole-number filter, or "" (no filter) when absent or bad; ``query.report()`` says which."""
+    value = query.int(name, minimum=minimum, maximum=maximum)
+    return "" if value is None else value
 
 
 class CatalogView(PortalPage):
@@ -27,8 +29,10 @@ class CatalogView(PortalPage):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         params = self.request.GET
-        filters = {"q": params.get("q", "").strip(), "genre": params.get("genre", "").strip(),
-                   "year": _int_or_blank(params.get("year"))}
+        query = QueryParams(self.request, page=True)
+        filters = {"q": query.text("q", default="").strip(), "genre": query.text("genre", default="").strip(),
+                   "year": _int_or_blank(query, "year", 0, 9999)}
+        query.report()
         page = Paginator(selectors.movie_list(filters=filters), 50).get_page(params.get("page"))
         counts = selectors.catalog_counts()
         labels = {"movies": "Movies", "viewers": "Viewers", "ratings": "Ratings", "watch_sessions": "Watch sessions",
@@ -67,8 +71,10 @@ class ViewerListView(PortalPage):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         params = self.request.GET
-        filters = {"id": _int_or_blank(params.get("id")), "gender": params.get("gender", ""),
-                   "occupation": params.get("occupation", ""), "stub": params.get("stub", "")}
+        query = QueryParams(self.request, page=True)
+        filters = {"id": _int_or_blank(query, "id", INT64_MIN, INT64_MAX), "gender": query.text("gender", default=""),
+                   "occupation": query.text("occupation", default=""), "stub": query.text("stub", default="")}
+        query.report()
         page = Paginator(selectors.viewer_list(filters=filters), 50).get_page(params.get("page"))
         context.update({"page_obj": page, "filters": filters, "occupations": OCCUPATIONS})
         return context
@@ -97,9 +103,10 @@ class IngestionStatusView(PortalPage):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        params = self.request.GET
-        filters = {"kind": params.get("kind", ""), "name": params.get("name", ""),
-                   "failing": params.get("failing", "")}
+        query = QueryParams(self.request, page=True)
+        filters = {"kind": query.text("kind", default=""), "name": query.text("name", default=""),
+                   "failing": query.text("failing", default="")}
+        query.report()
         sources = list(ingest_selectors.ingest_source_list(filters=filters))
         context.update({"sources": sources, "filters": filters,
                         "kinds": sorted({s.kind for s in ingest_selectors.ingest_source_list()})})
@@ -115,10 +122,14 @@ class QuarantineView(PortalPage):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         params = self.request.GET
-        filters = {k: params.get(k, "").strip() for k in ("source", "reason_code", "q", "since", "until")}
+        filters = {k: params.get(k, "").strip()[:MAX_TEXT] for k in ("source", "reason_code", "q", "since", "until")}
+        query = QueryParams(self.request, page=True)  # a bad time is named and left out of the filter
+        parsed = {**{k: query.text(k, default="", max_length=255).strip() for k in ("source", "reason_code", "q")},
+                  "since": query.time("since"), "until": query.time("until")}
+        query.report()
         try:
-            counts = ingest_selectors.quarantine_counts(filters=filters)
-            lines = ingest_selectors.quarantined_line_list(filters=filters)
+            counts = ingest_selectors.quarantine_counts(filters=parsed)
+            lines = ingest_selectors.quarantined_line_list(filters=parsed)
         except UsherError as exc:
             context.update({"error": exc.message, "filters": filters, "counts": [], "page_obj": None})
             return context

@@ -11,6 +11,7 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect
 
+from portal.api.params import MAX_TEXT, QueryParams
 from portal.errors import UsherError, ValidationError
 from portal.pages import PortalPage
 from portal.permissions import may
@@ -93,9 +94,16 @@ class ProvenanceView(PortalPage):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         params = self.request.GET
-        filters = {k: params.get(k, "") for k in ("viewer", "since", "until", "status", "endpoint", "arm", "fallback")}
+        filters = {k: params.get(k, "")[:MAX_TEXT] for k in ("viewer", "since", "until", "status", "endpoint", "arm",
+                                                             "fallback")}
+        query = QueryParams(self.request, page=True)  # a bad value is named and left out of the filter
+        parsed = {"viewer": query.int("viewer"), "since": query.time("since"), "until": query.time("until"),
+                  "status": query.int("status", minimum=0, maximum=999),
+                  "endpoint": query.choice("endpoint", ("plain", "api")), "arm": query.text("arm"),
+                  "fallback": query.choice("fallback", ("yes", "no")), "model_version": query.id("model_version")}
+        query.report()
         try:
-            records = selectors.prediction_log_list(filters=filters)
+            records = selectors.prediction_log_list(filters=parsed)
             page = Paginator(records, 50).get_page(params.get("page"))
         except UsherError as exc:
             messages.error(self.request, exc.message)

@@ -81,7 +81,7 @@ def test_catalog_pages_render(client_for, users, catalog, client):
     assert b"bad line 0" in quarantine.content and b"bad line 1<" not in quarantine.content
     assert b'"labels": ["unknown_type"]' in quarantine.content
     bad_time = client.get(reverse("recommender:catalog_quarantine"), {"since": "yesterday"})
-    assert b"since must be an ISO-8601 time" in bad_time.content
+    assert b"Filter &#x27;since&#x27; was ignored: must be an ISO-8601 time" in bad_time.content
 
 
 def test_pages_need_a_signed_in_user(client, catalog):

@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 
+from portal.api.params import QueryParams
 from portal.errors import UsherError, ValidationError
 from portal.pages import PortalPage
 from portal.permissions import may, user_has_role
@@ -87,10 +88,12 @@ class RunListView(PortalPage):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        params = self.request.GET
-        filters = {k: params.get(k, "") for k in ("status", "algorithm")}
-        if params.get("snapshot", "").isdigit():
-            filters["snapshot"] = int(params["snapshot"])
+        query = QueryParams(self.request, page=True)  # a bad value is named and left out of the filter
+        filters = {"status": query.choice("status", TrainingRun.Status.values, default=""),
+                   "algorithm": query.text("algorithm", default="")}
+        if (snapshot := query.id("snapshot")) is not None:
+            filters["snapshot"] = snapshot
+        query.report()
         context.update({
             "runs": selectors.training_run_list(filters=filters)[:100],
             "filters": filters,
@@ -223,9 +226,10 @@ class CompareView(PortalPage):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        params = self.request.GET
+        query = QueryParams(self.request, page=True)
         snapshots = selectors.snapshot_list().filter(run_count__gt=0)[:50]
-        snapshot_id = int(params["snapshot"]) if params.get("snapshot", "").isdigit() else None
+        snapshot_id = query.id("snapshot")
+        query.report()
         if snapshot_id is None:
             latest = TrainingRun.objects.filter(status="succeeded").order_by("-finished_at").first()
             snapshot_id = latest.snapshot_id if latest else None
@@ -265,7 +269,9 @@ class RegistryView(PortalPage):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        status = self.request.GET.get("status", "")
+        query = QueryParams(self.request, page=True)
+        status = query.choice("status", ModelVersion.Status.values, default="")
+        query.report()
         aliases = {a.name: a for a in registry_selectors.model_alias_list()}
         context.update({
             "aliases": [(name, aliases.get(name)) for name in ModelAlias.Name.values],

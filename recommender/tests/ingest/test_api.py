@@ -140,7 +140,7 @@ def test_quarantine_list_filters_and_counts(client_for, django_assert_max_num_qu
     ]
     assert client.get("/api/v1/ingest/quarantine/counts", {"source": "a"}).json()["total"] == 2
     bad = client.get("/api/v1/ingest/quarantine", {"since": "yesterday"})
-    assert bad.status_code == 400 and "since must be an ISO-8601 time" in bad.json()["error"]
+    assert bad.status_code == 400 and "'since': must be an ISO-8601 time" in bad.json()["error"]
 
 
 @pytest.mark.django_db
