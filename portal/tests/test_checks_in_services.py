@@ -18,6 +18,14 @@ from django.utils import timezone
 from portal.errors import PermissionDenied
 from portal.models import ActivityLogEntry
 
+
+def _cleared(version):
+    """``version`` with the approved promotion the one door to live traffic asks for."""
+    from recommender.releases.tests.factories import approved_promotion
+
+    approved_promotion(version)
+    return version
+
 pytestmark = pytest.mark.django_db
 
 
@@ -95,7 +103,7 @@ def _production(users):
     from recommender.registry.services import model_alias_move
     from recommender.tests.factories_training import VersionFactory
 
-    first, second = VersionFactory(status="approved"), VersionFactory(status="approved")
+    first, second = _cleared(VersionFactory()), _cleared(VersionFactory())
     model_alias_move(alias="production", version=first, actor=users["operator"], reason="first")
     model_alias_move(alias="production", version=second, actor=users["operator"], reason="second")
     return first, second
@@ -135,12 +143,12 @@ def _experiment(users, *, start: bool = False):
     from recommender.releases import services
     from recommender.tests.factories_training import VersionFactory
 
-    production = VersionFactory(status="approved")
+    production = _cleared(VersionFactory())
     model_alias_move(alias="production", version=production, actor=users["operator"], reason="first")
     experiment = services.experiment_create(
         name="svd-vs-pop", actor=users["operator"], minimum_detectable_effect=0.03,
-        arms=[{"name": "control", "version": VersionFactory().pk, "allocation": 50, "is_control": True},
-              {"name": "svd", "version": VersionFactory().pk, "allocation": 50}])
+        arms=[{"name": "control", "version": _cleared(VersionFactory()).pk, "allocation": 50, "is_control": True},
+              {"name": "svd", "version": _cleared(VersionFactory()).pk, "allocation": 50}])
     if start:
         experiment = services.experiment_start(experiment=experiment, actor=users["operator"])
     return experiment
