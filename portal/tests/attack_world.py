@@ -66,8 +66,17 @@ def build_world(users: dict) -> dict:
     world["movie"] = Movie.objects.create(id=MOVIE_ID, title="Attack Movie", runtime=90)
     world["snapshot"] = DatasetSnapshot.objects.create(
         id=ATTACK_ID, name="attack snapshot", window_end=now, rating_count=1000,
-        content_sha256="a" * 64, storage_path="snapshots/attack",
+        content_sha256="a" * 64, storage_path="snapshots/attack", viewer_count=5, movie_count=5,
     )
+    # Enough ratings for a data scientist's snapshot and run to go through (the control test).
+    from recommender.models import Rating
+
+    for v in range(5):
+        Viewer.objects.get_or_create(id=ATTACK_ID + 10 + v, defaults={"age": 20 + v, "gender": "MF"[v % 2]})
+    for m in range(5):
+        Movie.objects.get_or_create(id=f"attack+{m}+2001", defaults={"title": f"Attack {m}"})
+    Rating.objects.bulk_create([Rating(viewer_id=ATTACK_ID + 10 + v, movie_id=f"attack+{m}+2001", rating=1 + (v + m) % 5,
+                                       time=now - dt.timedelta(hours=1)) for v in range(5) for m in range(5)])
     registered, _ = RegisteredModel.objects.get_or_create(name="movie-recommender")
     trained = TrainingRun.objects.create(id=ATTACK_ID + 1, snapshot=world["snapshot"], algorithm="popularity",
                                          status=TrainingRun.Status.SUCCEEDED, created_by=scientist)
@@ -77,6 +86,10 @@ def build_world(users: dict) -> dict:
                                               status=TrainingRun.Status.QUEUED, created_by=scientist)
     world["production"] = _version(pk=ATTACK_ID + 1, run=former, registered=registered, status="approved", number=1)
     world["version"] = _version(pk=ATTACK_ID, run=trained, registered=registered, status="candidate", number=2)
+    fresh = TrainingRun.objects.create(id=ATTACK_ID + 3, snapshot=world["snapshot"], algorithm="popularity",
+                                       status=TrainingRun.Status.SUCCEEDED, created_by=scientist)
+    # a candidate nobody has asked to promote yet
+    world["fresh"] = _version(pk=ATTACK_ID + 2, run=fresh, registered=registered, status="candidate", number=3)
     ModelAlias.objects.update_or_create(name="production", defaults={"version": world["production"],
                                                                       "reason": "attack suite world"})
     world["deployment"] = deployment_get_or_create()
@@ -94,7 +107,9 @@ def build_world(users: dict) -> dict:
     world["experiment"] = Experiment.objects.create(id=ATTACK_ID, name="attack experiment",
                                                     created_by=users["operator"])
     world["experiment"].arms.create(name="control", version=world["production"], allocation=50, is_control=True)
-    world["experiment"].arms.create(name="treatment", version=world["version"], allocation=50)
+    # an A/A test of the production version: the one door lets it start (arms of unreviewed versions
+    # are refused, see recommender/serving/tests/test_live_traffic.py)
+    world["experiment"].arms.create(name="treatment", version=world["production"], allocation=50)
 
     world["audit_run"] = AuditRun.objects.create(
         id=ATTACK_ID, kind=AuditRun.Kind.FAIRNESS, target=AuditRun.Target.MODEL_VERSION,
