@@ -89,9 +89,10 @@ def readyz(request: HttpRequest) -> JsonResponse:
         checks = {name: {"ok": c["ok"]} for name, c in checks.items()}
     body = {"ready": ready, "checks": checks}
     if checks["database"]["ok"] and request.user.is_authenticated:  # detail for the signed in, not readiness
-        from recommender.serving.selectors import deployment_review_state
+        from portal.contrib import app_modules
 
-        body["deployment"] = deployment_review_state()
+        for module in app_modules("health"):
+            body.update(module.readiness_detail())
     return JsonResponse(body, status=200 if ready else 503)
 
 

@@ -48,7 +48,7 @@ class NotificationChannel(models.Model):
         super().clean()
         if self.kind == self.Kind.WEBHOOK and self.target:
             # Where the URL resolves, checked on every save (and again on every send).
-            from monitoring.services.notifications import webhook_target_refusal
+            from monitoring.webhooks import webhook_target_refusal
 
             reason = webhook_target_refusal(self.target)
             if reason:

@@ -134,7 +134,7 @@ def _deployment_change(*, actor: Any, reason: str, name: str, production: Any, c
             raise ValidationError(str(exc))
 
         for role, version in targets.items():
-            from recommender.registry.services import model_alias_write
+            from recommender.registry.aliases import model_alias_write
 
             model_alias_write(alias=role, version=version, actor=actor, reason=reason, system=system)
         deployment.canary_percent = new_percent
