@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from portal.filters import BoolFilter, TextFilter
 from portal.permissions import Can
 from portal.schedules import SCHEDULE_APPS, schedule_as_dict, schedule_list
 from portal.services import schedules as schedule_services
@@ -25,8 +26,8 @@ WORK = "schedule.manage"
 class ScheduleFilter(django_filters.FilterSet):
     app = django_filters.ChoiceFilter(choices=[(a, a) for a in SCHEDULE_APPS], method="by_app",
                                       help_text="the task's app (the first part of its name)")
-    task = django_filters.CharFilter(field_name="task", help_text="exact task name")
-    enabled = django_filters.BooleanFilter(field_name="enabled")
+    task = TextFilter(field_name="task", help_text="exact task name")
+    enabled = BoolFilter(field_name="enabled")
 
     def by_app(self, queryset, name, value):
         return queryset.filter(task__startswith=f"{value}.")

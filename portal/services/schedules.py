@@ -323,8 +323,10 @@ def _changed_fields(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 
 def _locked(schedule: PeriodicTask | int) -> PeriodicTask:
     pk = schedule if isinstance(schedule, int) else schedule.pk
-    row = (PeriodicTask.objects.select_for_update().select_related("interval", "crontab", "solar", "clocked")
-           .filter(pk=pk).first())
+    # Lock the task's own row only: PostgreSQL refuses FOR UPDATE on the nullable side of the outer
+    # joins to its schedule rows (which are shared, never edited here).
+    row = (PeriodicTask.objects.select_for_update(of=("self",))
+           .select_related("interval", "crontab", "solar", "clocked").filter(pk=pk).first())
     if row is None:
         raise NotFound(f"schedule #{pk} does not exist")
     return row

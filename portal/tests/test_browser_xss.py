@@ -20,6 +20,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SCRIPT_BREAKOUT = "</script><script>window.__pwned=1</script>"
 ATTRIBUTE_BREAKOUT = '"><img src=x onerror="window.__pwned=1">'
 EVIL = f"{SCRIPT_BREAKOUT} {ATTRIBUTE_BREAKOUT}"
+# For the fields PostgreSQL holds to fewer characters: an occupation is at most 64, a movie's status
+# and an algorithm's name at most 32.
+EVIL_64 = SCRIPT_BREAKOUT
+EVIL_32 = '"><img src=x onerror=__pwned=1>'
 
 # Installed before any page script: every CSP violation and uncaught error of the page is kept.
 WATCH = """
@@ -43,15 +47,16 @@ def _plant() -> dict:
     from recommender.tests.factories_training import RunFactory, VersionFactory
 
     now = timezone.now()
-    viewer = Viewer.objects.create(id=4242, age=30, gender=EVIL, occupation=EVIL, enriched_at=now)
+    # gender is one character (M/F): it cannot carry a payload on PostgreSQL, which enforces the length
+    viewer = Viewer.objects.create(id=4242, age=30, gender="F", occupation=EVIL_64, enriched_at=now)
     movie = Movie.objects.create(id="evil+movie+2000", title=EVIL, original_title=EVIL, genres=[EVIL, "Drama"],
-                                 status=EVIL, original_language="en", runtime=90, extra={"tagline": EVIL})
+                                 status=EVIL_32, original_language="en", runtime=90, extra={"tagline": EVIL})
     Rating.objects.create(viewer=viewer, movie=movie, rating=4, time=now - timedelta(hours=2))
     QuarantinedLine.objects.create(source=EVIL, position="1", raw=f"2026-01-01T00:00,1,{EVIL}", reason=EVIL,
                                    reason_code="planted")
     registered = RegisteredModel.objects.create(name=EVIL)
-    run = RunFactory(algorithm=EVIL, hyperparameters={"n_factors": 10, EVIL: EVIL})
-    version = VersionFactory(registered_model=registered, training_run=run, algorithm=EVIL, description=EVIL,
+    run = RunFactory(algorithm=EVIL_32, hyperparameters={"n_factors": 10, EVIL: EVIL})
+    version = VersionFactory(registered_model=registered, training_run=run, algorithm=EVIL_32, description=EVIL,
                              tags=[EVIL, "ok"])
     rule = AlertRule.objects.create(name=EVIL, description=EVIL, metric="error_rate", threshold=0.1)
     incident = Incident.objects.create(rule=rule, title=EVIL, severity="critical", opened_at=now, last_fired_at=now,
