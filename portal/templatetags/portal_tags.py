@@ -44,3 +44,13 @@ def params_text(params) -> str:
             value = ", ".join(str(v) for v in value)
         parts.append(f"{key}: {value}")
     return "; ".join(parts)
+
+
+@register.filter
+def json_text(value) -> str:
+    """A stored JSON value as JSON (``{"reason": "…"}``), not a Python repr (``{'reason': '…'}``)."""
+    import json
+
+    if value in (None, "", {}, []):
+        return ""
+    return json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
