@@ -154,3 +154,48 @@ def test_every_sidebar_link_opens_for_every_role(users, web_client_for, role):
     assert reverse("portal:schedules") in links
     refused = {link: status for link in links if (status := client.get(link).status_code) != 200}
     assert not refused, refused
+
+
+def test_activity_log_shows_entry_data_as_json(users, web_client_for):
+    from portal.services import activity_log_record
+
+    activity_log_record(actor=users["operator"], action="thing.done", data={"reason": "because"})
+    html = web_client_for("viewer").get(reverse("portal:activity")).content.decode()
+    assert "{&quot;reason&quot;: &quot;because&quot;}" in html
+    assert "{&#x27;reason&#x27;" not in html
+
+
+def test_dashboard_labels_an_exploratory_latest_audit(users, web_client_for):
+    from audits.tests.factories import AuditRunFactory
+
+    AuditRunFactory(kind="security", exploratory=True, passed=True)
+    html = web_client_for("viewer").get(reverse("admin:index")).content.decode()
+    assert "exploratory (the gate ignores it)" in html
+
+
+@pytest.mark.parametrize("role", ROLE_NAMES)
+def test_releases_page_tells_read_only_roles_who_acts(users, web_client_for, role):
+    html = web_client_for(role).get(reverse("recommender:releases")).content.decode()
+    acts = role in ("data_scientist", "operator", "admin")
+    assert ('data-testid="read-only-note"' in html) is not acts
+
+
+@pytest.mark.parametrize("role", ROLE_NAMES)
+def test_version_page_offers_a_promotion_only_to_requesters_and_not_for_production(users, web_client_for, role):
+    from recommender.releases.tests.factories import in_production, version_with_artifact
+
+    candidate = version_with_artifact()
+    live = in_production(version_with_artifact(seed=1))
+    client = web_client_for(role)
+    candidate_html = client.get(reverse("recommender:registry_version", args=[candidate.pk])).content.decode()
+    live_html = client.get(reverse("recommender:registry_version", args=[live.pk])).content.decode()
+    requests = role in ("data_scientist", "operator")
+    assert ('data-testid="request-promotion"' in candidate_html) is requests
+    assert 'data-testid="request-promotion"' not in live_html  # already in production: a 409
+    assert ('data-testid="read-only-note"' in candidate_html) is (role in ("viewer", "reviewer"))
+
+
+@pytest.mark.parametrize("role", ROLE_NAMES)
+def test_audits_overview_offers_to_change_schedules_only_to_who_may(users, web_client_for, role):
+    html = web_client_for(role).get(reverse("audits:overview")).content.decode()
+    assert ("Change the audit schedules" in html) is (role in ("operator", "admin"))
