@@ -199,3 +199,14 @@ def test_version_page_offers_a_promotion_only_to_requesters_and_not_for_producti
 def test_audits_overview_offers_to_change_schedules_only_to_who_may(users, web_client_for, role):
     html = web_client_for(role).get(reverse("audits:overview")).content.decode()
     assert ("Change the audit schedules" in html) is (role in ("operator", "admin"))
+
+
+def test_queued_run_page_explains_its_empty_parts_and_shows_settings_in_words(users, web_client_for):
+    from recommender.tests.factories_training import RunFactory
+
+    run = RunFactory(status="queued", environment={}, log="")
+    html = web_client_for("viewer").get(reverse("recommender:training_run", args=[run.pk])).content.decode()
+    assert "n_factors: 10" in html and "kind: random; test_fraction: 0.2; seed: 0" in html
+    assert "{&#x27;" not in html
+    assert "Recorded when a worker starts the run" in html
+    assert "Nothing yet: the worker writes its log here" in html
