@@ -210,3 +210,11 @@ def test_queued_run_page_explains_its_empty_parts_and_shows_settings_in_words(us
     assert "{&#x27;" not in html
     assert "Recorded when a worker starts the run" in html
     assert "Nothing yet: the worker writes its log here" in html
+
+
+@pytest.mark.parametrize("role", ROLE_NAMES)
+def test_deployments_page_tells_who_changes_it(users, web_client_for, role):
+    html = web_client_for(role).get(reverse("recommender:serving_deployments")).content.decode()
+    operates = role in ("operator", "admin")
+    assert ('value="rollback"' in html) is operates
+    assert ('data-testid="read-only-note"' in html) is not operates
