@@ -218,3 +218,10 @@ def test_deployments_page_tells_who_changes_it(users, web_client_for, role):
     operates = role in ("operator", "admin")
     assert ('value="rollback"' in html) is operates
     assert ('data-testid="read-only-note"' in html) is not operates
+
+
+@pytest.mark.parametrize("role", ROLE_NAMES)
+def test_an_empty_inbox_tells_roles_that_decide_nothing_who_does(users, web_client_for, role):
+    html = web_client_for(role).get(reverse("portal:inbox")).content.decode()
+    assert "Nothing waits for you." in html
+    assert ("Reviews are decided by reviewers and admins" in html) is (role in ("viewer", "data_scientist"))
