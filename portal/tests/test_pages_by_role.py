@@ -225,3 +225,16 @@ def test_an_empty_inbox_tells_roles_that_decide_nothing_who_does(users, web_clie
     html = web_client_for(role).get(reverse("portal:inbox")).content.decode()
     assert "Nothing waits for you." in html
     assert ("Reviews are decided by reviewers and admins" in html) is (role in ("viewer", "data_scientist"))
+
+
+@pytest.mark.parametrize("role", ROLE_NAMES)
+@pytest.mark.parametrize(("page", "button"), [
+    ("monitoring:drift", "Make a drift report now"),
+    ("monitoring:data_quality", "Make a data-quality report now"),
+    ("monitoring:feedback", "Recompute the last 7 buckets"),
+])
+def test_on_demand_monitoring_reports_offered_only_to_config_roles(users, web_client_for, role, page, button):
+    # the services behind these buttons require config.manage
+    html = web_client_for(role).get(reverse(page)).content.decode()
+    assert (button in html) is (role in CONFIG_ROLES)
+    assert ('data-testid="read-only-note"' in html) is (role not in CONFIG_ROLES)
