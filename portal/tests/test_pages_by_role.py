@@ -238,3 +238,11 @@ def test_on_demand_monitoring_reports_offered_only_to_config_roles(users, web_cl
     html = web_client_for(role).get(reverse(page)).content.decode()
     assert (button in html) is (role in CONFIG_ROLES)
     assert ('data-testid="read-only-note"' in html) is (role not in CONFIG_ROLES)
+
+
+@pytest.mark.parametrize("role", ROLE_NAMES)
+def test_training_runs_page_tells_who_starts_runs(users, web_client_for, role):
+    html = web_client_for(role).get(reverse("recommender:training_runs")).content.decode()
+    builds = role in ("data_scientist", "admin")
+    assert ('data-testid="new-run"' in html) is builds
+    assert ('data-testid="read-only-note"' in html) is not builds
