@@ -91,13 +91,13 @@ def _version_archive(users):
 # --- serving and releases -----------------------------------------------------------------------------
 
 def _production(users):
-    """Production served v1, then v2: a rollback to v1 is possible."""
-    from recommender.registry.services import model_alias_move
+    """Production served v1, then v2 (each through the one door): a rollback to v1 is possible."""
+    from recommender.releases.tests.factories import in_production
     from recommender.tests.factories_training import VersionFactory
 
     first, second = VersionFactory(status="approved"), VersionFactory(status="approved")
-    model_alias_move(alias="production", version=first, actor=users["operator"], reason="first")
-    model_alias_move(alias="production", version=second, actor=users["operator"], reason="second")
+    in_production(first, actor=users["operator"], reason="first")
+    in_production(second, actor=users["operator"], reason="second")
     return first, second
 
 
@@ -131,16 +131,16 @@ def _shadow_start(users):
 
 
 def _experiment(users, *, start: bool = False):
-    from recommender.registry.services import model_alias_move
     from recommender.releases import services
+    from recommender.releases.tests.factories import approved_promotion, in_production
     from recommender.tests.factories_training import VersionFactory
 
-    production = VersionFactory(status="approved")
-    model_alias_move(alias="production", version=production, actor=users["operator"], reason="first")
+    in_production(VersionFactory(status="approved"), actor=users["operator"])  # through the one door
+    arms = [approved_promotion(VersionFactory()).version for _ in range(2)]  # arms too need an approved promotion
     experiment = services.experiment_create(
         name="svd-vs-pop", actor=users["operator"], minimum_detectable_effect=0.03,
-        arms=[{"name": "control", "version": VersionFactory().pk, "allocation": 50, "is_control": True},
-              {"name": "svd", "version": VersionFactory().pk, "allocation": 50}])
+        arms=[{"name": "control", "version": arms[0].pk, "allocation": 50, "is_control": True},
+              {"name": "svd", "version": arms[1].pk, "allocation": 50}])
     if start:
         experiment = services.experiment_start(experiment=experiment, actor=users["operator"])
     return experiment
