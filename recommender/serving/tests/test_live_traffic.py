@@ -296,7 +296,9 @@ def test_the_admins_one_action_is_the_emergency_rollback(users):
     changelist = "/portal/recommender/deployment/"
     web(users["viewer"]).post(changelist, {"action": "rollback_production", "_selected_action": [deployment.pk]})
     assert ModelAlias.objects.get(name="production").version == second  # a viewer changes nothing
-    web(users["operator"]).post(changelist, {"action": "rollback_production", "_selected_action": [deployment.pk]})
+    # The admin's model pages are for admins (operators roll back on the portal's Deployments page)
+    assert web(users["operator"]).get(changelist).status_code == 403
+    web(users["admin"]).post(changelist, {"action": "rollback_production", "_selected_action": [deployment.pk]})
     assert ModelAlias.objects.get(name="production").version == first
     entry = ActivityLogEntry.objects.get(action="deployment.emergency_rollback")
-    assert entry.actor_label == "operator_user" and entry.data["reason"] == "rollback: from the admin list"
+    assert entry.actor_label == "admin_user" and entry.data["reason"] == "rollback: from the admin list"
