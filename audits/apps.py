@@ -14,13 +14,13 @@ class AuditsConfig(AppConfig):
         # Four eyes on all three: whoever asks for a waiver, a sign-off or a resolution cannot grant it.
         register_review_kind(ReviewKind(
             name="audits.finding_waiver", label="Audit finding waiver", decider_role="reviewer", four_eyes=True,
-            on_decision="audits.services.finding_waiver_on_decision",
+            on_decision="audits.services.finding_waiver_on_decision", target_page="audits:finding",
         ))
         register_review_kind(ReviewKind(
             name="audits.finding_resolution", label="Audit finding resolution", decider_role="reviewer",
-            four_eyes=True, on_decision="audits.services.finding_resolution_on_decision",
+            four_eyes=True, on_decision="audits.services.finding_resolution_on_decision", target_page="audits:finding",
         ))
         register_review_kind(ReviewKind(
             name="audits.run_signoff", label="Audit sign-off", decider_role="reviewer", four_eyes=True,
-            on_decision="audits.services.audit_run_signoff_on_decision",
+            on_decision="audits.services.audit_run_signoff_on_decision", target_page="audits:run",
         ))

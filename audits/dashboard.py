@@ -31,6 +31,8 @@ def cards(request: HttpRequest) -> list[dict]:
         else:
             value = f"#{run.pk} {'passed' if run.passed else 'failed checks'}"
             description = f"{run.finished_at:%Y-%m-%d %H:%M}, {run.finding_count} finding(s)"
+        if run is not None and run.exploratory:  # the same label as the audits' pages: not gate evidence
+            description = f"exploratory (the gate ignores it) · {description}"
         out.append({"title": f"Latest {kind} audit", "value": value, "icon": "fact_check",
                     "link": f"/portal/audits/runs/{run.pk}/" if run else "audits:overview",
                     "description": description})

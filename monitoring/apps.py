@@ -17,5 +17,6 @@ class MonitoringConfig(AppConfig):
             decider_role="operator",
             four_eyes=False,
             on_decision="monitoring.services.incidents.incident_review_decided",
+            target_page="monitoring:incident",
         ))
         prometheus.register()

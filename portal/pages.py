@@ -6,10 +6,13 @@ thin reader of selectors, and every write goes through a service, as in the API.
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.urls import NoReverseMatch, reverse
 from django.views.generic import TemplateView
 
 from portal import selectors, services
@@ -17,6 +20,7 @@ from portal.errors import UsherError
 from portal.filters import ActivityLogFilter
 from portal.models import ApiToken, ReviewRequest
 from portal.permissions import user_roles
+from portal.reviews import get_review_kind
 
 
 class PortalPage(TemplateView):
@@ -50,6 +54,17 @@ class InboxView(PortalPage):
         return context
 
 
+def _review_target_url(review: ReviewRequest) -> str | None:
+    """The portal page of what ``review`` is about, when its kind names one (``ReviewKind.target_page``)."""
+    kind = get_review_kind(review.kind)
+    if kind is None or not kind.target_page:
+        return None
+    try:
+        return reverse(kind.target_page, args=[review.target_id])
+    except NoReverseMatch:
+        return None
+
+
 class ReviewDetailView(PortalPage):
     """One review: its target, evidence, history, and the decision form for whoever may decide."""
 
@@ -65,6 +80,14 @@ class ReviewDetailView(PortalPage):
             and selectors.review_request_may_decide(review=review, user=self.request.user)
         )
         context["is_requester"] = review.requester_id == self.request.user.pk
+        context["target_url"] = _review_target_url(review)
+        # One row per piece of evidence; nested values as compact JSON rather than a Python repr.
+        evidence = review.evidence if isinstance(review.evidence, dict) else {"evidence": review.evidence}
+        context["evidence_rows"] = [
+            (key, value if value is None or isinstance(value, str | int | float | bool)
+             else json.dumps(value, default=str, ensure_ascii=False))
+            for key, value in evidence.items()
+        ]
         context["history"] = selectors.activity_log_list(
             filters={"target_type": "portal.reviewrequest", "target_id": review.pk}
         ).order_by("seq")

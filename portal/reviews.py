@@ -22,6 +22,9 @@ class ReviewKind:
     four_eyes: bool = True
     # Dotted path to ``fn(*, review, actor) -> None`` called inside the decision's transaction.
     on_decision: str | None = None
+    # URL name of the portal page of the reviewed object (reversed with the review's target id),
+    # so the review links to the evidence it is about.
+    target_page: str | None = None
 
     def __post_init__(self) -> None:
         from portal.roles import ROLE_NAMES

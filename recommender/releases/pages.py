@@ -111,6 +111,10 @@ class PromotionView(PortalPage):
             "history": selectors.release_history(target_type="recommender.promotionrequest", target_id=promotion.pk),
             "is_requester": promotion.requested_by_id == self.request.user.pk,
             "can_review": may(self.request.user, "review.decide"),
+            # the same rules as promotion_gate_rerun and promotion_cancel: only the actions that will pass
+            "can_rerun": may(self.request.user, "promotion.request"),
+            "can_cancel": (promotion.requested_by_id == self.request.user.pk and may(self.request.user, "promotion.request"))
+            or may(self.request.user, "release.operate"),
             "title": f"Promotion #{promotion.pk}: {promotion.version}",
         })
         return context

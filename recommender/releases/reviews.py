@@ -15,5 +15,6 @@ def register_review_kinds() -> None:
         ReviewKind(
             name="model_promotion", label="Model promotion", decider_role="reviewer", four_eyes=True,
             on_decision="recommender.releases.services.promotions.promotion_review_decided",
+            target_page="recommender:release_promotion",
         )
     )

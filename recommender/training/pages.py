@@ -313,6 +313,8 @@ class VersionDetailView(PortalPage):
             "groups": _metric_groups(metrics),
             "can_edit": may(self.request.user, "model.build"),
             "can_promote": may(self.request.user, "promotion.request"),
+            # the one in production is not promoted again (promotion_request_create answers 409)
+            "in_production": version.aliases.filter(name="production").exists(),
         })
         return context
 
