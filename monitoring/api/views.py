@@ -179,17 +179,8 @@ class SLODetailApi(generics.RetrieveUpdateAPIView):
         return selectors.slo_list()
 
     def perform_update(self, serializer):
-        serializer.instance, generated = notifications.notification_channel_save(
-            channel=serializer.instance, actor=self.request.user, data=serializer.validated_data)
-        self._generated = generated
-
-    @extend_schema(responses=out.NotificationChannelCreatedSerializer)
-    def update(self, request, *args, **kwargs) -> Response:
-        self._generated = None
-        response = super().update(request, *args, **kwargs)
-        if self._generated:  # a channel made a webhook just now: its new secret, shown this once
-            response.data = {**response.data, "secret": self._generated}
-        return response
+        serializer.instance = config.config_save(instance=serializer.instance, actor=self.request.user,
+                                                 data=serializer.validated_data)
 
 
 class SLOStatusApi(APIView):
@@ -283,17 +274,8 @@ class DriftFeatureDetailApi(generics.RetrieveUpdateAPIView):
         return selectors.drift_feature_list()
 
     def perform_update(self, serializer):
-        serializer.instance, generated = notifications.notification_channel_save(
-            channel=serializer.instance, actor=self.request.user, data=serializer.validated_data)
-        self._generated = generated
-
-    @extend_schema(responses=out.NotificationChannelCreatedSerializer)
-    def update(self, request, *args, **kwargs) -> Response:
-        self._generated = None
-        response = super().update(request, *args, **kwargs)
-        if self._generated:  # a channel made a webhook just now: its new secret, shown this once
-            response.data = {**response.data, "secret": self._generated}
-        return response
+        serializer.instance = config.config_save(instance=serializer.instance, actor=self.request.user,
+                                                 data=serializer.validated_data)
 
 
 class DriftReportListApi(generics.ListAPIView):
