@@ -22,24 +22,11 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
 from portal import services
-from portal.admin_mixins import AdminOnlyMixin, ModelAdmin, WorkPermissionsMixin
+from portal.admin_mixins import AdminOnlyMixin, ModelAdmin, ReadOnlyAdmin, WorkPermissionsMixin
 from portal.errors import UsherError
 from portal.models import ActivityLogEntry, ActivityLogHead, ApiToken, ReviewRequest
 from portal.permissions import user_role
 from portal.roles import ROLE_NAMES
-
-
-class ReadOnlyAdmin(ModelAdmin):
-    """No add, change or delete: for append-only records."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(ActivityLogEntry)

@@ -60,3 +60,16 @@ class AdminOnlyMixin:
 
 class ModelAdmin(WorkPermissionsMixin, UnfoldModelAdmin):
     """unfold's ModelAdmin whose actions may declare WORK permissions."""
+
+
+class ReadOnlyAdmin(ModelAdmin):
+    """No add, change or delete: for append-only records and rows changed only through services."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -18,7 +18,7 @@ from django_celery_results.admin import TaskResultAdmin as BaseTaskResultAdmin
 from django_celery_results.models import GroupResult, TaskResult
 from unfold.admin import TabularInline
 
-from portal.admin_mixins import ModelAdmin
+from portal.admin_mixins import ModelAdmin, ReadOnlyAdmin
 from portal.errors import PermissionDenied, UsherError
 from portal.permissions import may
 from portal.schedule_forms import PeriodicTaskAdminForm
@@ -114,22 +114,13 @@ class PeriodicTaskAdmin(ModelAdmin):
             self._each(request, obj, schedule_services.schedule_run_now, "sent")
 
 
-class ReadOnlyScheduleAdmin(ModelAdmin):
+class ReadOnlyScheduleAdmin(ReadOnlyAdmin):
     """Shared interval or crontab rows: shown with the schedules using them, never edited here."""
 
     class UsedBy(PeriodicTaskInline, TabularInline):
         pass
 
     inlines = [UsedBy]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(IntervalSchedule)

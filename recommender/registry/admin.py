@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
-from portal.admin import ReadOnlyAdmin
-from portal.admin_mixins import ModelAdmin
+from portal.admin_mixins import ModelAdmin, ReadOnlyAdmin
 from portal.errors import UsherError
 from recommender.models import ModelAlias, ModelVersion, RegisteredModel
 from recommender.registry import services

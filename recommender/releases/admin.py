@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from unfold.admin import TabularInline
 
-from portal.admin_mixins import ModelAdmin
+from portal.admin_mixins import ReadOnlyAdmin
 from portal.errors import UsherError
 from recommender.models import (
     Experiment,
@@ -21,17 +21,8 @@ from recommender.models import (
 from recommender.releases import services
 
 
-class _ReadOnly(ModelAdmin):
+class _ReadOnly(ReadOnlyAdmin):
     """Changes go through the services (pages, API, actions), never through raw edits."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 def _each(modeladmin, request, queryset, fn, done: str) -> None:
