@@ -9,7 +9,10 @@ from django.conf import settings
 DEFAULTS: dict[str, Any] = {
     # --- release gate ---
     # Offline metric → how it may compare with production's. ``higher``: the candidate may be at
-    # most ``tolerance`` below production (absolute); ``lower``: at most ``tolerance`` above.
+    # most ``tolerance`` below production (absolute); ``lower``: at most ``tolerance`` above —
+    # measured on one evaluation set for both, and failed only when the whole interval below says
+    # it is worse by more than that. rmse, mae and precision/recall/ndcg/map/hit_rate_at_<k> are
+    # re-measured; any other key is compared on the figures stored at training (said so).
     # A metric missing on either side is reported, and fails only when ``required``.
     "GATE_METRICS": {
         "rmse": {"better": "lower", "tolerance": 0.02, "required": False},
