@@ -235,12 +235,15 @@ def check_offline_metrics(*, version: ModelVersion, baseline: ModelVersion | Non
     if common is not None:
         minimum = int(release_setting("GATE_MIN_VIEWERS"))
         evidence["evaluation_set"] = common["description"]
-        if common["description"]["viewers"] < minimum:
+        described = common["description"]
+        if described["viewers"] < minimum:
             evidence["seconds"] = time.perf_counter() - started
+            left_out = "; ".join(f"{x['rows']} {x['why']}" for x in described["excluded"])
             return CheckResult(
                 name, Outcome.ERROR,
-                f"the common evaluation set has {common['description']['viewers']} viewers "
-                f"(GATE_MIN_VIEWERS = {minimum}): too few to tell the candidate from production"[:500], evidence)
+                f"the common evaluation set has {described['viewers']} viewers (GATE_MIN_VIEWERS = {minimum}): "
+                f"too few to tell the candidate from production (of {described['held_out_rows']} held-out "
+                f"ratings, left out: {left_out or 'none'})"[:500], evidence)
         paired, scored = _compare_paired(common, rules, measured)
         evidence.update({"scored": scored, "method": "paired bootstrap over viewers",
                          "resamples": int(release_setting("GATE_BOOTSTRAP_RESAMPLES")),

@@ -130,6 +130,32 @@ def test_too_few_common_viewers_is_an_error_not_a_guess(users, snapshot, product
     candidate = trained(users, snapshot, seed=1)
     result = gate.check_offline_metrics(version=candidate, baseline=production)
     assert result.outcome == Outcome.ERROR and "too few" in result.summary
+    assert "production was fitted on them" in result.summary  # why the set is small, in the summary
+
+
+def test_paired_bootstrap_pools_ratings_per_viewer_and_sees_a_shift_beyond_the_noise():
+    import numpy as np
+    import pandas as pd
+
+    from recommender.training.evaluation import paired_bootstrap, viewer_metric
+
+    def table(sse):  # three viewers with 1, 2 and 3 ratings; only the first two have a relevant item
+        return pd.DataFrame({"n": [1, 2, 3], "sse": sse, "sae": [1.0, 1.0, 1.0], "relevant": [1.0, 1.0, 0.0],
+                             "ndcg": [0.5, 0.25, 0.0]}, index=pd.Index([7, 8, 9], name="user_id"))
+
+    production = table([1.0, 2.0, 3.0])
+    assert viewer_metric(production, "rmse") == pytest.approx(1.0)  # sqrt(6 / 6), pooled over ratings
+    assert viewer_metric(production, "ndcg") == pytest.approx(0.375)  # viewers with a relevant item only
+    same = paired_bootstrap(production, production, metrics=["rmse", "ndcg"], resamples=200, seed=0)
+    assert same["rmse"]["difference"] == 0 and same["rmse"]["interval"] == [0.0, 0.0]
+    rng = np.random.default_rng(1)
+    n = 300
+    base = pd.DataFrame({"n": np.full(n, 4), "sse": rng.uniform(1, 5, n), "sae": np.ones(n), "relevant": np.ones(n),
+                         "ndcg": rng.uniform(0, 0.3, n)}, index=pd.Index(range(n), name="user_id"))
+    worse = base.assign(sse=base["sse"] * 1.3)
+    shifted = paired_bootstrap(worse, base, metrics=["rmse"], resamples=500, seed=0)["rmse"]
+    assert 0 < shifted["interval"][0] < shifted["difference"] < shifted["interval"][1]
+    assert paired_bootstrap(worse, base, metrics=["rmse"], resamples=500, seed=0)["rmse"] == shifted
 
 
 def test_promotion_page_shows_both_figures_side_by_side_with_their_interval(client, users, snapshot, production):
