@@ -9,7 +9,10 @@ from django.conf import settings
 DEFAULTS: dict[str, Any] = {
     # --- release gate ---
     # Offline metric → how it may compare with production's. ``higher``: the candidate may be at
-    # most ``tolerance`` below production (absolute); ``lower``: at most ``tolerance`` above.
+    # most ``tolerance`` below production (absolute); ``lower``: at most ``tolerance`` above —
+    # measured on one evaluation set for both, and failed only when the whole interval below says
+    # it is worse by more than that. rmse, mae and precision/recall/ndcg/map/hit_rate_at_<k> are
+    # re-measured; any other key is compared on the figures stored at training (said so).
     # A metric missing on either side is reported, and fails only when ``required``.
     "GATE_METRICS": {
         "rmse": {"better": "lower", "tolerance": 0.02, "required": False},
@@ -19,6 +22,17 @@ DEFAULTS: dict[str, Any] = {
         "recall_at_20": {"better": "higher", "tolerance": 0.01, "required": False},
         "hit_rate_at_20": {"better": "higher", "tolerance": 0.02, "required": False},
     },
+    # How the offline metrics are compared (docs/releases.md, "Offline metrics: like with like"):
+    # both versions are scored now on the candidate's held-out rows that neither was fitted on, and
+    # candidate − production gets a GATE_CONFIDENCE interval from GATE_BOOTSTRAP_RESAMPLES resamples of
+    # the viewers (seeded by GATE_SEED). A metric fails only when that whole interval says the
+    # candidate is worse by more than its tolerance. At most GATE_MAX_VIEWERS viewers (a seeded
+    # sample) are scored; with fewer than GATE_MIN_VIEWERS the check errs rather than guess.
+    "GATE_BOOTSTRAP_RESAMPLES": 1000,
+    "GATE_CONFIDENCE": 0.95,
+    "GATE_SEED": 0,
+    "GATE_MAX_VIEWERS": 2000,
+    "GATE_MIN_VIEWERS": 30,
     # The gate needs a fairness audit of the version; when there is none it runs one (trigger
     # release_gate). Security: the latest security audit must be this recent, else one is run.
     # Which findings block is the audits app's rule (AUDITS['PASS_BELOW_SEVERITY']).

@@ -69,6 +69,59 @@ def version_approve(*, version: ModelVersion, actor: Any | None, reason: str, sy
                                  reason=reason, system=system)
 
 
+
+def version_evaluation_data(*, version: ModelVersion) -> dict:
+    """What a version was fitted and held out on, rebuilt from its training run: the snapshot's ratings
+    (verified against their sha256) cut by the run's recorded split. A k-fold run's artifact was fitted
+    on every rating, so its ``test`` is empty. Raises ``LookupError`` when the version has no run or
+    its snapshot's files are gone or differ from their sha256."""
+    from recommender.training.evaluation import split_frame
+    from recommender.training.snapshots import snapshot_load_ratings
+
+    run = getattr(version, "training_run", None)
+    if run is None or run.snapshot_id is None:
+        raise LookupError(f"version {version.pk} has no training run with a snapshot")
+    from recommender.errors import ArtifactIntegrityError
+
+    try:
+        ratings = snapshot_load_ratings(snapshot=run.snapshot)
+    except ArtifactIntegrityError as exc:
+        raise LookupError(str(exc)) from exc
+    split = dict(run.split or {})
+    if split.get("kind") == "kfold":
+        train, test = ratings, ratings.iloc[:0]
+    else:
+        train, test = split_frame(ratings, split)[0]
+    return {"run": run.pk, "snapshot": run.snapshot_id, "split": split, "ratings": ratings, "train": train,
+            "test": test}
+
+
+def version_model(*, version: ModelVersion) -> Any:
+    """The version's serving artifact, loaded and verified as serving loads it (numpy arrays, no pickle);
+    ``LookupError`` when it is missing or differs from its sha256."""
+    from recommender.errors import ArtifactIntegrityError
+    from recommender.registry.selectors import model_version_load
+
+    try:
+        return model_version_load(version=version)
+    except ArtifactIntegrityError as exc:
+        raise LookupError(str(exc)) from exc
+
+
+def offline_compare(*, candidate: Any, production: Any, evaluation: Any, history: dict, k: int, fallback: float,
+                    metrics: list[str], resamples: int, seed: int, confidence: float) -> dict:
+    """Two serving models scored on one evaluation set, per viewer (training's ``viewer_scores``), and
+    candidate − production per metric with a paired bootstrap interval over viewers."""
+    from recommender.training.evaluation import paired_bootstrap, viewer_scores
+
+    tables = {name: viewer_scores(model, evaluation, history=history, k=k, fallback=fallback)
+              for name, model in (("candidate", candidate), ("production", production))}
+    compared = paired_bootstrap(tables["candidate"], tables["production"], metrics=metrics, resamples=resamples,
+                                seed=seed, confidence=confidence)
+    scored = {name: {"viewers": int(len(t)), "rows": int(t["n"].sum()), "ranking_viewers": int(t["relevant"].sum()),
+                     "fallback_predictions": int(t["fallbacks"].sum())} for name, t in tables.items()}
+    return {"metrics": compared, "scored": scored}
+
 # --- serving: the deployment --------------------------------------------------------------------------------
 
 

@@ -316,3 +316,97 @@ def sanitize(value):
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+# --- two models on one evaluation set, per viewer (the release gate's comparison) -----------------
+
+VIEWER_METRICS = ("rmse", "mae", "precision", "recall", "ndcg", "map", "hit_rate")
+_RANKING = {"precision": precision_at_k, "recall": recall_at_k, "ndcg": ndcg_at_k,
+            "map": average_precision_at_k, "hit_rate": hit_rate_at_k}
+
+
+def viewer_scores(model, evaluation: pd.DataFrame, *, history: dict[int, set[str]], k: int,
+                  fallback: float) -> pd.DataFrame:
+    """Per viewer of ``evaluation`` (user_id, movie_id, rating): what a serving model scores there.
+
+    Columns: ``n`` ratings, ``sse``/``sae`` (sums of squared and absolute rating errors; NaN when the
+    artifact's kind predicts no ratings: a popularity ranking, top-n lists), ``fallbacks`` (pairs the
+    model could not predict, scored ``fallback``), ``relevant`` (1 when the viewer has an evaluation
+    rating ≥ 4) and, for those, ``precision``/``recall``/``ndcg``/``map``/``hit_rate`` at ``k`` of the
+    model's top ``k`` among the items not in ``history[viewer]`` (what the viewer rated outside the
+    evaluation set: both models rank the same pool). ``model`` is a ``ServingModel``.
+    """
+    predicts = model.kind in ("factors", "biases", "coclusters")
+    relevant = relevant_items(evaluation)
+    rows = []
+    for user, part in evaluation.groupby("user_id", sort=True):
+        user = int(user)
+        row: dict = {"user_id": user, "n": len(part), "relevant": 1.0 if relevant.get(user) else 0.0}
+        if predicts:
+            predictions = [model.predict(user, str(m)) for m in part["movie_id"].tolist()]
+            row["fallbacks"] = sum(p is None for p in predictions)
+            values = np.array([fallback if p is None else p for p in predictions], dtype=np.float64)
+            errors = values - part["rating"].to_numpy(dtype=np.float64)
+            row["sse"], row["sae"] = float(np.sum(errors ** 2)), float(np.sum(np.abs(errors)))
+        else:
+            row["fallbacks"], row["sse"], row["sae"] = 0, float("nan"), float("nan")
+        if relevant.get(user):
+            recs = model.recommend(user, k, exclude=history.get(user, ()))
+            items = [item for item, _ in recs] if recs else []
+            for name, fn in _RANKING.items():
+                row[name] = fn(items, relevant[user], k)
+        else:
+            for name in _RANKING:
+                row[name] = 0.0
+        rows.append(row)
+    columns = ["user_id", "n", "sse", "sae", "fallbacks", "relevant", *_RANKING]
+    return pd.DataFrame(rows, columns=columns).set_index("user_id")
+
+
+def viewer_metric(table: pd.DataFrame, metric: str, weights: np.ndarray | None = None) -> np.ndarray | float:
+    """A metric from a ``viewer_scores`` table: RMSE/MAE pooled over ratings, ranking metrics averaged
+    over viewers with a relevant item (as ``ranking_metrics``). ``weights`` (resamples × viewers:
+    how often each viewer is drawn) gives one value per resample."""
+    if metric in ("rmse", "mae"):
+        numerator = table["sse" if metric == "rmse" else "sae"].to_numpy(dtype=np.float64)
+        denominator = table["n"].to_numpy(dtype=np.float64)
+    else:
+        relevant = table["relevant"].to_numpy(dtype=np.float64)
+        numerator = table[metric].to_numpy(dtype=np.float64) * relevant
+        denominator = relevant
+    if weights is None:
+        total = denominator.sum()
+        value = numerator.sum() / total if total else float("nan")
+        return float(np.sqrt(value)) if metric == "rmse" else float(value)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = (weights @ numerator) / (weights @ denominator)
+    return np.sqrt(values) if metric == "rmse" else values
+
+
+def paired_bootstrap(candidate: pd.DataFrame, production: pd.DataFrame, *, metrics: Sequence[str],
+                     resamples: int, seed: int, confidence: float = 0.95) -> dict[str, dict]:
+    """Candidate − production per metric, with a percentile interval from resampling viewers.
+
+    Both tables score the same viewers (the index); each resample draws viewers with replacement and
+    recomputes both models' metric on the same draw, so what the viewers have in common cancels out.
+    Seeded: the same inputs give the same interval.
+    """
+    viewers = candidate.index.intersection(production.index).sort_values()
+    candidate, production = candidate.loc[viewers], production.loc[viewers]
+    n = len(viewers)
+    out: dict[str, dict] = {}
+    if n == 0:
+        return {m: {"candidate": None, "production": None, "difference": None, "interval": None} for m in metrics}
+    weights = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float64)
+    tail = (1.0 - confidence) / 2 * 100
+    for metric in metrics:
+        cand, prod = viewer_metric(candidate, metric), viewer_metric(production, metric)
+        if not (math.isfinite(cand) and math.isfinite(prod)):
+            out[metric] = {"candidate": sanitize(cand), "production": sanitize(prod), "difference": None,
+                           "interval": None}
+            continue
+        diffs = viewer_metric(candidate, metric, weights) - viewer_metric(production, metric, weights)
+        diffs = diffs[np.isfinite(diffs)]
+        interval = [float(np.percentile(diffs, tail)), float(np.percentile(diffs, 100 - tail))] if diffs.size else None
+        out[metric] = {"candidate": cand, "production": prod, "difference": cand - prod, "interval": interval}
+    return out
