@@ -101,7 +101,7 @@ def test_a_clearly_better_candidate_files_a_promotion_request(early_production, 
 
 def test_the_same_configuration_with_another_seed_files_nothing(world, settings):
     """Production's own configuration on the same data, retrained with other seeds: the point gain is
-    noise (positive for some seeds) and never a promotion; the rows production was fitted on (its run's
+    noise and never a promotion; the rows production was fitted on (its run's
     random 80 %) are left out of the evaluation set, and the result says so."""
     snapshot = snapshot_create(actor=None, system="test")
     run = training_run_create(actor=None, system="test", snapshot=snapshot, algorithm="svd", hyperparameters=SVD,
@@ -109,7 +109,6 @@ def test_the_same_configuration_with_another_seed_files_nothing(world, settings)
     production = in_production(training_run_execute(run_id=run.pk).model_version, reason="setup")
     fitted = comparison.version_evaluation_data(version=production)["train"]
     fitted = set(zip(fitted["user_id"], fitted["movie_id"], strict=True))
-    gains = []
     for seed in (1, 2, 3):
         run = training_run_create(actor=None, system="recommender.retrain", snapshot=snapshot, algorithm="svd",
                                   hyperparameters=SVD, seed=seed, split=dict(RETRAIN_SPLIT), enqueue=False,
@@ -119,14 +118,15 @@ def test_the_same_configuration_with_another_seed_files_nothing(world, settings)
         result = compared(run)
         assert result["outcome"] == "production holds", result
         low, high = result["gain_interval"]
-        assert low <= result["gain"] <= high and low <= 0 or result["gain"] < result["margin"]
+        # The point gain clears the margin (a point rule would have promoted it; measured +0.018 to
+        # +0.019 nDCG@20), but its interval reaches below 0: noise, not a better model.
+        assert result["gain"] >= result["margin"] and low <= 0 < result["gain"] <= high
+        assert "not beyond the noise" in result["why"]
         leaked = [e for e in result["evaluation_set"]["excluded"] if "production was fitted on them" in e["why"]]
         assert leaked and leaked[0]["rows"] > 0
         common = comparison.evaluation_set(candidate=run.model_version, production=production, max_viewers=2000,
                                            seed=0)
         assert not fitted & set(zip(common["rows"]["user_id"], common["rows"]["movie_id"], strict=True))
-        gains.append(result["gain"])
-    assert max(gains) > 0  # without the interval and the margin, a point rule would have promoted noise
 
 
 def test_a_retraining_started_by_a_person_is_filed_on_their_behalf(early_production, users):
