@@ -77,6 +77,7 @@ def run(args) -> None:
     from recommender.releases.services import gate
     from recommender.simulator import SimulationConfig
     from recommender.simulator.services import simulator_backfill
+    from recommender.training.comparison import split_words
     from recommender.training.runs import training_run_create, training_run_execute
     from recommender.training.snapshots import snapshot_create
 
@@ -104,7 +105,7 @@ def run(args) -> None:
     production = train(first)
     model_alias_move(alias="production", version=production, actor=None, system="bootstrap", reason="benchmark")
     rules = release_setting("GATE_METRICS")
-    print(f"production: {algorithm} default hyperparameters, seed 0, split {gate.split_words(production.training_run.split)}"
+    print(f"production: {algorithm} default hyperparameters, seed 0, split {split_words(production.training_run.split)}"
           f": stored RMSE {production.metrics['rmse']:.4f}, nDCG@20 {production.metrics['ndcg_at_20']:.4f}")
     print("tolerances: " + ", ".join(f"{m} {r['tolerance']}" for m, r in rules.items())
           + f"; {release_setting('GATE_BOOTSTRAP_RESAMPLES')} resamples, "

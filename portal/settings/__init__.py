@@ -371,11 +371,20 @@ RECOMMENDER.update(
         "IMPLICIT_DEFAULT_RUNTIME": env.int("IMPLICIT_DEFAULT_RUNTIME", default=100),
         # Scheduled retraining: trains the production configuration (or this algorithm when nothing is
         # in production) on the last RETRAIN_WINDOW_DAYS (0 = all data), and opens a promotion review
-        # when the candidate beats production on PROMOTION_METRIC by PROMOTION_MARGIN (absolute).
+        # when the candidate beats production on PROMOTION_METRIC by PROMOTION_MARGIN (absolute) and the
+        # whole PROMOTION_CONFIDENCE interval of the gain (paired bootstrap over viewers,
+        # PROMOTION_BOOTSTRAP_RESAMPLES draws seeded by PROMOTION_SEED) is above 0, both scored on the
+        # release gate's evaluation set (at most PROMOTION_MAX_VIEWERS viewers; with fewer than
+        # PROMOTION_MIN_VIEWERS production holds). docs/training.md, "Scheduled retraining".
         "RETRAIN_ALGORITHM": env("RETRAIN_ALGORITHM", default="svd"),
         "RETRAIN_WINDOW_DAYS": env.int("RETRAIN_WINDOW_DAYS", default=0),
         "PROMOTION_METRIC": env("PROMOTION_METRIC", default="ndcg_at_20"),
         "PROMOTION_MARGIN": env.float("PROMOTION_MARGIN", default=0.005),
+        "PROMOTION_CONFIDENCE": env.float("PROMOTION_CONFIDENCE", default=0.95),
+        "PROMOTION_BOOTSTRAP_RESAMPLES": env.int("PROMOTION_BOOTSTRAP_RESAMPLES", default=1000),
+        "PROMOTION_SEED": env.int("PROMOTION_SEED", default=0),
+        "PROMOTION_MAX_VIEWERS": env.int("PROMOTION_MAX_VIEWERS", default=2000),
+        "PROMOTION_MIN_VIEWERS": env.int("PROMOTION_MIN_VIEWERS", default=30),
     }
 )
 MONITORING = {

@@ -71,56 +71,29 @@ def version_approve(*, version: ModelVersion, actor: Any | None, reason: str, sy
 
 
 def version_evaluation_data(*, version: ModelVersion) -> dict:
-    """What a version was fitted and held out on, rebuilt from its training run: the snapshot's ratings
-    (verified against their sha256) cut by the run's recorded split. A k-fold run's artifact was fitted
-    on every rating, so its ``test`` is empty. Raises ``LookupError`` when the version has no run or
-    its snapshot's files are gone or differ from their sha256."""
-    from recommender.training.evaluation import split_frame
-    from recommender.training.snapshots import snapshot_load_ratings
+    """What a version was fitted and held out on, rebuilt from its training run (training's
+    ``comparison.version_evaluation_data``; ``LookupError`` when it cannot be rebuilt)."""
+    from recommender.training.comparison import version_evaluation_data as rebuild
 
-    run = getattr(version, "training_run", None)
-    if run is None or run.snapshot_id is None:
-        raise LookupError(f"version {version.pk} has no training run with a snapshot")
-    from recommender.errors import ArtifactIntegrityError
-
-    try:
-        ratings = snapshot_load_ratings(snapshot=run.snapshot)
-    except ArtifactIntegrityError as exc:
-        raise LookupError(str(exc)) from exc
-    split = dict(run.split or {})
-    if split.get("kind") == "kfold":
-        train, test = ratings, ratings.iloc[:0]
-    else:
-        train, test = split_frame(ratings, split)[0]
-    return {"run": run.pk, "snapshot": run.snapshot_id, "split": split, "ratings": ratings, "train": train,
-            "test": test}
+    return rebuild(version=version)
 
 
-def version_model(*, version: ModelVersion) -> Any:
-    """The version's serving artifact, loaded and verified as serving loads it (numpy arrays, no pickle);
-    ``LookupError`` when it is missing or differs from its sha256."""
-    from recommender.errors import ArtifactIntegrityError
-    from recommender.registry.selectors import model_version_load
+def offline_evaluation_set(*, version: ModelVersion, baseline: ModelVersion, max_viewers: int, seed: int) -> dict:
+    """The one evaluation set candidate and production are both scored on (training's
+    ``comparison.evaluation_set``: the candidate's held-out rows neither was fitted on, viewers both
+    know, a seeded sample); ``LookupError`` (``NoCommonSet`` among them) when there is none."""
+    from recommender.training.comparison import evaluation_set
 
-    try:
-        return model_version_load(version=version)
-    except ArtifactIntegrityError as exc:
-        raise LookupError(str(exc)) from exc
+    return evaluation_set(candidate=version, production=baseline, max_viewers=max_viewers, seed=seed,
+                          limit_name="GATE_MAX_VIEWERS")
 
 
-def offline_compare(*, candidate: Any, production: Any, evaluation: Any, history: dict, k: int, fallback: float,
-                    metrics: list[str], resamples: int, seed: int, confidence: float) -> dict:
-    """Two serving models scored on one evaluation set, per viewer (training's ``viewer_scores``), and
-    candidate − production per metric with a paired bootstrap interval over viewers."""
-    from recommender.training.evaluation import paired_bootstrap, viewer_scores
+def offline_compare(*, common: dict, metrics: list[str], resamples: int, seed: int, confidence: float) -> dict:
+    """Both models of ``common`` scored per viewer, and candidate − production per metric with a paired
+    bootstrap interval over viewers (training's ``comparison.compare_on_set``)."""
+    from recommender.training.comparison import compare_on_set
 
-    tables = {name: viewer_scores(model, evaluation, history=history, k=k, fallback=fallback)
-              for name, model in (("candidate", candidate), ("production", production))}
-    compared = paired_bootstrap(tables["candidate"], tables["production"], metrics=metrics, resamples=resamples,
-                                seed=seed, confidence=confidence)
-    scored = {name: {"viewers": int(len(t)), "rows": int(t["n"].sum()), "ranking_viewers": int(t["relevant"].sum()),
-                     "fallback_predictions": int(t["fallbacks"].sum())} for name, t in tables.items()}
-    return {"metrics": compared, "scored": scored}
+    return compare_on_set(common=common, metrics=metrics, resamples=resamples, seed=seed, confidence=confidence)
 
 # --- serving: the deployment --------------------------------------------------------------------------------
 

@@ -1,10 +1,13 @@
 """Scheduled retraining: snapshot → train the production configuration → evaluate → candidate →
-compare with production on the candidate's own test split → when it wins by the margin, a promotion
-request of the releases (release gate → four-eyes review → canary), like a data scientist's.
+compare with production → when it wins beyond the noise, a promotion request of the releases
+(release gate → four-eyes review → canary), like a data scientist's.
 
-Champion and challenger are scored on the same test users of the new snapshot (temporal split: the
-newest 10 % of ratings), so the comparison is like for like. Lower-is-better metrics (rmse, mae) use
-the models' rating predictions; the others use their top-20 lists.
+Champion and challenger are scored on the release gate's evaluation set (``comparison.evaluation_set``:
+the candidate's held-out rows of the new snapshot — temporal split, the newest 10 % — less every row
+production was fitted on, viewers both know, a seeded sample), and the gain gets a paired bootstrap
+interval over viewers (``comparison.compare_on_set``). The candidate wins when the point gain is at
+least ``PROMOTION_MARGIN`` and the whole interval of the gain is above zero. Lower-is-better metrics
+(rmse, mae) use the models' rating predictions; the others use their top-k lists.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from portal.permissions import require
 from portal.services import activity_log_record
 from recommender.models import ModelVersion, TrainingRun
 from recommender.registry import selectors as registry_selectors
+from recommender.training import comparison
 from recommender.training import evaluation as ev
-from recommender.training.snapshots import snapshot_create, snapshot_load_ratings
+from recommender.training.snapshots import snapshot_create
 
 SYSTEM = "recommender.retrain"
 RETRAIN_SPLIT = {"kind": "temporal", "test_fraction": 0.1}
@@ -70,61 +74,84 @@ def retraining_start(*, system: str = SYSTEM, actor: Any | None = None) -> Train
         return None
 
 
-def _score(model, *, metric: str, train, test, users: list[int], relevant: dict, k: int) -> float | None:
-    if metric in LOWER_IS_BETTER:
-        errors = []
-        for user, item, rating in zip(test["user_id"], test["movie_id"], test["rating"], strict=True):
-            predicted = model.predict(int(user), str(item))
-            if predicted is not None:
-                errors.append(predicted - rating)
-        if not errors:
-            return None
-        return ev.rmse(errors) if metric == "rmse" else ev.mae(errors)
-    lists = ev.ranking_lists(model, users, k)
-    return ev.ranking_metrics(lists, relevant, k).get(metric)
+def _decide(*, metric: str, figures: dict, margin: float, confidence: float) -> dict:
+    """The gain (better is positive), its interval, and the outcome: ``candidate wins`` when the point
+    gain is ≥ ``margin`` and the interval's lower end is above 0 (strictly: an identical model has the
+    interval [0, 0] and must not win with a margin ≤ 0), else ``production holds``; ``why`` in words."""
+    lower = metric.split("_at_")[0] in LOWER_IS_BETTER
+    low, high = figures["interval"]
+    gain = -figures["difference"] if lower else figures["difference"]
+    gain_interval = [-high, -low] if lower else [low, high]
+    level = f"{round(100 * confidence)} % interval {gain_interval[0]:.4f} to {gain_interval[1]:.4f}"
+    if gain < margin:
+        why = f"gain {gain:.4f} < margin {margin} ({level})"
+    elif gain_interval[0] <= 0:
+        why = f"gain {gain:.4f} ≥ margin {margin}, but its {level} reaches 0: not beyond the noise"
+    else:
+        why = f"gain {gain:.4f} ≥ margin {margin} and its {level} is above 0"
+    wins = gain >= margin and gain_interval[0] > 0
+    return {"gain": gain, "gain_interval": gain_interval, "outcome": "candidate wins" if wins else "production holds",
+            "why": why}
 
 
 def retraining_compare(*, run: TrainingRun) -> dict:
-    """Compare a scheduled run's candidate with production; file a promotion request when it wins."""
+    """Compare a scheduled run's candidate with production on one evaluation set (the release gate's:
+    no row production was fitted on), with a paired bootstrap interval of the gain over viewers; file
+    a promotion request when it wins beyond the noise (``_decide``). The result — figures, interval,
+    the evaluation set and why — is returned and logged (``retraining.compared``)."""
     knobs = settings.RECOMMENDER
     metric, margin, k = knobs["PROMOTION_METRIC"], knobs["PROMOTION_MARGIN"], knobs["EVAL_K"]
+    confidence = float(knobs["PROMOTION_CONFIDENCE"])
+    resamples, seed = int(knobs["PROMOTION_BOOTSTRAP_RESAMPLES"]), int(knobs["PROMOTION_SEED"])
+    minimum = int(knobs["PROMOTION_MIN_VIEWERS"])
     candidate = ModelVersion.objects.filter(training_run=run).first()
     production = registry_selectors.model_alias_version(alias="production")
     result: dict = {"metric": metric, "margin": margin, "candidate_version": candidate.pk if candidate else None,
-                    "production_version": production.pk if production else None, "promotion": None}
+                    "production_version": production.pk if production else None, "promotion": None,
+                    "rule": "candidate wins when its gain ≥ margin and the whole interval of the gain is above 0",
+                    "method": "paired bootstrap over viewers", "confidence": confidence, "resamples": resamples,
+                    "seed": seed}
     if candidate is None or production is None or production.pk == candidate.pk:
         result["outcome"] = "nothing to compare" if candidate else "no candidate registered"
     else:
         try:
-            ratings = snapshot_load_ratings(snapshot=run.snapshot)
-            train, test = ev.split_frame(ratings, run.split)[0]
-            users = ev.evaluation_users(train, test, seed=run.seed, limit=knobs["EVAL_MAX_USERS"])
-            relevant = ev.relevant_items(test)
-            scores = {}
-            for label, version in (("candidate", candidate), ("production", production)):
-                model = registry_selectors.model_version_load(version=version)
-                scores[label] = _score(model, metric=metric, train=train, test=test, users=users,
-                                       relevant=relevant, k=k)
-            result.update({"candidate_score": scores["candidate"], "production_score": scores["production"]})
-            if scores["candidate"] is None or scores["production"] is None:
-                result["outcome"] = f"{metric} could not be computed for both models"
+            common = comparison.evaluation_set(candidate=candidate, production=production,
+                                               max_viewers=int(knobs["PROMOTION_MAX_VIEWERS"]), seed=seed,
+                                               limit_name="PROMOTION_MAX_VIEWERS")
+            described = result["evaluation_set"] = common["description"]
+            if described["viewers"] < minimum:
+                left_out = "; ".join(f"{x['rows']} {x['why']}" for x in described["excluded"]) or "none"
+                result["outcome"] = "production holds"
+                result["why"] = (f"the evaluation set has {described['viewers']} viewers (PROMOTION_MIN_VIEWERS = "
+                                 f"{minimum}): too few to tell the candidate from production (left out: {left_out})")
             else:
-                gain = (scores["production"] - scores["candidate"]) if metric in LOWER_IS_BETTER else (
-                    scores["candidate"] - scores["production"])
-                result["gain"] = gain
-                result["outcome"] = "candidate wins" if gain >= margin else "production holds"
+                compared = comparison.compare_on_set(common=common, metrics=[metric], resamples=resamples, seed=seed,
+                                                     confidence=confidence, default_k=k)
+                figures = compared["metrics"][metric]
+                result.update({"candidate_score": figures["candidate"], "production_score": figures["production"],
+                               "difference": figures["difference"], "interval": figures["interval"],
+                               "viewers": figures["viewers"], "scored": compared["scored"]})
+                if figures["interval"] is None:
+                    result["outcome"] = f"{metric} could not be computed for both models"
+                else:
+                    result.update(_decide(metric=metric, figures=figures, margin=margin, confidence=confidence))
         except UsherError as exc:
             result["outcome"] = f"comparison failed: {exc.message}"
+        except (LookupError, OSError, ValueError, KeyError) as exc:  # comparison.NoCommonSet is a LookupError
+            result["outcome"] = f"comparison failed: {exc}"[:500]
     if result.get("outcome") == "candidate wins":
         # The one promotion path: the releases' promotion request, filed by the schedule and recorded
         # for the person who started the run (if any), so four eyes keeps them from deciding it.
         from recommender.releases.services import promotion_request_create
 
+        low, high = result["gain_interval"]
         try:
             promotion = promotion_request_create(
                 version=candidate, actor=None, system=SYSTEM, on_behalf_of=run.created_by,
                 reason=f"scheduled retraining: {metric} {result['candidate_score']:.4f} vs production "
-                       f"{result['production_score']:.4f} (gain {result['gain']:.4f} ≥ margin {margin})",
+                       f"{result['production_score']:.4f} on the same {result['evaluation_set']['viewers']} viewers "
+                       f"of snapshot #{result['evaluation_set']['snapshot']} (gain {result['gain']:.4f} ≥ margin "
+                       f"{margin}; {round(100 * confidence)} % interval {low:.4f} to {high:.4f}, above 0)",
             )
             result["promotion"] = promotion.pk
         except UsherError as exc:

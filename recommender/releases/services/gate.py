@@ -6,14 +6,11 @@ the audits app's fairness and security runs, the registry's artifact verificatio
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-import numpy as np
-import pandas as pd
 from django.utils import timezone
 
 from recommender.models import ModelVersion, ReleaseGateCheck
@@ -55,88 +52,20 @@ def metric_value(metrics: dict, key: str) -> float | None:
     return float(node)
 
 
-_MEASURED = re.compile(r"^(rmse|mae)$|^(precision|recall|ndcg|map|hit_rate)_at_(\d+)$")
-EVALUATION_RULE = (
-    "the candidate's held-out part (its training run's split of its snapshot, rebuilt), without the rows "
-    "production was fitted on and without viewers either model does not know; each model ranks the items a "
-    "viewer did not rate outside this set"
-)
+def _measured(metric: str) -> tuple[str, int] | None:
+    """(short name, k) of a metric re-measured on the common set, else None (training's parser)."""
+    from recommender.training.comparison import measured_metric
 
-
-class NoCommonSet(Exception):
-    """No evaluation set both versions can be scored on without leakage (the reason is the message)."""
-
-
-def _pairs(frame) -> pd.MultiIndex:
-    return pd.MultiIndex.from_arrays([frame["user_id"].to_numpy(), frame["movie_id"].astype(str).to_numpy()])
-
-
-def split_words(split: dict) -> str:
-    """A recorded split in words (``random 20 % split, seed 0``)."""
-    kind = split.get("kind", "random")
-    if kind in ("random", "temporal"):
-        text = f"{kind} {round(100 * float(split.get('test_fraction', 0.2)))} % split"
-    elif kind == "leave_last_n":
-        text = f"last {split.get('n', 1)} ratings of each viewer held out"
-    else:
-        text = f"{split.get('folds', 5)}-fold split"
-    return text + (f", seed {split['seed']}" if "seed" in split else "")
+    return measured_metric(metric)
 
 
 def evaluation_set(*, version: ModelVersion, baseline: ModelVersion) -> dict:
-    """The one evaluation set both versions are scored on, the history each model ranks around, and
-    its description (snapshot, rows, excluded rows and why) for the evidence.
-
-    Rows: the candidate's held-out part, rebuilt from its snapshot and recorded split; less the rows
-    (viewer, movie) that production was fitted on (its own run's training part: an older or the same
-    snapshot overlaps); less the viewers one of the models does not know (neither could rank for them);
-    at most ``GATE_MAX_VIEWERS`` viewers (a seeded sample). No model was fitted on any row left.
-    """
-    cand = integrations.version_evaluation_data(version=version)
-    prod = integrations.version_evaluation_data(version=baseline)
-    test = cand["test"]
-    if test.empty:
-        raise NoCommonSet(f"the candidate's run #{cand['run']} used a {split_words(cand['split'])}: its artifact "
-                          f"was fitted on every rating of snapshot #{cand['snapshot']}, none is held out")
-    cand_model = integrations.version_model(version=version)
-    prod_model = integrations.version_model(version=baseline)
-    excluded = []
-    leaked = _pairs(test).isin(_pairs(prod["train"]))
-    if leaked.any():
-        excluded.append({"rows": int(leaked.sum()), "why": f"production was fitted on them (its run #{prod['run']}, "
-                                                         f"snapshot #{prod['snapshot']}, {split_words(prod['split'])})"})
-    rows = test[~leaked]
-    viewers = rows["user_id"].unique()
-    known = [u for u in viewers.tolist() if cand_model.knows_user(int(u)) and prod_model.knows_user(int(u))]
-    unknown = rows["user_id"].isin(set(viewers.tolist()) - set(known))
-    if unknown.any():
-        excluded.append({"rows": int(unknown.sum()), "viewers": int(rows.loc[unknown, "user_id"].nunique()),
-                         "why": "viewer unknown to one of the models (not in its training data)"})
-    rows = rows[~unknown]
-    limit = int(release_setting("GATE_MAX_VIEWERS"))
-    if len(known) > limit:
-        keep = set(np.random.default_rng(int(release_setting("GATE_SEED"))).choice(
-            np.array(sorted(known)), size=limit, replace=False).tolist())
-        beyond = ~rows["user_id"].isin(keep)
-        excluded.append({"rows": int(beyond.sum()), "viewers": len(known) - limit,
-                         "why": f"beyond the seeded sample of GATE_MAX_VIEWERS = {limit} viewers"})
-        rows = rows[~beyond]
-    # What each viewer rated outside the set (either snapshot): neither model may recommend it, so both
-    # rank the same pool, and the rows production saw are no reward for memorising them.
-    evaluated = set(rows["user_id"].unique().tolist())
-    outside = pd.concat([cand["ratings"][["user_id", "movie_id"]], prod["ratings"][["user_id", "movie_id"]]])
-    outside = outside[outside["user_id"].isin(evaluated)]
-    outside = outside[~_pairs(outside).isin(_pairs(rows))]
-    history = {int(u): set(g.astype(str).tolist()) for u, g in outside.groupby("user_id")["movie_id"]}
-    description = {
-        "rule": EVALUATION_RULE, "snapshot": cand["snapshot"], "training_run": cand["run"], "split": cand["split"],
-        "split_words": split_words(cand["split"]),
-        "held_out_rows": int(len(test)), "excluded": excluded, "rows": int(len(rows)), "viewers": len(evaluated),
-        "production_snapshot": prod["snapshot"], "production_training_run": prod["run"],
-    }
-    fallback = float(cand["train"]["rating"].mean())
-    return {"rows": rows, "history": history, "description": description, "fallback": fallback,
-            "models": (cand_model, prod_model)}
+    """The one evaluation set both versions are scored on (training's ``comparison.evaluation_set``,
+    shared with scheduled retraining), at most ``GATE_MAX_VIEWERS`` viewers sampled with ``GATE_SEED``.
+    Its ``description`` (snapshot, rows, excluded rows and why) goes into the evidence."""
+    return integrations.offline_evaluation_set(version=version, baseline=baseline,
+                                               max_viewers=int(release_setting("GATE_MAX_VIEWERS")),
+                                               seed=int(release_setting("GATE_SEED")))
 
 
 def _row_verdict(row: dict, rule: dict) -> None:
@@ -173,36 +102,20 @@ def _compare_stored(version: ModelVersion, baseline: ModelVersion, rules: dict, 
 
 def _compare_paired(common: dict, rules: dict, metrics: list[str]) -> tuple[list[dict], dict]:
     """Rows for metrics re-measured on the common set, with paired bootstrap intervals over viewers."""
-    by_k: dict[int, list[tuple[str, str]]] = {}
-    for metric in metrics:
-        match = _MEASURED.match(metric)
-        k = int(match.group(3)) if match.group(3) else 20
-        by_k.setdefault(k, []).append((metric, match.group(1) or match.group(2)))
-    cand_model, prod_model = common["models"]
-    found: dict[str, dict] = {}
-    scored: dict = {}
-    for k, names in by_k.items():
-        compared = integrations.offline_compare(
-            candidate=cand_model, production=prod_model, evaluation=common["rows"], history=common["history"], k=k,
-            fallback=common["fallback"], metrics=[short for _, short in names],
-            resamples=int(release_setting("GATE_BOOTSTRAP_RESAMPLES")), seed=int(release_setting("GATE_SEED")),
-            confidence=float(release_setting("GATE_CONFIDENCE")))
-        scored = compared["scored"]
-        for metric, short in names:
-            found[metric] = compared["metrics"][short]
+    compared = integrations.offline_compare(
+        common=common, metrics=metrics, resamples=int(release_setting("GATE_BOOTSTRAP_RESAMPLES")),
+        seed=int(release_setting("GATE_SEED")), confidence=float(release_setting("GATE_CONFIDENCE")))
     rows = []
     for metric in metrics:
         rule = rules[metric]
-        figures = found[metric]
-        ranking = not _MEASURED.match(metric).group(1)
+        figures = compared["metrics"][metric]
         row = {"metric": metric, "method": "paired", "candidate": figures["candidate"],
                "production": figures["production"], "difference": figures["difference"],
                "interval": figures["interval"], "better": rule.get("better", "higher"),
-               "tolerance": float(rule.get("tolerance", 0.0)),
-               "viewers": scored["candidate"]["ranking_viewers" if ranking else "viewers"]}
+               "tolerance": float(rule.get("tolerance", 0.0)), "viewers": figures["viewers"]}
         _row_verdict(row, rule)
         rows.append(row)
-    return rows, scored
+    return rows, compared["scored"]
 
 
 def _fmt(value: float) -> str:
@@ -223,14 +136,14 @@ def check_offline_metrics(*, version: ModelVersion, baseline: ModelVersion | Non
         return CheckResult(name, Outcome.PASSED, "no version in production: nothing to compare against",
                            {"candidate": {m: metric_value(version.metrics, m) for m in rules}, "production": None})
     started = time.perf_counter()
-    measured = [m for m in rules if _MEASURED.match(m)]
-    stored_only = [m for m in rules if not _MEASURED.match(m)]
+    measured = [m for m in rules if _measured(m)]
+    stored_only = [m for m in rules if not _measured(m)]
     evidence: dict[str, Any] = {"production_version": baseline.pk, "candidate_version": version.pk}
     common = None
     if measured:
         try:
             common = evaluation_set(version=version, baseline=baseline)
-        except (NoCommonSet, LookupError, OSError, ValueError, KeyError) as exc:
+        except (LookupError, OSError, ValueError, KeyError) as exc:  # NoCommonSet is a LookupError
             evidence["not_like_with_like"] = f"no common evaluation set: {exc}"[:500]
     if common is not None:
         minimum = int(release_setting("GATE_MIN_VIEWERS"))
