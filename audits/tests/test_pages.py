@@ -195,8 +195,8 @@ def test_dashboard_shows_the_latest_audits(rf, users, browser):
     assert cards["Latest fairness audit"]["value"] == "never run"
     assert cards["Audit findings needing attention (high or critical)"]["value"] == "1"
     chart = next(c for c in context["usher_charts"] if c["title"] == "Audit findings raised, last 14 days")
-    data = json.loads(chart["data_json"])
-    assert data["datasets"][1]["label"] == "security" and sum(data["datasets"][1]["data"]) == 1
+    assert chart["datasets"][1]["label"] == "security findings" and sum(chart["datasets"][1]["data"]) == 1
+    assert chart["y"]["title"] == "findings raised (per day)" and chart["points"] == 1
     page = browser("viewer").get("/portal/")
     assert page.status_code == 200 and "Latest security audit" in page.content.decode()
 
