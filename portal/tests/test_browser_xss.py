@@ -169,9 +169,9 @@ def test_planted_labels_run_nothing_and_the_policy_blocks_nothing_of_the_portal(
         assert seen_label >= 15
         # The planted drift label is in the chart's data, as data
         page.goto(reverse("monitoring:drift_report", args=[ids["drift"]]))
-        page.wait_for_function("document.querySelector('canvas.drift-histogram') && "
-                               "Chart.getChart(document.querySelector('canvas.drift-histogram'))")
-        labels = page.evaluate("Chart.getChart(document.querySelector('canvas.drift-histogram')).data.labels")
+        page.wait_for_function("document.querySelector('canvas[id^=drift-histogram-]') && "
+                               "Chart.getChart(document.querySelector('canvas[id^=drift-histogram-]'))")
+        labels = page.evaluate("Chart.getChart(document.querySelector('canvas[id^=drift-histogram-]')).data.labels")
         assert labels[0] == EVIL
         assert console_errors == []
         # The policy is in force: markup injected at run time cannot run an inline handler
