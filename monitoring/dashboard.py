@@ -62,7 +62,7 @@ def charts(request: HttpRequest) -> list[dict]:
          "empty": "No data yet — availability is measured on the platform's recommendation requests.",
          "data": {"labels": labels, "datasets": [{"label": "availability", "data": series("availability", 100)}]}},
         {"title": "p95 latency per hour", "type": "line", "link": "monitoring:slos",
-         "x_title": "hour (UTC)", "y_title": "latency, 95th percentile", "y_unit": "ms",
+         "x_title": "hour (UTC)", "y_title": "p95 latency", "y_unit": "ms",
          "description": "The platform waits at most 600 ms.",
          "empty": "No data yet — latency is measured on the platform's recommendation requests.",
          "data": {"labels": labels, "datasets": [{"label": "p95 latency", "data": series("latency_p95_ms")}]}},

@@ -178,7 +178,7 @@ def _drift_score_chart(rows: list[dict]) -> dict:
              "color": ["red-600" if r["drifted"] else "primary-600" for r in tested]},
             {"label": "threshold (1)", "guide": True, "data": [1.0] * len(tested)},
         ],
-        x_title="feature", y_title="drift score (1 = the feature's threshold)", y_cap=selectors.DRIFT_CHART_CAP,
+        x_title="feature", y_title="drift score", y_cap=selectors.DRIFT_CHART_CAP,
         description=f"−log10 p ÷ −log10 alpha for KS and chi-square, distance ÷ threshold for the distances. "
                     f"Scores above {selectors.DRIFT_CHART_CAP:g} are drawn at {selectors.DRIFT_CHART_CAP:g}; "
                     f"the table and the tooltip give the true value.",

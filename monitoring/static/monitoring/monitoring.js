@@ -110,7 +110,7 @@
     });
     if (driftSets.length) driftSets.push({ label: "threshold (1)", guide: true, data: reportTimes.map(() => 1) });
     draw("chart-drift", "line", reportTimes, driftSets,
-         { x: { title: "drift report (UTC)" }, y: { title: `drift score (above 1 = drifted; capped at ${cap})`, cap: cap },
+         { x: { title: "drift report (UTC)" }, y: { title: `drift score (capped at ${cap})`, cap: cap },
            empty: "No data yet — drift reports are made by beat every hour, or on the Drift page." });
 
     const snaps = feedback.snapshots;

@@ -69,6 +69,10 @@
     return unit === "%" ? text + "%" : `${text} ${unit}`;
   }
 
+  function tickUnit(unit) {
+    return !unit || unit.startsWith("per ") || unit.length > 5 ? "" : unit;
+  }
+
   function emptyBox(box, message, show) {
     if (!box) return;
     let p = box.querySelector("[data-chart-empty]");
@@ -102,7 +106,10 @@
         ds.backgroundColor = colour(name, dsType === "bar" ? 0.85 : 0.15);
       }
       if (d.guide) {
-        Object.assign(ds, {type: "line", borderDash: d.borderDash || [6, 4], pointRadius: 0, fill: false, borderWidth: 1.5});
+        // A threshold line; with a single category a line has no length, so it is drawn as a dash.
+        const single = (spec.labels || []).length < 2;
+        Object.assign(ds, {type: "line", borderDash: d.borderDash || [6, 4], fill: false, borderWidth: 1.5,
+                           pointRadius: single ? 14 : 0, pointStyle: single ? "line" : "circle", pointBorderWidth: 2});
       } else if (dsType === "line") {
         ds.pointRadius = d.pointRadius ?? 2;
         ds.borderWidth = d.borderWidth ?? 2;
@@ -120,12 +127,15 @@
       type: "linear",
       beginAtZero: y.min === undefined || y.min === null,
       title: {display: true, text: y.title || "", color: tick},
-      ticks: {display: true, color: tick, callback: (v) => format(v, y.unit)},
+      // tick values carry a short unit ("ms", "%"); a rate ("per hour") stays in the axis title
+      ticks: {display: true, color: tick, callback: (v) => format(v, tickUnit(y.unit))},
       grid: {color: grid},
     };
     if (isPoint(y.min)) value.min = y.min;
     if (isPoint(y.max)) value.max = y.max;
     const category = {
+      // a line chart of one or two points draws them in the middle of their category, not at the edges
+      offset: type === "bar" || (spec.labels || []).length < 3,
       title: {display: true, text: x.title || "", color: tick},
       ticks: {color: tick, autoSkip: true, maxRotation: 0},
       grid: {display: false},
