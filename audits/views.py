@@ -49,7 +49,7 @@ def _disparity_charts(run: AuditRun) -> list[dict]:
                 id=f"disparity-{attribute}", kind="bar",
                 title=f"Disparity by {attribute} (reference {data['reference_group']})",
                 labels=[f"{g['group']} ({g['viewers']})" for g in groups], datasets=datasets,
-                x_title=f"{attribute} group (viewers)", y_title="disparity (group ÷ reference group)",
+                x_title=f"{attribute} group (viewers)", y_title="disparity (÷ reference)",
                 description="Bars: red outside the band, green inside, amber not significant, grey too few "
                             "viewers to judge; the reference group is 1.",
                 empty=f"No data yet — no {attribute} group had enough viewers to be judged."))

@@ -62,7 +62,7 @@ def test_run_page_has_disparity_charts_tables_and_findings(browser, monkeypatch)
     assert "unfold/js/chart/chart.js" in html and "cdn" not in html.lower()
     assert 'id="disparity-gender"' in html and 'id="disparity-gender-spec"' in html
     spec = json.loads(re.search(r'id="disparity-gender-spec"[^>]*>(.*?)</script>', html, re.S).group(1))
-    assert spec["labels"][0].startswith("M (") and spec["y"]["title"] == "disparity (group ÷ reference group)"
+    assert spec["labels"][0].startswith("M (") and spec["y"]["title"] == "disparity (÷ reference)"
     assert spec["datasets"][-1]["guide"] and spec["points"] > 0
     assert 'data-testid="groups-occupation"' in html
     findings = list(run.findings.all())  # one per metric outside the band

@@ -96,7 +96,7 @@
     const qLabels = Array.from(buckets).sort();
     draw("chart-quality", "line", qLabels.map(label), Object.entries(byVersion).map(([name, rates]) => (
       { label: name, data: qLabels.map((b) => pct100(rates[b] ?? null)) })),
-         { x: TIME, y: { title: "lists followed by a watch (%)", unit: "%" },
+         { x: TIME, y: { title: "watched (%)", unit: "%" },
            empty: "No data yet — online quality needs served lists and the watches that follow them." });
 
     /* One reading direction: the drift score, higher = more drift, above 1 = drifted. Scores above
@@ -119,7 +119,7 @@
       { label: "Gini watched", data: snaps.map((s) => s.gini_watched) },
       { label: "top 1% share watched", data: snaps.map((s) => s.top1_share_watched) },
       { label: "watches after a recommendation", data: snaps.map((s) => s.share_watches_after_recommendation) },
-    ], { x: { title: "feedback bucket start (UTC)" }, y: { title: "concentration (0 = even, 1 = all on one)", min: 0, max: 1 },
+    ], { x: { title: "feedback bucket start (UTC)" }, y: { title: "share or Gini (0–1)", min: 0, max: 1 },
          empty: "No data yet — feedback-loop snapshots are made by beat once a bucket of served lists and watches has closed." });
     document.getElementById("updated").textContent = new Date().toLocaleTimeString();
   }
@@ -144,7 +144,7 @@
       const snaps = data.snapshots;
       draw("chart-feedback-page", "line", snaps.map((s) => label(s.bucket_start)),
            config.metrics.map((m) => ({ label: m.replace(/_/g, " "), data: snaps.map((s) => s[m]) })),
-           { x: { title: "feedback bucket start (UTC)" }, y: { title: "share or concentration (0 to 1)", min: 0 },
+           { x: { title: "feedback bucket start (UTC)" }, y: { title: "share or Gini (0–1)", min: 0 },
              empty: "No data yet — feedback-loop snapshots are made by beat once a bucket of served lists and watches has closed." });
     });
     run();
@@ -167,7 +167,7 @@
       const labels = Array.from(buckets).sort();
       draw("chart-quality-page", "line", labels.map(label), Object.entries(byVersion).map(([name, rates]) => (
         { label: name, data: labels.map((b) => (rates[b] === null || rates[b] === undefined ? null : Math.round(rates[b] * 100000) / 1000)) })),
-           { x: { title: "hour (UTC)" }, y: { title: "lists followed by a watch (%)", unit: "%" },
+           { x: { title: "hour (UTC)" }, y: { title: "watched (%)", unit: "%" },
              empty: "No data yet — online quality needs served lists and the watches that follow them." });
     });
   }

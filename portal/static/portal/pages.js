@@ -43,15 +43,15 @@
     const x = {title: "training run"};
     const bar = (id, sets, y) => chart(id, {type: "bar", labels: d.labels, datasets: sets, x: x, y: y});
     bar("chart-error", [{label: "RMSE", data: d.rmse}, {label: "MAE", data: d.mae}],
-        {title: "error on held-out ratings (stars)", unit: "stars"});
+        {title: "error (stars)"});
     bar("chart-ranking", [{label: "NDCG@20", data: d.ndcg}, {label: "Precision@20", data: d.precision},
-                          {label: "Recall@20", data: d.recall}], {title: "score (0 to 1)", min: 0});
+                          {label: "Recall@20", data: d.recall}], {title: "score (0–1)", min: 0});
     bar("chart-training", [{label: "fit", data: d.fit}, {label: "whole run", data: d.total}],
         {title: "time (s)", unit: "s"});
-    bar("chart-memory", [{label: "peak RSS", data: d.memory}], {title: "peak memory (MiB)", unit: "MiB"});
+    bar("chart-memory", [{label: "peak RSS", data: d.memory}], {title: "peak RSS (MiB)", unit: "MiB"});
     bar("chart-inference", [{label: "p50", data: d.p50}, {label: "p99", data: d.p99}],
-        {title: "recommend() latency (ms per request)", unit: "ms"});
-    bar("chart-size", [{label: "artifact", data: d.size}], {title: "artifact size (KiB)", unit: "KiB"});
+        {title: "latency (ms)", unit: "ms"});
+    bar("chart-size", [{label: "artifact", data: d.size}], {title: "size (KiB)", unit: "KiB"});
   }
 
   /* Every running or queued run's bar polls its JSON endpoint until it ends; a page that shows one
@@ -83,10 +83,10 @@
     const d = readJson("experiment-chart");
     if (!d) return;
     const arms = Object.keys(d.rate);
-    const x = {title: "analysis (month-day time, UTC)"};
-    chart("rate", {type: "line", labels: d.labels, x: x, y: {title: "lists followed by a watch (%)", unit: "%"},
+    const x = {title: "analysis (UTC)"};
+    chart("rate", {type: "line", labels: d.labels, x: x, y: {title: "watched (%)", unit: "%"},
                    datasets: arms.map((a) => ({label: a, data: pct(d.rate[a]), spanGaps: true}))});
-    chart("trials", {type: "line", labels: d.labels, x: x, y: {title: "lists served so far"},
+    chart("trials", {type: "line", labels: d.labels, x: x, y: {title: "lists served"},
                      datasets: arms.map((a) => ({label: a, data: d.trials[a]})), zero_is_empty: true});
     const sets = [];
     Object.keys(d.difference).forEach((a) => {
@@ -99,14 +99,14 @@
     });
     if (sets.length) sets.push({label: "no difference", guide: true, color: "base-400", data: d.labels.map(() => 0)});
     chart("diff", {type: "line", labels: d.labels, datasets: sets, x: x,
-                   y: {title: "difference from control (percentage points)", unit: "pp", min: null}});
+                   y: {title: "difference (percentage points)", unit: "pp", min: null}});
   }
 
   function shadow() {
     const d = readJson("shadow-chart");
     if (!d) return;
-    chart("agreement", {type: "line", labels: d.labels, x: {title: "report window end (month-day time, UTC)"},
-                        y: {title: "agreement with production (−1 to 1)", min: -1, max: 1}, datasets: [
+    chart("agreement", {type: "line", labels: d.labels, x: {title: "report window end (UTC)"},
+                        y: {title: "agreement (−1 to 1)", min: -1, max: 1}, datasets: [
       {label: "overlap@20", data: d.overlap},
       {label: "Kendall τ", data: d.kendall},
       {label: "Spearman ρ", data: d.spearman}]});
@@ -116,9 +116,9 @@
     const d = readJson("rollout-chart");
     if (!d) return;
     const x = {title: "decision (revision, time UTC)"};
-    chart("share", {type: "line", labels: d.labels, x: x, y: {title: "canary share of traffic (%)", unit: "%", min: 0, max: 100},
+    chart("share", {type: "line", labels: d.labels, x: x, y: {title: "canary share (%)", unit: "%", min: 0, max: 100},
                     datasets: [{label: "canary share", data: d.percent, stepped: true}]});
-    chart("quality", {type: "line", labels: d.labels, x: x, y: {title: "lists followed by a watch (%)", unit: "%"}, datasets: [
+    chart("quality", {type: "line", labels: d.labels, x: x, y: {title: "watched (%)", unit: "%"}, datasets: [
       {label: "canary", data: pct(d.canary), tone: "primary", spanGaps: true},
       {label: "production", data: pct(d.production), tone: "reference", spanGaps: true}]});
   }
