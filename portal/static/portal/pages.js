@@ -99,7 +99,7 @@
     });
     if (sets.length) sets.push({label: "no difference", guide: true, color: "base-400", data: d.labels.map(() => 0)});
     chart("diff", {type: "line", labels: d.labels, datasets: sets, x: x,
-                   y: {title: "difference (percentage points)", unit: "pp", min: null}});
+                   y: {title: "difference (pp)", unit: "pp", min: null}});
   }
 
   function shadow() {
