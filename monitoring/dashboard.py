@@ -51,7 +51,7 @@ def charts(request: HttpRequest) -> list[dict]:
 
     return [
         {"title": "Recommendation requests per hour (platform side)", "type": "line", "link": "monitoring:dashboard",
-         "x_title": "hour (UTC)", "y_title": "requests", "y_unit": "per hour",
+         "x_title": "hour (UTC)", "y_title": "requests", "y_unit": "per hour", "y_integer": True,
          "empty": "No data yet — the platform's recommendation requests in the last 24 hours are counted here "
                   "(the simulator or the event stream sends them).",
          "data": {"labels": labels, "datasets": [{"label": "requests", "data": series("requests")},

@@ -21,7 +21,8 @@ charts.js when a live chart refreshes) or a visible ``[data-chart-empty]`` messa
 Spec keys: ``id``, ``title``, ``type`` ("bar" | "line"), ``labels``, ``datasets`` (``label``,
 ``data``; optional ``tone`` — "primary", "reference", "good", "bad", "guide" — or ``color``, a
 palette name such as "primary-600" or a list of them per bar; ``guide: True`` for threshold lines,
-which are not data), ``x`` and ``y`` (``title``, ``unit``; y also ``min``, ``max``, ``cap``),
+which are not data), ``x`` and ``y`` (``title``, ``unit``; y also ``min``, ``max``, ``cap``,
+``integer`` — counts, whole-number ticks),
 ``empty`` (the message), ``points`` (numbers drawn, guides excluded), ``zero_is_empty`` (counts:
 all zeros is shown as the empty state), ``description``, ``href``, ``horizontal``.
 """
@@ -69,6 +70,7 @@ def chart_spec(
     y_min: float | None = None,
     y_max: float | None = None,
     y_cap: float | None = None,
+    y_integer: bool = False,
     horizontal: bool = False,
     zero_is_empty: bool = False,
     description: str = "",
@@ -105,6 +107,8 @@ def chart_spec(
         y["max"] = y_max
     if y_cap is not None:
         y["cap"] = y_cap
+    if y_integer or zero_is_empty:
+        y["integer"] = True
     return {
         "id": _ID.sub("-", id or title.lower()).strip("-")[:80] or "chart",
         "title": title,

@@ -144,7 +144,7 @@ def _chart(raw: dict, source: str) -> dict:
         labels=data.get("labels") or [], datasets=data.get("datasets") or [],
         x_title=raw.get("x_title", ""), y_title=raw.get("y_title", ""), y_unit=raw.get("y_unit", ""),
         y_min=raw.get("y_min"), y_max=raw.get("y_max"), empty=raw.get("empty", ""),
-        zero_is_empty=bool(raw.get("zero_is_empty")),
+        zero_is_empty=bool(raw.get("zero_is_empty")), y_integer=bool(raw.get("y_integer")),
         description=raw.get("description", ""), href=_href(raw.get("link")),
     )
     spec["source"] = source

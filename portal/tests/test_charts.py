@@ -21,7 +21,8 @@ def _render(text: str, **context) -> str:
 def test_a_spec_has_axis_titles_with_units_and_counts_its_points():
     spec = _spec()
     assert spec["x"]["title"] == "hour (UTC)" and spec["y"]["title"] == "latency (ms)" and spec["y"]["unit"] == "ms"
-    assert spec["points"] == 1 and spec["id"] == "latency"
+    assert spec["points"] == 1 and spec["id"] == "latency" and "integer" not in spec["y"]
+    assert _spec(y_integer=True)["y"]["integer"] is True
 
 
 @pytest.mark.parametrize("field", ["x_title", "y_title", "empty", "title"])

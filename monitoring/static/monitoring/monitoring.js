@@ -72,7 +72,7 @@
     draw("chart-traffic", "line", labels, [
       { label: "requests", data: points.map((p) => p.requests) },
       { label: "errors", data: points.map((p) => p.errors), tone: "bad" },
-    ], { x: TIME, y: { title: "requests (per point)" }, empty: noTraffic });
+    ], { x: TIME, y: { title: "requests (per point)", integer: true }, empty: noTraffic });
     draw("chart-latency", "line", labels, [
       { label: "p50", data: points.map((p) => p.latency_p50_ms) },
       { label: "p95", data: points.map((p) => p.latency_p95_ms) },

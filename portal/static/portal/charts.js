@@ -131,6 +131,7 @@
       ticks: {display: true, color: tick, callback: (v) => format(v, tickUnit(y.unit))},
       grid: {color: grid},
     };
+    if (y.integer || spec.zero_is_empty) value.ticks.precision = 0;  // counts: no 0.5 of a rating
     if (isPoint(y.min)) value.min = y.min;
     if (isPoint(y.max)) value.max = y.max;
     const category = {

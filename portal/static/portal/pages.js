@@ -25,7 +25,7 @@
     const h = readJson("histogram-data");
     if (!h) return;
     chart("histogram", {type: "bar", labels: h.labels, datasets: [{label: "current ratings", data: h.values}],
-                        zero_is_empty: true, x: {title: "rating (stars)"}, y: {title: "ratings"}});
+                        zero_is_empty: true, x: {title: "rating (stars)"}, y: {title: "ratings", integer: true}});
   }
 
   function quarantineReasons() {
@@ -33,7 +33,7 @@
     if (!r) return;
     chart("reasons", {type: "bar", horizontal: true, labels: r.labels,
                       datasets: [{label: "quarantined lines and records", data: r.values}],
-                      zero_is_empty: true, x: {title: "reason code"}, y: {title: "quarantined (count)"}});
+                      zero_is_empty: true, x: {title: "reason code"}, y: {title: "quarantined (count)", integer: true}});
   }
 
   // --- training: comparing versions, live progress of runs -------------------------------------------
@@ -86,7 +86,7 @@
     const x = {title: "analysis (UTC)"};
     chart("rate", {type: "line", labels: d.labels, x: x, y: {title: "watched (%)", unit: "%"},
                    datasets: arms.map((a) => ({label: a, data: pct(d.rate[a]), spanGaps: true}))});
-    chart("trials", {type: "line", labels: d.labels, x: x, y: {title: "lists served"},
+    chart("trials", {type: "line", labels: d.labels, x: x, y: {title: "lists served", integer: true},
                      datasets: arms.map((a) => ({label: a, data: d.trials[a]})), zero_is_empty: true});
     const sets = [];
     Object.keys(d.difference).forEach((a) => {
