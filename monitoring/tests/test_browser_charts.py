@@ -83,6 +83,12 @@ def test_charts_have_y_ticks_titles_colours_and_empty_states(page, browser_login
     assert page.evaluate("Chart.getChart(document.getElementById('chart-feedback')) === undefined")
     assert page.evaluate(UNEXPLAINED) == []
     page.screenshot(path=str(_shots() / "monitoring-dashboard.png"), full_page=True)
+    # unfold's dark theme: the axes take the dark neutral colours
+    page.evaluate("document.documentElement.classList.add('dark')")
+    page.wait_for_function("""Chart.getChart(document.getElementById('chart-traffic')).options.scales.y.ticks.color
+                              === UsherCharts.colour('base-400')""")
+    page.screenshot(path=str(_shots() / "monitoring-dashboard-dark.png"), full_page=True)
+    page.evaluate("document.documentElement.classList.remove('dark')")
 
     # The drift report: the score chart and the histograms, drawn from their specs
     page.goto(reverse("monitoring:drift_report", args=[report.pk]))

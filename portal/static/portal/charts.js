@@ -88,6 +88,13 @@
     p.textContent = message || box.dataset.emptyMessage || "No data yet.";
   }
 
+  function isDark() { return document.documentElement.classList.contains("dark"); }
+
+  /* Ticks, titles and grid lines in the theme's neutral colours, for the light or the dark theme. */
+  function axisColours() {
+    return isDark() ? {tick: colour("base-400"), grid: colour("base-800")} : {tick: colour("base-500"), grid: colour("base-200")};
+  }
+
   function config(spec) {
     const type = spec.type || "line";
     const x = spec.x || {};
@@ -121,8 +128,7 @@
       delete ds.tone; delete ds.color; delete ds.guide;
       return ds;
     });
-    const tick = colour("base-500");
-    const grid = colour("base-200");
+    const {tick, grid} = axisColours();
     const value = {
       type: "linear",
       beginAtZero: y.min === undefined || y.min === null,
@@ -201,8 +207,31 @@
 
   window.UsherCharts = {draw: draw, countPoints: countPoints, format: format, colour: colour, readJson: readJson};
 
+  // unfold's theme switch toggles html.dark: recolour the axes of every chart drawn here.
+  const drawn = new Set();
+  const track = draw;
+  window.UsherCharts.draw = function (target, spec) {
+    const chart = track(target, spec);
+    if (chart) drawn.add(chart.canvas);
+    return chart;
+  };
+  new MutationObserver(() => {
+    const {tick, grid} = axisColours();
+    drawn.forEach((canvas) => {
+      const chart = typeof Chart === "undefined" ? null : Chart.getChart(canvas);
+      if (!chart) { drawn.delete(canvas); return; }
+      Object.values(chart.options.scales).forEach((scale) => {
+        scale.ticks.color = tick;
+        scale.title.color = tick;
+        if (scale.grid.display !== false) scale.grid.color = grid;
+      });
+      chart.options.plugins.legend.labels.color = tick;
+      chart.update("none");
+    });
+  }).observe(document.documentElement, {attributes: true, attributeFilter: ["class"]});
+
   document.querySelectorAll("canvas[data-usher-chart]").forEach((canvas) => {
     const spec = readJson(canvas.dataset.usherChart);
-    if (spec) draw(canvas, spec);
+    if (spec) window.UsherCharts.draw(canvas, spec);
   });
 })();
