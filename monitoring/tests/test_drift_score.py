@@ -110,3 +110,13 @@ def test_the_trend_api_gives_the_same_score_for_the_dashboard(client_for):
     assert all(p["drift_score"] < 1 for p in data["features"]["viewer_gender"])
     report = client_for("viewer").get(reverse("api-monitoring-drift-detail", args=[data["reports"][0]["id"]])).json()
     assert {r["feature"]: r["drift_score"] > 1 for r in report["results"]} == {"rating": True, "viewer_gender": False}
+
+
+def test_prometheus_exports_the_same_drift_score():
+    from monitoring.prometheus import _families
+
+    _report([FAR, CALM, NEAR])
+    family = next(f for f in _families() if f.name == "usher_drift_score")
+    scores = {s.labels["feature"]: s.value for s in family.samples}
+    assert scores["rating"] == pytest.approx(150.0) and scores["rating"] > 1
+    assert scores["viewer_gender"] < 1 and scores["watch_genre"] == pytest.approx(0.5)
