@@ -77,4 +77,19 @@ def test_every_dashboard_chart_builder_gives_axes_and_an_empty_message(rf, users
         spec = chart_spec(title=raw["title"], kind=raw["type"], labels=raw["data"]["labels"],
                           datasets=raw["data"]["datasets"], x_title=raw.get("x_title", ""),
                           y_title=raw.get("y_title", ""), y_unit=raw.get("y_unit", ""), empty=raw.get("empty", ""))
-        assert spec["empty"].startswith("No ") and spec["y"]["title"], raw["title"]
+        assert spec["empty"].startswith("No data yet — ") and spec["y"]["title"], raw["title"]
+
+
+def test_the_dashboard_of_an_empty_portal_says_why_each_chart_is_empty(web_client_for):
+    import re
+
+    from django.urls import reverse
+
+    html = web_client_for("viewer").get(reverse("admin:index")).content.decode()
+    boxes = re.findall(r'<section[^>]*data-chart="([^"]+)"[^>]*data-chart-points="(\d+)"[^>]*>(.*?)</section>', html, re.S)
+    assert len(boxes) >= 5
+    for chart_id, points, body in boxes:
+        assert int(points) > 0 or re.search(r"data-chart-empty>No data yet — \w", body), chart_id
+    # with nothing logged and no request served, the counts and the traffic are empty states
+    empty = {chart_id for chart_id, points, _ in boxes if points == "0"}
+    assert any(i.startswith("dashboard-monitoring-recommendation-requests") for i in empty), empty
