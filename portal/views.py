@@ -196,3 +196,20 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
         return _api_error(request, 403, f"CSRF check failed: {reason}")
     return _error_page(request, 403, detail="The form had expired or came from another site. Reload the page "
                                              "and submit it again.")
+
+
+def lockout_response(request: HttpRequest, original_response: HttpResponse | None = None,
+                     credentials: dict | None = None) -> HttpResponse:
+    """django-axes' answer while a username is locked out for a client (``AXES_LOCKOUT_CALLABLE``):
+    the API's JSON 429 under /api/ (``POST /api/v1/auth/token``), the lockout page elsewhere."""
+    from django.shortcuts import render
+
+    seconds = int(settings.AXES_COOLOFF_TIME.total_seconds())
+    if _wants_json(request):
+        response = JsonResponse({"error": f"Too many failed logins: this account is locked for this client for up "
+                                          f"to {seconds // 60} minutes. Try again later or ask an admin.",
+                                 "detail": "locked_out"}, status=429)
+    else:
+        response = render(request, settings.AXES_LOCKOUT_TEMPLATE, {"cooloff_minutes": seconds // 60}, status=429)
+    response["Retry-After"] = str(seconds)
+    return response

@@ -152,6 +152,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "portal/locked_out.html"
+# The page above for the portal, the API's JSON 429 for POST /api/v1/auth/token.
+AXES_LOCKOUT_CALLABLE = "portal.views.lockout_response"
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 AXES_VERBOSE = env.bool("AXES_VERBOSE", default=False)
 
