@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 @require_GET
 def healthz(request: HttpRequest) -> HttpResponse:
-    """The process answers."""
+    """Liveness: the process answers (nothing else is touched; a restart is the cure when it does not).
+    Whether it can do its work is ``/readyz``."""
     return HttpResponse("ok\n", content_type="text/plain")
 
 
@@ -77,12 +78,24 @@ def _may_see_errors(request: HttpRequest) -> bool:
         return False
 
 
+def _checks() -> dict[str, Callable[[], None]]:
+    """The database and the broker, then each app's own (``<app>.health.readiness_checks()``: the
+    recommender's ``serving``, which is not ready until /recommend can answer by the contract)."""
+    from portal.contrib import app_modules
+
+    checks: dict[str, Callable[[], None]] = {"database": _check_database, "broker": _check_broker}
+    for module in app_modules("health"):
+        if hasattr(module, "readiness_checks"):
+            checks.update(module.readiness_checks())
+    return checks
+
+
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Each dependency checked with a bounded timeout; 503 when any fails. Anonymous callers (a load
+    """Can this process do its work: each check (the database, the broker, each app's: serving has a
+    model or a fallback list) with a bounded timeout; 503 when any fails. Anonymous callers (a load
     balancer) get the ok flags only; a signed-in operator or admin also gets each error text."""
-    futures = {"database": _check_database, "broker": _check_broker}
-    checks = {name: _run_check(name, fn) for name, fn in futures.items()}
+    checks = {name: _run_check(name, fn) for name, fn in _checks().items()}
     ready = all(c["ok"] for c in checks.values())
     if not _may_see_errors(request):
         checks = {name: {"ok": c["ok"]} for name, c in checks.items()}
