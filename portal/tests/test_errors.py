@@ -175,3 +175,27 @@ def test_a_post_to_the_other_slash_form_is_redirected_keeping_the_method(client_
 
 def test_an_unknown_path_with_a_slash_is_still_a_404_not_a_redirect(client_for):
     _assert_api_error(client_for("viewer").get("/api/v1/nonexistent/"), 404)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_404_page_looks_like_the_portal_in_a_browser(page, browser_login, users, tmp_path):
+    # Given a signed-in operator, when they open an address that does not exist
+    messages: list[str] = []
+    page.on("console", lambda m: messages.append(m.text) if m.type == "error" else None)
+    browser_login(users["operator"])
+    response = page.goto("/portal/no-such-page/")
+    # Then the portal's own error page: its stylesheet applied, the heading and the way back visible
+    assert response.status == 404
+    page.screenshot(path=str(tmp_path / "404.png"), full_page=True)
+    heading = page.locator("[data-testid=error-page] h1")
+    assert heading.inner_text() == "Page not found"
+    assert page.evaluate("getComputedStyle(document.body).fontFamily").startswith("Inter")
+    link = page.get_by_role("link", name="Go to the dashboard")
+    assert link.is_visible()
+    assert "URLconf" not in page.content()
+    # no console error besides the browser's own note of the 404 status (the CSP holds on this page too)
+    assert [m for m in messages if "404" not in m] == []
+    link.click()
+    page.wait_for_load_state("load")
+    assert page.url.rstrip("/").endswith("/portal")
