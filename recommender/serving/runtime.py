@@ -691,15 +691,19 @@ def artifact_ranking(model, size: int) -> list[tuple[str, float]]:
     """A model's items ranked without a viewer, for a fallback when nothing better is at hand: by the
     item bias (factor and bias models), the item scores (popularity), the item mean (co-clustering),
     else in the artifact's item order."""
-    arrays = getattr(model, "_a", {})  # the artifact's arrays (memory-mapped, read only)
-    item_ids = list(getattr(model, "item_ids", []))
-    for name in ("item_bias", "item_scores", "item_mean"):
-        values = arrays.get(name)
-        if values is not None and len(values) == len(item_ids):
-            values = np.asarray(values, dtype=np.float64)
-            order = np.lexsort((np.arange(len(item_ids)), -values))[:size]
-            return [(item_ids[i], round(float(values[i]), 6)) for i in order.tolist()]
-    return [(item, 0.0) for item in item_ids[:size]]
+    try:
+        arrays = getattr(model, "_a", {})  # the artifact's arrays (memory-mapped, read only)
+        item_ids = list(getattr(model, "item_ids", []))
+        for name in ("item_bias", "item_scores", "item_mean"):
+            values = arrays.get(name)
+            if values is not None and len(values) == len(item_ids):
+                values = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=-1e9, posinf=1e9, neginf=-1e9)
+                order = np.lexsort((np.arange(len(item_ids)), -values))[:size]
+                return [(item_ids[i], round(float(values[i]), 6)) for i in order.tolist()]
+        return [(item, 0.0) for item in item_ids[:size]]
+    except Exception:  # noqa: BLE001 - a last resort must not be the thing that fails
+        logger.exception("serving: could not rank the artifact's items")
+        return []
 
 
 def _drop_connection() -> None:
