@@ -217,3 +217,29 @@ def test_from_the_first_ready_answer_every_recommendation_is_a_full_line(tmp_pat
         if status != 200 or not 1 <= len(items) <= 20 or not set(items) <= set(ITEM_IDS):
             problems.append(f"{status} {body[:80]!r}")
     assert not problems, f"{len(problems)} bad answers after readiness, e.g. {problems[:5]}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_the_database_or_a_local_list_the_models_items_answer(catalog):
+    import numpy as np
+
+    from recommender.serving.tests.conftest import factor_arrays
+
+    # Given a model in production that a worker loaded once (so the deployment is cached on disk)
+    deploy(make_version("v1", seed=0))
+    first = Runtime()
+    first.refresh_all()
+    first.startup_fallback_path.unlink()  # and no local copy of the start-up list
+    # When a worker starts with the database away and no snapshot
+    from django.db import connections
+
+    with database_unreachable():
+        connections.close_all()
+        fresh = Runtime()
+        fresh.refresh_all()
+        # Then it is ready, and an unknown viewer gets the model's items by their bias, best first
+        assert fresh.readiness()["ok"] and fresh.readiness()["fallback_source"].startswith("model artifact")
+        bias = factor_arrays(seed=0)["item_bias"]
+        expected = [ITEM_IDS[i] for i in np.argsort(-bias, kind="stable")[:20]]
+        assert fresh.recommend(UNKNOWN_VIEWER, 20).items == expected
+    connections.close_all()
