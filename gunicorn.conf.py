@@ -31,6 +31,9 @@ proc_name = "usher-web"
 
 
 def post_worker_init(worker):
+    # Runs before this worker accepts its first connection: the deployment, the seen index and the
+    # start-up fallback list are loaded here, so its first /recommend answer is already a full line and
+    # its /readyz is 200 from the start (docs/serving.md, "Liveness and readiness").
     import gc
 
     from recommender.serving.runtime import runtime_start

@@ -49,9 +49,15 @@ def charts(request: HttpRequest) -> list[dict]:
         "title": "Audit findings raised, last 14 days",
         "type": "bar",
         "link": "audits:findings",
+        "x_title": "day first seen (month-day)",
+        "y_title": "findings raised",
+        "y_unit": "per day",
+        "zero_is_empty": True,
+        "empty": "No data yet — no finding raised in the last 14 days; fairness and security audits run on "
+                 "beat's schedule (or: manage.py audit <kind>).",
         "data": {
             "labels": [d.strftime("%m-%d") for d in days],
-            "datasets": [{"label": kind, "data": [counts.get((d, kind), 0) for d in days]}
+            "datasets": [{"label": f"{kind} findings", "data": [counts.get((d, kind), 0) for d in days]}
                          for kind in ("fairness", "security")],
         },
     }]

@@ -17,15 +17,18 @@ from django.views import View
 from audits import selectors, services, sources
 from audits.errors import UsherError, ValidationError
 from audits.models import AuditFinding, AuditRun, FindingResolution, Severity
+from portal.charts import chart_spec
 from portal.pages import PortalPage
 from portal.permissions import may
 
-VERDICT_COLORS = {"fail": "#dc2626", "pass": "#16a34a", "reference": "#2563eb", "not_significant": "#d97706",
-                  "insufficient_data": "#9ca3af", "excluded": "#9ca3af", "undefined": "#9ca3af"}
+# Verdicts in the portal's palette (portal/static/portal/charts.js resolves the names to unfold's colours).
+VERDICT_COLORS = {"fail": "red-600", "pass": "green-600", "reference": "primary-600", "not_significant": "orange-500",
+                  "insufficient_data": "base-400", "excluded": "base-400", "undefined": "base-400"}
 
 
 def _disparity_charts(run: AuditRun) -> list[dict]:
-    """Chart.js configs: per attribute, the judged metrics' disparity per group, with the band."""
+    """Chart specs (portal.charts): per attribute, the judged metrics' disparity per group, with the
+    band; per dimension, the recommended vs watched exposure."""
     charts = []
     for check in run.results.get("checks", []):
         if check["name"] != "fairness.model" or check["status"] != "ok":
@@ -34,41 +37,38 @@ def _disparity_charts(run: AuditRun) -> list[dict]:
         low, high = results["band"]
         for attribute, data in results["attributes"].items():
             groups = [g for g in data["groups"] if g["verdict"] not in ("excluded",)]
-            labels = [f"{g['group']} ({g['viewers']})" for g in groups]
-            datasets = []
-            for metric in results["judged_metrics"]:
-                datasets.append({
-                    "type": "bar", "label": f"{metric} disparity",
-                    "data": [g["metrics"][metric]["disparity"] for g in groups],
-                    "backgroundColor": [VERDICT_COLORS.get(g["metrics"][metric].get("verdict", g["verdict"]),
-                                                           "#6b7280") for g in groups],
-                })
-            datasets.append({"type": "line", "label": f"band low {low}", "data": [low] * len(groups),
-                             "borderColor": "#dc2626", "borderDash": [6, 4], "pointRadius": 0, "fill": False})
-            datasets.append({"type": "line", "label": f"band high {high}", "data": [high] * len(groups),
-                             "borderColor": "#dc2626", "borderDash": [6, 4], "pointRadius": 0, "fill": False})
-            charts.append({"id": f"disparity-{attribute}", "data_id": f"disparity-{attribute}-data", "title": f"Disparity by {attribute} "
-                           f"(reference {data['reference_group']})",
-                           "config": {"type": "bar", "data": {"labels": labels, "datasets": datasets},
-                                      "options": {"responsive": True, "animation": False,
-                                                  "plugins": {"legend": {"position": "bottom"}},
-                                                  "scales": {"y": {"beginAtZero": True}}}}})
+            datasets = [{
+                "type": "bar", "label": f"{metric} disparity",
+                "data": [g["metrics"][metric]["disparity"] for g in groups],
+                "color": [VERDICT_COLORS.get(g["metrics"][metric].get("verdict", g["verdict"]), "base-400")
+                          for g in groups],
+            } for metric in results["judged_metrics"]]
+            datasets.append({"label": f"band low {low}", "guide": True, "data": [low] * len(groups)})
+            datasets.append({"label": f"band high {high}", "guide": True, "data": [high] * len(groups)})
+            charts.append(chart_spec(
+                id=f"disparity-{attribute}", kind="bar",
+                title=f"Disparity by {attribute} (reference {data['reference_group']})",
+                labels=[f"{g['group']} ({g['viewers']})" for g in groups], datasets=datasets,
+                x_title=f"{attribute} group (viewers)", y_title="disparity (÷ reference)",
+                description="Bars: red outside the band, green inside, amber not significant, grey too few "
+                            "viewers to judge; the reference group is 1.",
+                empty=f"No data yet — no {attribute} group had enough viewers to be judged."))
     for check in run.results.get("checks", []):
         if check["name"] != "fairness.system" or check["status"] != "ok":
             continue
         exposure = (check["results"] or {}).get("exposure") or {}
         for dimension, rows in (exposure.get("dimensions") or {}).items():
             rows = rows[:15]
-            charts.append({"id": f"exposure-{dimension}", "data_id": f"exposure-{dimension}-data", "title": f"Exposure by {dimension.replace('_', ' ')}",
-                           "config": {"type": "bar", "data": {
-                               "labels": [r["category"] for r in rows],
-                               "datasets": [
-                                   {"label": "share of recommendations", "data": [r["recommended_share"] for r in rows],
-                                    "backgroundColor": "#2563eb"},
-                                   {"label": "share of watches", "data": [r["watched_share"] for r in rows],
-                                    "backgroundColor": "#9ca3af"}]},
-                               "options": {"responsive": True, "animation": False,
-                                           "plugins": {"legend": {"position": "bottom"}}}}})
+            name = dimension.replace("_", " ")
+            share = [None if r["recommended_share"] is None else round(100 * r["recommended_share"], 3) for r in rows]
+            watched = [None if r["watched_share"] is None else round(100 * r["watched_share"], 3) for r in rows]
+            charts.append(chart_spec(
+                id=f"exposure-{dimension}", kind="bar", title=f"Exposure by {name}",
+                labels=[r["category"] for r in rows],
+                datasets=[{"label": "share of recommendations", "data": share, "tone": "primary"},
+                          {"label": "share of watches", "data": watched, "tone": "reference"}],
+                x_title=name, y_title="share", y_unit="%",
+                empty=f"No data yet — no recommendation or watch with a known {name} in the audit's window."))
     return charts
 
 

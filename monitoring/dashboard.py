@@ -51,10 +51,19 @@ def charts(request: HttpRequest) -> list[dict]:
 
     return [
         {"title": "Recommendation requests per hour (platform side)", "type": "line", "link": "monitoring:dashboard",
+         "x_title": "hour (UTC)", "y_title": "requests", "y_unit": "per hour", "y_integer": True,
+         "empty": "No data yet — the platform's recommendation requests in the last 24 hours are counted here "
+                  "(the simulator or the event stream sends them).",
          "data": {"labels": labels, "datasets": [{"label": "requests", "data": series("requests")},
-                                                 {"label": "errors", "data": series("errors")}]}},
-        {"title": "Availability and p95 latency per hour", "type": "line", "link": "monitoring:slos",
-         "description": "Availability: status 200 within 600 ms, in %. Latency in ms.",
-         "data": {"labels": labels, "datasets": [{"label": "availability %", "data": series("availability", 100)},
-                                                 {"label": "p95 ms", "data": series("latency_p95_ms")}]}},
+                                                 {"label": "errors", "data": series("errors"), "tone": "bad"}]}},
+        {"title": "Availability per hour", "type": "line", "link": "monitoring:slos",
+         "x_title": "hour (UTC)", "y_title": "availability", "y_unit": "%", "y_max": 100,
+         "description": "Share of requests answered with status 200 within 600 ms; hours without requests are gaps.",
+         "empty": "No data yet — availability is measured on the platform's recommendation requests.",
+         "data": {"labels": labels, "datasets": [{"label": "availability", "data": series("availability", 100)}]}},
+        {"title": "p95 latency per hour", "type": "line", "link": "monitoring:slos",
+         "x_title": "hour (UTC)", "y_title": "p95 latency", "y_unit": "ms",
+         "description": "The platform waits at most 600 ms.",
+         "empty": "No data yet — latency is measured on the platform's recommendation requests.",
+         "data": {"labels": labels, "datasets": [{"label": "p95 latency", "data": series("latency_p95_ms")}]}},
     ]

@@ -115,13 +115,18 @@ def _families() -> list:
         incidents.add_metric([severity, status], n)
 
     drift = GaugeMetricFamily("usher_drift_features_drifted", "Drifted features in the latest drift report.")
-    drift_score = GaugeMetricFamily("usher_drift_score", "Each feature's test figure in the latest drift report.",
-                                    labels=["feature", "test"])
+    drift_score = GaugeMetricFamily(
+        "usher_drift_score", "Each feature's drift score in the latest drift report: higher is more drift, above 1 "
+        "is drifted (-log10 p / -log10 alpha for ks and chi2, distance / threshold otherwise).",
+        labels=["feature", "test"])
     report = DriftReport.objects.order_by("-created_at", "-id").first()
     if report is not None and report.created_at >= now - timedelta(days=2):
         drift.add_metric([], report.drifted_features)
-        for feature, test, score in report.results.exclude(score=None).values_list("feature", "test", "score"):
-            drift_score.add_metric([feature, test], score)
+        for feature, test, score, threshold, p_value in report.results.exclude(score=None).values_list(
+                "feature", "test", "score", "threshold", "p_value"):
+            value = selectors.drift_score(test=test, score=score, threshold=threshold, p_value=p_value)
+            if value is not None:
+                drift_score.add_metric([feature, test], value)
     return [requests, errors, availability, latency, personalized, fallbacks, totals, sli, budget, burn,
             incidents, drift, drift_score]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from datetime import datetime, timedelta
 
@@ -216,6 +217,85 @@ def drift_feature_list() -> QuerySet[DriftFeature]:
 
 def drift_report_list() -> QuerySet[DriftReport]:
     return DriftReport.objects.prefetch_related("results").order_by("-created_at", "-id")
+
+
+# --- the drift score: one reading direction for every test --------------------------------------------
+P_VALUE_TESTS = ("ks", "chi2")
+# Charts draw drift scores above this at the cap (the table and the tooltip give the true value): one
+# feature at p = 1e-300 (a score of 150 against alpha 0.01) would otherwise flatten every other line.
+DRIFT_CHART_CAP = 5.0
+_TEST_NAMES = {"ks": "Kolmogorov–Smirnov", "chi2": "chi-square", "wasserstein": "Wasserstein ÷ reference std",
+               "jensen_shannon": "Jensen–Shannon", "psi": "PSI"}
+_SMALLEST_P = 1e-300
+
+
+def drift_score(*, test: str, score: float | None, threshold: float | None,
+                p_value: float | None = None) -> float | None:
+    """How far a feature has drifted, on one scale for every test: higher is more drift, above 1 is
+    drifted, 1 is the threshold.
+
+    - p-value tests (KS, chi-square; drifted when p < alpha): −log10(p) ÷ −log10(alpha). p = alpha
+      gives 1, p = alpha² gives 2; p = 1 gives 0.
+    - distances (Wasserstein ÷ std, Jensen–Shannon, PSI; drifted when distance > threshold):
+      distance ÷ threshold.
+
+    None when the feature was not tested (no data on one side) or the threshold cannot be read."""
+    if score is None or threshold is None:
+        return None
+    if test in P_VALUE_TESTS:
+        if not 0 < threshold < 1:
+            return None
+        p = min(max(p_value if p_value is not None else score, _SMALLEST_P), 1.0)
+        return abs(math.log10(p) / math.log10(threshold))
+    if threshold <= 0:
+        return None
+    return score / threshold
+
+
+def drift_test_label(test: str) -> str:
+    return _TEST_NAMES.get(test, test)
+
+
+def drift_threshold_text(*, test: str, threshold: float | None) -> str:
+    """The rule the score's 1 stands for: "p < 0.01" or "Jensen–Shannon > 0.1"."""
+    if threshold is None:
+        return "–"
+    if test in P_VALUE_TESTS:
+        return f"p < {threshold:g}"
+    return f"{drift_test_label(test)} > {threshold:g}"
+
+
+def drift_result_rows(*, report: DriftReport) -> list[dict]:
+    """A report's results as the report page shows them, each with its drift score (above 1 =
+    drifted), most drifted first."""
+    rows = []
+    for r in report.results.all():
+        rows.append({
+            "feature": r.feature, "kind": r.kind, "test": r.test, "test_label": drift_test_label(r.test),
+            "statistic": r.statistic, "p_value": r.p_value if r.test in P_VALUE_TESTS else None,
+            "threshold_text": drift_threshold_text(test=r.test, threshold=r.threshold),
+            "drift_score": drift_score(test=r.test, score=r.score, threshold=r.threshold, p_value=r.p_value),
+            "drifted": r.drifted, "n_reference": r.n_reference, "n_current": r.n_current, "note": r.note,
+            "histogram": r.histogram,
+        })
+    rows.sort(key=lambda row: (row["drift_score"] is None, -(row["drift_score"] or 0.0), row["feature"]))
+    return rows
+
+
+def drift_trend(*, reports: int = 48) -> dict:
+    """Each feature's drift score over the last ``reports`` reports, oldest first: ``{"reports":
+    [{id, time, status}], "features": {feature: [{time, report, test, score, drift_score,
+    drifted}]}}``."""
+    chosen = list(drift_report_list()[:reports])[::-1]
+    series: dict[str, list] = {}
+    for report in chosen:
+        for r in report.results.all():
+            series.setdefault(r.feature, []).append({
+                "time": report.created_at, "report": report.pk, "test": r.test, "score": r.score,
+                "drift_score": drift_score(test=r.test, score=r.score, threshold=r.threshold, p_value=r.p_value),
+                "drifted": r.drifted})
+    return {"reports": [{"id": r.pk, "time": r.created_at, "status": r.status} for r in chosen],
+            "features": series}
 
 
 def feedback_snapshot_list(*, since: datetime | None = None, until: datetime | None = None

@@ -24,6 +24,7 @@ from monitoring.services.feedback import ADVERSE_DIRECTION, feedback_snapshots_u
 from monitoring.services.quality import online_quality
 from monitoring.services.slo import slo_status
 from portal.api.params import QueryParams
+from portal.charts import chart_spec
 from portal.errors import UsherError
 from portal.pages import PortalPage
 from portal.permissions import may
@@ -70,6 +71,7 @@ class DashboardView(PortalPage):
                 "feedback": reverse("api-monitoring-feedback"),
                 "slos": reverse("api-monitoring-slo-status"),
             },
+            "driftCap": selectors.DRIFT_CHART_CAP,
             "availabilityObjective": next((s["objective"] for s in context["slos"] if s["kind"] == "availability"),
                                           None),
         })
@@ -164,6 +166,41 @@ class DriftListView(PortalPage, _OperatorPost):
         return redirect("monitoring:drift_report", pk=report.pk) if report else redirect("monitoring:drift")
 
 
+def _drift_score_chart(rows: list[dict]) -> dict:
+    """The report's drift score per feature: one scale for every test, above 1 = drifted, capped at
+    ``DRIFT_CHART_CAP`` so one far-drifted feature leaves the others readable."""
+    tested = [r for r in rows if r["drift_score"] is not None]
+    return chart_spec(
+        id="drift-scores", title="Drift score per feature (above 1 = drifted)", kind="bar",
+        labels=[r["feature"] for r in tested],
+        datasets=[
+            {"label": "drift score (red: drifted)", "data": [round(r["drift_score"], 4) for r in tested],
+             "color": ["red-600" if r["drifted"] else "primary-600" for r in tested]},
+            {"label": "threshold (1)", "guide": True, "data": [1.0] * len(tested)},
+        ],
+        x_title="feature", y_title="drift score", y_cap=selectors.DRIFT_CHART_CAP,
+        description=f"−log10 p ÷ −log10 alpha for KS and chi-square, distance ÷ threshold for the distances. "
+                    f"Scores above {selectors.DRIFT_CHART_CAP:g} are drawn at {selectors.DRIFT_CHART_CAP:g}; "
+                    f"the table and the tooltip give the true value.",
+        empty="No data yet — no feature could be tested: the reference or the current window holds no events.",
+    )
+
+
+def _drift_histogram_chart(row: dict) -> dict:
+    h = row["histogram"]
+    numeric = row["kind"] == "numeric"
+    return chart_spec(
+        id=f"drift-histogram-{row['feature']}", title=f"{row['feature']}: reference vs current", kind="bar",
+        labels=h.get("labels") or [],
+        datasets=[{"label": "reference (training snapshot)", "tone": "reference",
+                   "data": [round(100 * v, 3) for v in h.get("reference") or []]},
+                  {"label": "current window", "tone": "primary",
+                   "data": [round(100 * v, 3) for v in h.get("current") or []]}],
+        x_title="value range" if numeric else "category", y_title="share of observations", y_unit="%",
+        empty=f"No data yet — {row['note'] or 'no observation of this feature in either window'}.",
+    )
+
+
 class DriftReportView(PortalPage):
     template_name = "monitoring/drift_report.html"
     title = "Drift report"
@@ -171,10 +208,11 @@ class DriftReportView(PortalPage):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         report = get_object_or_404(selectors.drift_report_list(), pk=self.kwargs["pk"])
-        results = list(report.results.all())
+        rows = selectors.drift_result_rows(report=report)
         context.update({
-            "report": report, "results": results, "title": f"Drift report #{report.pk} ({report.get_status_display()})",
-            "histograms": _json({r.feature: r.histogram for r in results if r.histogram}),
+            "report": report, "results": rows, "title": f"Drift report #{report.pk} ({report.get_status_display()})",
+            "score_chart": _drift_score_chart(rows),
+            "histogram_charts": [_drift_histogram_chart(r) for r in rows if r["histogram"]],
         })
         return context
 

@@ -3,7 +3,9 @@
 An app contributes by having the module: ``<app>.navigation`` (``sections(request)``),
 ``<app>.dashboard`` (``cards(request)``, optional ``charts(request)``), ``<app>.bootstrap``
 (``steps()``), ``<app>.schedules`` (``TASKS``: the tasks operators may schedule), ``<app>.health``
-(``readiness_detail()``: what signed-in callers of ``/readyz`` see beside the checks). A missing module is skipped; an error inside one is raised, not hidden.
+(``readiness_checks()``: ``{name: check}`` that ``/readyz`` runs beside the database and the broker,
+each raising when not ready; ``readiness_detail()``: what signed-in callers of ``/readyz`` see beside
+the checks). A missing module is skipped; an error inside one is raised, not hidden.
 """
 
 from __future__ import annotations

@@ -6,8 +6,10 @@ An app's ``dashboard.py`` defines ``cards(request) -> list[dict]`` and may defin
 - card: ``{"title": str, "value": int | float | str, "link": "<url name>" or "/path"
   (optional), "description": str (optional), "icon": "<material symbol>" (optional)}``
 - chart: ``{"title": str, "type": "bar" | "line", "data": {"labels": [...], "datasets":
-  [{"label": str, "data": [numbers]}, ...]}, "description": str (optional)}`` — Chart.js data,
-  drawn by unfold's bundled Chart.js (no CDN).
+  [{"label": str, "data": [numbers]}, ...]}, "x_title": str, "y_title": str, "y_unit": str
+  (optional), "empty": "No data yet — <why>", "zero_is_empty": bool (optional, for counts), "description": str (optional), "link": (optional)}``
+  — made into a ``portal.charts.chart_spec`` (axis titles and the empty message are required) and
+  drawn by ``portal/static/portal/charts.js`` with unfold's bundled Chart.js (no CDN).
 
 A contribution that raises is logged and shown as an error card, so one app's bug never takes
 the dashboard down for everyone.
@@ -15,7 +17,6 @@ the dashboard down for everyone.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 
@@ -24,13 +25,12 @@ from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
 from portal import selectors
+from portal.charts import chart_spec
 from portal.contrib import app_modules
 from portal.models import ActivityLogEntry
 
 logger = logging.getLogger(__name__)
 
-# Unfold resolves ``var(--color-…)`` in datasets to the theme's colours.
-_PALETTE = ["var(--color-primary-600)", "var(--color-primary-300)", "var(--color-base-400)", "var(--color-primary-800)"]
 
 
 def _portal_cards(request: HttpRequest) -> list[dict]:
@@ -84,14 +84,25 @@ def _portal_charts(request: HttpRequest) -> list[dict]:
         {
             "title": "Activity, last 14 days",
             "type": "bar",
+            "link": "portal:activity",
+            "x_title": "day (month-day, UTC)",
+            "y_title": "activity-log entries",
+            "y_unit": "per day",
+            "zero_is_empty": True,
+            "empty": "No data yet — every change made by a person or a schedule is logged here.",
             "data": {
                 "labels": [day[5:] for day, _ in daily],
-                "datasets": [{"label": "entries", "data": [n for _, n in daily]}],
+                "datasets": [{"label": "activity-log entries", "data": [n for _, n in daily]}],
             },
         },
         {
             "title": "Reviews by status",
             "type": "bar",
+            "link": "portal:inbox",
+            "x_title": "status",
+            "y_title": "reviews",
+            "zero_is_empty": True,
+            "empty": "No data yet — reviews appear when someone requests a promotion or a waiver.",
             "data": {
                 "labels": [status.replace("_", " ") for status in counts],
                 "datasets": [{"label": "reviews", "data": list(counts.values())}],
@@ -126,20 +137,18 @@ def _card(raw: dict, source: str) -> dict:
 
 
 def _chart(raw: dict, source: str) -> dict:
-    data = json.loads(json.dumps(raw.get("data") or {"labels": [], "datasets": []}))
-    for i, dataset in enumerate(data.get("datasets", [])):
-        color = _PALETTE[i % len(_PALETTE)]
-        dataset.setdefault("backgroundColor", color)
-        dataset.setdefault("borderColor", color)
-    chart_type = raw.get("type", "bar")
-    return {
-        "title": str(raw.get("title", "")),
-        "type": chart_type if chart_type in ("bar", "line") else "bar",
-        "data_json": json.dumps(data),
-        "description": raw.get("description", ""),
-        "href": _href(raw.get("link")),
-        "source": source,
-    }
+    data = raw.get("data") or {}
+    spec = chart_spec(
+        id=f"dashboard-{source}-{raw.get('title', '')}".lower(),
+        title=str(raw.get("title", "")), kind=raw.get("type", "bar"),
+        labels=data.get("labels") or [], datasets=data.get("datasets") or [],
+        x_title=raw.get("x_title", ""), y_title=raw.get("y_title", ""), y_unit=raw.get("y_unit", ""),
+        y_min=raw.get("y_min"), y_max=raw.get("y_max"), empty=raw.get("empty", ""),
+        zero_is_empty=bool(raw.get("zero_is_empty")), y_integer=bool(raw.get("y_integer")),
+        description=raw.get("description", ""), href=_href(raw.get("link")),
+    )
+    spec["source"] = source
+    return spec
 
 
 def _collect(source: str, fn: Callable[[HttpRequest], list[dict]], request: HttpRequest,

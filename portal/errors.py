@@ -20,6 +20,20 @@ class ValidationError(UsherError):
     code = "invalid"
 
 
+class NotAuthenticated(UsherError):
+    """Wrong or missing credentials (a username and password that do not sign in)."""
+
+    status = 401
+    code = "authentication_failed"
+
+
+class LockedOut(UsherError):
+    """Too many failed logins for this username from this client (django-axes)."""
+
+    status = 429
+    code = "locked_out"
+
+
 class PermissionDenied(UsherError):
     status = 403
     code = "permission_denied"

@@ -32,5 +32,8 @@ urlpatterns = [
     path("", include("recommender.serving_urls")),
 ]
 
+# Errors: JSON in the API's shape under /api/, the portal's own pages elsewhere (portal/views.py).
+handler400 = "portal.views.bad_request"
+handler403 = "portal.views.permission_denied"
 handler404 = "portal.views.page_not_found"
 handler500 = "portal.views.server_error"

@@ -60,9 +60,10 @@ def test_run_page_has_disparity_charts_tables_and_findings(browser, monkeypatch)
     html = page.content.decode()
     assert page.status_code == 200
     assert "unfold/js/chart/chart.js" in html and "cdn" not in html.lower()
-    assert 'id="disparity-gender"' in html and 'id="disparity-gender-data"' in html
-    config = json.loads(re.search(r'id="disparity-gender-data"[^>]*>(.*?)</script>', html, re.S).group(1))
-    assert config["data"]["labels"][0].startswith("M (")
+    assert 'id="disparity-gender"' in html and 'id="disparity-gender-spec"' in html
+    spec = json.loads(re.search(r'id="disparity-gender-spec"[^>]*>(.*?)</script>', html, re.S).group(1))
+    assert spec["labels"][0].startswith("M (") and spec["y"]["title"] == "disparity (÷ reference)"
+    assert spec["datasets"][-1]["guide"] and spec["points"] > 0
     assert 'data-testid="groups-occupation"' in html
     findings = list(run.findings.all())  # one per metric outside the band
     assert findings and all(f.fingerprint.split(":")[-2] == "gender=F" for f in findings)
@@ -195,8 +196,8 @@ def test_dashboard_shows_the_latest_audits(rf, users, browser):
     assert cards["Latest fairness audit"]["value"] == "never run"
     assert cards["Audit findings needing attention (high or critical)"]["value"] == "1"
     chart = next(c for c in context["usher_charts"] if c["title"] == "Audit findings raised, last 14 days")
-    data = json.loads(chart["data_json"])
-    assert data["datasets"][1]["label"] == "security" and sum(data["datasets"][1]["data"]) == 1
+    assert chart["datasets"][1]["label"] == "security findings" and sum(chart["datasets"][1]["data"]) == 1
+    assert chart["y"]["title"] == "findings raised (per day)" and chart["points"] == 1
     page = browser("viewer").get("/portal/")
     assert page.status_code == 200 and "Latest security audit" in page.content.decode()
 

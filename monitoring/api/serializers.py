@@ -18,6 +18,7 @@ from monitoring.models import (
     NotificationChannel,
     TelemetryMinute,
 )
+from monitoring.selectors import drift_score
 from monitoring.services.metrics import METRICS
 
 
@@ -163,10 +164,17 @@ class DriftFeatureSerializer(serializers.ModelSerializer):
 
 
 class DriftResultSerializer(serializers.ModelSerializer):
+    drift_score = serializers.SerializerMethodField(
+        help_text="Higher is more drift, above 1 is drifted: −log10 p ÷ −log10 alpha (KS, chi-square), "
+                  "distance ÷ threshold (Wasserstein, Jensen–Shannon, PSI).")
+
     class Meta:
         model = DriftResult
-        fields = ["feature", "kind", "test", "statistic", "p_value", "score", "threshold", "drifted", "n_reference",
-                  "n_current", "histogram", "note"]
+        fields = ["feature", "kind", "test", "statistic", "p_value", "score", "threshold", "drift_score", "drifted",
+                  "n_reference", "n_current", "histogram", "note"]
+
+    def get_drift_score(self, result: DriftResult) -> float | None:
+        return drift_score(test=result.test, score=result.score, threshold=result.threshold, p_value=result.p_value)
 
 
 class DriftReportSerializer(serializers.ModelSerializer):

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from monitoring import selectors
 from monitoring.api import serializers as out
-from monitoring.models import DriftReport, Incident, Notification
+from monitoring.models import Incident, Notification
 from monitoring.models.alerts import Severity
 from monitoring.services import alerts, config, incidents, notifications
 from monitoring.services.data_quality import data_quality_report_create
@@ -337,26 +337,16 @@ class DriftRunApi(APIView):
 
 
 class DriftTrendApi(APIView):
-    """Each feature's score over the recent drift reports (for the dashboard's drift chart)."""
+    """Each feature's drift score over the recent drift reports (for the dashboard's drift chart).
+
+    ``drift_score`` reads the same way for every test: higher is more drift, above 1 is drifted
+    (−log10 p ÷ −log10 alpha for KS and chi-square, distance ÷ threshold for the distances)."""
 
     @extend_schema(parameters=[int_param("reports", 1, 1000, "How many reports (48).")],
                    responses=OpenApiTypes.OBJECT)
     def get(self, request) -> Response:
         count = _int_param(request.query_params, "reports", 48, high=1000)
-        reports = list(DriftReport.objects.order_by("-created_at", "-id")[:count])[::-1]
-        series: dict[str, list] = {}
-        for report in reports:
-            for r in report.results.all():
-                # Scores are on different scales (p-values vs distances): plot score / threshold,
-                # where > 1 means drifted for distances and < 1 for p-values.
-                ratio = None
-                if r.score is not None and r.threshold:
-                    ratio = r.score / r.threshold if r.test not in ("ks", "chi2") else r.threshold / max(r.score, 1e-12)
-                series.setdefault(r.feature, []).append({"time": report.created_at, "report": report.pk,
-                                                         "test": r.test, "score": r.score, "ratio": ratio,
-                                                         "drifted": r.drifted})
-        return Response({"reports": [{"id": r.pk, "time": r.created_at, "status": r.status} for r in reports],
-                         "features": series})
+        return Response(selectors.drift_trend(reports=count))
 
 
 class FeedbackApi(APIView):

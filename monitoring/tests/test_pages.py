@@ -171,7 +171,11 @@ def test_dashboard_charts_leave_gaps_for_hours_without_data(users, rf, world):
 
     request = rf.get("/")
     request.user = users["viewer"]
-    traffic, health = charts(request)
+    traffic, availability, latency = charts(request)
     requests = traffic["data"]["datasets"][0]["data"]
     assert len(requests) == 24 and sum(v for v in requests if v) == 39 and None in requests
-    assert health["data"]["datasets"][0]["label"] == "availability %"
+    # each chart says what its axes are, in which unit, and what an empty chart means
+    assert availability["y_title"] == "availability" and availability["y_unit"] == "%"
+    assert latency["y_unit"] == "ms" and traffic["y_unit"] == "per hour"
+    assert all(c["x_title"] == "hour (UTC)" and c["empty"].startswith("No data yet — ")
+               for c in (traffic, availability, latency))

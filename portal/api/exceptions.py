@@ -20,7 +20,10 @@ from portal.errors import UsherError
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, UsherError):
-        return Response({"error": exc.message, "detail": exc.detail}, status=exc.status)
+        response = Response({"error": exc.message, "detail": exc.detail}, status=exc.status)
+        if exc.status == status.HTTP_401_UNAUTHORIZED:
+            response["WWW-Authenticate"] = "Token"  # a 401 names the scheme to use (RFC 9110)
+        return response
     if isinstance(exc, DjangoValidationError):
         # A model's clean() refused the input: a 400 naming the fields, not a 500.
         detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages

@@ -4,37 +4,71 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import generics, serializers, status
+from rest_framework import exceptions, generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal import selectors, services
 from portal.api.pagination import StrictFilterBackend, StrictOrderingFilter
+from portal.api.schema import ApiErrorSerializer
 from portal.api.serializers import ActivityLogEntrySerializer, ReviewRequestSerializer
 from portal.filters import ActivityLogFilter, ReviewRequestFilter
 from portal.models import ApiToken
 from portal.permissions import ROLES, HasRole, IsUsherUser, user_roles
 
 
-class TokenApi(APIView):
-    """Create (or rotate) and revoke the API token of the signed-in user.
+class TokenPermission(IsUsherUser):
+    """Creating a token is open to a caller with a username and password (the view signs them in);
+    everything else needs a signed-in user with a role, as ``IsUsherUser``."""
 
-    Every role may hold a token, read-only viewers included: it is how scripts read the API.
-    The key is in the creation's answer only: it is stored hashed and cannot be read again.
+    def has_permission(self, request, view) -> bool:
+        if request.method == "POST" and not request.user.is_authenticated:
+            return True  # the view answers 401 without credentials, 429 while locked out
+        return super().has_permission(request, view)
+
+
+class TokenApi(APIView):
+    """Create (or rotate) and revoke an API token.
+
+    ``POST`` with ``{"username", "password"}`` signs in like the portal's login page (the same
+    lockout after repeated failures) and answers that user's new token; ``POST`` with no body from a
+    signed-in session (or token) answers a new token of the signed-in user. Every role may hold a
+    token, read-only viewers included: it is how scripts read the API. The key is in the creation's
+    answer only: it is stored hashed and cannot be read again; the previous key stops working.
     """
 
-    permission_classes = [IsUsherUser]
+    permission_classes = [TokenPermission]
     write_roles = ROLES  # a viewer manages their own token too
 
+    class InputSerializer(serializers.Serializer):
+        username = serializers.CharField(max_length=150, required=False, trim_whitespace=False)
+        password = serializers.CharField(max_length=4096, required=False, trim_whitespace=False,
+                                         style={"input_type": "password"})
+
+        def validate(self, attrs: dict) -> dict:
+            given = [name for name in ("username", "password") if name in attrs]
+            if len(given) == 1:
+                missing = "password" if given == ["username"] else "username"
+                raise serializers.ValidationError({missing: ["Send both username and password."]})
+            return attrs
+
     @extend_schema(
-        request=None,
-        responses={201: inline_serializer("TokenOut", {"token": serializers.CharField()})},
-        summary="Create or rotate my API token (the old one stops working)",
+        request=InputSerializer,
+        responses={201: inline_serializer("TokenOut", {"token": serializers.CharField()}),
+                   401: ApiErrorSerializer, 429: ApiErrorSerializer},
+        summary="Create or rotate an API token: with a username and password, or for the signed-in user",
     )
     def post(self, request: Request) -> Response:
-        # The key is answered once; only its digest is stored.
-        _, key = services.api_token_create(user=request.user)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        if data.validated_data:
+            _, key = services.api_token_create_with_password(request=request._request, **data.validated_data)
+        elif request.user.is_authenticated:
+            # The key is answered once; only its digest is stored.
+            _, key = services.api_token_create(user=request.user)
+        else:
+            raise exceptions.NotAuthenticated("Send a username and password, or sign in.")
         return Response({"token": key}, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={204: None}, summary="Revoke my API token")

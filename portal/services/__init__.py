@@ -6,7 +6,7 @@ from portal.services.reviews import (  # noqa: F401
     review_request_create,
     review_request_decide,
 )
-from portal.services.tokens import api_token_create, api_token_revoke  # noqa: F401
+from portal.services.tokens import api_token_create, api_token_create_with_password, api_token_revoke  # noqa: F401
 from portal.services.users import (  # noqa: F401
     generate_password,
     user_create,

@@ -3,6 +3,9 @@
 A key is 40 random URL-safe characters, returned once by ``api_token_create`` and stored only as
 its sha256 (``ApiToken.digest``) beside its first characters (``ApiToken.prefix``, to find it).
 Its owner may create, rotate and revoke it; an admin (``users.manage``) may revoke anyone's.
+``api_token_create_with_password`` is the same creation for a script that has a username and a
+password and no session: it signs in through Django's ``authenticate`` (so django-axes counts the
+failures and enforces the login lockout, exactly as on the portal's login page).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ def _target(user: Any) -> tuple[str, int, str]:
     return ("auth.user", user.pk, user.get_username())
 
 
-def api_token_create(*, user: Any) -> tuple[ApiToken, str]:
+def api_token_create(*, user: Any, via: str = "session") -> tuple[ApiToken, str]:
     """Give ``user`` a new token and return it with its key, which is not stored: the caller shows
     it once. Any previous token of the user stops working."""
     require(user, "token.own", target=_target(user))
@@ -42,8 +45,33 @@ def api_token_create(*, user: Any) -> tuple[ApiToken, str]:
         replaced = ApiToken.objects.filter(user=user).delete()[0] > 0
         token = ApiToken.objects.create(user=user, prefix=key[:PREFIX_LENGTH], digest=token_digest(key))
         activity_log_record(actor=user, action="api_token.created", target=_target(user),
-                            data={"prefix": token.prefix, "replaced_previous": replaced})
+                            data={"prefix": token.prefix, "replaced_previous": replaced, "via": via})
     return token, key
+
+
+def api_token_create_with_password(*, request: Any, username: str, password: str) -> tuple[ApiToken, str]:
+    """Sign ``username`` in with ``password`` and give them a new token (as ``api_token_create``).
+
+    ``request`` is the Django request: django-axes reads the client address from it, records a
+    failure, and refuses every attempt (right password included) while the username and client are
+    locked out. A wrong password, an unknown username and an inactive account get one answer, so
+    the answer does not tell which accounts exist. Raises ``NotAuthenticated`` (401), ``LockedOut``
+    (429) or ``PermissionDenied`` (403, an account with no Usher role)."""
+    from django.conf import settings
+    from django.contrib.auth import authenticate, user_logged_in
+
+    from portal.errors import LockedOut, NotAuthenticated
+
+    user = authenticate(request=request, username=username, password=password)
+    if getattr(request, "axes_locked_out", False):
+        minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+        raise LockedOut(f"Too many failed logins: this account is locked for this client for up to {minutes} "
+                        f"minutes. Try again later or ask an admin.", detail="locked_out")
+    if user is None:
+        raise NotAuthenticated("Invalid username or password.", detail="authentication_failed")
+    # A login like the portal's: last_login is kept and django-axes clears the failures.
+    user_logged_in.send(sender=user.__class__, request=request, user=user)
+    return api_token_create(user=user, via="password")
 
 
 def api_token_revoke(*, user: Any, actor: Any | None = None, system: str | None = None, reason: str = "") -> int:

@@ -2,9 +2,9 @@
 
 With nothing set, Usher runs on SQLite (WAL) under ``var/`` and a Celery broker on kombu's
 filesystem transport under ``var/``. ``DATABASE_URL`` and ``REDIS_URL`` (or ``CELERY_BROKER_URL``)
-switch the same code to PostgreSQL and Redis. ``USHER_PRODUCTION=1`` turns on production mode,
-which refuses to start without a strong ``SECRET_KEY``, with ``DEBUG`` on or with no
-``ALLOWED_HOSTS``.
+switch the same code to PostgreSQL and Redis. ``DEBUG`` is off unless ``USHER_DEBUG=1``.
+``USHER_PRODUCTION=1`` turns on production mode, which refuses to start without a strong
+``SECRET_KEY``, with ``DEBUG`` on or with no ``ALLOWED_HOSTS``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ VAR_DIR = Path(env("USHER_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 PRODUCTION = env.bool("USHER_PRODUCTION", default=False)
-DEBUG = env.bool("DEBUG", default=not PRODUCTION)
+# Django's debug pages (tracebacks, settings, URL patterns) only when asked for, also in development:
+# by default every error is the portal's page or the API's JSON, as a user would meet it.
+DEBUG = env.bool("USHER_DEBUG", default=False)
 # The development key is generated per checkout and kept in var/, so no fixed secret ships.
 _dev_key_file = VAR_DIR / "dev-secret-key"
 if "SECRET_KEY" in env.ENVIRON:
@@ -39,6 +41,8 @@ else:
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["*"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# A refused form post is the portal's 403 page (the API answers its own JSON 403).
+CSRF_FAILURE_VIEW = "portal.views.csrf_failure"
 
 if PRODUCTION:
     if DEBUG:
@@ -82,6 +86,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # After CommonMiddleware, so its answer comes first: /api/ paths redirect the other slash form.
+    "portal.middleware.ApiSlashMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -146,6 +152,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "portal/locked_out.html"
+# The page above for the portal, the API's JSON 429 for POST /api/v1/auth/token.
+AXES_LOCKOUT_CALLABLE = "portal.views.lockout_response"
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 AXES_VERBOSE = env.bool("AXES_VERBOSE", default=False)
 

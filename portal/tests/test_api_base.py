@@ -62,7 +62,8 @@ def test_user_without_a_role_is_403(db):
 def test_unknown_api_path_is_a_json_404(client_for):
     response = client_for("viewer").get("/api/v1/no/such/thing")
     assert response.status_code == 404
-    assert response.json() == {"error": "not found", "detail": "/api/v1/no/such/thing"}
+    assert response.json() == {"error": "No such path: /api/v1/no/such/thing (/api/schema/ lists every path)",
+                               "detail": "not_found"}
 
 
 def test_token_create_use_rotate_and_revoke(users):

@@ -162,16 +162,19 @@ def test_planted_labels_run_nothing_and_the_policy_blocks_nothing_of_the_portal(
             assert page.evaluate("!!(window.Alpine && document.body._x_dataStack)"), path
             if SCRIPT_BREAKOUT in page.inner_text("body"):
                 seen_label += 1
-            if draws:
-                page.wait_for_function("""Array.from(document.querySelectorAll('canvas')).some(
-                    (c) => window.Chart && Chart.getChart(c) && c.width > 0 && c.height > 0)""")
+            if draws:  # every chart drawn by the chart helper, or its empty state shown (the script ran)
+                page.wait_for_function("""(() => { const boxes = Array.from(document.querySelectorAll('[data-chart]'));
+                    return boxes.length > 0 && boxes.every((box) => {
+                      const c = box.querySelector('canvas');
+                      return (window.Chart && Chart.getChart(c) && c.width > 0 && c.height > 0)
+                        || box.querySelector('[data-chart-empty]') !== null; }); })()""")
         # The labels were on the pages, shown as text
         assert seen_label >= 15
         # The planted drift label is in the chart's data, as data
         page.goto(reverse("monitoring:drift_report", args=[ids["drift"]]))
-        page.wait_for_function("document.querySelector('canvas.drift-histogram') && "
-                               "Chart.getChart(document.querySelector('canvas.drift-histogram'))")
-        labels = page.evaluate("Chart.getChart(document.querySelector('canvas.drift-histogram')).data.labels")
+        page.wait_for_function("document.querySelector('canvas[id^=drift-histogram-]') && "
+                               "Chart.getChart(document.querySelector('canvas[id^=drift-histogram-]'))")
+        labels = page.evaluate("Chart.getChart(document.querySelector('canvas[id^=drift-histogram-]')).data.labels")
         assert labels[0] == EVIL
         assert console_errors == []
         # The policy is in force: markup injected at run time cannot run an inline handler

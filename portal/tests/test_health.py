@@ -26,7 +26,8 @@ def test_healthz_answers_without_a_database(client):
 def test_readyz_reports_each_check(client):
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {"ready": True, "checks": {"database": {"ok": True}, "broker": {"ok": True}}}
+    assert response.json() == {"ready": True, "checks": {"database": {"ok": True}, "broker": {"ok": True},
+                                                         "serving": {"ok": True}}}
 
 
 @pytest.fixture

@@ -81,16 +81,18 @@ def test_dashboard_shows_real_figures(users, web_client_for, some_history):
     assert 'data-testid="dashboard-activity"' in html and "thing.done" in html
 
 
-def test_dashboard_charts_are_chart_js_data_drawn_by_unfold(users, web_client_for, some_history):
+def test_dashboard_charts_are_chart_specs_drawn_by_the_portal_chart_helper(users, web_client_for, some_history):
     from django.contrib.staticfiles import finders
 
     response = web_client_for("operator").get(reverse("admin:index"))
     charts = response.context["usher_charts"]
     activity = next(c for c in charts if c["title"].startswith("Activity"))
-    data = json.loads(activity["data_json"])
-    assert len(data["labels"]) == 14 and data["datasets"][0]["data"][-1] == 5
+    assert len(activity["labels"]) == 14 and activity["datasets"][0]["data"][-1] == 5
+    assert activity["x"]["title"] and activity["y"]["title"] == "activity-log entries (per day)"
     html = response.content.decode()
-    assert html.count('class="chart"') == len(charts)
+    # every chart is one container of the helper, with its spec for portal/charts.js
+    assert html.count("data-chart=") == len(charts)
+    assert f'data-usher-chart="{activity["id"]}-spec"' in html and "portal/charts.js" in html
     # unfold's bundled Chart.js is what draws them: served locally, nothing from a CDN
     assert "unfold/js/chart/chart.js" in html and finders.find("unfold/js/chart/chart.js")
     assert not re.search(r'src="https?://', html)

@@ -14,7 +14,7 @@ import pytest
 BASE_DIR = Path(__file__).resolve().parents[2]
 STRONG_KEY = secrets.token_urlsafe(60)
 # Variables the settings read: none of the test run's own may leak into the subprocess.
-CLEARED = ("SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "USHER_PRODUCTION", "DJANGO_SETTINGS_MODULE", "CSRF_TRUSTED_ORIGINS",
+CLEARED = ("SECRET_KEY", "DEBUG", "USHER_DEBUG", "ALLOWED_HOSTS", "USHER_PRODUCTION", "DJANGO_SETTINGS_MODULE", "CSRF_TRUSTED_ORIGINS",
            "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS",
            # set for the whole session by the browser fixture; a real deployment never has it
            "DJANGO_ALLOW_ASYNC_UNSAFE")
@@ -39,7 +39,7 @@ def _start(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     "env, message",
     [
         ({}, "needs SECRET_KEY"),
-        ({"SECRET_KEY": STRONG_KEY, "ALLOWED_HOSTS": "usher.example.com", "DEBUG": "1"}, "DEBUG on"),
+        ({"SECRET_KEY": STRONG_KEY, "ALLOWED_HOSTS": "usher.example.com", "USHER_DEBUG": "1"}, "DEBUG on"),
         ({"SECRET_KEY": "short-and-weak", "ALLOWED_HOSTS": "usher.example.com"}, "SECRET_KEY is too weak"),
         ({"SECRET_KEY": "a" * 60, "ALLOWED_HOSTS": "usher.example.com"}, "SECRET_KEY is too weak"),
         ({"SECRET_KEY": "django-insecure-" + STRONG_KEY, "ALLOWED_HOSTS": "usher.example.com"}, "SECRET_KEY is too weak"),
@@ -76,3 +76,13 @@ def test_development_key_is_generated_per_checkout_not_shipped(tmp_path):
     other = tmp_path / "other"
     second = _manage(other, "shell", "-c", "from django.conf import settings; print(settings.SECRET_KEY)")
     assert second.returncode == 0 and second.stdout.strip().splitlines()[-1] != key
+
+
+@pytest.mark.parametrize("env, expected", [({}, "False"), ({"USHER_DEBUG": "1"}, "True"), ({"USHER_DEBUG": "0"}, "False"),
+                                           ({"DEBUG": "1"}, "False")],
+                         ids=["default-off", "asked-for", "off", "plain-DEBUG-is-not-the-switch"])
+def test_debug_is_off_unless_asked_for_also_in_development(tmp_path, env, expected):
+    # Given the embedded default (no USHER_PRODUCTION), when the settings load, then DEBUG is what was asked
+    result = _manage(tmp_path, "shell", "-c", "from django.conf import settings; print(settings.DEBUG)", **env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == expected

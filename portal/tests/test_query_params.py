@@ -184,11 +184,11 @@ def _label(value: str) -> str:
 def test_the_issue_s_filters_are_covered():
     # The parameters named in the issue are declared with their types, so the crafted values reach them.
     declared = {(path, name): _kind(schema) for path, name, schema in PARAMETERS}
-    for path in ("/api/v1/provenance/", "/api/v1/monitoring/telemetry", "/api/v1/monitoring/telemetry/minutes",
+    for path in ("/api/v1/provenance", "/api/v1/monitoring/telemetry", "/api/v1/monitoring/telemetry/minutes",
                  "/api/v1/monitoring/online-quality", "/api/v1/monitoring/feedback", "/api/v1/ingest/quarantine",
                  "/api/v1/ingest/quarantine/counts", "/api/v1/activity"):
         assert declared[(path, "since")] == declared[(path, "until")] == "time", path
-    for path, name in [("/api/v1/provenance/", "model_version"), ("/api/v1/monitoring/incidents", "rule"),
+    for path, name in [("/api/v1/provenance", "model_version"), ("/api/v1/monitoring/incidents", "rule"),
                        ("/api/v1/monitoring/notifications", "incident"), ("/api/v1/releases/promotions", "version"),
                        ("/api/v1/releases/shadow/comparisons", "version"), ("/api/v1/training-runs", "snapshot"),
                        ("/api/v1/model-versions", "snapshot"), ("/api/v1/audits/runs", "model_version"),

@@ -96,10 +96,10 @@ from recommender.api import serving as serving_api  # noqa: E402
 
 urlpatterns += [
     path("recommendations/<str:userid>", serving_api.RecommendationsApi.as_view(), name="api-recommendations"),
-    path("provenance/", serving_api.ProvenanceSearchApi.as_view(), name="api-provenance-search"),
+    path("provenance", serving_api.ProvenanceSearchApi.as_view(), name="api-provenance-search"),
     path("provenance/<str:request_id>", serving_api.ProvenanceDetailApi.as_view(), name="api-provenance"),
-    path("deployments/", serving_api.DeploymentListApi.as_view(), name="api-deployments"),
-    path("deployments/<slug:name>/", serving_api.DeploymentDetailApi.as_view(), name="api-deployment"),
+    path("deployments", serving_api.DeploymentListApi.as_view(), name="api-deployments"),
+    path("deployments/<slug:name>", serving_api.DeploymentDetailApi.as_view(), name="api-deployment"),
     path("deployments/<slug:name>/change", serving_api.DeploymentChangeApi.as_view(), name="api-deployment-change"),
     path("deployments/<slug:name>/rollback", serving_api.DeploymentRollbackApi.as_view(),
          name="api-deployment-rollback"),

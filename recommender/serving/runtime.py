@@ -17,6 +17,12 @@ buffer. It never queries the database. Background threads:
 
 ``runtime_start()`` is called by gunicorn's ``post_worker_init`` hook and ``runtime_stop()`` by
 ``worker_exit`` (so SIGTERM flushes the prediction log before the process exits).
+
+Never an empty answer while the catalog has movies: until the first seen-index snapshot exists the
+fallback is the **start-up list** (the catalog's movies by popularity, read once at load, kept in
+``STATE_DIR/fallback-startup.json`` for a start without the database, else ranked from the loaded
+model's artifact). ``readiness()`` says whether this process can answer
+the contract; ``/readyz`` is 503 until it can.
 """
 
 from __future__ import annotations
@@ -154,6 +160,13 @@ class Runtime:
         self._refresh_lock = threading.Lock()
         self._builder: subprocess.Popen | None = None
         self._loaded_once = False
+        self._load_done = False  # the first refresh_all finished (readiness)
+        # The fallback before the first snapshot: [(movie_id, score)] and where it came from.
+        self.startup_fallback: list[tuple[str, float]] = []
+        self.startup_fallback_source = ""
+        self.catalog_empty = False  # the database said so: an empty line is then the only answer
+        self._startup_fallback_tried_at = 0.0
+        self._artifact_rankings: dict[int, list[tuple[str, float]]] = {}
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -204,6 +217,9 @@ class Runtime:
             self.refresh_snapshot()
         except Exception as exc:  # noqa: BLE001
             self._note_error("snapshot", exc)
+        if not self.snapshot.popular:
+            self.load_startup_fallback()
+        self._load_done = True
 
     # --- deployment -----------------------------------------------------------------------------
     def _read_deployment(self) -> tuple[tuple, dict]:
@@ -395,17 +411,104 @@ class Runtime:
             )
         return True
 
+    # --- the start-up fallback (before the first snapshot) ------------------------------------------
+    @property
+    def startup_fallback_path(self) -> Path:
+        return self.config.state_dir / "fallback-startup.json"
+
+    def load_startup_fallback(self) -> bool:
+        """Fill ``startup_fallback`` so that unknown viewers get a list before the first snapshot: the
+        catalog's movies by popularity (one indexed query, so a worker's start does not grow with the
+        events; the snapshot's popular-and-recent list replaces it within seconds), else the last one
+        this machine read, else the loaded model's own item ranking. Returns True when there is one."""
+        from recommender.serving.snapshot import catalog_popularity
+
+        self._startup_fallback_tried_at = time.monotonic()
+        try:
+            ranked, meta = catalog_popularity(size=self.config.fallback_size)
+            if ranked:
+                self._set_startup_fallback(ranked, f"database ({meta['source']})")
+                self._write_startup_fallback(ranked, meta)
+                return True
+            self.catalog_empty = True  # no movies: nothing to recommend, an empty line is the answer
+            return False
+        except Exception as exc:  # noqa: BLE001 - no database: the local copy, else the artifact
+            self._note_error("fallback", exc)
+        try:
+            payload = json.loads(self.startup_fallback_path.read_text())
+            ranked = [(str(m), float(v)) for m, v in payload["items"]]
+            if ranked:
+                self._set_startup_fallback(ranked, "local copy (fallback-startup.json)")
+                return True
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        model = self.state.routes.get(bucketing.PRODUCTION) or self.last_good
+        ranked = artifact_ranking(model.model, self.config.fallback_size) if model is not None else []
+        if ranked:
+            self._set_startup_fallback(ranked, f"model artifact ({model.label})")
+            return True
+        return False
+
+    def _set_startup_fallback(self, ranked: list[tuple[str, float]], source: str) -> None:
+        self.startup_fallback = list(ranked)  # swapped whole: request threads never see a list change
+        self.startup_fallback_source = source
+        self.catalog_empty = False
+        self.errors.pop("fallback", None)
+        logger.info("serving: start-up fallback of %d movies from %s", len(ranked), source)
+
+    def _write_startup_fallback(self, ranked: list[tuple[str, float]], meta: dict) -> None:
+        try:
+            self.config.state_dir.mkdir(parents=True, exist_ok=True)
+            tmp = self.startup_fallback_path.with_suffix(f".tmp-{os.getpid()}")
+            tmp.write_text(json.dumps({"items": [[m, round(float(v), 6)] for m, v in ranked], **meta,
+                                       "written_at": time.time()}, default=str))
+            os.replace(tmp, self.startup_fallback_path)
+        except OSError as exc:
+            self._note_error("cache", exc)
+
+    def fallback_ranking(self) -> list[tuple[str, float]]:
+        """The popular-and-recent list: the snapshot's, else the start-up list."""
+        return self.snapshot.popular or self.startup_fallback
+
     def popular(self, k: int, exclude: set[str]) -> tuple[list[str], list[float]]:
-        items: list[str] = []
-        scores: list[float] = []
-        for movie_id, score in self.snapshot.popular:
-            if movie_id in exclude:
-                continue
-            items.append(movie_id)
-            scores.append(score)
-            if len(items) >= k:
-                break
+        """The fallback's top ``k`` leaving out ``exclude``. When that leaves nothing (a viewer who has
+        seen every movie of the list), the production model's own item ranking leaving out ``exclude``,
+        and failing that the list as it is: a poor answer beats an empty one."""
+        ranking = self.fallback_ranking()
+        items, scores = _top(ranking, k, exclude)
+        if items or k <= 0:
+            return items, scores
+        model = self.state.routes.get(bucketing.PRODUCTION) or self.last_good
+        if model is not None:
+            items, scores = _top(self._artifact_ranking(model), k, exclude)
+        if not items:
+            items, scores = _top(ranking, k, set())
         return items, scores
+
+    def _artifact_ranking(self, loaded: LoadedVersion) -> list[tuple[str, float]]:
+        cached = self._artifact_rankings.get(loaded.version_id)
+        if cached is None:
+            if len(self._artifact_rankings) > 8:
+                self._artifact_rankings.clear()
+            cached = self._artifact_rankings[loaded.version_id] = artifact_ranking(loaded.model,
+                                                                                   self.config.fallback_size)
+        return cached
+
+    def readiness(self) -> dict:
+        """Whether this process can answer ``/recommend`` by the contract: loaded, with a model or a
+        fallback list (or a catalog with no movies, where an empty line is the only answer)."""
+        state = self.state
+        model = state.routes.get(bucketing.PRODUCTION) or self.last_good
+        fallback = len(self.fallback_ranking())
+        ok = self._load_done and (fallback > 0 or self.catalog_empty)
+        out = {"ok": ok, "model": model.label if model else None, "fallback_items": fallback,
+               "fallback_source": "snapshot" if self.snapshot.popular else self.startup_fallback_source or None}
+        if not self._load_done:
+            out["error"] = "still loading the deployment and the fallback list"
+        elif not ok:
+            problems = "; ".join(f"{what}: {error}" for what, error in self.errors.items())
+            out["error"] = f"no fallback list yet ({problems})" if problems else "no fallback list yet"
+        return out
 
     # --- answering ----------------------------------------------------------------------------------
     def recommend(self, viewer_id: int, k: int) -> Answer:
@@ -451,6 +554,9 @@ class Runtime:
                 return answer
             answer.items, answer.scores = result
             answer.fallback_reason = reason
+            if not answer.items and k > 0:
+                # The model has nothing left for this viewer (every item seen): the fallback's list.
+                answer.items, answer.scores = self.popular(k, set(answer.seen))
             if state.shadow is not None:
                 self.shadow.offer(loaded=state.shadow, viewer_id=viewer_id, k=k, served=answer.items,
                                   served_version_id=loaded.version_id, exclude=answer.seen, request_id=request_id)
@@ -516,6 +622,8 @@ class Runtime:
                     self.start_snapshot_build()
             except Exception as exc:  # noqa: BLE001
                 self._note_error("snapshot build", exc)
+            if not self.fallback_ranking() and time.monotonic() - self._startup_fallback_tried_at >= 10.0:
+                self.load_startup_fallback()  # the database or the catalog was not there at start
 
     def _note_error(self, what: str, exc: BaseException) -> None:
         message = f"{type(exc).__name__}: {exc}"[:300]
@@ -539,6 +647,8 @@ class Runtime:
                          "age_seconds": None if self.snapshot.meta.get("empty") else round(self.snapshot.age_seconds, 1),
                          "viewers": int(self.snapshot.viewers.shape[0]), "pairs": self.snapshot.pairs,
                          "fallback_items": len(self.snapshot.popular)},
+            "startup_fallback": {"items": len(self.startup_fallback), "source": self.startup_fallback_source},
+            "ready": self.readiness()["ok"],
             "delta_pairs": self.delta.pairs, "served": self.served,
             "prediction_log": {**self.predlog.stats.__dict__, "buffered": len(self.predlog.buffer)},
             "shadow_stats": self.shadow.summary(),
@@ -562,6 +672,38 @@ class Runtime:
             self.status_path.unlink()
         except OSError:
             pass
+
+
+def _top(ranking: list[tuple[str, float]], k: int, exclude: set[str]) -> tuple[list[str], list[float]]:
+    items: list[str] = []
+    scores: list[float] = []
+    for movie_id, score in ranking:
+        if movie_id in exclude:
+            continue
+        items.append(movie_id)
+        scores.append(score)
+        if len(items) >= k:
+            break
+    return items, scores
+
+
+def artifact_ranking(model, size: int) -> list[tuple[str, float]]:
+    """A model's items ranked without a viewer, for a fallback when nothing better is at hand: by the
+    item bias (factor and bias models), the item scores (popularity), the item mean (co-clustering),
+    else in the artifact's item order."""
+    try:
+        arrays = getattr(model, "_a", {})  # the artifact's arrays (memory-mapped, read only)
+        item_ids = list(getattr(model, "item_ids", []))
+        for name in ("item_bias", "item_scores", "item_mean"):
+            values = arrays.get(name)
+            if values is not None and len(values) == len(item_ids):
+                values = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=-1e9, posinf=1e9, neginf=-1e9)
+                order = np.lexsort((np.arange(len(item_ids)), -values))[:size]
+                return [(item_ids[i], round(float(values[i]), 6)) for i in order.tolist()]
+        return [(item, 0.0) for item in item_ids[:size]]
+    except Exception:  # noqa: BLE001 - a last resort must not be the thing that fails
+        logger.exception("serving: could not rank the artifact's items")
+        return []
 
 
 def _drop_connection() -> None:

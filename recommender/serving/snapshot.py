@@ -18,7 +18,8 @@ every ``SEEN_DELTA_SECONDS``, off the request path) into an in-memory delta.
 
 The fallback ("popular and recent") scores each movie by its ratings and watch sessions over the
 last ``FALLBACK_WINDOW_DAYS`` before the newest event, each weighted ``0.5 ** (age_days /
-FALLBACK_HALF_LIFE_DAYS)``; with no events at all it falls back to the catalog's ``popularity``.
+FALLBACK_HALF_LIFE_DAYS)``; with no events at all it falls back to the catalog's ``popularity`` (movies without one
+last, by id), so a catalog with movies always gives a fallback.
 """
 
 from __future__ import annotations
@@ -233,13 +234,28 @@ def pack_pairs(viewers_all: np.ndarray, items_all: np.ndarray) -> tuple[np.ndarr
     return viewers.astype(np.int64), indptr, i.astype(np.int32)
 
 
+def catalog_popularity(*, size: int, using: str = "default") -> tuple[list[tuple[str, float]], dict]:
+    """The catalog's movies by their ``popularity`` metadata, best first; movies without one rank after
+    the others, by id, so a catalog with movies always gives a list. One indexed query, whatever the
+    number of events: a web worker's start-up fallback before the first snapshot (``runtime``)."""
+    from django.db.models import F
+
+    from recommender.models import Movie
+
+    ranked = (
+        Movie.objects.using(using).order_by(F("popularity").desc(nulls_last=True), "id")
+        .values_list("id", "popularity")[:size]
+    )
+    return [(m, float(p or 0.0)) for m, p in ranked], {"source": "catalog popularity", "reference_time": None}
+
+
 def popular_recent(*, size: int, window_days: float, half_life_days: float, using: str = "default") -> tuple[
         list[tuple[str, float]], dict]:
     """The fallback ranking: recency-weighted ratings and watch sessions per movie, best first."""
     from django.db.models import Count, Max
     from django.db.models.functions import TruncDate
 
-    from recommender.models import Movie, Rating, WatchSession
+    from recommender.models import Rating, WatchSession
 
     latest = [
         Rating.objects.using(using).aggregate(m=Max("time"))["m"],
@@ -247,11 +263,7 @@ def popular_recent(*, size: int, window_days: float, half_life_days: float, usin
     ]
     latest = [t for t in latest if t is not None]
     if not latest:
-        ranked = (
-            Movie.objects.using(using).filter(popularity__isnull=False).order_by("-popularity", "id")
-            .values_list("id", "popularity")[:size]
-        )
-        return [(m, float(p)) for m, p in ranked], {"source": "catalog popularity", "reference_time": None}
+        return catalog_popularity(size=size, using=using)
     reference: datetime = max(latest)
     start = reference - timedelta(days=window_days)
     scores: dict[str, float] = defaultdict(float)

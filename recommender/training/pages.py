@@ -254,8 +254,8 @@ class CompareView(PortalPage):
                      "precision": series("precision_at_20"), "recall": series("recall_at_20"),
                      "fit": series("training_seconds"), "total": series("total_seconds"),
                      "p50": series("latency_p50_ms"), "p99": series("latency_p99_ms"),
-                     "size": [(v or 0) / 1024 for v in series("artifact_bytes")],
-                     "memory": [(v or 0) / 2**20 for v in series("peak_memory_bytes")]}
+                     "size": [None if v is None else v / 1024 for v in series("artifact_bytes")],
+                     "memory": [None if v is None else v / 2**20 for v in series("peak_memory_bytes")]}
         context.update({"snapshots": snapshots, "snapshot_id": snapshot_id, "comparison": comparison,
                         "tables": tables, "chart": chart})
         return context

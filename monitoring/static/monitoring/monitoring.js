@@ -1,10 +1,8 @@
-/* Usher monitoring pages: Chart.js charts (bundled by unfold) fed by the monitoring JSON API and
-   refreshed in place, without reloading the page. No network access beyond Usher itself. */
+/* Usher monitoring pages: charts fed by the monitoring JSON API and refreshed in place, without
+   reloading the page, drawn by the portal's chart helper (portal/static/portal/charts.js, unfold's
+   bundled Chart.js). No network access beyond Usher itself. */
 (function () {
   "use strict";
-
-  const PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#65a30d"];
-  const charts = {};
 
   function readJson(id) {
     const el = document.getElementById(id);
@@ -16,29 +14,13 @@
     return d.toISOString().slice(5, 16).replace("T", " ");
   }
 
-  function draw(id, type, labels, datasets, options) {
-    const canvas = typeof id === "string" ? document.getElementById(id) : id;
-    if (!canvas || typeof Chart === "undefined") return;
-    const key = canvas.id || canvas.dataset.feature;
-    datasets.forEach((ds, i) => {
-      ds.borderColor = ds.borderColor || PALETTE[i % PALETTE.length];
-      ds.backgroundColor = ds.backgroundColor || PALETTE[i % PALETTE.length] + (type === "bar" ? "aa" : "33");
-      ds.pointRadius = ds.pointRadius ?? 0;
-      ds.spanGaps = false;
-    });
-    if (charts[key]) {
-      charts[key].data.labels = labels;
-      charts[key].data.datasets = datasets;
-      charts[key].update("none");
-      return;
-    }
-    charts[key] = new Chart(canvas, {
-      type: type,
-      data: { labels: labels, datasets: datasets },
-      options: Object.assign({ animation: false, responsive: true, interaction: { mode: "index", intersect: false },
-                               plugins: { legend: { display: true } } }, options || {}),
-    });
+  /* Every chart through the portal's one helper (portal/static/portal/charts.js): axis titles with
+     units, tick values, legend, the portal's colours, and the empty state when there is no point. */
+  function draw(id, type, labels, datasets, axes) {
+    return window.UsherCharts.draw(id, Object.assign({type: type, labels: labels, datasets: datasets}, axes));
   }
+
+  const TIME = {title: "time (UTC)"};
 
   async function getJson(url) {
     const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
@@ -86,20 +68,23 @@
 
     const points = telemetry.points;
     const labels = points.map((p) => label(p.time));
+    const noTraffic = "No data yet — no recommendation request in this range (the simulator or the event stream sends them).";
     draw("chart-traffic", "line", labels, [
       { label: "requests", data: points.map((p) => p.requests) },
-      { label: "errors", data: points.map((p) => p.errors) },
-    ]);
+      { label: "errors", data: points.map((p) => p.errors), tone: "bad" },
+    ], { x: TIME, y: { title: "requests (per point)", integer: true }, empty: noTraffic });
     draw("chart-latency", "line", labels, [
       { label: "p50", data: points.map((p) => p.latency_p50_ms) },
       { label: "p95", data: points.map((p) => p.latency_p95_ms) },
       { label: "p99", data: points.map((p) => p.latency_p99_ms) },
-    ]);
-    const availability = [{ label: "availability", data: points.map((p) => p.availability) }];
+    ], { x: TIME, y: { title: "latency (ms)", unit: "ms" }, empty: noTraffic });
+    const pct100 = (v) => (v === null || v === undefined ? null : Math.round(v * 100000) / 1000);
+    const availability = [{ label: "availability", data: points.map((p) => pct100(p.availability)) }];
     if (config.availabilityObjective) {
-      availability.push({ label: "objective", data: points.map(() => config.availabilityObjective), borderDash: [4, 4] });
+      availability.push({ label: "objective", guide: true, data: points.map(() => pct100(config.availabilityObjective)) });
     }
-    draw("chart-availability", "line", labels, availability, { scales: { y: { suggestedMax: 1 } } });
+    draw("chart-availability", "line", labels, availability,
+         { x: TIME, y: { title: "availability (%)", unit: "%", max: 100 }, empty: noTraffic });
 
     const byVersion = {};
     const buckets = new Set();
@@ -110,21 +95,32 @@
     }
     const qLabels = Array.from(buckets).sort();
     draw("chart-quality", "line", qLabels.map(label), Object.entries(byVersion).map(([name, rates]) => (
-      { label: name, data: qLabels.map((b) => rates[b] ?? null), pointRadius: 2 })));
+      { label: name, data: qLabels.map((b) => pct100(rates[b] ?? null)) })),
+         { x: TIME, y: { title: "watched (%)", unit: "%" },
+           empty: "No data yet — online quality needs served lists and the watches that follow them." });
 
+    /* One reading direction: the drift score, higher = more drift, above 1 = drifted. Scores above
+       the cap are drawn at the cap; the tooltip gives the true value. */
+    const cap = config.driftCap;
     const reportTimes = drift.reports.map((r) => label(r.time));
-    draw("chart-drift", "line", reportTimes, Object.entries(drift.features).map(([feature, series]) => {
-      const byReport = Object.fromEntries(series.map((s) => [s.report, s.ratio]));
-      return { label: feature, data: drift.reports.map((r) => byReport[r.id] ?? null), pointRadius: 2 };
-    }));
+    const driftSets = Object.entries(drift.features).map(([feature, series]) => {
+      const byReport = Object.fromEntries(series.map((s) => [s.report, s.drift_score]));
+      const raw = drift.reports.map((r) => byReport[r.id] ?? null);
+      return { label: feature, raw: raw, data: raw.map((v) => (v === null ? null : Math.min(v, cap))) };
+    });
+    if (driftSets.length) driftSets.push({ label: "threshold (1)", guide: true, data: reportTimes.map(() => 1) });
+    draw("chart-drift", "line", reportTimes, driftSets,
+         { x: { title: "drift report (UTC)" }, y: { title: `drift score (capped at ${cap})`, cap: cap },
+           empty: "No data yet — drift reports are made by beat every hour, or on the Drift page." });
 
     const snaps = feedback.snapshots;
     draw("chart-feedback", "line", snaps.map((s) => label(s.bucket_start)), [
-      { label: "Gini recommended", data: snaps.map((s) => s.gini_recommended), pointRadius: 2 },
-      { label: "Gini watched", data: snaps.map((s) => s.gini_watched), pointRadius: 2 },
-      { label: "top 1% share watched", data: snaps.map((s) => s.top1_share_watched), pointRadius: 2 },
-      { label: "watches after a recommendation", data: snaps.map((s) => s.share_watches_after_recommendation), pointRadius: 2 },
-    ]);
+      { label: "Gini recommended", data: snaps.map((s) => s.gini_recommended) },
+      { label: "Gini watched", data: snaps.map((s) => s.gini_watched) },
+      { label: "top 1% share watched", data: snaps.map((s) => s.top1_share_watched) },
+      { label: "watches after a recommendation", data: snaps.map((s) => s.share_watches_after_recommendation) },
+    ], { x: { title: "feedback bucket start (UTC)" }, y: { title: "share or Gini (0–1)", min: 0, max: 1 },
+         empty: "No data yet — feedback-loop snapshots are made by beat once a bucket of served lists and watches has closed." });
     document.getElementById("updated").textContent = new Date().toLocaleTimeString();
   }
 
@@ -140,20 +136,6 @@
     setInterval(run, config.refreshSeconds * 1000);
   }
 
-  // --- drift report histograms ---------------------------------------------------------------------
-  function startDrift() {
-    const histograms = readJson("drift-histograms");
-    if (!histograms) return;
-    document.querySelectorAll("canvas.drift-histogram").forEach((canvas) => {
-      const h = histograms[canvas.dataset.feature];
-      if (!h) return;
-      draw(canvas, "bar", h.labels, [
-        { label: "reference", data: h.reference },
-        { label: "current", data: h.current },
-      ]);
-    });
-  }
-
   // --- feedback page ---------------------------------------------------------------------------------
   function startFeedback() {
     const config = readJson("feedback-config");
@@ -161,7 +143,9 @@
     const run = () => getJson(config.url).then((data) => {
       const snaps = data.snapshots;
       draw("chart-feedback-page", "line", snaps.map((s) => label(s.bucket_start)),
-           config.metrics.map((m) => ({ label: m, data: snaps.map((s) => s[m]), pointRadius: 2 })));
+           config.metrics.map((m) => ({ label: m.replace(/_/g, " "), data: snaps.map((s) => s[m]) })),
+           { x: { title: "feedback bucket start (UTC)" }, y: { title: "share or Gini (0–1)", min: 0 },
+             empty: "No data yet — feedback-loop snapshots are made by beat once a bucket of served lists and watches has closed." });
     });
     run();
     setInterval(run, config.refreshSeconds * 1000);
@@ -182,13 +166,14 @@
       }
       const labels = Array.from(buckets).sort();
       draw("chart-quality-page", "line", labels.map(label), Object.entries(byVersion).map(([name, rates]) => (
-        { label: name, data: labels.map((b) => rates[b] ?? null), pointRadius: 2 })));
+        { label: name, data: labels.map((b) => (rates[b] === null || rates[b] === undefined ? null : Math.round(rates[b] * 100000) / 1000)) })),
+           { x: { title: "hour (UTC)" }, y: { title: "watched (%)", unit: "%" },
+             empty: "No data yet — online quality needs served lists and the watches that follow them." });
     });
   }
 
   document.addEventListener("DOMContentLoaded", () => {
     if (document.getElementById("monitoring-config")) startDashboard();
-    if (document.getElementById("drift-histograms")) startDrift();
     if (document.getElementById("feedback-config")) startFeedback();
     if (document.getElementById("quality-config")) startQuality();
   });

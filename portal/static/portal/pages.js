@@ -1,52 +1,57 @@
-/* Usher portal pages: the charts and live progress bars of the catalog, training, releases and audit
-   pages. Loaded from a file (never inline) so the Content-Security-Policy needs no 'unsafe-inline'.
+/* Usher portal pages: the charts and live progress bars of the catalog, training and releases pages,
+   every chart drawn by the portal's chart helper (charts.js). Loaded from a file (never inline) so the Content-Security-Policy needs no 'unsafe-inline'.
    Data comes from <script type="application/json"> elements written by Django's json_script filter
    and is read with JSON.parse(textContent): an upstream label is data here, never markup. Chart.js is
    unfold's bundled copy, loaded by its layout. */
 (function () {
   "use strict";
 
-  const COLOURS = ["#2563eb", "#ea580c", "#16a34a", "#9333ea"];
-
   function readJson(id) {
     const el = document.getElementById(id);
     return el ? JSON.parse(el.textContent) : null;
   }
 
-  function chart(id, config) {
-    const canvas = typeof id === "string" ? document.getElementById(id) : id;
-    if (!canvas || typeof Chart === "undefined") return null;
-    return new Chart(canvas, config);
+  /* Every chart through the portal's one helper (portal/static/portal/charts.js): axis titles with
+     units, tick values, legend, the portal's colours, and the container's empty message when the
+     data has no point. */
+  function chart(id, spec) {
+    return window.UsherCharts ? window.UsherCharts.draw(id, spec) : null;
   }
+
+  const pct = (values) => (values || []).map((v) => (v === null || v === undefined ? null : Math.round(v * 100000) / 1000));
 
   // --- catalog: a movie's rating histogram, the quarantine's reasons ---------------------------------
   function movieHistogram() {
     const h = readJson("histogram-data");
     if (!h) return;
-    chart("histogram", {type: "bar", data: {labels: h.labels, datasets: [{label: "ratings", data: h.values}]},
-                        options: {plugins: {legend: {display: false}}}});
+    chart("histogram", {type: "bar", labels: h.labels, datasets: [{label: "current ratings", data: h.values}],
+                        zero_is_empty: true, x: {title: "rating (stars)"}, y: {title: "ratings", integer: true}});
   }
 
   function quarantineReasons() {
     const r = readJson("reasons-data");
     if (!r) return;
-    chart("reasons", {type: "bar", data: {labels: r.labels, datasets: [{label: "quarantined", data: r.values}]},
-                      options: {indexAxis: "y", plugins: {legend: {display: false}}}});
+    chart("reasons", {type: "bar", horizontal: true, labels: r.labels,
+                      datasets: [{label: "quarantined lines and records", data: r.values}],
+                      zero_is_empty: true, x: {title: "reason code"}, y: {title: "quarantined (count)", integer: true}});
   }
 
   // --- training: comparing versions, live progress of runs -------------------------------------------
   function compareVersions() {
     const d = readJson("compare-chart");
     if (!d) return;
-    const bar = (id, sets) => chart(id, {type: "bar", data: {labels: d.labels, datasets: sets},
-                                         options: {responsive: true, plugins: {legend: {position: "bottom"}}}});
-    bar("chart-error", [{label: "RMSE", data: d.rmse}, {label: "MAE", data: d.mae}]);
+    const x = {title: "training run"};
+    const bar = (id, sets, y) => chart(id, {type: "bar", labels: d.labels, datasets: sets, x: x, y: y});
+    bar("chart-error", [{label: "RMSE", data: d.rmse}, {label: "MAE", data: d.mae}],
+        {title: "error (stars)"});
     bar("chart-ranking", [{label: "NDCG@20", data: d.ndcg}, {label: "Precision@20", data: d.precision},
-                          {label: "Recall@20", data: d.recall}]);
-    bar("chart-training", [{label: "fit (s)", data: d.fit}, {label: "whole run (s)", data: d.total}]);
-    bar("chart-memory", [{label: "peak RSS (MiB)", data: d.memory}]);
-    bar("chart-inference", [{label: "p50 (ms)", data: d.p50}, {label: "p99 (ms)", data: d.p99}]);
-    bar("chart-size", [{label: "artifact (KiB)", data: d.size}]);
+                          {label: "Recall@20", data: d.recall}], {title: "score (0–1)", min: 0});
+    bar("chart-training", [{label: "fit", data: d.fit}, {label: "whole run", data: d.total}],
+        {title: "time (s)", unit: "s"});
+    bar("chart-memory", [{label: "peak RSS", data: d.memory}], {title: "peak RSS (MiB)", unit: "MiB"});
+    bar("chart-inference", [{label: "p50", data: d.p50}, {label: "p99", data: d.p99}],
+        {title: "latency (ms)", unit: "ms"});
+    bar("chart-size", [{label: "artifact", data: d.size}], {title: "size (KiB)", unit: "KiB"});
   }
 
   /* Every running or queued run's bar polls its JSON endpoint until it ends; a page that shows one
@@ -78,50 +83,49 @@
     const d = readJson("experiment-chart");
     if (!d) return;
     const arms = Object.keys(d.rate);
-    chart("rate", {type: "line", data: {labels: d.labels, datasets: arms.map((a, i) => (
-      {label: a + " online quality", data: d.rate[a], borderColor: COLOURS[i % 4], spanGaps: true}))}});
-    chart("trials", {type: "line", data: {labels: d.labels, datasets: arms.map((a, i) => (
-      {label: a + " lists", data: d.trials[a], borderColor: COLOURS[i % 4]}))}});
+    const x = {title: "analysis (UTC)"};
+    chart("rate", {type: "line", labels: d.labels, x: x, y: {title: "watched (%)", unit: "%"},
+                   datasets: arms.map((a) => ({label: a, data: pct(d.rate[a]), spanGaps: true}))});
+    chart("trials", {type: "line", labels: d.labels, x: x, y: {title: "lists served", integer: true},
+                     datasets: arms.map((a) => ({label: a, data: d.trials[a]})), zero_is_empty: true});
     const sets = [];
-    Object.keys(d.difference).forEach((a, i) => {
+    Object.keys(d.difference).forEach((a) => {
       const s = d.difference[a];
-      const colour = COLOURS[(i + 1) % 4];
-      sets.push({label: a + " − control", data: s.difference, borderColor: colour});
-      sets.push({label: a + " CS low", data: s.low, borderColor: colour, borderDash: [4, 4], pointRadius: 0, spanGaps: true});
-      sets.push({label: a + " CS high", data: s.high, borderColor: colour, borderDash: [4, 4], pointRadius: 0, spanGaps: true});
+      const n = sets.length / 3;
+      const colour = ["primary-600", "orange-500", "green-600", "blue-500"][n % 4];
+      sets.push({label: a + " − control", data: pct(s.difference), color: colour});
+      sets.push({label: a + " interval low", data: pct(s.low), color: colour, borderDash: [4, 4], pointRadius: 0, spanGaps: true});
+      sets.push({label: a + " interval high", data: pct(s.high), color: colour, borderDash: [4, 4], pointRadius: 0, spanGaps: true});
     });
-    chart("diff", {type: "line", data: {labels: d.labels, datasets: sets}});
+    if (sets.length) sets.push({label: "no difference", guide: true, color: "base-400", data: d.labels.map(() => 0)});
+    chart("diff", {type: "line", labels: d.labels, datasets: sets, x: x,
+                   y: {title: "difference (pp)", unit: "pp", min: null}});
   }
 
   function shadow() {
     const d = readJson("shadow-chart");
     if (!d) return;
-    chart("agreement", {type: "line", data: {labels: d.labels, datasets: [
-      {label: "overlap@20", data: d.overlap, borderColor: "#2563eb"},
-      {label: "Kendall τ", data: d.kendall, borderColor: "#ea580c"},
-      {label: "Spearman ρ", data: d.spearman, borderColor: "#16a34a"}]}, options: {scales: {y: {min: -1, max: 1}}}});
+    chart("agreement", {type: "line", labels: d.labels, x: {title: "report window end (UTC)"},
+                        y: {title: "agreement (−1 to 1)", min: -1, max: 1}, datasets: [
+      {label: "overlap@20", data: d.overlap},
+      {label: "Kendall τ", data: d.kendall},
+      {label: "Spearman ρ", data: d.spearman}]});
   }
 
   function rollout() {
     const d = readJson("rollout-chart");
     if (!d) return;
-    chart("share", {type: "line", data: {labels: d.labels, datasets: [
-      {label: "canary share (%)", data: d.percent, stepped: true, borderColor: "#9333ea"}]},
-      options: {scales: {y: {min: 0, max: 100}}}});
-    chart("quality", {type: "line", data: {labels: d.labels, datasets: [
-      {label: "canary online quality", data: d.canary, borderColor: "#ea580c", spanGaps: true},
-      {label: "production online quality", data: d.production, borderColor: "#2563eb", spanGaps: true}]}});
+    const x = {title: "decision (revision, time UTC)"};
+    chart("share", {type: "line", labels: d.labels, x: x, y: {title: "canary share (%)", unit: "%", min: 0, max: 100},
+                    datasets: [{label: "canary share", data: d.percent, stepped: true}]});
+    chart("quality", {type: "line", labels: d.labels, x: x, y: {title: "watched (%)", unit: "%"}, datasets: [
+      {label: "canary", data: pct(d.canary), tone: "primary", spanGaps: true},
+      {label: "production", data: pct(d.production), tone: "reference", spanGaps: true}]});
   }
 
-  // --- audits: a run's charts, each configured by its own json_script element ------------------------
-  function auditCharts() {
-    document.querySelectorAll("canvas[data-chart-config]").forEach((canvas) => {
-      const config = readJson(canvas.dataset.chartConfig);
-      if (config) chart(canvas, config);
-    });
-  }
+  // --- audits: a run's charts, each a spec from audits/views.py (drawn by charts.js itself) ----------
 
   // Loaded at the end of the page's content (templates/portal/base.html): its elements are there.
-  [movieHistogram, quarantineReasons, compareVersions, pollRuns, experiment, shadow, rollout, auditCharts]
+  [movieHistogram, quarantineReasons, compareVersions, pollRuns, experiment, shadow, rollout]
     .forEach((start) => start());
 })();

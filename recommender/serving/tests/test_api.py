@@ -118,10 +118,10 @@ def test_provenance_search_by_viewer_and_time(client, token_client, deployed, dj
         client.get(f"/recommend/{viewer}")
     get_runtime().predlog.flush()
     with django_assert_max_num_queries(8):
-        response = token_client.get("/api/v1/provenance/?viewer=7&since=2000-01-01T00:00")
+        response = token_client.get("/api/v1/provenance?viewer=7&since=2000-01-01T00:00")
     assert response.status_code == 200 and response.json()["count"] == 2
-    assert token_client.get("/api/v1/provenance/?viewer=7&until=2000-01-01T00:00").json()["count"] == 0
-    assert token_client.get("/api/v1/provenance/?since=yesterday").status_code == 400
+    assert token_client.get("/api/v1/provenance?viewer=7&until=2000-01-01T00:00").json()["count"] == 0
+    assert token_client.get("/api/v1/provenance?since=yesterday").status_code == 400
 
 
 def test_deployment_change_needs_an_operator(client_for, deployed):
@@ -146,12 +146,12 @@ def test_deployment_change_errors_are_clear(client_for, deployed):
     assert response.status_code == 400 and "canary version" in response.json()["error"]
     response = operator.post("/api/v1/deployments/default/change", {"production": deployed.pk}, format="json")
     assert response.status_code == 400 and "reason" in str(response.json()["detail"])
-    assert operator.get("/api/v1/deployments/nope/").status_code == 404
+    assert operator.get("/api/v1/deployments/nope").status_code == 404
 
 
 def test_deployment_detail_lists_workers_and_changes(client_for, deployed, users):
     get_runtime().write_status()
-    body = client_for("viewer").get("/api/v1/deployments/default/").json()
+    body = client_for("viewer").get("/api/v1/deployments/default").json()
     assert body["production"]["id"] == deployed.pk
     assert body["workers"] and body["workers"][0]["routes"]["production"]["version_id"] == deployed.pk
     assert body["recent_changes"][0]["revision"] == body["revision"]
@@ -168,8 +168,8 @@ def test_rollback_endpoint(client_for, deployed):
 
 def test_every_serving_endpoint_is_in_the_openapi_schema(client_for):
     schema = client_for("viewer").get("/api/schema/?format=json").json()
-    for path in ("/api/v1/recommendations/{userid}", "/api/v1/provenance/", "/api/v1/provenance/{request_id}",
-                 "/api/v1/deployments/", "/api/v1/deployments/{name}/", "/api/v1/deployments/{name}/change",
+    for path in ("/api/v1/recommendations/{userid}", "/api/v1/provenance", "/api/v1/provenance/{request_id}",
+                 "/api/v1/deployments", "/api/v1/deployments/{name}", "/api/v1/deployments/{name}/change",
                  "/api/v1/deployments/{name}/rollback", "/api/v1/deployments/{name}/history",
                  "/api/v1/serving/status"):
         assert path in schema["paths"], path
