@@ -88,7 +88,7 @@ class AuditOverviewView(PortalPage):
                    "status": query.choice("status", AuditRun.Status.values, default=""),
                    "trigger": query.choice("trigger", AuditRun.Trigger.values, default="")}
         query.report()
-        runs = Paginator(selectors.audit_run_list(filters=filters), 25).get_page(params.get("page"))
+        runs = Paginator(selectors.audit_run_list(filters=filters, summary=True), 25).get_page(params.get("page"))
         context.update({
             "latest": selectors.audit_latest_runs(),
             "open_counts": selectors.audit_open_counts(),
