@@ -246,7 +246,6 @@ class AuditFindingView(PortalPage):
         user = self.request.user
         context.update({
             "finding": finding,
-            "evidence_json": json.dumps(finding.evidence, indent=2, sort_keys=True),
             "history": selectors.audit_finding_history(finding=finding),
             "runs": finding.runs.order_by("-created_at")[:20],
             "can_act": may(user, "finding.acknowledge"),

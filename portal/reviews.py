@@ -57,7 +57,11 @@ def review_kinds() -> dict[str, ReviewKind]:
 # app registers next to its kinds (audit check names, activity-log verbs …). A name nobody
 # registered reads as words ("audit_run.succeeded" → "Audit run succeeded").
 
-_LABELS: dict[str, str] = {}
+_LABELS: dict[str, str] = {
+    "review.requested": "Review requested", "review.approve": "Review approved", "review.reject": "Review rejected",
+    "review.request_changes": "Changes requested", "review.refused": "Decision refused",
+    "review.cancelled": "Review cancelled",
+}
 
 
 def register_labels(labels: dict[str, str]) -> None:
