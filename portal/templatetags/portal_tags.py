@@ -263,7 +263,7 @@ def _key_text(key) -> str:
 
 _ROWS_SHOWN = 50
 _TABLE = 'class="text-sm border border-base-200 rounded-default dark:border-base-800 my-1"'
-_TH = 'class="px-3 py-1 text-left font-semibold align-top"'
+_TH = 'class="px-3 py-1 text-left font-semibold align-top whitespace-nowrap"'
 _TD = 'class="px-3 py-1 align-top" style="word-break: break-word"'
 
 
@@ -347,8 +347,21 @@ def target_link(target_type, target_id, text="", kind=""):
 
     from portal.reviews import target_url
 
-    text = text or f"{target_type} #{target_id}"
+    text = text or target_text(target_type, target_id)
     url = target_url(str(target_type or ""), target_id, kind=str(kind or "")) if target_id not in (None, "") else None
     if url is None:
         return format_html("{}", text)
     return format_html('<a class="text-primary-600" href="{}">{}</a>', url, text)
+
+
+@register.simple_tag
+def target_text(target_type, target_id) -> str:
+    """An object named by ``app_label.model`` and id, in words: ``promotion request #4242``."""
+    from django.apps import apps
+
+    name = str(target_type or "")
+    try:
+        name = str(apps.get_model(name)._meta.verbose_name)
+    except (LookupError, ValueError):
+        name = name.rsplit(".", 1)[-1]
+    return f"{name} #{target_id}" if target_id not in (None, "") else name
