@@ -83,14 +83,14 @@ def _dash(value) -> str:
 
 @register.filter
 def num(value, digits: int = 4) -> str:
-    """A number with sensible digits: integers with thousands separators (``1,234,567``), floats to
+    """A number with sensible digits: integers from 10,000 with thousands separators, floats to
     ``digits`` significant digits and never more than four decimals (``0.6325``, ``12.35``,
     ``1,234``), below 0.001 in scientific notation (``3.20e-06``)."""
     n = _number(value)
     if n is None:
         return _dash(value)
     if isinstance(n, int):
-        return f"{n:,}"
+        return f"{n:,}" if abs(n) >= 10000 else str(n)
     if n != n or n in (float("inf"), float("-inf")):
         return str(n)
     if n == int(n) and abs(n) < 1e15:
@@ -134,9 +134,9 @@ def seconds_text(value) -> str:
     if magnitude == 0:
         return "0 s"
     if magnitude < 0.001:
-        return f"{s * 1e6:.0f} µs"
+        return f"{num(s * 1e6, 3)} µs"
     if magnitude < 1:
-        return f"{s * 1000:.0f} ms"
+        return f"{num(s * 1000, 3)} ms"
     if magnitude < 60:
         return f"{s:.1f} s"
     if magnitude < 3600:
@@ -185,6 +185,9 @@ def value_text(value, key: str = "") -> str:
     n = _number(value) if not isinstance(value, str) else None
     if n is None:
         return _dash(value)
+    k = str(key).lower()
+    if isinstance(n, int) and (k in _ID_PAGES or k in ("id", "pk", "seed", "year") or k.endswith("_id")):
+        return str(n)  # an id reads as written: version 14245, not 14,245
     unit = _unit_of(key)
     if unit == "bytes":
         return bytes_text(n)
