@@ -36,7 +36,8 @@ DEBUG_PAGE = ("Traceback (most recent call last)", "Using the URLconf defined in
 DETAILS = {
     "run": "/portal/training/runs/{run}/", "version": "/portal/registry/versions/{version}/",
     "snapshot": "/portal/training/snapshots/{snapshot}/", "lineage": "/portal/registry/versions/{version}/lineage/",
-    "audit run": "/portal/audits/runs/{audit_run}/", "finding": "/portal/audits/findings/{finding}/",
+    "audit run": "/portal/audits/runs/{audit_run}/", "audit report": "/portal/audits/runs/{audit_run}/report/",
+    "finding": "/portal/audits/findings/{finding}/",
     "review": "/portal/inbox/{review}/", "incident": "/portal/monitoring/incidents/{incident}/",
     "drift report": "/portal/monitoring/drift/{drift_report}/",
     "promotion": "/portal/releases/promotions/{promotion}/", "rollout": "/portal/releases/rollouts/{rollout}/",
