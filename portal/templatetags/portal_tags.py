@@ -7,6 +7,8 @@ read-only role sees ("operators and admins").
 
 from __future__ import annotations
 
+import re
+
 from django import template
 
 from portal import permissions
@@ -259,8 +261,13 @@ def _id_link(key: str, value, pages: dict) -> str | None:
     return None
 
 
-def _key_text(key) -> str:
+def _key_text(key, value=None) -> str:
+    """A key in words; a figure shown in its own unit drops the unit from its name
+    (``window_seconds: 300`` reads "Window: 5.0 min")."""
     text = str(key).replace("_", " ").strip()
+    if _unit_of(key) and _number(value) is not None and not isinstance(value, bool | str):
+        shorter = re.sub(r"\s*\b(in )?(seconds|secs|bytes|ms|milliseconds|s)$", "", text)
+        text = shorter or text
     return text[:1].upper() + text[1:]
 
 
@@ -290,7 +297,7 @@ def _render(value, key: str, pages: dict, depth: int) -> str:
         rows = []
         for k, v in list(value.items())[:_ROWS_SHOWN]:
             rows.append(format_html('<tr class="border-t border-base-200 dark:border-base-800"><th {}>{}</th><td {}>{}</td></tr>',
-                                    mark_safe(_TH), _key_text(k), mark_safe(_TD), _render(v, k, pages, depth + 1)))
+                                    mark_safe(_TH), _key_text(k, v), mark_safe(_TD), _render(v, k, pages, depth + 1)))
         more = len(value) - _ROWS_SHOWN
         if more > 0:
             rows.append(format_html('<tr><td colspan="2" class="px-3 py-1 text-gray-500">… {} more</td></tr>', more))

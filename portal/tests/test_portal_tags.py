@@ -86,3 +86,10 @@ def test_target_link_names_and_links_an_object_with_a_page():
     assert html == '<a class="text-primary-600" href="/portal/releases/promotions/42/">promotion request #42</a>'
     plain = Template("{% load portal_tags %}{% target_link t i %}").render(Context({"t": "demo.thing", "i": "1"}))
     assert plain == "thing #1"
+
+
+def test_a_figure_in_its_unit_drops_the_unit_from_its_name():
+    html = Template("{% load portal_tags %}{% evidence_table e %}").render(
+        Context({"e": {"window_seconds": 300, "peak_memory_bytes": 258392064, "label_seconds": "n/a"}}))
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    assert "Window 5.0 min" in text and "Peak memory 246.4 MiB" in text and "Label seconds n/a" in text
