@@ -220,6 +220,7 @@ _ID_PAGES: dict[str, tuple[str, str]] = {
     "candidate_version": ("recommender:registry_version", "version"),
     "baseline_version": ("recommender:registry_version", "version"),
     "production_version": ("recommender:registry_version", "version"),
+    "production": ("recommender:registry_version", "version"),
     "training_run": ("recommender:training_run", "run"), "training_run_id": ("recommender:training_run", "run"),
     "run": ("recommender:training_run", "run"), "run_id": ("recommender:training_run", "run"),
     "snapshot": ("recommender:training_snapshot", "snapshot"), "snapshot_id": ("recommender:training_snapshot", "snapshot"),
@@ -339,10 +340,11 @@ def _render(value, key: str, pages: dict, depth: int) -> str:
 def evidence_table(value, context: str = "") -> str:
     """Evidence (any stored JSON) as key/value tables, nested as deep as it goes, figures by unit,
     and the ids it names linked to their pages (``model_version: 12`` → "version #12");
-    ``context="audits"`` reads ``run`` as an audit run. Never a ``{'…': …}`` dump."""
+    ``context="audits"`` (or a review kind of the audits, ``audits.run_signoff``) reads ``run`` as
+    an audit run. Never a ``{'…': …}`` dump."""
     from django.utils.html import format_html
 
-    pages = _AUDITS_ID_PAGES if context == "audits" else _ID_PAGES
+    pages = _AUDITS_ID_PAGES if str(context).split(".")[0] == "audits" else _ID_PAGES
     if value in (None, "", {}, []):
         return format_html('<p class="text-sm text-gray-500">{}</p>', "No evidence recorded.")
     return format_html('<div data-testid="evidence-table" class="overflow-auto">{}</div>',

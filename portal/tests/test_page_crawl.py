@@ -38,7 +38,8 @@ DETAILS = {
     "snapshot": "/portal/training/snapshots/{snapshot}/", "lineage": "/portal/registry/versions/{version}/lineage/",
     "audit run": "/portal/audits/runs/{audit_run}/", "audit report": "/portal/audits/runs/{audit_run}/report/",
     "finding": "/portal/audits/findings/{finding}/",
-    "review": "/portal/inbox/{review}/", "incident": "/portal/monitoring/incidents/{incident}/",
+    "review": "/portal/inbox/{review}/", "review with evidence": "/portal/inbox/{signoff}/",
+    "incident": "/portal/monitoring/incidents/{incident}/",
     "drift report": "/portal/monitoring/drift/{drift_report}/",
     "promotion": "/portal/releases/promotions/{promotion}/", "rollout": "/portal/releases/rollouts/{rollout}/",
     "experiment": "/portal/releases/experiments/{experiment}/",
@@ -92,6 +93,10 @@ def _world(users) -> dict[str, int]:
     incident = world["incident"]
     incident.evidence = {"value": 0.5123456789, "threshold": 0.5, "window_seconds": 300.0, "samples": [1, 2, 3]}
     incident.save(update_fields=["evidence"])
+    # A review with evidence as the audits write it (run, findings, report) for the review page.
+    from audits.services import audit_run_signoff_request
+
+    signoff = audit_run_signoff_request(run=world["audit_run"], actor=users["data_scientist"], comment="please check")
     now = timezone.now()
     report = DriftReport.objects.create(status="drifted", current_since=now - dt.timedelta(hours=1),
                                         reference={"kind": "snapshot", "snapshot": snapshot.pk},
@@ -110,7 +115,7 @@ def _world(users) -> dict[str, int]:
                                      last_decision={"action": "hold", "reason": "not enough data yet",
                                                     "canary_rate": 0.123456789})
     return {"run": run.pk, "version": version.pk, "snapshot": snapshot.pk, "audit_run": world["audit_run"].pk,
-            "finding": finding.pk, "review": world["review"].pk, "incident": incident.pk,
+            "finding": finding.pk, "review": world["review"].pk, "signoff": signoff.pk, "incident": incident.pk,
             "drift_report": report.pk, "promotion": world["promotion"].pk, "rollout": rollout.pk,
             "experiment": world["experiment"].pk}
 

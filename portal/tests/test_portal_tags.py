@@ -93,3 +93,11 @@ def test_a_figure_in_its_unit_drops_the_unit_from_its_name():
         Context({"e": {"window_seconds": 300, "peak_memory_bytes": 258392064, "label_seconds": "n/a"}}))
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
     assert "Window 5.0 min" in text and "Peak memory 246.4 MiB" in text and "Label seconds n/a" in text
+
+
+@pytest.mark.django_db
+def test_a_review_of_the_audits_links_its_run_to_the_audit_run():
+    html = Template("{% load portal_tags %}{% evidence_table e kind %}").render(
+        Context({"e": {"run": 7, "findings": [{"id": 5}], "production": 3}, "kind": "audits.run_signoff"}))
+    assert 'href="/portal/audits/runs/7/"' in html and 'href="/portal/audits/findings/5/"' in html
+    assert 'href="/portal/registry/versions/3/"' in html
