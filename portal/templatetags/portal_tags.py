@@ -377,3 +377,23 @@ def target_text(target_type, target_id) -> str:
     except (LookupError, ValueError):
         name = name.rsplit(".", 1)[-1]
     return f"{name} #{target_id}" if target_id not in (None, "") else name
+
+
+@register.filter
+def when(value) -> str:
+    """A moment (a datetime, or the ISO text an export stores) as ``2026-12-07 15:18:19``, UTC."""
+    from datetime import UTC, datetime
+
+    if value in (None, ""):
+        return "—"
+    moment = value
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    if not isinstance(moment, datetime):
+        return str(value)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")

@@ -101,3 +101,10 @@ def test_a_review_of_the_audits_links_its_run_to_the_audit_run():
         Context({"e": {"run": 7, "findings": [{"id": 5}], "production": 3}, "kind": "audits.run_signoff"}))
     assert 'href="/portal/audits/runs/7/"' in html and 'href="/portal/audits/findings/5/"' in html
     assert 'href="/portal/registry/versions/3/"' in html
+
+
+def test_when_reads_an_exported_moment():
+    from portal.templatetags.portal_tags import when
+
+    assert when("2026-12-07T15:18:19.029922+00:00") == "2026-12-07 15:18:19"
+    assert when(None) == "—" and when("not a date") == "not a date"
