@@ -113,7 +113,7 @@ def _world(users) -> dict[str, int]:
                                      baseline_version=world["production"], steps=[5, 25, 50, 100],
                                      interval_seconds=600, step_started_at=now, next_check_at=now + dt.timedelta(minutes=10),
                                      started_by_label="system:test", applied_percent=5,
-                                     last_decision={"action": "hold", "reason": "not enough data yet",
+                                     last_decision={"by": "system:recommender.releases", "reason": "not enough data yet",
                                                     "canary_rate": 0.123456789})
     return {"run": run.pk, "version": version.pk, "snapshot": snapshot.pk, "audit_run": world["audit_run"].pk,
             "finding": finding.pk, "review": world["review"].pk, "signoff": signoff.pk, "incident": incident.pk,
