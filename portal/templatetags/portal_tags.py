@@ -397,3 +397,16 @@ def when(value) -> str:
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+@register.filter
+def kwargs_text(value) -> str:
+    """A schedule's JSON arguments (``{"kind": "fairness"}``) in words (``kind: fairness``); empty for none."""
+    import json
+
+    if isinstance(value, str):
+        try:
+            value = json.loads(value or "{}")
+        except ValueError:
+            return value
+    return params_text(value) if isinstance(value, dict) else ("" if value in (None, []) else str(value))

@@ -108,3 +108,10 @@ def test_when_reads_an_exported_moment():
 
     assert when("2026-12-07T15:18:19.029922+00:00") == "2026-12-07 15:18:19"
     assert when(None) == "—" and when("not a date") == "not a date"
+
+
+def test_kwargs_text():
+    from portal.templatetags.portal_tags import kwargs_text
+
+    assert kwargs_text('{"kind": "fairness"}') == "kind: fairness"
+    assert kwargs_text("{}") == "" and kwargs_text("not json") == "not json"
