@@ -88,7 +88,7 @@ class AuditOverviewView(PortalPage):
                    "status": query.choice("status", AuditRun.Status.values, default=""),
                    "trigger": query.choice("trigger", AuditRun.Trigger.values, default="")}
         query.report()
-        runs = Paginator(selectors.audit_run_list(filters=filters), 25).get_page(params.get("page"))
+        runs = Paginator(selectors.audit_run_list(filters=filters, summary=True), 25).get_page(params.get("page"))
         context.update({
             "latest": selectors.audit_latest_runs(),
             "open_counts": selectors.audit_open_counts(),
@@ -246,7 +246,6 @@ class AuditFindingView(PortalPage):
         user = self.request.user
         context.update({
             "finding": finding,
-            "evidence_json": json.dumps(finding.evidence, indent=2, sort_keys=True),
             "history": selectors.audit_finding_history(finding=finding),
             "runs": finding.runs.order_by("-created_at")[:20],
             "can_act": may(user, "finding.acknowledge"),

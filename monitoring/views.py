@@ -9,7 +9,6 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.core.serializers.json import DjangoJSONEncoder
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -116,7 +115,6 @@ class IncidentDetailView(PortalPage, _OperatorPost):
         incident = get_object_or_404(selectors.incident_list(), pk=self.kwargs["pk"])
         context.update({
             "incident": incident,
-            "evidence": json.dumps(incident.evidence, indent=2, cls=DjangoJSONEncoder),
             "notes": incident.notes.all(),
             "timeline": selectors.incident_timeline(incident=incident),
             "notifications": selectors.notification_list(filters={"incident": incident.pk}),

@@ -6,13 +6,10 @@ thin reader of selectors, and every write goes through a service, as in the API.
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
-from django.urls import NoReverseMatch, reverse
 from django.views.generic import TemplateView
 
 from portal import selectors, services
@@ -20,7 +17,7 @@ from portal.errors import UsherError
 from portal.filters import ActivityLogFilter
 from portal.models import ApiToken, ReviewRequest
 from portal.permissions import user_roles
-from portal.reviews import get_review_kind
+from portal.reviews import target_url
 
 
 class PortalPage(TemplateView):
@@ -55,14 +52,8 @@ class InboxView(PortalPage):
 
 
 def _review_target_url(review: ReviewRequest) -> str | None:
-    """The portal page of what ``review`` is about, when its kind names one (``ReviewKind.target_page``)."""
-    kind = get_review_kind(review.kind)
-    if kind is None or not kind.target_page:
-        return None
-    try:
-        return reverse(kind.target_page, args=[review.target_id])
-    except NoReverseMatch:
-        return None
+    """The portal page of what ``review`` is about (``portal.reviews.target_url``)."""
+    return target_url(review.target_type, review.target_id, kind=review.kind)
 
 
 class ReviewDetailView(PortalPage):
@@ -81,13 +72,6 @@ class ReviewDetailView(PortalPage):
         )
         context["is_requester"] = review.requester_id == self.request.user.pk
         context["target_url"] = _review_target_url(review)
-        # One row per piece of evidence; nested values as compact JSON rather than a Python repr.
-        evidence = review.evidence if isinstance(review.evidence, dict) else {"evidence": review.evidence}
-        context["evidence_rows"] = [
-            (key, value if value is None or isinstance(value, str | int | float | bool)
-             else json.dumps(value, default=str, ensure_ascii=False))
-            for key, value in evidence.items()
-        ]
         context["history"] = selectors.activity_log_list(
             filters={"target_type": "portal.reviewrequest", "target_id": review.pk}
         ).order_by("seq")

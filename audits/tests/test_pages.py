@@ -235,3 +235,24 @@ def test_an_exploratory_run_is_labelled_on_its_page_the_list_and_the_api(browser
     assert 'data-testid="exploratory"' not in next(r for r in rows if f"/runs/{configured.pk}/" in r)
     body = client_for("viewer").get("/api/v1/audits/runs?exploratory=true").json()
     assert [r["id"] for r in body["results"]] == [run.pk] and body["results"][0]["exploratory"] is True
+
+
+def test_the_overview_reads_run_summaries_with_their_finding_counts(users, web_client_for):
+    """The overview lists runs without reading their stored output (results can be hundreds of KiB
+    a run) and counts each run's findings without a GROUP BY over the runs' columns."""
+    from audits import selectors
+    from audits.tests.factories import AuditFindingFactory, AuditRunFactory
+
+    run = AuditRunFactory(results={"checks": [{"name": "security.scraping", "results": {"rows": list(range(500))}}]},
+                          report="a long report")
+    AuditFindingFactory(run=run)
+    AuditFindingFactory(run=run, status="acknowledged")
+    AuditRunFactory(kind="fairness")
+    summaries = {r.pk: r for r in selectors.audit_run_list(summary=True)}
+    assert {"params", "results", "report", "error"} <= summaries[run.pk].get_deferred_fields()
+    assert (summaries[run.pk].finding_count, summaries[run.pk].open_count) == (2, 1)
+    assert [(r.finding_count, r.open_count) for r in summaries.values() if r.pk != run.pk] == [(0, 0)]
+    latest = selectors.audit_latest_runs()
+    assert latest["security"].pk == run.pk and "results" in latest["security"].get_deferred_fields()
+    html = web_client_for("viewer").get("/portal/audits/").content.decode()
+    assert "2 (1 open)" in html

@@ -94,7 +94,7 @@ def test_page_forms_run_reports_and_rule_evaluation(users, world):
 
 def test_incidents_appear_in_the_review_inbox(users, world):
     response = _client(users["operator"]).get(reverse("portal:inbox"))
-    assert b"incident_ack" in response.content
+    assert b"Incident to acknowledge" in response.content  # the kind's label
 
 
 def test_prometheus_metrics_include_monitoring_figures(users, world, settings):

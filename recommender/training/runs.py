@@ -479,7 +479,9 @@ def training_run_execute(*, run_id: int, worker: str | None = None) -> TrainingR
     try:
         environment = environment_capture()
         TrainingRun.objects.filter(pk=run.pk).update(environment=environment)
-        progress.log(f"attempt {run.attempts} on {worker}: {run.algorithm} {run.hyperparameters} split {run.split}")
+        settings_text = "; ".join(f"{k}={v}" for k, v in (run.hyperparameters or {}).items()) or "default settings"
+        split_text = "; ".join(f"{k}={v}" for k, v in (run.split or {}).items()) or "default"
+        progress.log(f"attempt {run.attempts} on {worker}: {run.algorithm} ({settings_text}), split {split_text}")
         progress.set("loading snapshot", 1)
         ratings = snapshot_load_ratings(snapshot=run.snapshot)
         progress.set("splitting", 4)
