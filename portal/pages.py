@@ -35,6 +35,19 @@ class PortalPage(TemplateView):
         context["usher_roles"] = sorted(user_roles(self.request.user))
         return context
 
+    def form_invalid(self, **forms) -> HttpResponse:
+        """The page drawn again with ``forms`` as typed and their errors beside the fields (nothing
+        was stored): a 400, or the status of the service's refusal (403, 409)."""
+        status = max((getattr(form, "status", 400) for form in forms.values()), default=400)
+        if status == 403:
+            # A role that may not act is not shown the form: the refusal is said as a message on
+            # the page it came from.
+            for form in forms.values():
+                for _, message in form.error_summary():
+                    messages.error(self.request, message)
+            return redirect(self.request.get_full_path())
+        return self.render_to_response(self.get_context_data(**forms), status=status)
+
 
 class InboxView(PortalPage):
     """What waits for the signed-in user, and every review with a status filter."""

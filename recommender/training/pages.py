@@ -6,12 +6,10 @@ message naming what was wrong. Running runs' progress bars poll ``/api/v1/traini
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import messages
+from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
-from django.utils.dateparse import parse_datetime
 
 from portal.api.params import QueryParams
 from portal.errors import UsherError, ValidationError
@@ -22,6 +20,7 @@ from recommender.registry import selectors as registry_selectors
 from recommender.registry import services as registry_services
 from recommender.training import selectors
 from recommender.training.algorithms import ALGORITHMS
+from recommender.training.forms import SnapshotForm, TrainingRunForm
 from recommender.training.retraining import retraining_start
 from recommender.training.runs import training_run_cancel, training_run_create
 from recommender.training.snapshots import snapshot_create
@@ -37,47 +36,9 @@ def _attempt(request, fn, success: str):
     return result
 
 
-def _parse_params(text: str) -> dict:
-    """``{"n_factors": 50}`` or lines of ``name=value``."""
-    text = (text or "").strip()
-    if not text:
-        return {}
-    if text.startswith("{"):
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(f"hyperparameters are not valid JSON: {exc.msg}")
-        if not isinstance(value, dict):
-            raise ValidationError("hyperparameters must be a JSON object")
-        return value
-    params = {}
-    for line in text.replace(",", "\n").splitlines():
-        if line.strip():
-            if "=" not in line:
-                raise ValidationError(f"'{line.strip()}' is not name=value")
-            name, value = line.split("=", 1)
-            params[name.strip()] = value.strip()
-    return params
-
-
 def _metric_groups(metrics: dict) -> list[tuple[str, list[tuple[str, str, object]]]]:
     return [(name.replace("_", " "), [(key, label, metrics.get(key)) for key, label, _ in items])
             for name, items in selectors.COMPARISON_GROUPS.items()]
-
-
-def _split_from_form(data) -> dict:
-    kind = data.get("split_kind") or "random"
-    split: dict = {"kind": kind}
-    try:
-        if kind in ("random", "temporal") and data.get("test_fraction"):
-            split["test_fraction"] = float(data["test_fraction"])
-        if kind == "leave_last_n" and data.get("n"):
-            split["n"] = int(data["n"])
-        if kind == "kfold" and data.get("folds"):
-            split["folds"] = int(data["folds"])
-    except ValueError:
-        raise ValidationError("split options must be numbers")
-    return split
 
 
 class RunListView(PortalPage):
@@ -102,6 +63,7 @@ class RunListView(PortalPage):
             "statuses": TrainingRun.Status.values,
             "can_train": may(self.request.user, "model.build"),
         })
+        context.setdefault("form", TrainingRunForm(initial={"snapshot": filters.get("snapshot")}))
         return context
 
     def post(self, request):
@@ -116,24 +78,23 @@ class RunListView(PortalPage):
             else:
                 messages.success(request, "Scheduled retraining started")
             return redirect("recommender:training_runs")
-        algorithms = request.POST.getlist("algorithm")
-        if not algorithms:
-            messages.error(request, "choose at least one algorithm")
-            return redirect("recommender:training_runs")
-        snapshot = DatasetSnapshot.objects.filter(pk=request.POST.get("snapshot") or 0).first()
-        if snapshot is None:
-            messages.error(request, "choose a snapshot")
-            return redirect("recommender:training_runs")
-        for algorithm in algorithms:
-            def create(algorithm=algorithm):
-                params = _parse_params(request.POST.get("hyperparameters", "")) if len(algorithms) == 1 else {}
-                seed = request.POST.get("seed") or "0"
-                if not seed.isdigit():
-                    raise ValidationError(f"seed must be a whole number, got {seed!r}")
-                return training_run_create(actor=request.user, snapshot=snapshot, algorithm=algorithm,
-                                           hyperparameters=params, seed=int(seed), split=_split_from_form(request.POST))
-            _attempt(request, create, f"{algorithm}: run queued")
-        return redirect(f"{request.path}?snapshot={snapshot.pk}")
+        form = TrainingRunForm(request.POST)
+
+        def create(data: dict) -> list[TrainingRun]:
+            # Every run or none; the role was checked (and a refusal logged) by submit(), outside
+            # the transaction, which would roll the refusal's log entry back.
+            values = {"snapshot": form.snapshot_object(), "hyperparameters": data["hyperparameters"],
+                      "seed": data["seed"] if data.get("seed") is not None else 0, "split": form.split()}
+            with transaction.atomic():
+                return [training_run_create(actor=request.user, algorithm=algorithm, **values)
+                        for algorithm in data["algorithm"]]
+
+        runs = form.submit(create, actor=request.user, work="model.build")
+        if runs is None:
+            return self.form_invalid(form=form)
+        for run in runs:
+            messages.success(request, f"{run.algorithm}: run #{run.pk} queued")
+        return redirect(f"{request.path}?snapshot={form.cleaned_data['snapshot']}")
 
 
 class RunDetailView(PortalPage):
@@ -172,36 +133,17 @@ class SnapshotListView(PortalPage):
         context = super().get_context_data(**kwargs)
         context["snapshots"] = selectors.snapshot_list()[:100]
         context["can_create"] = may(self.request.user, "model.build")
+        context.setdefault("form", SnapshotForm())
         return context
 
     def post(self, request):
-        def create():
-            values = {}
-            for key in ("window_start", "window_end"):
-                raw = request.POST.get(key, "").strip()
-                if raw:
-                    parsed = parse_datetime(raw) or parse_datetime(raw + ":00")
-                    if parsed is None:
-                        raise ValidationError(f"{key} is not a date and time: {raw!r}")
-                    if parsed.tzinfo is None:
-                        from django.utils import timezone
-
-                        parsed = timezone.make_aware(parsed)
-                    values[key] = parsed
-            filters = {}
-            for key in ("min_viewer_ratings", "min_movie_ratings"):
-                raw = request.POST.get(key, "").strip()
-                if raw:
-                    if not raw.isdigit():
-                        raise ValidationError(f"{key} must be a whole number")
-                    filters[key] = int(raw)
-            return snapshot_create(actor=request.user, name=request.POST.get("name", ""),
-                                   include_implicit=bool(request.POST.get("include_implicit")), filters=filters,
-                                   **values)
-        snapshot = _attempt(request, create, "Snapshot taken")
-        if snapshot is not None:
-            return redirect("recommender:training_snapshot", pk=snapshot.pk)
-        return redirect("recommender:training_snapshots")
+        form = SnapshotForm(request.POST)
+        snapshot = form.submit(lambda data: snapshot_create(actor=request.user, **form.service_params()),
+                               actor=request.user, work="model.build")
+        if snapshot is None:
+            return self.form_invalid(form=form)
+        messages.success(request, "Snapshot taken")
+        return redirect("recommender:training_snapshot", pk=snapshot.pk)
 
 
 class SnapshotDetailView(PortalPage):
