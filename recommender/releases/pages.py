@@ -18,6 +18,7 @@ from recommender.models import Experiment, ModelVersion, Rollout
 from recommender.registry.selectors import model_version_list
 from recommender.releases import integrations, selectors, services, stats
 from recommender.releases.conf import release_setting
+from recommender.releases.forms import ExperimentForm, PromotionRequestForm, ReasonForm, ShadowStartForm
 
 
 def _run(request, fn, success: str) -> tuple[bool, object]:
@@ -66,28 +67,31 @@ class ReleasesView(PortalPage):
             "preselect": int(self.request.GET["version"]) if self.request.GET.get("version", "").isdigit() else None,
             "can_operate": may(self.request.user, "release.operate"),
         })
+        preselect = context["preselect"]
+        context.setdefault("promotion_form", PromotionRequestForm(initial={
+            "version": preselect, "canary_steps": context["default_steps"],
+            "canary_interval_seconds": context["default_interval"]}))
+        context.setdefault("rollback_form", ReasonForm())
+        context["disabled_attrs"] = {"disabled": "disabled"}
         return context
 
     def post(self, request):
         action = request.POST.get("action")
         if action == "request":
-            def go():
-                steps = [s for s in request.POST.get("canary_steps", "").replace(" ", "").split(",") if s]
-                version = ModelVersion.objects.filter(pk=request.POST.get("version") or 0).first()
-                if version is None:
-                    raise ValidationError("choose a model version to promote")
-                interval = request.POST.get("canary_interval_seconds") or None
-                return services.promotion_request_create(
-                    version=version, actor=request.user, reason=request.POST.get("reason", ""),
-                    canary_steps=steps or None,
-                    canary_interval_seconds=int(interval) if interval and interval.isdigit() else None,
-                )
-            ok, promotion = _run(request, go, "Promotion requested: the release gate is running.")
-            if ok:
-                return redirect("recommender:release_promotion", pk=promotion.pk)
-        elif action == "rollback_production":
-            _run(request, lambda: services.production_rollback(actor=request.user, reason=request.POST.get("reason", "")),
-                 "Production rolled back to the previous version.")
+            form = PromotionRequestForm(request.POST)
+            promotion = form.submit(lambda data: services.promotion_request_create(actor=request.user,
+                                                                                  **form.service_params()),
+                                    actor=request.user, work="promotion.request")
+            if promotion is None:
+                return self.form_invalid(promotion_form=form)
+            messages.success(request, "Promotion requested: the release gate is running.")
+            return redirect("recommender:release_promotion", pk=promotion.pk)
+        if action == "rollback_production":
+            form = ReasonForm(request.POST)
+            if form.submit(lambda data: services.production_rollback(actor=request.user, reason=data["reason"]) or True,
+                           actor=request.user, work="release.operate") is None:
+                return self.form_invalid(rollback_form=form)
+            messages.success(request, "Production rolled back to the previous version.")
         else:
             messages.error(request, f"unknown action '{action}'")
         return redirect("recommender:releases")
@@ -223,31 +227,17 @@ class ExperimentsView(PortalPage):
             "prior_design_effect": release_setting("EXPERIMENT_PRIOR_DESIGN_EFFECT"),
             "can_create": may(self.request.user, "experiment.manage"),
         })
+        context.setdefault("experiment_form", ExperimentForm())
         return context
 
     def post(self, request):
-        p = request.POST
-
-        def go():
-            arms = []
-            for i in range(4):
-                if not p.get(f"arm{i}_name"):
-                    continue
-                arms.append({"name": p.get(f"arm{i}_name"), "version": p.get(f"arm{i}_version"),
-                             "allocation": p.get(f"arm{i}_allocation"), "is_control": p.get("control") == str(i)})
-            try:
-                mde = float(p.get("mde") or 0.02)
-                alpha = float(p.get("alpha")) if p.get("alpha") else None
-            except ValueError:
-                raise ValidationError("alpha and the minimum detectable effect must be numbers")
-            return services.experiment_create(
-                name=p.get("name", ""), hypothesis=p.get("hypothesis", ""), arms=arms, actor=request.user,
-                minimum_detectable_effect=mde, alpha=alpha,
-            )
-        ok, experiment = _run(request, go, "Experiment created (draft).")
-        if ok:
-            return redirect("recommender:release_experiment", pk=experiment.pk)
-        return redirect("recommender:release_experiments")
+        form = ExperimentForm(request.POST)
+        experiment = form.submit(lambda data: services.experiment_create(actor=request.user, **form.service_params()),
+                                 actor=request.user, work="experiment.manage")
+        if experiment is None:
+            return self.form_invalid(experiment_form=form)
+        messages.success(request, "Experiment created (draft).")
+        return redirect("recommender:release_experiment", pk=experiment.pk)
 
 
 class ExperimentView(PortalPage):
@@ -318,20 +308,26 @@ class ShadowView(PortalPage):
             "versions": model_version_list().exclude(status__in=["rejected", "archived"])[:100],
             "can_operate": may(self.request.user, "release.operate"),
         })
+        context.setdefault("shadow_form", ShadowStartForm())
+        context.setdefault("shadow_stop_form", ReasonForm())
         return context
 
     def post(self, request):
         p = request.POST
         action = p.get("action")
         if action == "start":
-            def go():
-                version = ModelVersion.objects.filter(pk=p.get("version") or 0).first()
-                if version is None:
-                    raise ValidationError("choose a model version to run in shadow")
-                services.shadow_start(version=version, actor=request.user, reason=p.get("reason", ""))
-            _run(request, go, "Shadow started: production's requests are mirrored to it.")
+            form = ShadowStartForm(p)
+            if form.submit(lambda data: services.shadow_start(version=form.fields["version"].version(data["version"]),
+                                                              actor=request.user, reason=data["reason"]) or True,
+                           actor=request.user, work="release.operate") is None:
+                return self.form_invalid(shadow_form=form)
+            messages.success(request, "Shadow started: production's requests are mirrored to it.")
         elif action == "stop":
-            _run(request, lambda: services.shadow_stop(actor=request.user, reason=p.get("reason", "")), "Shadow stopped.")
+            form = ReasonForm(p)
+            if form.submit(lambda data: services.shadow_stop(actor=request.user, reason=data["reason"]) or True,
+                           actor=request.user, work="release.operate") is None:
+                return self.form_invalid(shadow_stop_form=form)
+            messages.success(request, "Shadow stopped.")
         elif action == "report":
             def report():
                 since = parse_datetime(p["since"]) if p.get("since") else None
