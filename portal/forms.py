@@ -27,7 +27,7 @@ from portal.errors import UsherError
 T = TypeVar("T")
 
 __all__ = [
-    "PortalForm", "error_field", "TextInput", "Textarea", "Select", "Checkboxes", "Checkbox", "DateTimeInput",
+    "PortalForm", "error_field", "TextInput", "Textarea", "Select", "Checkboxes", "Checkbox", "DateTimeInput", "DateInput",
 ]
 
 
@@ -55,6 +55,13 @@ def DateTimeInput(**attrs: Any) -> UnfoldAdminTextInputWidget:  # noqa: N802
     """The browser's date-and-time picker, in Unfold's input style (the text is parsed by the form)."""
     widget = UnfoldAdminTextInputWidget(attrs={"placeholder": "YYYY-MM-DD HH:MM", **attrs})
     widget.input_type = "datetime-local"
+    return widget
+
+
+def DateInput(**attrs: Any) -> UnfoldAdminTextInputWidget:  # noqa: N802
+    """The browser's date picker, in Unfold's input style (the text is parsed by the form)."""
+    widget = UnfoldAdminTextInputWidget(attrs={"placeholder": "YYYY-MM-DD", **attrs})
+    widget.input_type = "date"
     return widget
 
 
@@ -91,7 +98,8 @@ class PortalForm(forms.Form):
             self.status = exc.status
         self.add_error(self.field_for(error_field(exc)), exc.message)
 
-    def submit(self, fn: Callable[[dict], T], *, actor: Any = None, work: str | None = None) -> T | None:
+    def submit(self, fn: Callable[[dict], T], *, actor: Any = None, work: str | None = None,
+               target: Any = None) -> T | None:
         """``fn(cleaned_data)`` when the fields parse; its refusal lands on the form. None when refused.
 
         With ``work``, a role that may not do it is refused (and the refusal logged) before the
@@ -100,7 +108,7 @@ class PortalForm(forms.Form):
             if work is not None:
                 from portal.permissions import require
 
-                require(actor, work)
+                require(actor, work, target=target)
             if not self.is_valid():
                 return None
             return fn(self.cleaned_data)
