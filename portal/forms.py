@@ -65,6 +65,31 @@ def DateInput(**attrs: Any) -> UnfoldAdminTextInputWidget:  # noqa: N802
     return widget
 
 
+def unfold_widgets(form: forms.BaseForm) -> forms.BaseForm:
+    """Give a form built with Django's plain widgets Unfold's (same choices and attributes), so a
+    form shared with the admin (the schedule form) looks like the portal's other forms."""
+    for f in form.fields.values():
+        old = f.widget
+        attrs = {k: v for k, v in old.attrs.items() if k != "class"}
+        if isinstance(old, forms.CheckboxSelectMultiple):
+            new = Checkboxes(**attrs)
+        elif isinstance(old, forms.Select):
+            new = Select(**attrs)
+        elif isinstance(old, forms.Textarea):
+            new = Textarea(**attrs)
+        elif isinstance(old, forms.CheckboxInput):
+            new = Checkbox(**attrs)
+        elif isinstance(old, forms.HiddenInput):
+            continue
+        else:
+            new = TextInput(**attrs)
+        if hasattr(old, "choices"):
+            new.choices = old.choices
+        new.is_required = old.is_required
+        f.widget = new
+    return form
+
+
 def error_field(exc: UsherError) -> str | None:
     """The input a domain error is about, in the service's names, or None."""
     if getattr(exc, "field", None):
@@ -119,8 +144,16 @@ class PortalForm(forms.Form):
             return None
 
     def error_summary(self) -> list[tuple[str, str]]:
-        """(label, message) for every error, fields in form order, for the summary at the top."""
+        """(label, message) for every error, fields in form order (the summary at the top says the same)."""
         rows = [("", str(e)) for e in self.non_field_errors()]
         for field in self:
             rows.extend((str(field.label), str(e)) for e in field.errors)
         return rows
+
+
+class ReviewDecisionForm(PortalForm):
+    """The comment of a review's decision (the decision is the button pressed); whether it is
+    required, and who may decide, is ``review_request_decide``'s to say."""
+
+    comment = forms.CharField(required=False, widget=Textarea(rows=3, placeholder=(
+        "Comment (required to reject or request changes)")))

@@ -18,6 +18,7 @@ from django.views.generic import TemplateView
 from portal import selectors, services
 from portal.errors import UsherError
 from portal.filters import ActivityLogFilter
+from portal.forms import ReviewDecisionForm
 from portal.models import ApiToken, ReviewRequest
 from portal.permissions import user_roles
 from portal.reviews import get_review_kind
@@ -105,18 +106,17 @@ class ReviewDetailView(PortalPage):
             filters={"target_type": "portal.reviewrequest", "target_id": review.pk}
         ).order_by("seq")
         context["title"] = f"Review #{review.pk}: {review.title}"
+        context.setdefault("form", ReviewDecisionForm())
         return context
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         review = get_object_or_404(selectors.review_request_list(), pk=pk)
-        try:
-            services.review_request_decide(
-                review=review, actor=request.user,
-                decision=request.POST.get("decision", ""), comment=request.POST.get("comment", ""),
-            )
-            messages.success(request, f"Review #{pk}: decision recorded.")
-        except UsherError as exc:
-            messages.error(request, exc.message)
+        form = ReviewDecisionForm(request.POST)
+        decided = form.submit(lambda data: services.review_request_decide(
+            review=review, actor=request.user, decision=request.POST.get("decision", ""), comment=data["comment"]))
+        if decided is None:
+            return self.form_invalid(form=form)
+        messages.success(request, f"Review #{pk}: decision recorded.")
         return redirect("portal:review", pk=pk)
 
 

@@ -67,6 +67,11 @@ class ReasonForm(PortalForm):
 
     reason = forms.CharField(label="Reason", required=False, widget=TextInput())
 
+    def __init__(self, *args, placeholder: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        if placeholder:
+            self.fields["reason"].widget.attrs["placeholder"] = placeholder
+
 
 class ShadowStartForm(PortalForm):
     version = VersionChoiceField(label="Model version")

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils.dateparse import parse_datetime
 
 from portal.errors import UsherError, ValidationError
+from portal.forms import ReviewDecisionForm
 from portal.pages import PortalPage
 from portal.permissions import may
 from recommender.models import Experiment, ModelVersion, Rollout
@@ -121,22 +122,30 @@ class PromotionView(PortalPage):
             or may(self.request.user, "release.operate"),
             "title": f"Promotion #{promotion.pk}: {promotion.version}",
         })
+        context.setdefault("decide_form", ReviewDecisionForm())
+        context.setdefault("rerun_form", ReasonForm(placeholder="What changed (a waiver, a new audit, …)"))
+        context.setdefault("cancel_form", ReasonForm(placeholder="Why"))
         return context
 
     def post(self, request, pk: int):
         promotion = get_object_or_404(selectors.promotion_list(), pk=pk)
         action = request.POST.get("action")
-        reason = request.POST.get("reason", "") or request.POST.get("comment", "")
+        user = request.user
         if action in ("approve", "reject", "request_changes"):
-            _run(request, lambda: services.promotion_decide(promotion=promotion, actor=request.user, decision=action,
-                                                            comment=request.POST.get("comment", "")),
-                 f"Decision recorded: {action.replace('_', ' ')}.")
-        elif action == "cancel":
-            _run(request, lambda: services.promotion_cancel(promotion=promotion, actor=request.user, reason=reason),
-                 "Promotion request cancelled.")
-        elif action == "rerun_gate":
-            _run(request, lambda: services.promotion_gate_rerun(promotion=promotion, actor=request.user, reason=reason),
-                 "The release gate runs again.")
+            form = ReviewDecisionForm(request.POST)
+            if form.submit(lambda data: services.promotion_decide(promotion=promotion, actor=user, decision=action,
+                                                                  comment=data["comment"])) is None:
+                return self.form_invalid(decide_form=form)
+            messages.success(request, f"Decision recorded: {action.replace('_', ' ')}.")
+        elif action in ("cancel", "rerun_gate"):
+            form = ReasonForm(request.POST)
+            service, done, name = {
+                "cancel": (services.promotion_cancel, "Promotion request cancelled.", "cancel_form"),
+                "rerun_gate": (services.promotion_gate_rerun, "The release gate runs again.", "rerun_form"),
+            }[action]
+            if form.submit(lambda data: service(promotion=promotion, actor=user, reason=data["reason"])) is None:
+                return self.form_invalid(**{name: form})
+            messages.success(request, done)
         else:
             messages.error(request, f"unknown action '{action}'")
         return redirect("recommender:release_promotion", pk=pk)
