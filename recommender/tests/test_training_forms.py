@@ -148,3 +148,53 @@ def test_a_snapshot_date_that_is_not_a_date_is_named(users):
     form = read_form(response.content.decode(), "snapshot-form")
     assert response.status_code == 400 and form.error("window_start") and form.value("window_start") == "yesterday"
     assert not DatasetSnapshot.objects.exists()
+
+
+# --- the registry ------------------------------------------------------------------------------------------
+
+
+def test_an_alias_move_without_a_reason_keeps_the_choices(users, client_for):
+    from recommender.tests.factories_training import VersionFactory
+
+    version = VersionFactory()
+    response = browser(users["operator"]).post(reverse("recommender:registry"),
+                                               {"alias": "shadow", "version": str(version.pk), "reason": " "})
+    form = read_form(response.content.decode(), "move-alias")
+    assert response.status_code == 400 and "a reason is required" in form.error("reason")
+    assert form.value("alias") == "shadow" and form.value("version") == str(version.pk)
+
+    answer = client_for("operator").post("/api/v1/aliases/shadow", {"version": version.pk, "reason": " "},
+                                         format="json")
+    assert answer.status_code == 400 and "a reason is required" in answer.json()["error"]
+
+
+def test_a_tag_too_long_is_refused_beside_the_tags(users, client_for):
+    from recommender.tests.factories_training import VersionFactory
+
+    version = VersionFactory(tags=["old"])
+    long_tag = "t" * 51
+    response = browser(users["data_scientist"]).post(reverse("recommender:registry_version", args=[version.pk]),
+                                                     {"action": "edit", "description": "mine", "tags": f"ok, {long_tag}"})
+    form = read_form(response.content.decode(), "edit-version")
+    assert response.status_code == 400 and "a tag is at most 50 characters" in form.error("tags")
+    assert form.value("tags") == f"ok, {long_tag}" and form.value("description") == "mine"
+    version.refresh_from_db()
+    assert version.tags == ["old"]
+
+    answer = client_for("data_scientist").patch(f"/api/v1/model-versions/{version.pk}", {"tags": ["ok", long_tag]},
+                                                format="json")
+    assert answer.status_code == 400 and "a tag is at most 50 characters" in answer.json()["error"]
+    version.refresh_from_db()
+    assert version.tags == ["old"]
+
+
+def test_archiving_without_a_reason_is_refused_beside_the_reason(users):
+    from recommender.tests.factories_training import VersionFactory
+
+    version = VersionFactory()
+    response = browser(users["data_scientist"]).post(reverse("recommender:registry_version", args=[version.pk]),
+                                                     {"action": "archive", "reason": ""})
+    form = read_form(response.content.decode(), "archive-version")
+    assert response.status_code == 400 and "a reason is required" in form.error("reason")
+    version.refresh_from_db()
+    assert version.status != "archived"

@@ -120,3 +120,31 @@ class SnapshotForm(PortalForm):
                 "window_end": data.get("window_end"), "include_implicit": bool(data.get("include_implicit")),
                 "filters": {key: data[key] for key in ("min_viewer_ratings", "min_movie_ratings")
                             if data.get(key) is not None}}
+
+
+class AliasMoveForm(PortalForm):
+    """Point an alias at a version (or clear it), through serving's ``deployment_update``."""
+
+    alias = forms.ChoiceField(choices=[(a, a) for a in ("production", "canary", "shadow")], widget=Select())
+    version = forms.ChoiceField(required=False, widget=Select())
+    reason = forms.CharField(required=False, widget=TextInput())
+
+    # deployment_update names the role it refuses ("production: model version … does not exist")
+    service_fields = {"production": "version", "canary": "version", "shadow": "version", "canary_percent": "version"}
+
+    def __init__(self, *args, versions=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["version"].choices = [("", "(clear)"), *[(str(v.pk), f"{v} · {v.algorithm} · {v.status}")
+                                                              for v in versions]]
+
+
+class VersionEditForm(PortalForm):
+    description = forms.CharField(required=False, widget=Textarea(rows=2))
+    tags = forms.CharField(required=False, widget=TextInput(placeholder="tag, tag"), help_text="comma-separated")
+
+    def tag_list(self) -> list[str]:
+        return [t for t in (self.cleaned_data.get("tags") or "").split(",") if t.strip()]
+
+
+class ReasonForm(PortalForm):
+    reason = forms.CharField(required=False, widget=TextInput(placeholder="reason"))

@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 
 from portal.api.params import QueryParams
-from portal.errors import UsherError, ValidationError
+from portal.errors import UsherError
 from portal.pages import PortalPage
 from portal.permissions import may, user_has_role
 from recommender.models import DatasetSnapshot, ModelAlias, ModelVersion, TrainingRun
@@ -20,7 +20,7 @@ from recommender.registry import selectors as registry_selectors
 from recommender.registry import services as registry_services
 from recommender.training import selectors
 from recommender.training.algorithms import ALGORITHMS
-from recommender.training.forms import SnapshotForm, TrainingRunForm
+from recommender.training.forms import AliasMoveForm, ReasonForm, SnapshotForm, TrainingRunForm, VersionEditForm
 from recommender.training.retraining import retraining_start
 from recommender.training.runs import training_run_cancel, training_run_create
 from recommender.training.snapshots import snapshot_create
@@ -114,12 +114,16 @@ class RunDetailView(PortalPage):
             "title": f"Run #{run.pk}: {run.algorithm}",
             "can_cancel": may(self.request.user, "model.build") and not run.is_terminal,
         })
+        context.setdefault("cancel_form", ReasonForm())
+        context["cancel_attrs"] = {"data-testid": "cancel"}
         return context
 
     def post(self, request, pk: int):
         run = get_object_or_404(TrainingRun, pk=pk)
-        _attempt(request, lambda: training_run_cancel(run=run, actor=request.user,
-                                                      reason=request.POST.get("reason", "")), "Cancel requested")
+        form = ReasonForm(request.POST)
+        if form.submit(lambda data: training_run_cancel(run=run, actor=request.user, reason=data["reason"])) is None:
+            return self.form_invalid(cancel_form=form)
+        messages.success(request, "Cancel requested")
         return redirect("recommender:training_run", pk=pk)
 
 
@@ -222,21 +226,19 @@ class RegistryView(PortalPage):
             "can_move": user_has_role(self.request.user, "operator"),
             "movable": registry_selectors.model_version_list().exclude(status__in=["rejected", "archived"])[:100],
         })
+        context.setdefault("form", AliasMoveForm(versions=context["movable"]))
         return context
 
     def post(self, request):
-        def move():
-            alias = request.POST.get("alias", "")
-            raw = request.POST.get("version", "")
-            version = None
-            if raw:
-                version = ModelVersion.objects.filter(pk=raw).first()
-                if version is None:
-                    raise ValidationError(f"model version #{raw} does not exist")
-            return registry_services.model_alias_move(alias=alias, version=version, actor=request.user,
-                                                      reason=request.POST.get("reason", ""))
+        movable = registry_selectors.model_version_list().exclude(status__in=["rejected", "archived"])[:100]
+        form = AliasMoveForm(request.POST, versions=movable)
         # The service checks the role and the live-traffic rule, and logs a refusal.
-        _attempt(request, move, "Alias moved")
+        moved = form.submit(lambda data: registry_services.model_alias_move(
+            alias=data["alias"], version=ModelVersion.objects.get(pk=data["version"]) if data["version"] else None,
+            actor=request.user, reason=data["reason"]))
+        if moved is None:
+            return self.form_invalid(form=form)
+        messages.success(request, "Alias moved")
         return redirect("recommender:registry")
 
 
@@ -258,12 +260,14 @@ class VersionDetailView(PortalPage):
             # the one in production is not promoted again (promotion_request_create answers 409)
             "in_production": version.aliases.filter(name="production").exists(),
         })
+        context.setdefault("edit_form", VersionEditForm(initial={"description": version.description,
+                                                                 "tags": ", ".join(version.tags or [])}))
+        context.setdefault("archive_form", ReasonForm())
         return context
 
     def post(self, request, pk: int):
         version = get_object_or_404(ModelVersion, pk=pk)
         action = request.POST.get("action")
-        reason = request.POST.get("reason", "")
         if action == "verify":
             try:
                 model = registry_selectors.model_version_load(version=version)
@@ -275,13 +279,18 @@ class VersionDetailView(PortalPage):
             # One promotion path: the releases' promotion request form (gate → review → canary).
             return redirect(f"{reverse('recommender:releases')}?version={version.pk}#request-promotion")
         elif action == "archive":
-            _attempt(request, lambda: registry_services.model_version_set_status(
-                version=version, status="archived", actor=request.user, reason=reason), "Archived")
+            form = ReasonForm(request.POST)
+            if form.submit(lambda data: registry_services.model_version_set_status(
+                    version=version, status="archived", actor=request.user, reason=data["reason"])) is None:
+                return self.form_invalid(archive_form=form)
+            messages.success(request, "Archived")
         elif action == "edit":
-            tags = [t for t in request.POST.get("tags", "").split(",") if t.strip()]
-            _attempt(request, lambda: registry_services.model_version_update(
-                version=version, actor=request.user, tags=tags, description=request.POST.get("description", "")),
-                "Saved")
+            form = VersionEditForm(request.POST)
+            if form.submit(lambda data: registry_services.model_version_update(
+                    version=version, actor=request.user, tags=form.tag_list(),
+                    description=data["description"])) is None:
+                return self.form_invalid(edit_form=form)
+            messages.success(request, "Saved")
         return redirect("recommender:registry_version", pk=pk)
 
 
