@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django import forms
 
-from portal.forms import PortalForm, Select, Textarea, TextInput
+from portal.forms import Checkbox, PortalForm, Select, Textarea, TextInput
 from recommender.models import ModelVersion
 from recommender.registry.selectors import model_version_list
 
@@ -135,3 +135,16 @@ class ExperimentForm(PortalForm):
         return {"name": data.get("name", ""), "hypothesis": data.get("hypothesis", ""), "arms": arms,
                 "minimum_detectable_effect": data["mde"] if data.get("mde") is not None else 0.02,
                 "alpha": data.get("alpha")}
+
+
+class SampleSizeForm(PortalForm):
+    """The sample-size calculator (a GET form): ``stats.sample_size_two_proportions`` and
+    ``stats.sample_size_viewers`` check the values, as for ``/api/v1/releases/experiments/sample-size``."""
+
+    baseline = forms.FloatField(label="Baseline rate", initial=0.2, widget=TextInput())
+    mde = forms.FloatField(label="Effect", initial=0.02, widget=TextInput())
+    relative = forms.BooleanField(required=False, widget=Checkbox())
+    alpha = forms.FloatField(label="α", required=False, initial=0.05, widget=TextInput())
+    power = forms.FloatField(required=False, initial=0.8, widget=TextInput())
+    lists_per_viewer = forms.FloatField(label="Lists per viewer", required=False, widget=TextInput())
+    design_effect = forms.FloatField(label="Design effect", required=False, widget=TextInput())

@@ -19,7 +19,13 @@ from recommender.models import Experiment, ModelVersion, Rollout
 from recommender.registry.selectors import model_version_list
 from recommender.releases import integrations, selectors, services, stats
 from recommender.releases.conf import release_setting
-from recommender.releases.forms import ExperimentForm, PromotionRequestForm, ReasonForm, ShadowStartForm
+from recommender.releases.forms import (
+    ExperimentForm,
+    PromotionRequestForm,
+    ReasonForm,
+    SampleSizeForm,
+    ShadowStartForm,
+)
 
 
 def _run(request, fn, success: str) -> tuple[bool, object]:
@@ -209,30 +215,35 @@ class ExperimentsView(PortalPage):
         context = super().get_context_data(**kwargs)
         params = self.request.GET
         calc = None
-        if params.get("baseline") and params.get("mde"):
+        sample = SampleSizeForm(params if params.get("baseline") or params.get("mde") else None,
+                                initial={"design_effect": None})
+        sample.fields["design_effect"].widget.attrs["placeholder"] = release_setting("EXPERIMENT_PRIOR_DESIGN_EFFECT")
+        if sample.is_bound and sample.is_valid():
+            data = sample.cleaned_data
             try:
-                calc = {
-                    "baseline": float(params["baseline"]), "mde": float(params["mde"]),
-                    "alpha": float(params.get("alpha") or 0.05), "power": float(params.get("power") or 0.8),
-                    "relative": params.get("relative") == "on",
-                }
+                calc = {"baseline": data["baseline"], "mde": data["mde"],
+                        "alpha": data["alpha"] if data.get("alpha") is not None else 0.05,
+                        "power": data["power"] if data.get("power") is not None else 0.8,
+                        "relative": bool(data.get("relative"))}
                 calc["per_arm"] = stats.sample_size_two_proportions(**calc)
-                if params.get("lists_per_viewer"):
-                    per_viewer = float(params["lists_per_viewer"])
-                    given = params.get("design_effect")
-                    design_effect = float(given) if given else float(release_setting("EXPERIMENT_PRIOR_DESIGN_EFFECT"))
+                if data.get("lists_per_viewer") is not None:
+                    given = data.get("design_effect")
+                    design_effect = given if given is not None else float(
+                        release_setting("EXPERIMENT_PRIOR_DESIGN_EFFECT"))
                     plan = stats.sample_size_viewers(
                         baseline=calc["baseline"], mde=calc["mde"], alpha=calc["alpha"], power=calc["power"],
-                        relative=calc["relative"], design_effect=design_effect, lists_per_viewer=per_viewer)
-                    calc.update({"plan": plan.as_dict(), "lists_per_viewer": per_viewer,
-                                 "design_effect": float(given) if given else None,
-                                 "design_effect_source": "given" if given else "prior"})
-            except ValueError as exc:
-                calc = {"error": str(exc)}
+                        relative=calc["relative"], design_effect=design_effect,
+                        lists_per_viewer=data["lists_per_viewer"])
+                    calc.update({"plan": plan.as_dict(), "lists_per_viewer": data["lists_per_viewer"],
+                                 "design_effect": given, "design_effect_source": "given" if given is not None
+                                 else "prior"})
+            except ValueError as exc:  # the statistics' own check names the value
+                sample.add_error(None, str(exc))
+                calc = None
         context.update({
             "experiments": selectors.experiment_list(),
             "versions": model_version_list().exclude(status__in=["rejected", "archived"])[:100],
-            "calc": calc, "arm_rows": range(4),
+            "calc": calc, "arm_rows": range(4), "sample_form": sample,
             "prior_design_effect": release_setting("EXPERIMENT_PRIOR_DESIGN_EFFECT"),
             "can_create": may(self.request.user, "experiment.manage"),
         })

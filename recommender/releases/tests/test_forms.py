@@ -150,3 +150,15 @@ def test_a_shadow_without_a_reason_is_refused_beside_the_reason(users, candidate
     form = read_form(response.content.decode(), "shadow-start")
     assert response.status_code == 400 and "a reason is required" in form.error("reason")
     assert form.value("version") == str(candidate.pk)
+
+
+def test_the_sample_size_calculator_keeps_its_values_and_names_a_bad_one(users):
+    html = browser(users["viewer"]).get(
+        "/portal/releases/experiments/?baseline=0.1&mde=0.02&lists_per_viewer=0&alpha=0.05").content.decode()
+    form = read_form(html, "sample-size")
+    assert "lists per viewer must be a positive number" in form.summary
+    assert form.value("baseline") == "0.1" and form.value("lists_per_viewer") == "0"
+
+    html = browser(users["viewer"]).get("/portal/releases/experiments/?baseline=abc&mde=0.02").content.decode()
+    form = read_form(html, "sample-size")
+    assert "Enter a number" in form.error("baseline") and form.value("baseline") == "abc"
