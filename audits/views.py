@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.views import View
 
 from audits import selectors, services, sources
-from audits.errors import UsherError, ValidationError
+from audits.errors import ValidationError
 from audits.forms import AuditRunForm, CommentForm, WaiverForm
 from audits.models import AuditFinding, AuditRun, FindingResolution, Severity
 from portal.pages import PortalPage
@@ -146,16 +146,17 @@ class AuditRunView(PortalPage):
             "gate": selectors.audit_release_gate(model_version=run.model_version) if run.model_version_id else None,
             "title": f"{run.kind.title()} audit #{run.pk}",
         })
+        context.setdefault("signoff_form", CommentForm(placeholder="Note for the reviewer (optional)"))
         return context
 
     def post(self, request: HttpRequest, pk: int):
         run = get_object_or_404(selectors.audit_run_list(), pk=pk)
-        try:
-            review = services.audit_run_signoff_request(run=run, actor=request.user,
-                                                        comment=request.POST.get("comment", ""))
-            messages.success(request, f"Sign-off requested: review #{review.pk} is in the reviewers' inbox.")
-        except UsherError as exc:
-            messages.error(request, exc.message)
+        form = CommentForm(request.POST)
+        review = form.submit(lambda data: services.audit_run_signoff_request(run=run, actor=request.user,
+                                                                           comment=data["comment"]))
+        if review is None:
+            return self.form_invalid(signoff_form=form)
+        messages.success(request, f"Sign-off requested: review #{review.pk} is in the reviewers' inbox.")
         return redirect("audits:run", pk=pk)
 
 

@@ -47,6 +47,11 @@ class PortalPage(TemplateView):
                 for _, message in form.error_summary():
                     messages.error(self.request, message)
             return redirect(self.request.get_full_path())
+        if status != 400:
+            # A conflict is about the object's state, which may also hide the form: said at the top too.
+            for form in forms.values():
+                for message in form.non_field_errors():
+                    messages.error(self.request, message)
         return self.render_to_response(self.get_context_data(**forms), status=status)
 
 

@@ -113,3 +113,15 @@ def test_a_resolution_without_a_comment_is_refused_beside_the_comment(users, cli
     answer = client_for("operator").post(f"/api/v1/audits/findings/{finding.pk}/resolve", {"comment": " "},
                                          format="json")
     assert answer.status_code == 400 and "resolved is required" in answer.json()["error"]
+
+
+def test_a_refused_sign_off_request_keeps_the_note(users):
+    from audits.tests.factories import AuditRunFactory
+
+    run = AuditRunFactory(status="succeeded")
+    client = browser(users["operator"])
+    assert client.post(f"/portal/audits/runs/{run.pk}/", {"comment": "first"}).status_code == 302
+    response = client.post(f"/portal/audits/runs/{run.pk}/", {"comment": "again, please"})
+    form = read_form(response.content.decode(), "signoff-form")
+    assert response.status_code == 409 and "already has a pending sign-off request" in form.summary
+    assert form.value("comment") == "again, please"
