@@ -286,6 +286,7 @@ class ExperimentView(PortalPage):
             "can_operate": may(self.request.user, "experiment.manage"),
             "title": f"Experiment: {experiment.name}",
         })
+        context.setdefault("stop_form", ReasonForm(placeholder="Why stop"))
         return context
 
     def post(self, request, pk: int):
@@ -295,9 +296,11 @@ class ExperimentView(PortalPage):
             _run(request, lambda: services.experiment_start(experiment=experiment, actor=request.user),
                  "Experiment started.")
         elif action == "stop":
-            _run(request, lambda: services.experiment_stop(experiment=experiment, actor=request.user,
-                                                           reason=request.POST.get("reason", "")),
-                 "Experiment stopped; the final analysis is recorded.")
+            form = ReasonForm(request.POST)
+            if form.submit(lambda data: services.experiment_stop(experiment=experiment, actor=request.user,
+                                                                 reason=data["reason"])) is None:
+                return self.form_invalid(stop_form=form)
+            messages.success(request, "Experiment stopped; the final analysis is recorded.")
         elif action == "analyze":
             _run(request, lambda: services.experiment_analyze(experiment=experiment, actor=request.user, system=None),
                  "Analysis recorded.")

@@ -162,3 +162,25 @@ def test_the_sample_size_calculator_keeps_its_values_and_names_a_bad_one(users):
     html = browser(users["viewer"]).get("/portal/releases/experiments/?baseline=abc&mde=0.02").content.decode()
     form = read_form(html, "sample-size")
     assert "Enter a number" in form.error("baseline") and form.value("baseline") == "abc"
+
+
+def test_stopping_an_experiment_without_a_reason_is_refused_beside_the_reason(users, client_for):
+    from recommender.releases import services
+
+    production = in_production(VersionFactory(status=ModelVersion.Status.APPROVED), actor=users["operator"])
+    experiment = services.experiment_create(name="ab", actor=users["operator"], arms=[
+        {"name": "control", "version": production.pk, "allocation": 50, "is_control": True},
+        {"name": "treatment", "version": production.pk, "allocation": 50}])
+    services.experiment_start(experiment=experiment, actor=users["operator"])
+    response = browser(users["operator"]).post(f"/portal/releases/experiments/{experiment.pk}/",
+                                               {"action": "stop", "reason": "  "})
+    form = read_form(response.content.decode(), "operate")
+    assert response.status_code == 400 and "a reason is required" in form.error("reason")
+    experiment.refresh_from_db()
+    assert experiment.status == "running"
+
+    answer = client_for("operator").post(f"/api/v1/releases/experiments/{experiment.pk}/stop", {"reason": " "},
+                                         format="json")
+    assert answer.status_code == 400 and "a reason is required" in answer.json()["error"]
+    experiment.refresh_from_db()
+    assert experiment.status == "running"
