@@ -44,7 +44,7 @@ class PortalPage(TemplateView):
             # A role that may not act is not shown the form: the refusal is said as a message on
             # the page it came from.
             for form in forms.values():
-                for _, message in form.error_summary():
+                for message in form.non_field_errors():
                     messages.error(self.request, message)
             return redirect(self.request.get_full_path())
         if status != 400:
