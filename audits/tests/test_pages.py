@@ -17,6 +17,7 @@ from audits.checks.base import CheckOutcome, FindingDraft
 from audits.models import AuditFinding, AuditRun, FindingWaiver
 from audits.tests.factories import AuditFindingFactory
 from audits.tests.test_fairness_engine import _world
+from portal.form_testing import read_form
 from portal.navigation import sidebar_navigation
 
 pytestmark = pytest.mark.django_db
@@ -122,8 +123,10 @@ def test_overview_starts_a_run_and_lists_it(browser, monkeypatch):
     page = client.get("/portal/audits/")
     html = page.content.decode()
     assert 'data-testid="runs-table"' in html and "audits: security hourly" in html
-    response = client.post("/portal/audits/", {"kind": "security", "window_hours": "twelve"}, follow=True)
-    assert "window hours must be a number" in response.content.decode()
+    response = client.post("/portal/audits/", {"kind": "security", "window_hours": "twelve"})
+    form = read_form(response.content.decode(), "start-audit")
+    assert response.status_code == 400 and "Enter a number" in form.error("window_hours")
+    assert form.value("window_hours") == "twelve" and form.value("kind") == "security"
 
 
 def test_overview_overrides_make_an_exploratory_run_that_reviewers_may_not_start(browser, monkeypatch):

@@ -66,7 +66,7 @@ def training_run_validate(
     algo = algorithm_get(algorithm)
     params = validate_hyperparameters(algo.name, hyperparameters)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
-        raise ValidationError(f"seed must be a whole number from 0 to 2^32−1, got {seed!r}")
+        raise ValidationError(f"seed must be a whole number from 0 to 2^32−1, got {seed!r}", field="seed")
     clean_split = ev.split_validate(split, seed=seed)
     snapshot_check_trainable(snapshot=snapshot)
     return algo.name, params, clean_split
