@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from audits.checks.base import jsonable
@@ -14,13 +15,28 @@ from audits.models import SEVERITY_RANK, AuditFinding, AuditRun, FindingResoluti
 from portal.models import ActivityLogEntry, ReviewRequest
 from portal.selectors import activity_log_list
 
+# The stored output of a run (tens to hundreds of KiB each): read by a run's own page and exports,
+# never by lists.
+_RUN_OUTPUT_FIELDS = ("params", "results", "report", "error")
 
-def audit_run_list(*, filters: dict | None = None) -> QuerySet[AuditRun]:
+
+def _finding_count(**extra) -> Coalesce:
+    """Findings first raised by the outer run, as a correlated subquery: no GROUP BY over the runs'
+    columns (SQLite groups by every selected column, stored results included)."""
+    counted = (AuditFinding.objects.filter(run=OuterRef("pk"), **extra).order_by()
+               .values("run").annotate(n=Count("pk")).values("n"))
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def audit_run_list(*, filters: dict | None = None, summary: bool = False) -> QuerySet[AuditRun]:
+    """Runs, newest first, with ``finding_count`` and ``open_count``; ``summary=True`` leaves the
+    stored output (settings, results, report, error) unread, for lists."""
     filters = filters or {}
     qs = (AuditRun.objects.select_related("model_version__registered_model", "requested_by", "signed_off_by")
-          .annotate(finding_count=Count("findings", distinct=True),
-                    open_count=Count("findings", filter=Q(findings__status="open"), distinct=True))
+          .annotate(finding_count=_finding_count(), open_count=_finding_count(status="open"))
           .order_by("-created_at", "-id"))
+    if summary:
+        qs = qs.defer(*_RUN_OUTPUT_FIELDS)
     for key in ("kind", "status", "trigger", "target"):
         if filters.get(key):
             qs = qs.filter(**{key: filters[key]})
@@ -90,8 +106,8 @@ def audit_run_reviews(*, run: AuditRun) -> QuerySet[ReviewRequest]:
 
 
 def audit_latest_runs() -> dict[str, AuditRun | None]:
-    """The latest finished run of each kind."""
-    finished = audit_run_list().filter(status__in=[AuditRun.Status.SUCCEEDED, AuditRun.Status.FAILED])
+    """The latest finished run of each kind (summaries: the stored output is not read)."""
+    finished = audit_run_list(summary=True).filter(status__in=[AuditRun.Status.SUCCEEDED, AuditRun.Status.FAILED])
     return {kind: finished.filter(kind=kind).first() for kind in AuditRun.Kind.values}
 
 

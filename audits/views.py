@@ -4,18 +4,18 @@ its JSON export and printable report, the findings list and one finding with its
 from __future__ import annotations
 
 import json
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from django.views import View
 
 from audits import selectors, services, sources
-from audits.errors import UsherError, ValidationError
+from audits.errors import ValidationError
+from audits.forms import AuditRunForm, CommentForm, WaiverForm
 from audits.models import AuditFinding, AuditRun, FindingResolution, Severity
 from portal.charts import chart_spec
 from portal.pages import PortalPage
@@ -88,7 +88,7 @@ class AuditOverviewView(PortalPage):
                    "status": query.choice("status", AuditRun.Status.values, default=""),
                    "trigger": query.choice("trigger", AuditRun.Trigger.values, default="")}
         query.report()
-        runs = Paginator(selectors.audit_run_list(filters=filters), 25).get_page(params.get("page"))
+        runs = Paginator(selectors.audit_run_list(filters=filters, summary=True), 25).get_page(params.get("page"))
         context.update({
             "latest": selectors.audit_latest_runs(),
             "open_counts": selectors.audit_open_counts(),
@@ -99,39 +99,28 @@ class AuditOverviewView(PortalPage):
             "can_explore": may(self.request.user, "audit.explore"),
             "attention": selectors.audit_finding_list(filters={"status": "open"})[:10],
         })
+        context.setdefault("form", AuditRunForm())
         return context
 
     def post(self, request: HttpRequest):
-        try:
-            kind = request.POST.get("kind", "")
-            version_id = request.POST.get("model_version", "").strip()
+        form = AuditRunForm(request.POST)
+
+        def start(data: dict) -> AuditRun:
             version = None
-            if version_id:
-                if not version_id.isdigit():
-                    raise ValidationError(f"model version must be a number; got {version_id!r}")
-                version = sources.model_version_get(version_id=int(version_id))
+            if data.get("model_version") is not None:
+                version = sources.model_version_get(version_id=data["model_version"])
                 if version is None:
-                    raise ValidationError(f"model version #{version_id} does not exist")
-            hours = request.POST.get("window_hours", "").strip()
-            try:
-                window_hours = float(hours) if hours else None
-            except ValueError:
-                raise ValidationError(f"window hours must be a number; got {hours!r}")
-            raw = request.POST.get("overrides", "").strip()
-            try:
-                overrides = json.loads(raw) if raw else {}
-            except json.JSONDecodeError as exc:
-                raise ValidationError(f"overrides must be a JSON object; {exc}")
-            if not isinstance(overrides, dict):
-                raise ValidationError(f"overrides must be a JSON object; got {raw!r}")
-            run = services.audit_run_create(kind=kind, actor=request.user, model_version=version,
-                                            window_hours=window_hours, overrides=overrides)
-            messages.success(request, f"Audit #{run.pk} queued" + (
-                " (exploratory: the release gate ignores it)." if run.exploratory else "."))
-            return redirect("audits:run", pk=run.pk)
-        except UsherError as exc:
-            messages.error(request, exc.message)
-            return redirect("audits:overview")
+                    raise ValidationError(f"model version #{data['model_version']} does not exist",
+                                          field="model_version")
+            return services.audit_run_create(kind=data["kind"], actor=request.user, model_version=version,
+                                             window_hours=data.get("window_hours"), overrides=data.get("overrides") or {})
+
+        run = form.submit(start, actor=request.user, work="audit.run")
+        if run is None:
+            return self.form_invalid(form=form)
+        messages.success(request, f"Audit #{run.pk} queued" + (
+            " (exploratory: the release gate ignores it)." if run.exploratory else "."))
+        return redirect("audits:run", pk=run.pk)
 
 
 class AuditRunView(PortalPage):
@@ -157,16 +146,17 @@ class AuditRunView(PortalPage):
             "gate": selectors.audit_release_gate(model_version=run.model_version) if run.model_version_id else None,
             "title": f"{run.kind.title()} audit #{run.pk}",
         })
+        context.setdefault("signoff_form", CommentForm(placeholder="Note for the reviewer (optional)"))
         return context
 
     def post(self, request: HttpRequest, pk: int):
         run = get_object_or_404(selectors.audit_run_list(), pk=pk)
-        try:
-            review = services.audit_run_signoff_request(run=run, actor=request.user,
-                                                        comment=request.POST.get("comment", ""))
-            messages.success(request, f"Sign-off requested: review #{review.pk} is in the reviewers' inbox.")
-        except UsherError as exc:
-            messages.error(request, exc.message)
+        form = CommentForm(request.POST)
+        review = form.submit(lambda data: services.audit_run_signoff_request(run=run, actor=request.user,
+                                                                           comment=data["comment"]))
+        if review is None:
+            return self.form_invalid(signoff_form=form)
+        messages.success(request, f"Sign-off requested: review #{review.pk} is in the reviewers' inbox.")
         return redirect("audits:run", pk=pk)
 
 
@@ -221,19 +211,6 @@ class AuditFindingListView(PortalPage):
         return context
 
 
-def _parse_expiry(raw: str) -> datetime:
-    raw = (raw or "").strip()
-    value = parse_datetime(raw)
-    if value is None:
-        day = parse_date(raw)
-        if day is None:
-            raise ValidationError(f"expiry must be a date (YYYY-MM-DD) or a time; got {raw!r}")
-        value = datetime.combine(day, time(23, 59))
-    if timezone.is_naive(value):
-        value = timezone.make_aware(value, timezone.get_current_timezone())
-    return value
-
-
 class AuditFindingView(PortalPage):
     """One finding: evidence, waivers, history; acknowledge, resolve, ask for a waiver."""
 
@@ -246,7 +223,6 @@ class AuditFindingView(PortalPage):
         user = self.request.user
         context.update({
             "finding": finding,
-            "evidence_json": json.dumps(finding.evidence, indent=2, sort_keys=True),
             "history": selectors.audit_finding_history(finding=finding),
             "runs": finding.runs.order_by("-created_at")[:20],
             "can_act": may(user, "finding.acknowledge"),
@@ -258,31 +234,41 @@ class AuditFindingView(PortalPage):
             "default_expiry": (timezone.now() + timedelta(days=30)).date().isoformat(),
             "title": f"Finding #{finding.pk}: {finding.title}",
         })
+        context.setdefault("acknowledge_form", CommentForm(placeholder="Who owns it, what happens next (optional)"))
+        context.setdefault("resolve_form", CommentForm(placeholder="What was done (required)"))
+        context.setdefault("waiver_form", WaiverForm(initial={"expires_at": context["default_expiry"]}))
         return context
 
     def post(self, request: HttpRequest, pk: int):
         finding = get_object_or_404(selectors.audit_finding_list(), pk=pk)
         action = request.POST.get("action", "")
-        comment = request.POST.get("comment", "")
-        try:
-            if action == "acknowledge":
-                services.finding_acknowledge(finding=finding, actor=request.user, comment=comment)
-                messages.success(request, f"Finding #{pk} acknowledged.")
-            elif action == "resolve":
-                after = services.finding_resolve(finding=finding, actor=request.user, comment=comment)
-                if after.status == AuditFinding.Status.RESOLVED:
-                    messages.success(request, f"Finding #{pk} resolved.")
-                else:
-                    pending = after.resolutions.filter(status=FindingResolution.Status.PENDING).first()
-                    messages.success(request, f"Resolution proposed: review #{pending.review_id if pending else '?'} "
-                                              "is in the reviewers' inbox (someone other than you decides).")
-            elif action == "waive":
-                waiver = services.finding_waiver_request(
-                    finding=finding, actor=request.user, justification=request.POST.get("justification", ""),
-                    expires_at=_parse_expiry(request.POST.get("expires_at", "")))
-                messages.success(request, f"Waiver requested: review #{waiver.review_id} is in the reviewers' inbox.")
+        user = request.user
+        if action == "acknowledge":
+            form = CommentForm(request.POST)
+            if form.submit(lambda d: services.finding_acknowledge(finding=finding, actor=user, comment=d["comment"]),
+                           actor=user, work="finding.acknowledge", target=finding) is None:
+                return self.form_invalid(acknowledge_form=form)
+            messages.success(request, f"Finding #{pk} acknowledged.")
+        elif action == "resolve":
+            form = CommentForm(request.POST)
+            after = form.submit(lambda d: services.finding_resolve(finding=finding, actor=user, comment=d["comment"]),
+                                actor=user, work="resolution.propose", target=finding)
+            if after is None:
+                return self.form_invalid(resolve_form=form)
+            if after.status == AuditFinding.Status.RESOLVED:
+                messages.success(request, f"Finding #{pk} resolved.")
             else:
-                raise ValidationError(f"unknown action {action!r}")
-        except UsherError as exc:
-            messages.error(request, exc.message)
+                pending = after.resolutions.filter(status=FindingResolution.Status.PENDING).first()
+                messages.success(request, f"Resolution proposed: review #{pending.review_id if pending else '?'} "
+                                          "is in the reviewers' inbox (someone other than you decides).")
+        elif action == "waive":
+            form = WaiverForm(request.POST)
+            waiver = form.submit(lambda d: services.finding_waiver_request(
+                finding=finding, actor=user, justification=d["justification"], expires_at=d["expires_at"]),
+                actor=user, work="waiver.request", target=finding)
+            if waiver is None:
+                return self.form_invalid(waiver_form=form)
+            messages.success(request, f"Waiver requested: review #{waiver.review_id} is in the reviewers' inbox.")
+        else:
+            messages.error(request, f"unknown action {action!r}")
         return redirect("audits:finding", pk=pk)

@@ -9,13 +9,13 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.core.serializers.json import DjangoJSONEncoder
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
 
 from monitoring import selectors
 from monitoring.conf import monitoring_setting
+from monitoring.forms import DataQualityRunForm, DriftRunForm, IncidentActionForm
 from monitoring.models import Incident
 from monitoring.services import alerts, incidents, notifications
 from monitoring.services.data_quality import data_quality_report_create
@@ -116,30 +116,35 @@ class IncidentDetailView(PortalPage, _OperatorPost):
         incident = get_object_or_404(selectors.incident_list(), pk=self.kwargs["pk"])
         context.update({
             "incident": incident,
-            "evidence": json.dumps(incident.evidence, indent=2, cls=DjangoJSONEncoder),
             "notes": incident.notes.all(),
             "timeline": selectors.incident_timeline(incident=incident),
             "notifications": selectors.notification_list(filters={"incident": incident.pk}),
             "title": f"Incident #{incident.pk}: {incident.title}",
             "can_act": may(self.request.user, "incident.handle"),
         })
+        context.setdefault("form", IncidentActionForm())
         return context
 
     def post(self, request, pk: int):
         incident = get_object_or_404(selectors.incident_list(), pk=pk)
         action = request.POST.get("action")
-        text = request.POST.get("text", "")
-        if action == "acknowledge":
-            self.run(request, incidents.incident_acknowledge, "Acknowledged.", incident=incident, actor=request.user,
-                     comment=text)
-        elif action == "annotate":
-            self.run(request, incidents.incident_annotate, "Note added.", incident=incident, actor=request.user,
-                     text=text)
-        elif action == "resolve":
-            self.run(request, incidents.incident_resolve, "Resolved.", incident=incident, actor=request.user,
-                     resolution=text)
-        else:
+        actions = {
+            "acknowledge": (lambda text: incidents.incident_acknowledge(incident=incident, actor=request.user,
+                                                                         comment=text), "Acknowledged."),
+            "annotate": (lambda text: incidents.incident_annotate(incident=incident, actor=request.user, text=text),
+                         "Note added."),
+            "resolve": (lambda text: incidents.incident_resolve(incident=incident, actor=request.user,
+                                                                resolution=text), "Resolved."),
+        }
+        if action not in actions:
             messages.error(request, f"unknown action {action!r}")
+            return redirect("monitoring:incident", pk=pk)
+        fn, done = actions[action]
+        form = IncidentActionForm(request.POST)
+        if form.submit(lambda data: fn(data["text"]) or True, actor=request.user, work="incident.handle",
+                       target=incident) is None:
+            return self.form_invalid(form=form)
+        messages.success(request, done)
         return redirect("monitoring:incident", pk=pk)
 
 
@@ -151,19 +156,17 @@ class DriftListView(PortalPage, _OperatorPost):
         context = super().get_context_data(**kwargs)
         page = Paginator(selectors.drift_report_list(), 30).get_page(self.request.GET.get("page"))
         context.update({"page_obj": page, "features": selectors.drift_feature_list()})
+        context.setdefault("form", DriftRunForm())
         return context
 
     def post(self, request):
-        hours = request.POST.get("hours") or monitoring_setting("DRIFT_WINDOW_HOURS")
-        try:
-            hours = float(hours)
-        except ValueError:
-            messages.error(request, f"hours must be a number, not {hours!r}")
-            return redirect("monitoring:drift")
-        now = timezone.now()
-        report = self.run(request, drift_report_create, "Drift report made.", current_since=now - timedelta(hours=hours),
-                          current_until=now, actor=request.user)
-        return redirect("monitoring:drift_report", pk=report.pk) if report else redirect("monitoring:drift")
+        form = DriftRunForm(request.POST)
+        report = form.submit(lambda data: drift_report_create(window_hours=data.get("hours"), actor=request.user),
+                             actor=request.user, work="config.manage")
+        if report is None:
+            return self.form_invalid(form=form)
+        messages.success(request, "Drift report made.")
+        return redirect("monitoring:drift_report", pk=report.pk)
 
 
 def _drift_score_chart(rows: list[dict]) -> dict:
@@ -224,18 +227,18 @@ class DataQualityListView(PortalPage, _OperatorPost):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["page_obj"] = Paginator(selectors.data_quality_report_list(), 50).get_page(self.request.GET.get("page"))
+        context.setdefault("form", DataQualityRunForm())
         return context
 
     def post(self, request):
-        try:
-            minutes = int(request.POST.get("minutes") or monitoring_setting("DATA_QUALITY_WINDOW_MINUTES"))
-        except ValueError:
-            messages.error(request, "minutes must be an integer")
-            return redirect("monitoring:data_quality")
-        now = timezone.now()
-        report = self.run(request, data_quality_report_create, "Data-quality report made.",
-                          since=now - timedelta(minutes=minutes), until=now, actor=request.user)
-        return redirect("monitoring:data_quality_report", pk=report.pk) if report else redirect("monitoring:data_quality")
+        form = DataQualityRunForm(request.POST)
+        report = form.submit(lambda data: data_quality_report_create(window_minutes=data.get("minutes"),
+                                                                     actor=request.user),
+                             actor=request.user, work="config.manage")
+        if report is None:
+            return self.form_invalid(form=form)
+        messages.success(request, "Data-quality report made.")
+        return redirect("monitoring:data_quality_report", pk=report.pk)
 
 
 class DataQualityReportView(PortalPage):

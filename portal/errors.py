@@ -9,10 +9,13 @@ class UsherError(Exception):
     status = 400
     code = "invalid"
 
-    def __init__(self, message: str, *, detail: object | None = None) -> None:
+    def __init__(self, message: str, *, detail: object | None = None, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.detail = detail
+        #: the input this error is about, in the service's own names (``"canary_interval_seconds"``,
+        #: ``"split.test_fraction"``): the portal's forms show the message beside that field.
+        self.field = field
 
 
 class ValidationError(UsherError):

@@ -6,21 +6,19 @@ thin reader of selectors, and every write goes through a service, as in the API.
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
-from django.urls import NoReverseMatch, reverse
 from django.views.generic import TemplateView
 
 from portal import selectors, services
 from portal.errors import UsherError
 from portal.filters import ActivityLogFilter
+from portal.forms import ReviewDecisionForm
 from portal.models import ApiToken, ReviewRequest
 from portal.permissions import user_roles
-from portal.reviews import get_review_kind
+from portal.reviews import target_url
 
 
 class PortalPage(TemplateView):
@@ -34,6 +32,24 @@ class PortalPage(TemplateView):
         context["title"] = self.title
         context["usher_roles"] = sorted(user_roles(self.request.user))
         return context
+
+    def form_invalid(self, **forms) -> HttpResponse:
+        """The page drawn again with ``forms`` as typed and their errors beside the fields (nothing
+        was stored): a 400, or the status of the service's refusal (403, 409)."""
+        status = max((getattr(form, "status", 400) for form in forms.values()), default=400)
+        if status == 403:
+            # A role that may not act is not shown the form: the refusal is said as a message on
+            # the page it came from.
+            for form in forms.values():
+                for message in form.non_field_errors():
+                    messages.error(self.request, message)
+            return redirect(self.request.get_full_path())
+        if status != 400:
+            # A conflict is about the object's state, which may also hide the form: said at the top too.
+            for form in forms.values():
+                for message in form.non_field_errors():
+                    messages.error(self.request, message)
+        return self.render_to_response(self.get_context_data(**forms), status=status)
 
 
 class InboxView(PortalPage):
@@ -55,14 +71,8 @@ class InboxView(PortalPage):
 
 
 def _review_target_url(review: ReviewRequest) -> str | None:
-    """The portal page of what ``review`` is about, when its kind names one (``ReviewKind.target_page``)."""
-    kind = get_review_kind(review.kind)
-    if kind is None or not kind.target_page:
-        return None
-    try:
-        return reverse(kind.target_page, args=[review.target_id])
-    except NoReverseMatch:
-        return None
+    """The portal page of what ``review`` is about (``portal.reviews.target_url``)."""
+    return target_url(review.target_type, review.target_id, kind=review.kind)
 
 
 class ReviewDetailView(PortalPage):
@@ -81,29 +91,21 @@ class ReviewDetailView(PortalPage):
         )
         context["is_requester"] = review.requester_id == self.request.user.pk
         context["target_url"] = _review_target_url(review)
-        # One row per piece of evidence; nested values as compact JSON rather than a Python repr.
-        evidence = review.evidence if isinstance(review.evidence, dict) else {"evidence": review.evidence}
-        context["evidence_rows"] = [
-            (key, value if value is None or isinstance(value, str | int | float | bool)
-             else json.dumps(value, default=str, ensure_ascii=False))
-            for key, value in evidence.items()
-        ]
         context["history"] = selectors.activity_log_list(
             filters={"target_type": "portal.reviewrequest", "target_id": review.pk}
         ).order_by("seq")
         context["title"] = f"Review #{review.pk}: {review.title}"
+        context.setdefault("form", ReviewDecisionForm())
         return context
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         review = get_object_or_404(selectors.review_request_list(), pk=pk)
-        try:
-            services.review_request_decide(
-                review=review, actor=request.user,
-                decision=request.POST.get("decision", ""), comment=request.POST.get("comment", ""),
-            )
-            messages.success(request, f"Review #{pk}: decision recorded.")
-        except UsherError as exc:
-            messages.error(request, exc.message)
+        form = ReviewDecisionForm(request.POST)
+        decided = form.submit(lambda data: services.review_request_decide(
+            review=review, actor=request.user, decision=request.POST.get("decision", ""), comment=data["comment"]))
+        if decided is None:
+            return self.form_invalid(form=form)
+        messages.success(request, f"Review #{pk}: decision recorded.")
         return redirect("portal:review", pk=pk)
 
 

@@ -50,3 +50,63 @@ def get_review_kind(name: str) -> ReviewKind | None:
 
 def review_kinds() -> dict[str, ReviewKind]:
     return dict(_KINDS)
+
+
+# --- human labels of machine names -------------------------------------------------------------
+# One registry for the names pages show: review kinds (their ``ReviewKind.label``), and whatever an
+# app registers next to its kinds (audit check names, activity-log verbs …). A name nobody
+# registered reads as words ("audit_run.succeeded" → "Audit run succeeded").
+
+_LABELS: dict[str, str] = {
+    "review.requested": "Review requested", "review.approve": "Review approved", "review.reject": "Review rejected",
+    "review.request_changes": "Changes requested", "review.refused": "Decision refused",
+    "review.cancelled": "Review cancelled",
+}
+
+
+def register_labels(labels: dict[str, str]) -> None:
+    """Add human labels for machine names (``{"security.rating_velocity": "Rating velocity"}``);
+    call it from the app's ``AppConfig.ready()``, next to its review kinds."""
+    _LABELS.update(labels)
+
+
+def human_label(name: object) -> str:
+    """The label of a machine name: a review kind's label, a registered label, else the name in words."""
+    text = "" if name is None else str(name)
+    kind = _KINDS.get(text)
+    if kind is not None:
+        return kind.label
+    if text in _LABELS:
+        return _LABELS[text]
+    words = text.replace(".", " ").replace("_", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
+# The portal page of an object named by its ``app_label.model`` (activity-log targets, review targets).
+TARGET_PAGES: dict[str, str] = {
+    "portal.reviewrequest": "portal:review",
+    "audits.auditrun": "audits:run", "audits.auditfinding": "audits:finding",
+    "recommender.modelversion": "recommender:registry_version", "recommender.trainingrun": "recommender:training_run",
+    "recommender.datasetsnapshot": "recommender:training_snapshot",
+    "recommender.promotionrequest": "recommender:release_promotion", "recommender.rollout": "recommender:release_rollout",
+    "recommender.experiment": "recommender:release_experiment",
+    "monitoring.incident": "monitoring:incident", "monitoring.driftreport": "monitoring:drift_report",
+    "monitoring.dataqualityreport": "monitoring:data_quality_report",
+}
+
+
+def target_url(target_type: str, target_id: object, *, kind: str = "") -> str | None:
+    """The portal page of an object (``recommender.modelversion``, ``12``), or of a review's target
+    (its kind's ``target_page`` first); None when it has no page."""
+    from django.urls import NoReverseMatch, reverse
+
+    review_kind = _KINDS.get(kind) if kind else None
+    names = [review_kind.target_page] if review_kind is not None and review_kind.target_page else []
+    if target_type in TARGET_PAGES:
+        names.append(TARGET_PAGES[target_type])
+    for name in names:
+        try:
+            return reverse(name, args=[target_id])
+        except NoReverseMatch:
+            continue
+    return None

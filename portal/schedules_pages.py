@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from portal import selectors
 from portal.errors import PermissionDenied, UsherError
+from portal.forms import unfold_widgets
 from portal.pages import PortalPage
 from portal.permissions import may, require
 from portal.schedule_forms import ScheduleForm
@@ -21,13 +22,9 @@ from portal.schedules import SCHEDULE_APPS as APPS
 from portal.schedules import schedulable_tasks, schedule_as_dict, schedule_list
 from portal.services import schedules as schedule_services
 
-INPUT_CLASS = "border border-base-200 rounded-default px-2 py-1 dark:bg-base-900 dark:border-base-700"
-
 
 def _styled(form: ScheduleForm) -> ScheduleForm:
-    for field in form.fields.values():
-        field.widget.attrs.setdefault("class", INPUT_CLASS)
-    return form
+    return unfold_widgets(form)
 
 
 def _shown(row) -> dict:
@@ -81,13 +78,12 @@ class SchedulesView(PortalPage):
         if action == "create":
             form = _styled(ScheduleForm(request.POST))
             if not form.is_valid():
-                messages.error(request, "The schedule was not saved: see the form.")
-                return self.render_to_response(self.get_context_data(form=form))
+                return self.render_to_response(self.get_context_data(form=form), status=400)
             try:
                 row = schedule_services.schedule_create(actor=request.user, **form.service_params())
             except UsherError as exc:
-                messages.error(request, exc.message)
-                return self.render_to_response(self.get_context_data(form=form))
+                form.add_error(form._field_of(exc), exc.message)
+                return self.render_to_response(self.get_context_data(form=form), status=exc.status)
             messages.success(request, f"Schedule {row.name!r} created.")
             return self._back(request)
         services = {
@@ -138,12 +134,11 @@ class ScheduleEditView(PortalPage):
             return redirect("portal:schedule", pk=pk)
         form = _styled(ScheduleForm(request.POST))
         if not form.is_valid():
-            messages.error(request, "The schedule was not saved: see the form.")
-            return self.render_to_response(self.get_context_data(form=form))
+            return self.render_to_response(self.get_context_data(form=form), status=400)
         try:
             schedule_services.schedule_update(actor=request.user, schedule=pk, **form.service_params())
         except UsherError as exc:
-            messages.error(request, exc.message)
-            return self.render_to_response(self.get_context_data(form=form))
+            form.add_error(form._field_of(exc), exc.message)
+            return self.render_to_response(self.get_context_data(form=form), status=exc.status)
         messages.success(request, "Schedule saved.")
         return redirect("portal:schedule", pk=pk)

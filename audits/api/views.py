@@ -199,7 +199,8 @@ class AuditFindingResolveApi(_FindingTransitionApi):
     permission_classes = [Can("resolution.propose")]
 
     class AuditFindingResolveInputSerializer(serializers.Serializer):
-        comment = serializers.CharField(max_length=2000)
+        # required (not blank): the service's rule, shared with the portal's form
+        comment = serializers.CharField(max_length=2000, allow_blank=True, help_text="required: what was done")
 
     @extend_schema(request=AuditFindingResolveInputSerializer,
                    responses={200: AuditFindingSerializer, 202: AuditFindingSerializer})
@@ -219,7 +220,8 @@ class AuditFindingWaiveApi(_FindingTransitionApi):
     permission_classes = [Can("waiver.request")]
 
     class AuditFindingWaiveInputSerializer(serializers.Serializer):
-        justification = serializers.CharField(max_length=4000)
+        # 20 to 4000 characters: the service's rule (finding_waiver_request), shared with the portal's form
+        justification = serializers.CharField(allow_blank=True, help_text="20 to 4000 characters")
         expires_at = serializers.DateTimeField()
 
     @extend_schema(request=AuditFindingWaiveInputSerializer, responses={201: FindingWaiverSerializer})

@@ -37,6 +37,7 @@ OUTCOME_OF_CHECK = {
 }
 WORKING_ROLES = ("data_scientist", "operator", "reviewer")
 MIN_JUSTIFICATION_CHARS = 20
+MAX_JUSTIFICATION_CHARS = 4000
 
 
 def _require_working_role(actor: Any, action: str) -> None:
@@ -107,7 +108,7 @@ def finding_resolve(*, finding: AuditFinding, actor: Any, comment: str) -> Audit
     """
     require(actor, "resolution.propose", target=finding)
     if not comment or not comment.strip():
-        raise ValidationError("a comment saying how the finding was resolved is required")
+        raise ValidationError("a comment saying how the finding was resolved is required", field="comment")
     if resolution_needs_review(finding):
         finding_resolution_propose(finding=finding, actor=actor, comment=comment)
         return AuditFinding.objects.get(pk=finding.pk)
@@ -134,7 +135,7 @@ def finding_resolution_propose(*, finding: AuditFinding, actor: Any, comment: st
     require(actor, "resolution.propose", target=finding)
     comment = (comment or "").strip()
     if not comment:
-        raise ValidationError("a comment saying how the finding was resolved is required")
+        raise ValidationError("a comment saying how the finding was resolved is required", field="comment")
     with transaction.atomic():
         locked = _locked(finding)
         if locked.status not in (AuditFinding.Status.OPEN, AuditFinding.Status.ACKNOWLEDGED):
@@ -236,17 +237,20 @@ def finding_waiver_request(
     if len(justification) < MIN_JUSTIFICATION_CHARS:
         raise ValidationError(
             f"a waiver needs a justification of at least {MIN_JUSTIFICATION_CHARS} characters",
-            detail={"justification": justification},
+            detail={"justification": justification}, field="justification",
         )
+    if len(justification) > MAX_JUSTIFICATION_CHARS:
+        raise ValidationError(f"justification: at most {MAX_JUSTIFICATION_CHARS} characters, got {len(justification)}",
+                              field="justification")
     if expires_at is None or timezone.is_naive(expires_at):
-        raise ValidationError("expires_at must be a time with a time zone")
+        raise ValidationError("expires_at must be a time with a time zone", field="expires_at")
     now = timezone.now()
     max_days = int(audit_setting("WAIVER_MAX_DAYS"))
     if expires_at <= now:
-        raise ValidationError(f"expires_at {expires_at.isoformat()} is not in the future")
+        raise ValidationError(f"expires_at {expires_at.isoformat()} is not in the future", field="expires_at")
     if expires_at > now + timedelta(days=max_days):
         raise ValidationError(f"a waiver may last at most {max_days} days; expires_at {expires_at.isoformat()} "
-                              "is later")
+                              "is later", field="expires_at")
     with transaction.atomic():
         locked = _locked(finding)
         if locked.status not in (AuditFinding.Status.OPEN, AuditFinding.Status.ACKNOWLEDGED):

@@ -114,16 +114,21 @@ def audit_run_create(
     """
     require(actor, "audit.run", system=system or "audits")
     if kind not in AuditRun.Kind.values:
-        raise ValidationError(f"unknown audit kind '{kind}'", detail={"allowed": AuditRun.Kind.values})
+        raise ValidationError(f"unknown audit kind '{kind}'", detail={"allowed": AuditRun.Kind.values}, field="kind")
     if trigger not in AuditRun.Trigger.values:
         raise ValidationError(f"unknown trigger '{trigger}'", detail={"allowed": AuditRun.Trigger.values})
-    clean = _validate_overrides(kind, overrides or {})
+    try:
+        clean = _validate_overrides(kind, overrides or {})
+    except ValidationError as exc:  # every refusal there is about the overrides
+        exc.field = exc.field or "overrides"
+        raise
     config = effective_config(overrides=clean)
     differs = settings_differences(jsonable(config))
     default_hours = audit_setting("SYSTEM_WINDOW_HOURS" if kind == "fairness" else "SECURITY_WINDOW_HOURS")
     hours = float(window_hours if window_hours is not None else default_hours)
     if not 0 < hours <= MAX_WINDOW_HOURS:
-        raise ValidationError(f"window_hours must be between 0 and {MAX_WINDOW_HOURS}; got {window_hours!r}")
+        raise ValidationError(f"window_hours must be between 0 and {MAX_WINDOW_HOURS}; got {window_hours!r}",
+                              field="window_hours")
     # A security run (and any live run) judges traffic in its window: a shorter or longer one than
     # configured is not the configured audit (a one-minute window would see no abuse at all).
     if hours != float(default_hours) and (kind == AuditRun.Kind.SECURITY or model_version is None):

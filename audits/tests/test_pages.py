@@ -17,6 +17,7 @@ from audits.checks.base import CheckOutcome, FindingDraft
 from audits.models import AuditFinding, AuditRun, FindingWaiver
 from audits.tests.factories import AuditFindingFactory
 from audits.tests.test_fairness_engine import _world
+from portal.form_testing import read_form
 from portal.navigation import sidebar_navigation
 
 pytestmark = pytest.mark.django_db
@@ -122,8 +123,10 @@ def test_overview_starts_a_run_and_lists_it(browser, monkeypatch):
     page = client.get("/portal/audits/")
     html = page.content.decode()
     assert 'data-testid="runs-table"' in html and "audits: security hourly" in html
-    response = client.post("/portal/audits/", {"kind": "security", "window_hours": "twelve"}, follow=True)
-    assert "window hours must be a number" in response.content.decode()
+    response = client.post("/portal/audits/", {"kind": "security", "window_hours": "twelve"})
+    form = read_form(response.content.decode(), "start-audit")
+    assert response.status_code == 400 and "Enter a number" in form.error("window_hours")
+    assert form.value("window_hours") == "twelve" and form.value("kind") == "security"
 
 
 def test_overview_overrides_make_an_exploratory_run_that_reviewers_may_not_start(browser, monkeypatch):
@@ -235,3 +238,24 @@ def test_an_exploratory_run_is_labelled_on_its_page_the_list_and_the_api(browser
     assert 'data-testid="exploratory"' not in next(r for r in rows if f"/runs/{configured.pk}/" in r)
     body = client_for("viewer").get("/api/v1/audits/runs?exploratory=true").json()
     assert [r["id"] for r in body["results"]] == [run.pk] and body["results"][0]["exploratory"] is True
+
+
+def test_the_overview_reads_run_summaries_with_their_finding_counts(users, web_client_for):
+    """The overview lists runs without reading their stored output (results can be hundreds of KiB
+    a run) and counts each run's findings without a GROUP BY over the runs' columns."""
+    from audits import selectors
+    from audits.tests.factories import AuditFindingFactory, AuditRunFactory
+
+    run = AuditRunFactory(results={"checks": [{"name": "security.scraping", "results": {"rows": list(range(500))}}]},
+                          report="a long report")
+    AuditFindingFactory(run=run)
+    AuditFindingFactory(run=run, status="acknowledged")
+    AuditRunFactory(kind="fairness")
+    summaries = {r.pk: r for r in selectors.audit_run_list(summary=True)}
+    assert {"params", "results", "report", "error"} <= summaries[run.pk].get_deferred_fields()
+    assert (summaries[run.pk].finding_count, summaries[run.pk].open_count) == (2, 1)
+    assert [(r.finding_count, r.open_count) for r in summaries.values() if r.pk != run.pk] == [(0, 0)]
+    latest = selectors.audit_latest_runs()
+    assert latest["security"].pk == run.pk and "results" in latest["security"].get_deferred_fields()
+    html = web_client_for("viewer").get("/portal/audits/").content.decode()
+    assert "2 (1 open)" in html

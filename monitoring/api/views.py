@@ -309,15 +309,17 @@ class DriftRunApi(APIView):
 
         current_since = serializers.DateTimeField(required=False)
         current_until = serializers.DateTimeField(required=False)
+        window_hours = serializers.FloatField(required=False, help_text=(
+            "The current window's length up to current_until, instead of current_since (the portal's form)."))
         reference_since = serializers.DateTimeField(required=False)
         reference_until = serializers.DateTimeField(required=False)
 
         def validate(self, attrs):
+            # the current window is checked by the service (monitoring.services.windows), for the portal too
             if bool(attrs.get("reference_since")) != bool(attrs.get("reference_until")):
                 raise serializers.ValidationError("give both reference_since and reference_until, or neither")
-            for a, b in (("current_since", "current_until"), ("reference_since", "reference_until")):
-                if attrs.get(a) and attrs.get(b) and attrs[a] >= attrs[b]:
-                    raise serializers.ValidationError(f"{a} must be before {b}")
+            if attrs.get("reference_since") and attrs["reference_since"] >= attrs["reference_until"]:
+                raise serializers.ValidationError("reference_since must be before reference_until")
             return attrs
 
     @extend_schema(request=InputSerializer, responses={201: out.DriftReportDetailSerializer})
@@ -332,7 +334,7 @@ class DriftRunApi(APIView):
             reference = Reference(since=v["reference_since"], until=v["reference_until"],
                                   description={"kind": "explicit window", "by": request.user.get_username()})
         report = drift_report_create(current_since=v.get("current_since"), current_until=v.get("current_until"),
-                                     reference=reference, actor=request.user)
+                                     window_hours=v.get("window_hours"), reference=reference, actor=request.user)
         return Response(out.DriftReportDetailSerializer(report).data, status=status.HTTP_201_CREATED)
 
 
@@ -534,7 +536,7 @@ class IncidentAnnotateApi(_IncidentCommand):
         class Meta:
             ref_name = "IncidentAnnotateInput"
 
-        text = serializers.CharField(max_length=5000)
+        text = serializers.CharField(max_length=5000, allow_blank=True, help_text="required (the service says so)")
 
     @extend_schema(request=InputSerializer, responses=out.IncidentDetailSerializer)
     def post(self, request, incident_id: int) -> Response:
@@ -552,7 +554,8 @@ class IncidentResolveApi(_IncidentCommand):
         class Meta:
             ref_name = "IncidentResolveInput"
 
-        resolution = serializers.CharField(max_length=5000)
+        resolution = serializers.CharField(max_length=5000, allow_blank=True,
+                                           help_text="required (the service says so)")
 
     @extend_schema(request=InputSerializer, responses=out.IncidentDetailSerializer)
     def post(self, request, incident_id: int) -> Response:

@@ -21,6 +21,7 @@ from django.utils import timezone
 from monitoring import sources
 from monitoring.conf import monitoring_setting
 from monitoring.models import DataQualityReport
+from monitoring.services.windows import window_resolve
 from portal.permissions import require
 from portal.services import activity_log_record
 
@@ -277,15 +278,17 @@ def _issues(sections: dict, *, events: int) -> list[str]:
 
 
 def data_quality_report_create(*, since: datetime | None = None, until: datetime | None = None,
-                               now: datetime | None = None, actor=None, system: str | None = None
-                               ) -> DataQualityReport:
+                               window_minutes: float | None = None, now: datetime | None = None, actor=None,
+                               system: str | None = None) -> DataQualityReport:
     """Compute and store the report of ``[since, until)`` (default: the last
     ``MONITORING['DATA_QUALITY_WINDOW_MINUTES']``). A window with no events and no quarantined
     lines is ``no_data`` — never ``ok``. A person asking for one needs ``config.manage``."""
     require(actor, "config.manage", system=system or "monitoring.data_quality")
     now = now or timezone.now()
     until = until or now
-    since = since or until - timedelta(minutes=int(monitoring_setting("DATA_QUALITY_WINDOW_MINUTES")))
+    since = window_resolve(since=since, until=until, length=window_minutes, unit="minutes",
+                           default=int(monitoring_setting("DATA_QUALITY_WINDOW_MINUTES")),
+                           since_field="since", length_field="window_minutes")
     started = _time.perf_counter()
     figures = data_quality_compute(since=since, until=until, now=now)
     if figures["events"] == 0 and figures["quarantined"] == 0:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time as _time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,7 @@ from django.utils import timezone
 from monitoring import sources, stats
 from monitoring.conf import monitoring_setting
 from monitoring.models import DriftFeature, DriftReport, DriftResult
+from monitoring.services.windows import window_resolve
 from portal.permissions import require
 from portal.services import activity_log_record
 
@@ -340,6 +341,7 @@ def drift_report_create(
     *,
     current_since: datetime | None = None,
     current_until: datetime | None = None,
+    window_hours: float | None = None,
     reference: sources.Reference | None = None,
     now: datetime | None = None,
     actor=None,
@@ -351,7 +353,9 @@ def drift_report_create(
     require(actor, "config.manage", system=system or "monitoring.drift")
     now = now or timezone.now()
     current_until = current_until or now
-    current_since = current_since or current_until - timedelta(hours=int(monitoring_setting("DRIFT_WINDOW_HOURS")))
+    current_since = window_resolve(since=current_since, until=current_until, length=window_hours, unit="hours",
+                                   default=int(monitoring_setting("DRIFT_WINDOW_HOURS")),
+                                   since_field="current_since", length_field="window_hours")
     started = _time.perf_counter()
     reference = reference or sources.production_reference()
     features = list(DriftFeature.objects.filter(enabled=True).order_by("name"))

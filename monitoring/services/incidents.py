@@ -132,7 +132,7 @@ def incident_annotate(*, incident: Incident, actor: Any, text: str) -> IncidentN
     """Add a note to the incident's timeline."""
     _check_operator(actor, incident)
     if not text.strip():
-        raise ValidationError("a note needs some text")
+        raise ValidationError("a note needs some text", field="text")
     with transaction.atomic():
         note = IncidentNote.objects.create(incident=incident, author=actor, author_label=actor.get_username(),
                                            text=text.strip())
@@ -160,7 +160,7 @@ def incident_resolve(*, incident: Incident, actor: Any, resolution: str) -> Inci
     """Close the incident with what was done. A still-pending review is withdrawn."""
     _check_operator(actor, incident)
     if not resolution.strip():
-        raise ValidationError("say how the incident was resolved")
+        raise ValidationError("say how the incident was resolved", field="resolution")
     with transaction.atomic():
         locked = _resolve(incident, actor, resolution.strip())
         if locked.review_id and locked.review.status == "pending":

@@ -67,7 +67,7 @@ def review_request_decide(
     a refused attempt is itself logged."""
     if decision not in DECISIONS:
         raise ValidationError(
-            f"unknown decision '{decision}'", detail={"allowed": sorted(DECISIONS)}
+            f"unknown decision '{decision}'", detail={"allowed": sorted(DECISIONS)}, field="decision"
         )
     review_kind = get_review_kind(review.kind)
     if review_kind is None:
@@ -90,7 +90,7 @@ def review_request_decide(
         )
         raise PermissionDenied(f"This review is {reason}; you cannot decide it.")
     if decision in ("reject", "request_changes") and not comment.strip():
-        raise ValidationError("a comment is required to reject or request changes")
+        raise ValidationError("a comment is required to reject or request changes", field="comment")
     with transaction.atomic():
         locked = ReviewRequest.objects.select_for_update().get(pk=review.pk)
         if locked.status != ReviewRequest.Status.PENDING:

@@ -77,7 +77,7 @@ def test_reviewer_decides_a_review_from_the_inbox(browser_login, users, pending_
     assert page.locator('[data-testid="review-status"]').inner_text() == "approved"
     pending_review.refresh_from_db()
     assert pending_review.status == "approved" and pending_review.decided_by == users["reviewer"]
-    assert "review.approve" in page.locator('[data-testid="review-history"]').inner_text()
+    assert "Review approved" in page.locator('[data-testid="review-history"]').inner_text()
     # And the inbox is empty again
     page.click("text=Review inbox")
     assert "Nothing waits for you." in page.locator('[data-testid="inbox-pending"]').inner_text()

@@ -156,13 +156,15 @@ def test_every_sidebar_link_opens_for_every_role(users, web_client_for, role):
     assert not refused, refused
 
 
-def test_activity_log_shows_entry_data_as_json(users, web_client_for):
+def test_activity_log_shows_entry_data_in_words(users, web_client_for):
     from portal.services import activity_log_record
 
-    activity_log_record(actor=users["operator"], action="thing.done", data={"reason": "because"})
+    activity_log_record(actor=users["operator"], action="thing.done",
+                        data={"reason": "because", "took_seconds": 0.2852751630000512, "more": {"ratio": 0.6325110689437059}})
     html = web_client_for("viewer").get(reverse("portal:activity")).content.decode()
-    assert "{&quot;reason&quot;: &quot;because&quot;}" in html
-    assert "{&#x27;reason&#x27;" not in html
+    assert "more: (ratio: 0.6325); reason: because; took_seconds: 285 ms" in html  # keys sorted by the log
+    assert "{&#x27;reason&#x27;" not in html and "{&quot;reason" not in html
+    assert "Thing done" in html  # the verb in words
 
 
 def test_dashboard_labels_an_exploratory_latest_audit(users, web_client_for):

@@ -174,7 +174,8 @@ class ExperimentArmInputSerializer(serializers.Serializer):
 
 
 class ReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000)
+    # blank and length are the service's rule (require_reason), shared with the portal's forms
+    reason = serializers.CharField(allow_blank=True, help_text="required, at most 2000 characters")
 
 
 def _version(version_id: int) -> ModelVersion:
@@ -209,9 +210,11 @@ class PromotionCreateApi(APIView):
 
     class PromotionCreateInputSerializer(serializers.Serializer):
         version = serializers.IntegerField()
-        reason = serializers.CharField(max_length=2000)
+        # blank and length are the service's rule (require_reason), shared with the portal's forms
+        reason = serializers.CharField(allow_blank=True, help_text="required, at most 2000 characters")
         canary_steps = serializers.ListField(child=serializers.IntegerField(), required=False)
-        canary_interval_seconds = serializers.IntegerField(required=False, min_value=1)
+        # the range is the service's (validate_canary_plan), shared with the portal's form
+        canary_interval_seconds = serializers.IntegerField(required=False)
 
     @extend_schema(request=PromotionCreateInputSerializer, responses={201: PromotionSerializer})
     def post(self, request) -> Response:
@@ -379,7 +382,8 @@ class ExperimentCreateApi(APIView):
     permission_classes = [Can("experiment.manage")]
 
     class ExperimentCreateInputSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=120)
+        # required and at most 120 characters: the service's rule (experiment_create), shared with the portal
+        name = serializers.CharField(allow_blank=True, help_text="required, at most 120 characters")
         hypothesis = serializers.CharField(required=False, allow_blank=True, default="")
         arms = ExperimentArmInputSerializer(many=True)
         primary_metric = serializers.CharField(required=False, default="online_quality")
@@ -512,7 +516,8 @@ class ShadowStartApi(APIView):
 
     class ShadowStartInputSerializer(serializers.Serializer):
         version = serializers.IntegerField()
-        reason = serializers.CharField(max_length=2000)
+        # blank and length are the service's rule (require_reason), shared with the portal's forms
+        reason = serializers.CharField(allow_blank=True, help_text="required, at most 2000 characters")
 
     @extend_schema(request=ShadowStartInputSerializer, responses={204: None})
     def post(self, request) -> Response:

@@ -229,7 +229,8 @@ class ArmInputSerializer(serializers.Serializer):
 
 
 class DeploymentChangeInputSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=1000)
+    # required (not blank): the service's rule, shared with the portal's form
+    reason = serializers.CharField(max_length=1000, allow_blank=True)
     production = serializers.IntegerField(required=False, allow_null=True, help_text="Version id; null clears.")
     canary = serializers.IntegerField(required=False, allow_null=True)
     shadow = serializers.IntegerField(required=False, allow_null=True)
@@ -259,7 +260,8 @@ class DeploymentChangeApi(APIView):
 
 
 class DeploymentRollbackInputSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=1000)
+    # required (not blank): the service's rule, shared with the portal's form
+    reason = serializers.CharField(max_length=1000, allow_blank=True)
     version = serializers.IntegerField(required=False, allow_null=True,
                                        help_text="A version that was in production before (default: the previous one).")
 

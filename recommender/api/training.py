@@ -293,7 +293,8 @@ class VersionDetailApi(generics.RetrieveAPIView):
     permission_classes = [Can("model.build")]
 
     class VersionDetailInputSerializer(serializers.Serializer):
-        tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False)
+        # at most 50 characters a tag: the service's rule (model_version_update), shared with the portal's form
+        tags = serializers.ListField(child=serializers.CharField(), required=False)
         description = serializers.CharField(required=False, allow_blank=True)
 
     def get_queryset(self):
@@ -341,7 +342,7 @@ class VersionArchiveApi(APIView):
     permission_classes = [Can("model.build")]
 
     class VersionArchiveInputSerializer(serializers.Serializer):
-        reason = serializers.CharField(max_length=500)
+        reason = serializers.CharField(max_length=500, allow_blank=True)  # required: the service says so
 
     @extend_schema(request=VersionArchiveInputSerializer, responses={200: VersionSerializer})
     def post(self, request, version_id: int) -> Response:
@@ -395,7 +396,7 @@ class AliasMoveApi(APIView):
 
     class AliasMoveInputSerializer(serializers.Serializer):
         version = serializers.IntegerField(allow_null=True)
-        reason = serializers.CharField(max_length=2000)
+        reason = serializers.CharField(max_length=2000, allow_blank=True)  # required: the service says so
 
     @extend_schema(request=AliasMoveInputSerializer, responses={200: AliasSerializer})
     def post(self, request, alias: str) -> Response:

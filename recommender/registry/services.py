@@ -78,7 +78,7 @@ def model_version_set_status(
         work = "release.operate" if may(actor, "release.operate") else "review.decide"
     require(actor, work, system=system, target=version)
     if not reason.strip():
-        raise ValidationError("a reason is required to change a version's status")
+        raise ValidationError("a reason is required to change a version's status", field="reason")
     with transaction.atomic():
         locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
         before = locked.status
@@ -106,7 +106,7 @@ def model_version_update(
         if tags is not None:
             cleaned = sorted({str(t).strip() for t in tags if str(t).strip()})
             if any(len(t) > 50 for t in cleaned):
-                raise ValidationError("a tag is at most 50 characters")
+                raise ValidationError("a tag is at most 50 characters", field="tags")
             locked.tags = cleaned
         if description is not None:
             locked.description = description
@@ -126,7 +126,7 @@ def model_alias_move(
     a deployment revision like any other.
     """
     if alias not in ModelAlias.Name.values:
-        raise ValidationError(f"unknown alias '{alias}'", detail={"allowed": ModelAlias.Name.values})
+        raise ValidationError(f"unknown alias '{alias}'", detail={"allowed": ModelAlias.Name.values}, field="alias")
     from recommender.serving.services import deployment_update
 
     deployment_update(actor=actor, reason=reason, system=system, **{alias: version})

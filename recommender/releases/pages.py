@@ -12,12 +12,20 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils.dateparse import parse_datetime
 
 from portal.errors import UsherError, ValidationError
+from portal.forms import ReviewDecisionForm
 from portal.pages import PortalPage
 from portal.permissions import may
 from recommender.models import Experiment, ModelVersion, Rollout
 from recommender.registry.selectors import model_version_list
 from recommender.releases import integrations, selectors, services, stats
 from recommender.releases.conf import release_setting
+from recommender.releases.forms import (
+    ExperimentForm,
+    PromotionRequestForm,
+    ReasonForm,
+    SampleSizeForm,
+    ShadowStartForm,
+)
 
 
 def _run(request, fn, success: str) -> tuple[bool, object]:
@@ -66,28 +74,31 @@ class ReleasesView(PortalPage):
             "preselect": int(self.request.GET["version"]) if self.request.GET.get("version", "").isdigit() else None,
             "can_operate": may(self.request.user, "release.operate"),
         })
+        preselect = context["preselect"]
+        context.setdefault("promotion_form", PromotionRequestForm(initial={
+            "version": preselect, "canary_steps": context["default_steps"],
+            "canary_interval_seconds": context["default_interval"]}))
+        context.setdefault("rollback_form", ReasonForm())
+        context["disabled_attrs"] = {"disabled": "disabled"}
         return context
 
     def post(self, request):
         action = request.POST.get("action")
         if action == "request":
-            def go():
-                steps = [s for s in request.POST.get("canary_steps", "").replace(" ", "").split(",") if s]
-                version = ModelVersion.objects.filter(pk=request.POST.get("version") or 0).first()
-                if version is None:
-                    raise ValidationError("choose a model version to promote")
-                interval = request.POST.get("canary_interval_seconds") or None
-                return services.promotion_request_create(
-                    version=version, actor=request.user, reason=request.POST.get("reason", ""),
-                    canary_steps=steps or None,
-                    canary_interval_seconds=int(interval) if interval and interval.isdigit() else None,
-                )
-            ok, promotion = _run(request, go, "Promotion requested: the release gate is running.")
-            if ok:
-                return redirect("recommender:release_promotion", pk=promotion.pk)
-        elif action == "rollback_production":
-            _run(request, lambda: services.production_rollback(actor=request.user, reason=request.POST.get("reason", "")),
-                 "Production rolled back to the previous version.")
+            form = PromotionRequestForm(request.POST)
+            promotion = form.submit(lambda data: services.promotion_request_create(actor=request.user,
+                                                                                  **form.service_params()),
+                                    actor=request.user, work="promotion.request")
+            if promotion is None:
+                return self.form_invalid(promotion_form=form)
+            messages.success(request, "Promotion requested: the release gate is running.")
+            return redirect("recommender:release_promotion", pk=promotion.pk)
+        if action == "rollback_production":
+            form = ReasonForm(request.POST)
+            if form.submit(lambda data: services.production_rollback(actor=request.user, reason=data["reason"]) or True,
+                           actor=request.user, work="release.operate") is None:
+                return self.form_invalid(rollback_form=form)
+            messages.success(request, "Production rolled back to the previous version.")
         else:
             messages.error(request, f"unknown action '{action}'")
         return redirect("recommender:releases")
@@ -117,22 +128,30 @@ class PromotionView(PortalPage):
             or may(self.request.user, "release.operate"),
             "title": f"Promotion #{promotion.pk}: {promotion.version}",
         })
+        context.setdefault("decide_form", ReviewDecisionForm())
+        context.setdefault("rerun_form", ReasonForm(placeholder="What changed (a waiver, a new audit, …)"))
+        context.setdefault("cancel_form", ReasonForm(placeholder="Why"))
         return context
 
     def post(self, request, pk: int):
         promotion = get_object_or_404(selectors.promotion_list(), pk=pk)
         action = request.POST.get("action")
-        reason = request.POST.get("reason", "") or request.POST.get("comment", "")
+        user = request.user
         if action in ("approve", "reject", "request_changes"):
-            _run(request, lambda: services.promotion_decide(promotion=promotion, actor=request.user, decision=action,
-                                                            comment=request.POST.get("comment", "")),
-                 f"Decision recorded: {action.replace('_', ' ')}.")
-        elif action == "cancel":
-            _run(request, lambda: services.promotion_cancel(promotion=promotion, actor=request.user, reason=reason),
-                 "Promotion request cancelled.")
-        elif action == "rerun_gate":
-            _run(request, lambda: services.promotion_gate_rerun(promotion=promotion, actor=request.user, reason=reason),
-                 "The release gate runs again.")
+            form = ReviewDecisionForm(request.POST)
+            if form.submit(lambda data: services.promotion_decide(promotion=promotion, actor=user, decision=action,
+                                                                  comment=data["comment"])) is None:
+                return self.form_invalid(decide_form=form)
+            messages.success(request, f"Decision recorded: {action.replace('_', ' ')}.")
+        elif action in ("cancel", "rerun_gate"):
+            form = ReasonForm(request.POST)
+            service, done, name = {
+                "cancel": (services.promotion_cancel, "Promotion request cancelled.", "cancel_form"),
+                "rerun_gate": (services.promotion_gate_rerun, "The release gate runs again.", "rerun_form"),
+            }[action]
+            if form.submit(lambda data: service(promotion=promotion, actor=user, reason=data["reason"])) is None:
+                return self.form_invalid(**{name: form})
+            messages.success(request, done)
         else:
             messages.error(request, f"unknown action '{action}'")
         return redirect("recommender:release_promotion", pk=pk)
@@ -196,58 +215,49 @@ class ExperimentsView(PortalPage):
         context = super().get_context_data(**kwargs)
         params = self.request.GET
         calc = None
-        if params.get("baseline") and params.get("mde"):
+        sample = SampleSizeForm(params if params.get("baseline") or params.get("mde") else None,
+                                initial={"design_effect": None})
+        sample.fields["design_effect"].widget.attrs["placeholder"] = release_setting("EXPERIMENT_PRIOR_DESIGN_EFFECT")
+        if sample.is_bound and sample.is_valid():
+            data = sample.cleaned_data
             try:
-                calc = {
-                    "baseline": float(params["baseline"]), "mde": float(params["mde"]),
-                    "alpha": float(params.get("alpha") or 0.05), "power": float(params.get("power") or 0.8),
-                    "relative": params.get("relative") == "on",
-                }
+                calc = {"baseline": data["baseline"], "mde": data["mde"],
+                        "alpha": data["alpha"] if data.get("alpha") is not None else 0.05,
+                        "power": data["power"] if data.get("power") is not None else 0.8,
+                        "relative": bool(data.get("relative"))}
                 calc["per_arm"] = stats.sample_size_two_proportions(**calc)
-                if params.get("lists_per_viewer"):
-                    per_viewer = float(params["lists_per_viewer"])
-                    given = params.get("design_effect")
-                    design_effect = float(given) if given else float(release_setting("EXPERIMENT_PRIOR_DESIGN_EFFECT"))
+                if data.get("lists_per_viewer") is not None:
+                    given = data.get("design_effect")
+                    design_effect = given if given is not None else float(
+                        release_setting("EXPERIMENT_PRIOR_DESIGN_EFFECT"))
                     plan = stats.sample_size_viewers(
                         baseline=calc["baseline"], mde=calc["mde"], alpha=calc["alpha"], power=calc["power"],
-                        relative=calc["relative"], design_effect=design_effect, lists_per_viewer=per_viewer)
-                    calc.update({"plan": plan.as_dict(), "lists_per_viewer": per_viewer,
-                                 "design_effect": float(given) if given else None,
-                                 "design_effect_source": "given" if given else "prior"})
-            except ValueError as exc:
-                calc = {"error": str(exc)}
+                        relative=calc["relative"], design_effect=design_effect,
+                        lists_per_viewer=data["lists_per_viewer"])
+                    calc.update({"plan": plan.as_dict(), "lists_per_viewer": data["lists_per_viewer"],
+                                 "design_effect": given, "design_effect_source": "given" if given is not None
+                                 else "prior"})
+            except ValueError as exc:  # the statistics' own check names the value
+                sample.add_error(None, str(exc))
+                calc = None
         context.update({
             "experiments": selectors.experiment_list(),
             "versions": model_version_list().exclude(status__in=["rejected", "archived"])[:100],
-            "calc": calc, "arm_rows": range(4),
+            "calc": calc, "arm_rows": range(4), "sample_form": sample,
             "prior_design_effect": release_setting("EXPERIMENT_PRIOR_DESIGN_EFFECT"),
             "can_create": may(self.request.user, "experiment.manage"),
         })
+        context.setdefault("experiment_form", ExperimentForm())
         return context
 
     def post(self, request):
-        p = request.POST
-
-        def go():
-            arms = []
-            for i in range(4):
-                if not p.get(f"arm{i}_name"):
-                    continue
-                arms.append({"name": p.get(f"arm{i}_name"), "version": p.get(f"arm{i}_version"),
-                             "allocation": p.get(f"arm{i}_allocation"), "is_control": p.get("control") == str(i)})
-            try:
-                mde = float(p.get("mde") or 0.02)
-                alpha = float(p.get("alpha")) if p.get("alpha") else None
-            except ValueError:
-                raise ValidationError("alpha and the minimum detectable effect must be numbers")
-            return services.experiment_create(
-                name=p.get("name", ""), hypothesis=p.get("hypothesis", ""), arms=arms, actor=request.user,
-                minimum_detectable_effect=mde, alpha=alpha,
-            )
-        ok, experiment = _run(request, go, "Experiment created (draft).")
-        if ok:
-            return redirect("recommender:release_experiment", pk=experiment.pk)
-        return redirect("recommender:release_experiments")
+        form = ExperimentForm(request.POST)
+        experiment = form.submit(lambda data: services.experiment_create(actor=request.user, **form.service_params()),
+                                 actor=request.user, work="experiment.manage")
+        if experiment is None:
+            return self.form_invalid(experiment_form=form)
+        messages.success(request, "Experiment created (draft).")
+        return redirect("recommender:release_experiment", pk=experiment.pk)
 
 
 class ExperimentView(PortalPage):
@@ -276,6 +286,7 @@ class ExperimentView(PortalPage):
             "can_operate": may(self.request.user, "experiment.manage"),
             "title": f"Experiment: {experiment.name}",
         })
+        context.setdefault("stop_form", ReasonForm(placeholder="Why stop"))
         return context
 
     def post(self, request, pk: int):
@@ -285,9 +296,11 @@ class ExperimentView(PortalPage):
             _run(request, lambda: services.experiment_start(experiment=experiment, actor=request.user),
                  "Experiment started.")
         elif action == "stop":
-            _run(request, lambda: services.experiment_stop(experiment=experiment, actor=request.user,
-                                                           reason=request.POST.get("reason", "")),
-                 "Experiment stopped; the final analysis is recorded.")
+            form = ReasonForm(request.POST)
+            if form.submit(lambda data: services.experiment_stop(experiment=experiment, actor=request.user,
+                                                                 reason=data["reason"])) is None:
+                return self.form_invalid(stop_form=form)
+            messages.success(request, "Experiment stopped; the final analysis is recorded.")
         elif action == "analyze":
             _run(request, lambda: services.experiment_analyze(experiment=experiment, actor=request.user, system=None),
                  "Analysis recorded.")
@@ -318,20 +331,26 @@ class ShadowView(PortalPage):
             "versions": model_version_list().exclude(status__in=["rejected", "archived"])[:100],
             "can_operate": may(self.request.user, "release.operate"),
         })
+        context.setdefault("shadow_form", ShadowStartForm())
+        context.setdefault("shadow_stop_form", ReasonForm())
         return context
 
     def post(self, request):
         p = request.POST
         action = p.get("action")
         if action == "start":
-            def go():
-                version = ModelVersion.objects.filter(pk=p.get("version") or 0).first()
-                if version is None:
-                    raise ValidationError("choose a model version to run in shadow")
-                services.shadow_start(version=version, actor=request.user, reason=p.get("reason", ""))
-            _run(request, go, "Shadow started: production's requests are mirrored to it.")
+            form = ShadowStartForm(p)
+            if form.submit(lambda data: services.shadow_start(version=form.fields["version"].version(data["version"]),
+                                                              actor=request.user, reason=data["reason"]) or True,
+                           actor=request.user, work="release.operate") is None:
+                return self.form_invalid(shadow_form=form)
+            messages.success(request, "Shadow started: production's requests are mirrored to it.")
         elif action == "stop":
-            _run(request, lambda: services.shadow_stop(actor=request.user, reason=p.get("reason", "")), "Shadow stopped.")
+            form = ReasonForm(p)
+            if form.submit(lambda data: services.shadow_stop(actor=request.user, reason=data["reason"]) or True,
+                           actor=request.user, work="release.operate") is None:
+                return self.form_invalid(shadow_stop_form=form)
+            messages.success(request, "Shadow stopped.")
         elif action == "report":
             def report():
                 since = parse_datetime(p["since"]) if p.get("since") else None

@@ -12,11 +12,12 @@ from django.http import Http404
 from django.shortcuts import redirect
 
 from portal.api.params import MAX_TEXT, QueryParams
-from portal.errors import UsherError, ValidationError
+from portal.errors import UsherError
 from portal.pages import PortalPage
 from portal.permissions import may
 from recommender.models import ModelVersion
 from recommender.serving import selectors, services
+from recommender.serving.forms import DeploymentChangeForm, RollbackForm
 from recommender.serving.predlog import spill_pending
 from recommender.serving.runtime import get_runtime
 
@@ -51,31 +52,32 @@ class DeploymentsView(PortalPage):
             "summary": selectors.prediction_log_summary(),
             "unreviewed": selectors.deployment_unreviewed(deployment=deployment) if deployment else [],
         })
+        context.setdefault("change_form", self._change_form(context, None))
+        context.setdefault("rollback_form", RollbackForm())
         return context
+
+    @staticmethod
+    def _change_form(context: dict, data) -> DeploymentChangeForm:
+        return DeploymentChangeForm(data, deployment=context["deployment"] or {},
+                                    approved=context["approved_versions"], deployable=context["deployable_versions"])
 
     def post(self, request):
         # The services check the role (logging a refusal) and the one door to live traffic.
         action = request.POST.get("action")
-        reason = request.POST.get("reason", "")
-        try:
-            if action == "rollback":
-                services.deployment_rollback(actor=request.user, reason=reason)
-                messages.success(request, "Emergency rollback: production is back on the previous version.")
-            elif action == "change":
-                changes = {}
-                for role in ("production", "canary", "shadow"):
-                    value = request.POST.get(role, "keep")
-                    if value != "keep":
-                        changes[role] = None if value == "none" else value
-                if request.POST.get("canary_percent", "") != "":
-                    changes["canary_percent"] = request.POST["canary_percent"]
-                changes["shadow_enabled"] = request.POST.get("shadow_enabled") == "on"
-                deployment = services.deployment_update(actor=request.user, reason=reason, **changes)
-                messages.success(request, f"Deployment at revision {deployment.revision}.")
-            else:
-                raise ValidationError(f"unknown action {action!r}")
-        except UsherError as exc:
-            messages.error(request, exc.message)
+        if action == "rollback":
+            form = RollbackForm(request.POST)
+            if form.submit(lambda data: services.deployment_rollback(actor=request.user, reason=data["reason"])) is None:
+                return self.form_invalid(rollback_form=form)
+            messages.success(request, "Emergency rollback: production is back on the previous version.")
+        elif action == "change":
+            form = self._change_form(self.get_context_data(), request.POST)
+            deployment = form.submit(lambda data: services.deployment_update(actor=request.user,
+                                                                             **form.service_params()))
+            if deployment is None:
+                return self.form_invalid(change_form=form)
+            messages.success(request, f"Deployment at revision {deployment.revision}.")
+        else:
+            messages.error(request, f"unknown action {action!r}")
         return redirect("recommender:serving_deployments")
 
 

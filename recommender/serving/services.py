@@ -49,10 +49,10 @@ def _percent(value: Any, what: str, *, allow_zero: bool = True) -> Decimal:
     try:
         percent = Decimal(str(value)).quantize(Decimal("0.01"))
     except (InvalidOperation, ValueError):
-        raise ValidationError(f"{what} must be a number between 0 and 100, got {value!r}")
+        raise ValidationError(f"{what} must be a number between 0 and 100, got {value!r}", field=what) from None
     if percent < 0 or percent > 100 or (not allow_zero and percent == 0):
         low = "0" if allow_zero else "above 0"
-        raise ValidationError(f"{what} must be between {low} and 100, got {value}")
+        raise ValidationError(f"{what} must be between {low} and 100, got {value}", field=what)
     return percent
 
 
@@ -62,7 +62,7 @@ def _version(value: Any, role: str) -> ModelVersion | None:
     try:
         return ModelVersion.objects.get(pk=int(value))
     except (ModelVersion.DoesNotExist, TypeError, ValueError):
-        raise NotFound(f"{role}: model version {value!r} does not exist")
+        raise NotFound(f"{role}: model version {value!r} does not exist", field=role) from None
 
 
 def deployment_get_or_create(*, name: str = "default") -> Deployment:
@@ -102,7 +102,7 @@ def _deployment_change(*, actor: Any, reason: str, name: str, production: Any, c
                        rollback: bool) -> Deployment:
     require(actor, WORK, system=system, target=("recommender.deployment", name, f"deployment {name}"))
     if not (reason or "").strip():
-        raise ValidationError("a reason is required to change a deployment")
+        raise ValidationError("a reason is required to change a deployment", field="reason")
     targets = {role: _version(value, role) for role, value in
                (("production", production), ("canary", canary), ("shadow", shadow)) if value is not UNCHANGED}
     new_arms = None if arms is UNCHANGED else _clean_arms(arms)
@@ -126,7 +126,7 @@ def _deployment_change(*, actor: Any, reason: str, name: str, production: Any, c
             raise _conflict(refusals)
         new_percent = plan["canary_percent"]
         if new_percent > 0 and not plan["canary"]:
-            raise ValidationError("a canary share above 0% needs a canary version")
+            raise ValidationError("a canary share above 0% needs a canary version", field="canary_percent")
         arm_shares = [(a["name"], a["percent"]) for a in (new_arms if new_arms is not None else before["arms"])]
         try:
             bucketing.build_layout(salt="check", canary_percent=new_percent, arms=arm_shares)

@@ -177,7 +177,8 @@ def algorithm_get(name: str) -> Algorithm:
     """The algorithm of that name, or a ValidationError listing the known ones."""
     key = (name or "").strip().lower()
     if key not in ALGORITHMS:
-        raise ValidationError(f"unknown algorithm '{name}'", detail={"allowed": sorted(ALGORITHMS)})
+        raise ValidationError(f"unknown algorithm '{name}'", detail={"allowed": sorted(ALGORITHMS)},
+                              field="algorithm")
     return ALGORITHMS[key]
 
 
@@ -188,7 +189,7 @@ def validate_hyperparameters(algorithm: str, params: dict | None) -> dict:
     """
     algo = algorithm_get(algorithm)
     if params is not None and not isinstance(params, dict):
-        raise ValidationError("hyperparameters must be an object of name → value")
+        raise ValidationError("hyperparameters must be an object of name → value", field="hyperparameters")
     params = params or {}
     errors: dict[str, str] = {}
     clean: dict[str, Any] = {}
@@ -204,7 +205,8 @@ def validate_hyperparameters(algorithm: str, params: dict | None) -> dict:
         errors["init_low"] = "must be below init_high"
     if errors:
         summary = "; ".join(f"{k}: {v}" for k, v in sorted(errors.items()))
-        raise ValidationError(f"invalid hyperparameters for {algo.name}: {summary}", detail=errors)
+        raise ValidationError(f"invalid hyperparameters for {algo.name}: {summary}", detail=errors,
+                              field="hyperparameters")
     return clean
 
 

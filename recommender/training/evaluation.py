@@ -38,33 +38,35 @@ def split_validate(spec: dict | None, *, seed: int) -> dict:
     spec = dict(spec or {"kind": "random"})
     kind = spec.get("kind", "random")
     if kind not in SPLIT_KINDS:
-        raise ValidationError(f"unknown split kind '{kind}'", detail={"allowed": list(SPLIT_KINDS)})
+        raise ValidationError(f"unknown split kind '{kind}'", detail={"allowed": list(SPLIT_KINDS)},
+                              field="split.kind")
     allowed = {"random": {"test_fraction", "seed"}, "temporal": {"test_fraction"}, "leave_last_n": {"n"},
                "kfold": {"folds", "seed"}}[kind] | {"kind"}
     unknown = sorted(set(spec) - allowed)
     if unknown:
         raise ValidationError(f"unknown option(s) for a {kind} split: {', '.join(unknown)}",
-                              detail={"allowed": sorted(allowed)})
+                              detail={"allowed": sorted(allowed)}, field="split")
     out: dict = {"kind": kind}
     if kind in ("random", "temporal"):
         fraction = spec.get("test_fraction", 0.2)
         if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 < fraction < 1:
-            raise ValidationError(f"test_fraction must be a number between 0 and 1 (exclusive), got {fraction!r}")
+            raise ValidationError(f"test_fraction must be a number between 0 and 1 (exclusive), got {fraction!r}",
+                                  field="split.test_fraction")
         out["test_fraction"] = float(fraction)
     if kind == "leave_last_n":
         n = spec.get("n", 1)
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 1000:
-            raise ValidationError(f"n must be a whole number from 1 to 1000, got {n!r}")
+            raise ValidationError(f"n must be a whole number from 1 to 1000, got {n!r}", field="split.n")
         out["n"] = n
     if kind == "kfold":
         folds = spec.get("folds", 5)
         if isinstance(folds, bool) or not isinstance(folds, int) or not 2 <= folds <= 20:
-            raise ValidationError(f"folds must be a whole number from 2 to 20, got {folds!r}")
+            raise ValidationError(f"folds must be a whole number from 2 to 20, got {folds!r}", field="split.folds")
         out["folds"] = folds
     if kind in ("random", "kfold"):
         split_seed = spec.get("seed", seed)
         if isinstance(split_seed, bool) or not isinstance(split_seed, int) or split_seed < 0:
-            raise ValidationError(f"seed must be a whole number ≥ 0, got {split_seed!r}")
+            raise ValidationError(f"seed must be a whole number ≥ 0, got {split_seed!r}", field="split.seed")
         out["seed"] = split_seed
     return out
 

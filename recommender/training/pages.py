@@ -6,15 +6,13 @@ message naming what was wrong. Running runs' progress bars poll ``/api/v1/traini
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import messages
+from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
-from django.utils.dateparse import parse_datetime
 
 from portal.api.params import QueryParams
-from portal.errors import UsherError, ValidationError
+from portal.errors import UsherError
 from portal.pages import PortalPage
 from portal.permissions import may, user_has_role
 from recommender.models import DatasetSnapshot, ModelAlias, ModelVersion, TrainingRun
@@ -22,6 +20,7 @@ from recommender.registry import selectors as registry_selectors
 from recommender.registry import services as registry_services
 from recommender.training import selectors
 from recommender.training.algorithms import ALGORITHMS
+from recommender.training.forms import AliasMoveForm, ReasonForm, SnapshotForm, TrainingRunForm, VersionEditForm
 from recommender.training.retraining import retraining_start
 from recommender.training.runs import training_run_cancel, training_run_create
 from recommender.training.snapshots import snapshot_create
@@ -37,47 +36,9 @@ def _attempt(request, fn, success: str):
     return result
 
 
-def _parse_params(text: str) -> dict:
-    """``{"n_factors": 50}`` or lines of ``name=value``."""
-    text = (text or "").strip()
-    if not text:
-        return {}
-    if text.startswith("{"):
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(f"hyperparameters are not valid JSON: {exc.msg}")
-        if not isinstance(value, dict):
-            raise ValidationError("hyperparameters must be a JSON object")
-        return value
-    params = {}
-    for line in text.replace(",", "\n").splitlines():
-        if line.strip():
-            if "=" not in line:
-                raise ValidationError(f"'{line.strip()}' is not name=value")
-            name, value = line.split("=", 1)
-            params[name.strip()] = value.strip()
-    return params
-
-
 def _metric_groups(metrics: dict) -> list[tuple[str, list[tuple[str, str, object]]]]:
     return [(name.replace("_", " "), [(key, label, metrics.get(key)) for key, label, _ in items])
             for name, items in selectors.COMPARISON_GROUPS.items()]
-
-
-def _split_from_form(data) -> dict:
-    kind = data.get("split_kind") or "random"
-    split: dict = {"kind": kind}
-    try:
-        if kind in ("random", "temporal") and data.get("test_fraction"):
-            split["test_fraction"] = float(data["test_fraction"])
-        if kind == "leave_last_n" and data.get("n"):
-            split["n"] = int(data["n"])
-        if kind == "kfold" and data.get("folds"):
-            split["folds"] = int(data["folds"])
-    except ValueError:
-        raise ValidationError("split options must be numbers")
-    return split
 
 
 class RunListView(PortalPage):
@@ -102,6 +63,7 @@ class RunListView(PortalPage):
             "statuses": TrainingRun.Status.values,
             "can_train": may(self.request.user, "model.build"),
         })
+        context.setdefault("form", TrainingRunForm(initial={"snapshot": filters.get("snapshot")}))
         return context
 
     def post(self, request):
@@ -116,24 +78,23 @@ class RunListView(PortalPage):
             else:
                 messages.success(request, "Scheduled retraining started")
             return redirect("recommender:training_runs")
-        algorithms = request.POST.getlist("algorithm")
-        if not algorithms:
-            messages.error(request, "choose at least one algorithm")
-            return redirect("recommender:training_runs")
-        snapshot = DatasetSnapshot.objects.filter(pk=request.POST.get("snapshot") or 0).first()
-        if snapshot is None:
-            messages.error(request, "choose a snapshot")
-            return redirect("recommender:training_runs")
-        for algorithm in algorithms:
-            def create(algorithm=algorithm):
-                params = _parse_params(request.POST.get("hyperparameters", "")) if len(algorithms) == 1 else {}
-                seed = request.POST.get("seed") or "0"
-                if not seed.isdigit():
-                    raise ValidationError(f"seed must be a whole number, got {seed!r}")
-                return training_run_create(actor=request.user, snapshot=snapshot, algorithm=algorithm,
-                                           hyperparameters=params, seed=int(seed), split=_split_from_form(request.POST))
-            _attempt(request, create, f"{algorithm}: run queued")
-        return redirect(f"{request.path}?snapshot={snapshot.pk}")
+        form = TrainingRunForm(request.POST)
+
+        def create(data: dict) -> list[TrainingRun]:
+            # Every run or none; the role was checked (and a refusal logged) by submit(), outside
+            # the transaction, which would roll the refusal's log entry back.
+            values = {"snapshot": form.snapshot_object(), "hyperparameters": data["hyperparameters"],
+                      "seed": data["seed"] if data.get("seed") is not None else 0, "split": form.split()}
+            with transaction.atomic():
+                return [training_run_create(actor=request.user, algorithm=algorithm, **values)
+                        for algorithm in data["algorithm"]]
+
+        runs = form.submit(create, actor=request.user, work="model.build")
+        if runs is None:
+            return self.form_invalid(form=form)
+        for run in runs:
+            messages.success(request, f"{run.algorithm}: run #{run.pk} queued")
+        return redirect(f"{request.path}?snapshot={form.cleaned_data['snapshot']}")
 
 
 class RunDetailView(PortalPage):
@@ -153,12 +114,16 @@ class RunDetailView(PortalPage):
             "title": f"Run #{run.pk}: {run.algorithm}",
             "can_cancel": may(self.request.user, "model.build") and not run.is_terminal,
         })
+        context.setdefault("cancel_form", ReasonForm())
+        context["cancel_attrs"] = {"data-testid": "cancel"}
         return context
 
     def post(self, request, pk: int):
         run = get_object_or_404(TrainingRun, pk=pk)
-        _attempt(request, lambda: training_run_cancel(run=run, actor=request.user,
-                                                      reason=request.POST.get("reason", "")), "Cancel requested")
+        form = ReasonForm(request.POST)
+        if form.submit(lambda data: training_run_cancel(run=run, actor=request.user, reason=data["reason"])) is None:
+            return self.form_invalid(cancel_form=form)
+        messages.success(request, "Cancel requested")
         return redirect("recommender:training_run", pk=pk)
 
 
@@ -172,36 +137,17 @@ class SnapshotListView(PortalPage):
         context = super().get_context_data(**kwargs)
         context["snapshots"] = selectors.snapshot_list()[:100]
         context["can_create"] = may(self.request.user, "model.build")
+        context.setdefault("form", SnapshotForm())
         return context
 
     def post(self, request):
-        def create():
-            values = {}
-            for key in ("window_start", "window_end"):
-                raw = request.POST.get(key, "").strip()
-                if raw:
-                    parsed = parse_datetime(raw) or parse_datetime(raw + ":00")
-                    if parsed is None:
-                        raise ValidationError(f"{key} is not a date and time: {raw!r}")
-                    if parsed.tzinfo is None:
-                        from django.utils import timezone
-
-                        parsed = timezone.make_aware(parsed)
-                    values[key] = parsed
-            filters = {}
-            for key in ("min_viewer_ratings", "min_movie_ratings"):
-                raw = request.POST.get(key, "").strip()
-                if raw:
-                    if not raw.isdigit():
-                        raise ValidationError(f"{key} must be a whole number")
-                    filters[key] = int(raw)
-            return snapshot_create(actor=request.user, name=request.POST.get("name", ""),
-                                   include_implicit=bool(request.POST.get("include_implicit")), filters=filters,
-                                   **values)
-        snapshot = _attempt(request, create, "Snapshot taken")
-        if snapshot is not None:
-            return redirect("recommender:training_snapshot", pk=snapshot.pk)
-        return redirect("recommender:training_snapshots")
+        form = SnapshotForm(request.POST)
+        snapshot = form.submit(lambda data: snapshot_create(actor=request.user, **form.service_params()),
+                               actor=request.user, work="model.build")
+        if snapshot is None:
+            return self.form_invalid(form=form)
+        messages.success(request, "Snapshot taken")
+        return redirect("recommender:training_snapshot", pk=snapshot.pk)
 
 
 class SnapshotDetailView(PortalPage):
@@ -280,21 +226,19 @@ class RegistryView(PortalPage):
             "can_move": user_has_role(self.request.user, "operator"),
             "movable": registry_selectors.model_version_list().exclude(status__in=["rejected", "archived"])[:100],
         })
+        context.setdefault("form", AliasMoveForm(versions=context["movable"]))
         return context
 
     def post(self, request):
-        def move():
-            alias = request.POST.get("alias", "")
-            raw = request.POST.get("version", "")
-            version = None
-            if raw:
-                version = ModelVersion.objects.filter(pk=raw).first()
-                if version is None:
-                    raise ValidationError(f"model version #{raw} does not exist")
-            return registry_services.model_alias_move(alias=alias, version=version, actor=request.user,
-                                                      reason=request.POST.get("reason", ""))
+        movable = registry_selectors.model_version_list().exclude(status__in=["rejected", "archived"])[:100]
+        form = AliasMoveForm(request.POST, versions=movable)
         # The service checks the role and the live-traffic rule, and logs a refusal.
-        _attempt(request, move, "Alias moved")
+        moved = form.submit(lambda data: registry_services.model_alias_move(
+            alias=data["alias"], version=ModelVersion.objects.get(pk=data["version"]) if data["version"] else None,
+            actor=request.user, reason=data["reason"]))
+        if moved is None:
+            return self.form_invalid(form=form)
+        messages.success(request, "Alias moved")
         return redirect("recommender:registry")
 
 
@@ -316,12 +260,14 @@ class VersionDetailView(PortalPage):
             # the one in production is not promoted again (promotion_request_create answers 409)
             "in_production": version.aliases.filter(name="production").exists(),
         })
+        context.setdefault("edit_form", VersionEditForm(initial={"description": version.description,
+                                                                 "tags": ", ".join(version.tags or [])}))
+        context.setdefault("archive_form", ReasonForm())
         return context
 
     def post(self, request, pk: int):
         version = get_object_or_404(ModelVersion, pk=pk)
         action = request.POST.get("action")
-        reason = request.POST.get("reason", "")
         if action == "verify":
             try:
                 model = registry_selectors.model_version_load(version=version)
@@ -333,13 +279,18 @@ class VersionDetailView(PortalPage):
             # One promotion path: the releases' promotion request form (gate → review → canary).
             return redirect(f"{reverse('recommender:releases')}?version={version.pk}#request-promotion")
         elif action == "archive":
-            _attempt(request, lambda: registry_services.model_version_set_status(
-                version=version, status="archived", actor=request.user, reason=reason), "Archived")
+            form = ReasonForm(request.POST)
+            if form.submit(lambda data: registry_services.model_version_set_status(
+                    version=version, status="archived", actor=request.user, reason=data["reason"])) is None:
+                return self.form_invalid(archive_form=form)
+            messages.success(request, "Archived")
         elif action == "edit":
-            tags = [t for t in request.POST.get("tags", "").split(",") if t.strip()]
-            _attempt(request, lambda: registry_services.model_version_update(
-                version=version, actor=request.user, tags=tags, description=request.POST.get("description", "")),
-                "Saved")
+            form = VersionEditForm(request.POST)
+            if form.submit(lambda data: registry_services.model_version_update(
+                    version=version, actor=request.user, tags=form.tag_list(),
+                    description=data["description"])) is None:
+                return self.form_invalid(edit_form=form)
+            messages.success(request, "Saved")
         return redirect("recommender:registry_version", pk=pk)
 
 

@@ -66,7 +66,7 @@ def training_run_validate(
     algo = algorithm_get(algorithm)
     params = validate_hyperparameters(algo.name, hyperparameters)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
-        raise ValidationError(f"seed must be a whole number from 0 to 2^32−1, got {seed!r}")
+        raise ValidationError(f"seed must be a whole number from 0 to 2^32−1, got {seed!r}", field="seed")
     clean_split = ev.split_validate(split, seed=seed)
     snapshot_check_trainable(snapshot=snapshot)
     return algo.name, params, clean_split
@@ -479,7 +479,9 @@ def training_run_execute(*, run_id: int, worker: str | None = None) -> TrainingR
     try:
         environment = environment_capture()
         TrainingRun.objects.filter(pk=run.pk).update(environment=environment)
-        progress.log(f"attempt {run.attempts} on {worker}: {run.algorithm} {run.hyperparameters} split {run.split}")
+        settings_text = "; ".join(f"{k}={v}" for k, v in (run.hyperparameters or {}).items()) or "default settings"
+        split_text = "; ".join(f"{k}={v}" for k, v in (run.split or {}).items()) or "default"
+        progress.log(f"attempt {run.attempts} on {worker}: {run.algorithm} ({settings_text}), split {split_text}")
         progress.set("loading snapshot", 1)
         ratings = snapshot_load_ratings(snapshot=run.snapshot)
         progress.set("splitting", 4)

@@ -84,12 +84,14 @@ def _normalise_filters(filters: dict | None) -> dict:
     filters = dict(filters or {})
     unknown = sorted(set(filters) - set(FILTER_KEYS))
     if unknown:
-        raise ValidationError(f"unknown snapshot filter(s): {', '.join(unknown)}", detail={"allowed": list(FILTER_KEYS)})
+        raise ValidationError(f"unknown snapshot filter(s): {', '.join(unknown)}", detail={"allowed": list(FILTER_KEYS)},
+                              field="filters")
     clean = {}
     for key in FILTER_KEYS:
         value = filters.get(key, 0) or 0
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValidationError(f"snapshot filter '{key}' must be a whole number ≥ 0, got {value!r}")
+            raise ValidationError(f"snapshot filter '{key}' must be a whole number ≥ 0, got {value!r}",
+                                  field=f"filters.{key}")
         clean[key] = value
     return clean
 
@@ -180,7 +182,7 @@ def snapshot_create(
     window_end = window_end or timezone.now()
     if window_start is not None and window_start >= window_end:
         raise ValidationError(f"window_start ({window_start.isoformat()}) must be before window_end "
-                              f"({window_end.isoformat()})")
+                              f"({window_end.isoformat()})", field="window_start")
     clean_filters = _normalise_filters(filters)
 
     explicit = _ratings_frame(start=window_start, end=window_end)
@@ -301,7 +303,7 @@ def snapshot_check_trainable(*, snapshot: DatasetSnapshot) -> None:
         problems.append(f"it has {snapshot.movie_count} movies (at least {knobs['TRAINING_MIN_MOVIES']} needed)")
     if problems:
         raise ValidationError(f"snapshot #{snapshot.pk} is too small to train on: " + "; ".join(problems),
-                              detail={"snapshot": snapshot.pk, "problems": problems})
+                              detail={"snapshot": snapshot.pk, "problems": problems}, field="snapshot")
 
 
 def snapshot_path(*, snapshot: DatasetSnapshot) -> Path:

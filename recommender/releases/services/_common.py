@@ -22,10 +22,17 @@ def human(actor: Any | None) -> Any | None:
     return actor if actor is not None and getattr(actor, "is_authenticated", False) else None
 
 
+REASON_MAX = 2000
+
+
 def require_reason(reason: str, what: str = "a reason") -> str:
+    """The reason every release action carries: required, at most ``REASON_MAX`` characters (the
+    rule of the API and of the portal's forms alike)."""
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationError(f"{what} is required")
+        raise ValidationError(f"{what} is required", field="reason")
+    if len(reason) > REASON_MAX:
+        raise ValidationError(f"reason: at most {REASON_MAX} characters, got {len(reason)}", field="reason")
     return reason
 
 

@@ -57,12 +57,20 @@ def experiment_create(
     require(actor, "experiment.manage")
     name = (name or "").strip()
     if not name:
-        raise ValidationError("an experiment needs a name")
+        raise ValidationError("an experiment needs a name", field="name")
+    if len(name) > 120:
+        raise ValidationError(f"name: at most 120 characters, got {len(name)}", field="name")
     if primary_metric not in METRICS:
-        raise ValidationError(f"unknown primary metric '{primary_metric}'", detail={"allowed": sorted(METRICS)})
+        raise ValidationError(f"unknown primary metric '{primary_metric}'", detail={"allowed": sorted(METRICS)},
+                              field="primary_metric")
     alpha = float(alpha if alpha is not None else release_setting("EXPERIMENT_ALPHA"))
-    if not 0 < alpha < 0.5 or not 0 < power < 1 or not 0 < minimum_detectable_effect < 1:
-        raise ValidationError("alpha must be in (0, 0.5), power in (0, 1) and the minimum detectable effect in (0, 1)")
+    if not 0 < alpha < 0.5:
+        raise ValidationError(f"alpha must be in (0, 0.5), got {alpha}", field="alpha")
+    if not 0 < power < 1:
+        raise ValidationError(f"power must be in (0, 1), got {power}", field="power")
+    if not 0 < minimum_detectable_effect < 1:
+        raise ValidationError(f"minimum_detectable_effect must be in (0, 1), got {minimum_detectable_effect}",
+                              field="minimum_detectable_effect")
     cleaned = _clean_arms(arms)
     # Arms serve viewers: only versions approved for live traffic, or the current production version.
     integrations.live_traffic_check(arms=[(a["name"], a["version"], a["allocation"]) for a in cleaned], actor=actor,
@@ -94,35 +102,40 @@ def experiment_create(
 
 def _clean_arms(arms: list[dict]) -> list[dict]:
     if not isinstance(arms, list) or len(arms) < 2:
-        raise ValidationError("an experiment needs at least two arms")
+        raise ValidationError("an experiment needs at least two arms", field="arms")
     out, names = [], set()
     for i, arm in enumerate(arms):
         arm_name = str(arm.get("name", "")).strip().lower()
         if not _SLUG.match(arm_name):
-            raise ValidationError(f"arm {i + 1}: name '{arm_name}' must be a slug (a-z, 0-9, - or _; ≤ 40)")
+            raise ValidationError(f"arm {i + 1}: name '{arm_name}' must be a slug (a-z, 0-9, - or _; ≤ 40)",
+                                  field=f"arms.{i}.name")
         if arm_name in names:
-            raise ValidationError(f"arm name '{arm_name}' is used twice")
+            raise ValidationError(f"arm name '{arm_name}' is used twice", field=f"arms.{i}.name")
         names.add(arm_name)
         version = arm.get("version")
         if not isinstance(version, ModelVersion):
             version = ModelVersion.objects.filter(pk=version).first() if str(version).isdigit() else None
             if version is None:
-                raise ValidationError(f"arm '{arm_name}': model version {arm.get('version')!r} does not exist")
+                raise ValidationError(f"arm '{arm_name}': model version {arm.get('version')!r} does not exist",
+                                      field=f"arms.{i}.version")
         if version.status in (ModelVersion.Status.REJECTED, ModelVersion.Status.ARCHIVED):
-            raise ValidationError(f"arm '{arm_name}': {version} is {version.status} and cannot serve")
+            raise ValidationError(f"arm '{arm_name}': {version} is {version.status} and cannot serve",
+                                  field=f"arms.{i}.version")
         try:
             allocation = int(arm.get("allocation"))
         except (TypeError, ValueError):
-            raise ValidationError(f"arm '{arm_name}': allocation must be a whole percent")
+            raise ValidationError(f"arm '{arm_name}': allocation must be a whole percent",
+                                  field=f"arms.{i}.allocation") from None
         if not 1 <= allocation <= 100:
-            raise ValidationError(f"arm '{arm_name}': allocation {allocation} is outside 1–100")
+            raise ValidationError(f"arm '{arm_name}': allocation {allocation} is outside 1–100",
+                                  field=f"arms.{i}.allocation")
         out.append({"name": arm_name, "version": version, "allocation": allocation,
                     "is_control": bool(arm.get("is_control"))})
     if sum(a["is_control"] for a in out) != 1:
-        raise ValidationError("exactly one arm must be the control")
+        raise ValidationError("exactly one arm must be the control", field="arms.control")
     total = sum(a["allocation"] for a in out)
     if total > 100:
-        raise ValidationError(f"arm allocations add up to {total}%, more than 100%")
+        raise ValidationError(f"arm allocations add up to {total}%, more than 100%", field="arms")
     return out
 
 

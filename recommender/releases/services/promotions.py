@@ -29,21 +29,35 @@ GATE_TASK = "recommender.releases.release_gate"
 Status = PromotionRequest.Status
 
 
+CANARY_INTERVAL_MIN, CANARY_INTERVAL_MAX = 10, 7 * 24 * 3600
+
+
 def validate_canary_plan(steps: list | None, interval_seconds: int | None) -> tuple[list[int], int]:
     """Steps strictly increasing percents in 1..100 ending at 100; an interval of at least 10 s."""
+    # None = the default; anything given is checked (a 0 or a negative is refused, never replaced)
     steps = list(steps) if steps else list(release_setting("CANARY_STEPS"))
-    interval = int(interval_seconds) if interval_seconds else int(release_setting("CANARY_INTERVAL_SECONDS"))
     try:
         steps = [int(s) for s in steps]
     except (TypeError, ValueError):
-        raise ValidationError("canary steps must be whole percents", detail={"steps": steps})
+        raise ValidationError("canary_steps: the canary steps must be whole percents", detail={"steps": steps},
+                              field="canary_steps") from None
     if len(steps) < 2 or steps[-1] != 100 or any(not 1 <= s <= 100 for s in steps):
-        raise ValidationError("canary steps must be at least two percents in 1–100 ending at 100",
-                              detail={"steps": steps})
+        raise ValidationError("canary_steps: at least two percents in 1–100 ending at 100",
+                              detail={"steps": steps}, field="canary_steps")
     if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
-        raise ValidationError("canary steps must increase", detail={"steps": steps})
-    if interval < 10:
-        raise ValidationError("the canary interval must be at least 10 seconds", detail={"interval_seconds": interval})
+        raise ValidationError("canary_steps: the canary steps must increase", detail={"steps": steps},
+                              field="canary_steps")
+    if interval_seconds is None:
+        interval = int(release_setting("CANARY_INTERVAL_SECONDS"))
+    elif isinstance(interval_seconds, bool) or not isinstance(interval_seconds, int):
+        raise ValidationError(f"canary_interval_seconds: the seconds between steps must be a whole number, "
+                              f"got {interval_seconds!r}", field="canary_interval_seconds")
+    else:
+        interval = interval_seconds
+    if not CANARY_INTERVAL_MIN <= interval <= CANARY_INTERVAL_MAX:
+        raise ValidationError(f"canary_interval_seconds: the seconds between steps must be from {CANARY_INTERVAL_MIN} "
+                              f"to {CANARY_INTERVAL_MAX} (a week), got {interval}",
+                              detail={"interval_seconds": interval}, field="canary_interval_seconds")
     return steps, interval
 
 

@@ -61,7 +61,10 @@ def test_other_roles_cannot_request(users, role):
     ([50, 25, 100], None, "must increase"),
     ([0, 100], None, "1–100"),
     (["a", 100], None, "whole percents"),
-    ([5, 100], 3, "at least 10 seconds"),
+    ([5, 100], 3, "canary_interval_seconds: the seconds between steps must be from 10 to 604800"),
+    ([5, 100], 0, "canary_interval_seconds: .* got 0"),  # refused, never replaced by the default
+    ([5, 100], -60, "canary_interval_seconds: .* got -60"),
+    ([5, 100], "60", "canary_interval_seconds: .* whole number"),
 ])
 def test_bad_canary_plans_are_refused(users, steps, interval, message):
     with pytest.raises(ValidationError, match=message):
