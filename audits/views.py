@@ -3,7 +3,6 @@ its JSON export and printable report, the findings list and one finding with its
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 from django.contrib import messages
