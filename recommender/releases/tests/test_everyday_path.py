@@ -69,17 +69,17 @@ def test_a_new_algorithm_reaches_production_by_the_portal_alone(page, browser_lo
     # A data scientist makes a snapshot of everything so far and trains SVD on it, from the forms.
     _switch_user(page, browser_login, users["data_scientist"])
     page.goto("/portal/training/snapshots/")
-    form = page.locator('[data-testid="new-snapshot"]')
+    form = page.locator('[data-testid="snapshot-form"]')
     form.locator("input[name=name]").fill("everything so far")
-    form.locator("button[type=submit]").click()
+    form.get_by_role("button", name="Take snapshot").click()
     page.wait_for_load_state("load")
     page.goto("/portal/training/runs/")
-    form = page.locator('[data-testid="new-run"]')
+    form = page.locator('[data-testid="train-form"]')
     snapshot_option = form.locator("select[name=snapshot] option").filter(has_text="everything so far").first
     form.locator("select[name=snapshot]").select_option(snapshot_option.get_attribute("value"))
     form.locator("input[name=algorithm][value=svd]").check()
     form.locator("textarea[name=hyperparameters]").fill(", ".join(f"{k}={v}" for k, v in SVD_PARAMS.items()))
-    form.locator("button[type=submit]").first.click()
+    form.get_by_role("button", name="Queue runs").click()
     page.wait_for_load_state("load")
     run = TrainingRun.objects.get(algorithm="svd", snapshot__name="everything so far")
     assert run.status == TrainingRun.Status.SUCCEEDED, run.error
