@@ -22,7 +22,8 @@ Worlds (each ``--seeds`` times, seeds 1..N):
 | world | scenario | judged checks |
 |---|---|---|
 | clean | none (the simulator's default world, as ``make run`` builds it) | every check: false positives |
-| bias_ratings | ``bias:group=gender:F,kind=ratings,strength=1`` from the start | fairness, model level |
+| clean_large | none, a catalog of 1,000 movies (viewers do not run out of favourites within the week) | monitors |
+| bias_ratings | ``bias:group=gender:F,kind=ratings,strength=3`` from the start | fairness, model level |
 | bias_timeouts | ``bias:group=gender:F,kind=timeouts,strength=0.3`` from the start | fairness, live; availability SLO |
 | drift_taste | ``drift:kind=taste,genre=Horror,strength=1.5`` on the last day | drift monitor |
 | drift_audience | ``drift:kind=audience,group=age:<25,strength=4`` on the last day | drift monitor |
@@ -55,7 +56,7 @@ sys.path.insert(0, str(ROOT))
 
 from _machine import machine  # noqa: E402 - benchmarks/ is the script's own folder
 
-WORLDS = ("clean", "bias_ratings", "bias_timeouts", "drift_taste", "drift_audience", "shilling", "demo")
+WORLDS = ("clean", "clean_large", "bias_ratings", "bias_timeouts", "drift_taste", "drift_audience", "shilling", "demo")
 # check -> the worlds it is meant to catch
 TARGETS = {
     "security.rating_poisoning": ["shilling"],
@@ -244,11 +245,13 @@ def run_world(kind: str, seed: int, args) -> dict[str, list[dict]]:
         record("fairness.model", findings_of(audit("fairness", model_version=train())))
         return out
 
-    world = World.build(WorldConfig(seed=seed, viewers=args.viewers, movies=args.movies))
+    world = World.build(WorldConfig(seed=seed, viewers=args.viewers,
+                                    movies=1000 if kind == "clean_large" else args.movies))
     last_day = timedelta(days=days - 1)
     scenarios = {
         "clean": [],
-        "bias_ratings": [PlantedBias(at=timedelta(0), group="gender:F", kind="ratings", strength=1.0)],
+        "clean_large": [],
+        "bias_ratings": [PlantedBias(at=timedelta(0), group="gender:F", kind="ratings", strength=args.bias_strength)],
         "bias_timeouts": [PlantedBias(at=timedelta(0), group="gender:F", kind="timeouts", strength=0.3)],
         "drift_taste": [Drift(at=last_day, kind="taste", genre="Horror", strength=1.5)],
         "drift_audience": [Drift(at=last_day, kind="audience", group="age:<25", strength=4)],
@@ -265,7 +268,7 @@ def run_world(kind: str, seed: int, args) -> dict[str, list[dict]]:
     if kind in ("clean", "bias_ratings"):
         version = train()
         record("fairness.model", findings_of(audit("fairness", model_version=version)))
-    if kind in ("clean", "bias_timeouts", "drift_taste", "drift_audience"):
+    if kind in ("clean", "clean_large", "bias_timeouts", "drift_taste", "drift_audience"):
         if kind in ("clean", "bias_timeouts"):  # before a production version exists: the live level alone
             record("fairness.live", findings_of(audit("fairness", window_hours=24)))
         # production: trained on every day but the last (the drift reference window)
@@ -296,6 +299,7 @@ def main() -> None:
     parser.add_argument("--viewers", type=int, default=300)
     parser.add_argument("--movies", type=int, default=300)
     parser.add_argument("--days", type=float, default=7)
+    parser.add_argument("--bias-strength", type=float, default=3.0, help="stars taken off (bias_ratings)")
     parser.add_argument("--demo-seeds", type=int, default=3, help="make-run worlds (500 viewers, 7 days + 2 h live)")
     parser.add_argument("--worlds", default=",".join(WORLDS))
     parser.add_argument("--verbose", action="store_true", help="print every finding raised")
@@ -329,7 +333,7 @@ def main() -> None:
         print(f"  {kind}: {len(results[kind])} worlds in {timings[kind]:.0f} s", flush=True)
 
     print()
-    clean_kinds = [k for k in ("clean", "demo") if k in results]
+    clean_kinds = [k for k in ("clean", "clean_large", "demo") if k in results]
     header = "| check | " + " | ".join(f"{k}: blocking / any" for k in clean_kinds) + " | detection (blocking, on target) |"
     print(header)
     print("|" + "---|" * (2 + len(clean_kinds)))
@@ -362,6 +366,8 @@ def _ran(check: str, kind: str) -> bool:
     """Whether ``kind`` worlds run ``check`` (so a world with no finding counts as a clean seed)."""
     if kind == "demo":
         return check.startswith("security.rating") or check == "fairness.model"
+    if kind == "clean_large":
+        return check.startswith("monitor:")
     return True
 
 
