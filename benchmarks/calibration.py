@@ -56,7 +56,7 @@ sys.path.insert(0, str(ROOT))
 
 from _machine import machine  # noqa: E402 - benchmarks/ is the script's own folder
 
-WORLDS = ("clean", "clean_large", "bias_ratings", "bias_timeouts", "drift_taste", "drift_audience", "shilling", "demo")
+WORLDS = ("clean", "shilling", "demo", "bias_ratings", "bias_timeouts", "drift_taste", "drift_audience", "clean_large")
 # check -> the worlds it is meant to catch
 TARGETS = {
     "security.rating_poisoning": ["shilling"],
@@ -64,7 +64,7 @@ TARGETS = {
     "security.rating_velocity (alone)": ["shilling"],
     "fairness.model": ["bias_ratings"],
     "fairness.live": ["bias_timeouts"],
-    "monitor: availability SLO": ["bias_timeouts"],
+    "monitor: availability SLO": ["bias_timeouts"],  # 30 % of women's calls time out: ~9 % of all calls
     "monitor: latency SLO": [],
     "monitor: data quality": [],
     "monitor: drift": ["drift_taste", "drift_audience"],
@@ -268,9 +268,9 @@ def run_world(kind: str, seed: int, args) -> dict[str, list[dict]]:
     if kind in ("clean", "bias_ratings"):
         version = train()
         record("fairness.model", findings_of(audit("fairness", model_version=version)))
-    if kind in ("clean", "clean_large", "bias_timeouts", "drift_taste", "drift_audience"):
-        if kind in ("clean", "bias_timeouts"):  # before a production version exists: the live level alone
-            record("fairness.live", findings_of(audit("fairness", window_hours=24)))
+    if kind in ("clean", "bias_timeouts"):  # before a production version exists: the live level alone
+        record("fairness.live", findings_of(audit("fairness", window_hours=24)))
+    if kind in ("clean_large", "bias_timeouts", "drift_taste", "drift_audience"):
         # production: trained on every day but the last (the drift reference window)
         make_production_version(window_start=end - timedelta(days=days), window_end=end - timedelta(days=1))
         for row in monitors(end):
@@ -279,7 +279,7 @@ def run_world(kind: str, seed: int, args) -> dict[str, list[dict]]:
     return out
 
 
-def caught(check: str, kind: str, rows: list[dict], args) -> bool:
+def caught(check: str, kind: str, rows: list[dict]) -> bool:
     """Did ``check`` raise a gate-blocking finding about what the scenario planted?"""
     blocking = [r for r in rows if r["blocking"]]
     if kind == "shilling":
@@ -294,7 +294,8 @@ def caught(check: str, kind: str, rows: list[dict], args) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--seeds", type=int, default=20, help="clean worlds (and every other world unless --scenario-seeds)")
+    parser.add_argument("--scenario-seeds", type=int, default=0, help="worlds per scenario (default: --seeds)")
     parser.add_argument("--quick", action="store_true", help="5 seeds, 200 viewers, no demo world")
     parser.add_argument("--viewers", type=int, default=300)
     parser.add_argument("--movies", type=int, default=300)
@@ -321,7 +322,8 @@ def main() -> None:
     timings: dict[str, float] = {}
     for kind in worlds:
         t0 = time.perf_counter()
-        for seed in range(1, (args.demo_seeds if kind == "demo" else args.seeds) + 1):
+        n = args.demo_seeds if kind == "demo" else args.seeds if kind == "clean" else args.scenario_seeds or args.seeds
+        for seed in range(1, n + 1):
             fresh_database(folder, template)
             outcome = run_world(kind, seed, args)
             results[kind].append(outcome)
@@ -331,7 +333,16 @@ def main() -> None:
                         print(f"  {kind} seed {seed}: {check}: {'BLOCKS' if r['blocking'] else 'info'} {r['title']}")
         timings[kind] = time.perf_counter() - t0
         print(f"  {kind}: {len(results[kind])} worlds in {timings[kind]:.0f} s", flush=True)
+        if args.verbose:
+            print_table(results)
 
+    print_table(results)
+    print(f"total {time.perf_counter() - started:.0f} s; {datetime.now(tz=UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"machine: {machine()}")
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def print_table(results) -> None:
     print()
     clean_kinds = [k for k in ("clean", "clean_large", "demo") if k in results]
     header = "| check | " + " | ".join(f"{k}: blocking / any" for k in clean_kinds) + " | detection (blocking, on target) |"
@@ -353,13 +364,10 @@ def main() -> None:
             if target not in results:
                 continue
             seeds = results[target]
-            hits = sum(caught(check, target, s.get(check, []), args) for s in seeds)
+            hits = sum(caught(check, target, s.get(check, [])) for s in seeds)
             detections.append(f"{target} {hits / len(seeds):.0%} ({hits}/{len(seeds)})")
         print(f"| {check} | " + " | ".join(cells) + f" | {'; '.join(detections) or '—'} |")
     print()
-    print(f"total {time.perf_counter() - started:.0f} s; {datetime.now(tz=UTC):%Y-%m-%d %H:%M} UTC")
-    print(f"machine: {machine()}")
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _ran(check: str, kind: str) -> bool:
@@ -368,7 +376,7 @@ def _ran(check: str, kind: str) -> bool:
         return check.startswith("security.rating") or check == "fairness.model"
     if kind == "clean_large":
         return check.startswith("monitor:")
-    return True
+    return not check.startswith("monitor:")  # clean: the audits (its monitors ran on 300 movies: see the docs)
 
 
 if __name__ == "__main__":

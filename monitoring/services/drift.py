@@ -287,8 +287,12 @@ def _numeric_histogram(ref: Sample, cur: Sample) -> dict:
             "current": (c / max(c.sum(), 1)).round(5).tolist(), "edges": edges.round(6).tolist()}
 
 
-def drift_compare(feature: DriftFeature, ref: Sample, cur: Sample) -> dict:
-    """Test one feature; returns the fields of a ``DriftResult``."""
+def drift_compare(feature: DriftFeature, ref: Sample, cur: Sample, *, tests: int = 1) -> dict:
+    """Test one feature; returns the fields of a ``DriftResult``. A significance test judges at the
+    feature's ``alpha`` divided by ``tests`` (the features tested in one report, under
+    ``MONITORING['DRIFT_CORRECTION'] = "bonferroni"``), so a stable world's report flags any feature by
+    chance in at most ``alpha`` of reports, not ``alpha`` × features."""
+    alpha = feature.alpha / max(int(tests), 1)
     out: dict = {"feature": feature.name, "kind": feature.kind, "n_reference": ref.n, "n_current": cur.n,
                  "test": "", "statistic": None, "p_value": None, "score": None, "threshold": None,
                  "drifted": None, "histogram": {}, "note": ""}
@@ -301,8 +305,7 @@ def drift_compare(feature: DriftFeature, ref: Sample, cur: Sample) -> dict:
         out["histogram"] = _numeric_histogram(ref, cur)
         if small:
             statistic, p = stats.ks_weighted(rv, ref.weights, cv, cur.weights)
-            out.update(test="ks", statistic=statistic, p_value=p, score=p, threshold=feature.alpha,
-                       drifted=p < feature.alpha)
+            out.update(test="ks", statistic=statistic, p_value=p, score=p, threshold=alpha, drifted=p < alpha)
             return out
         if feature.large_metric == DriftFeature.Metric.WASSERSTEIN:
             score = stats.wasserstein_normed(rv, ref.weights, cv, cur.weights)
@@ -323,8 +326,7 @@ def drift_compare(feature: DriftFeature, ref: Sample, cur: Sample) -> dict:
                         "current": (c / c.sum()).round(5)[:shown].tolist()}
     if small:
         statistic, p = stats.chi_square(r, c)
-        out.update(test="chi2", statistic=statistic, p_value=p, score=p, threshold=feature.alpha,
-                   drifted=p < feature.alpha)
+        out.update(test="chi2", statistic=statistic, p_value=p, score=p, threshold=alpha, drifted=p < alpha)
         return out
     metric = feature.large_metric
     if metric == DriftFeature.Metric.WASSERSTEIN:
@@ -363,13 +365,17 @@ def drift_report_create(
         ref_window = _Window(reference.since, reference.until, shared)
         cur_window = _Window(current_since, current_until, shared)
         _load_windows([ref_window, cur_window])
+        correction = str(monitoring_setting("DRIFT_CORRECTION") or "none")
+        if correction not in ("bonferroni", "none"):
+            raise ValueError(f"MONITORING['DRIFT_CORRECTION'] must be 'bonferroni' or 'none', not {correction!r}")
+        tests = sum(1 for f in features if f.name in FEATURES) if correction == "bonferroni" else 1
         for feature in features:
             extractor = getattr(_Window, feature.name, None) if feature.name in FEATURES else None
             if extractor is None:
                 results.append({"feature": feature.name, "kind": feature.kind, "drifted": None,
                                 "note": "no extractor for this feature name"})
                 continue
-            results.append(drift_compare(feature, extractor(ref_window), extractor(cur_window)))
+            results.append(drift_compare(feature, extractor(ref_window), extractor(cur_window), tests=tests))
         tested = [r for r in results if r.get("drifted") is not None]
         if not tested:
             status = DriftReport.Status.NO_DATA
