@@ -21,8 +21,8 @@ Worlds (each ``--seeds`` times, seeds 1..N):
 
 | world | scenario | judged checks |
 |---|---|---|
-| clean | none (the simulator's default world, as ``make run`` builds it) | every check: false positives |
-| clean_large | none, a catalog of 1,000 movies (viewers do not run out of favourites within the week) | monitors |
+| clean | none (the simulator's default world, as ``make run`` builds it) | every audit: false positives |
+| clean_large | none, a catalog of 1,000 movies (viewers do not run out of favourites within the week) | monitors: false positives |
 | bias_ratings | ``bias:group=gender:F,kind=ratings,strength=3`` from the start | fairness, model level |
 | bias_timeouts | ``bias:group=gender:F,kind=timeouts,strength=0.3`` from the start | fairness, live; availability SLO |
 | drift_taste | ``drift:kind=taste,genre=Horror,strength=1.5`` on the last day | drift monitor |
@@ -30,11 +30,17 @@ Worlds (each ``--seeds`` times, seeds 1..N):
 | shilling | ``shilling:accounts=50`` (defaults: rating 5, 2 filler, 30 min) 12 h before the end | poisoning; velocity alone |
 | demo | the ``make run`` path: a bootstrap week (seed 42.., 500 viewers, 300 movies), then 2 h of the live simulator's traffic (2 visits/s, a fresh simulator, at most 500 sessions) | security (must stay clean) |
 
+The monitors run on the 1,000-movie clean world: in a 300-movie world viewers use their favourites
+up within the week and the ratings really drift down (docs/simulator.md), which the drift monitor
+rightly reports. Scraping needs Usher's own request log (a served ``/recommend``) and is shown by
+``audits/tests/test_simulator_scenarios.py``, not measured here.
+
 A finding *blocks the gate* when its severity is at or above ``audits.conf.review_severity()``
 (``PASS_BELOW_SEVERITY``), as ``audits.selectors.audit_release_gate`` judges. Prints, per check, the
 share of clean seeds raising a blocking finding and any finding, and per targeted scenario the share
 of seeds where the check raised a blocking finding about the planted problem (the right group, movie
-or feature). ``--quick``: 5 seeds, a smaller world, no demo world — a smoke run of a minute or two.
+or feature). ``--quick``: 5 seeds, a smaller world, no demo world — a smoke run. ``--scenario-seeds N``: fewer
+worlds per scenario than clean ones. ``--worlds a,b``: only those.
 
 Builds a throw-away SQLite database (migrations applied once, copied per world).
 """
@@ -219,9 +225,6 @@ def monitor_name(rule: str) -> str:
 
 def run_world(kind: str, seed: int, args) -> dict[str, list[dict]]:
     """Simulate one world and run the checks that matter for it; check name -> findings raised."""
-    import numpy as np
-
-    from audits.models import AuditFinding
     from monitoring.tests.factories import make_production_version
     from recommender.simulator.scenarios import Drift, PlantedBias, Shilling
     from recommender.simulator.world import World, WorldConfig
@@ -275,7 +278,6 @@ def run_world(kind: str, seed: int, args) -> dict[str, list[dict]]:
         make_production_version(window_start=end - timedelta(days=days), window_end=end - timedelta(days=1))
         for row in monitors(end):
             record(row["check"], [row])
-    del np, AuditFinding
     return out
 
 
