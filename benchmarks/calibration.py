@@ -1,7 +1,7 @@
 """Calibration benchmark: every audit check and monitor against the world simulator's truth.
 
-    python benchmarks/calibration.py [--seeds 20] [--quick] [--viewers 300] [--movies 300] [--days 7]
-                                     [--worlds clean,shilling,...] [--demo-seeds 3]
+    python benchmarks/calibration.py [--seeds 20] [--scenario-seeds 10] [--demo-seeds 2] [--quick]
+                                     [--viewers 300] [--movies 300] [--days 7] [--worlds clean,shilling,...]
 
 The simulator knows when a world is clean and when a scenario is on. For each seed this simulates
 a world of the platform straight into Usher's ingestion (``simulator_backfill``: the catalog first,
@@ -17,7 +17,7 @@ own code paths — nothing here re-implements a check:
   against the production version's training window, feedback snapshots, ``evaluate_alerts``) with the
   seeded default alert rules; an opened incident is the monitor "raising".
 
-Worlds (each ``--seeds`` times, seeds 1..N):
+Worlds (clean: ``--seeds`` times; every other: ``--scenario-seeds`` times; seeds 1..N):
 
 | world | scenario | judged checks |
 |---|---|---|
@@ -297,13 +297,13 @@ def caught(check: str, kind: str, rows: list[dict]) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20, help="clean worlds (and every other world unless --scenario-seeds)")
-    parser.add_argument("--scenario-seeds", type=int, default=0, help="worlds per scenario (default: --seeds)")
+    parser.add_argument("--scenario-seeds", type=int, default=10, help="worlds per scenario and clean_large (0: --seeds)")
     parser.add_argument("--quick", action="store_true", help="5 seeds, 200 viewers, no demo world")
     parser.add_argument("--viewers", type=int, default=300)
     parser.add_argument("--movies", type=int, default=300)
     parser.add_argument("--days", type=float, default=7)
     parser.add_argument("--bias-strength", type=float, default=3.0, help="stars taken off (bias_ratings)")
-    parser.add_argument("--demo-seeds", type=int, default=3, help="make-run worlds (500 viewers, 7 days + 2 h live)")
+    parser.add_argument("--demo-seeds", type=int, default=2, help="make-run worlds (500 viewers, 7 days + 2 h live)")
     parser.add_argument("--worlds", default=",".join(WORLDS))
     parser.add_argument("--verbose", action="store_true", help="print every finding raised")
     args = parser.parse_args()
@@ -312,13 +312,14 @@ def main() -> None:
     if unknown:
         parser.error(f"--worlds: unknown {unknown}; known: {', '.join(WORLDS)}")
     if args.quick:
-        args.seeds, args.viewers = min(args.seeds, 5), 200
+        args.seeds, args.scenario_seeds, args.viewers = min(args.seeds, 5), min(args.scenario_seeds or 5, 5), 200
         worlds = [w for w in worlds if w != "demo"]
 
     folder = Path(tempfile.mkdtemp(prefix="usher-calibration-"))
     started = time.perf_counter()
     template = setup(folder)
-    print(f"calibration: {args.seeds} seeds per world, {args.viewers} viewers, {args.movies} movies, "
+    print(f"calibration: {args.seeds} clean seeds, {args.scenario_seeds or args.seeds} per other world; "
+          f"{args.viewers} viewers, {args.movies} movies, "
           f"{args.days:g} days (demo: {args.demo_seeds} seeds, 500 viewers, 300 movies, 7 days + 2 h live)")
     results: dict[str, list[dict[str, list[dict]]]] = defaultdict(list)
     timings: dict[str, float] = {}
