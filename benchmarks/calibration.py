@@ -74,6 +74,7 @@ TARGETS = {
     "monitor: latency SLO": [],
     "monitor: data quality": [],
     "monitor: drift": ["drift_taste", "drift_audience"],
+    "monitor: freshness": [],
     "monitor: feedback loop": [],
 }
 
@@ -218,6 +219,8 @@ def monitor_name(rule: str) -> str:
         return "monitor: data quality"
     if "feedback" in rule:
         return "monitor: feedback loop"
+    if "stale" in rule:
+        return "monitor: freshness"
     return f"monitor: {rule}"
 
 
