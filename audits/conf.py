@@ -23,6 +23,9 @@ DEFAULTS: dict[str, Any] = {
     # A disparity outside the band fails only when the difference is also significant at this level
     # (two-proportion z-test against the reference group); None judges on the band alone.
     "FAIRNESS_ALPHA": 0.01,
+    # "bonferroni": FAIRNESS_ALPHA is shared by every (group, metric) comparison of a run, so a fair model's
+    # audit fails on noise in at most FAIRNESS_ALPHA of runs; "none": each comparison at FAIRNESS_ALPHA.
+    "FAIRNESS_CORRECTION": "bonferroni",
     "FAIRNESS_FINDING_SEVERITY": "high",
     # Viewers sampled from the test part at most (a seeded sample keeps large snapshots affordable).
     "FAIRNESS_MAX_VIEWERS": 20_000,
@@ -61,8 +64,14 @@ DEFAULTS: dict[str, Any] = {
     "POISON_MIN_SHARE": 0.5,  # the suspicious accounts' share of the movie's ratings in the burst
     "VELOCITY_BUCKET_MINUTES": 60,
     "VELOCITY_MIN_COUNT": 20,  # a movie's bucket needs at least this many ratings to be judged
-    "VELOCITY_FACTOR": 5.0,  # and this many times its expected rate
-    "VELOCITY_P_VALUE": 1e-6,  # and a Poisson tail this small
+    "VELOCITY_FACTOR": 5.0,  # and this many times its expected count (its usual share × the bucket's ratings)
+    # and a binomial tail below VELOCITY_ALPHA / (movies × buckets): the chance a clean window raises any
+    # movie finding stays under VELOCITY_ALPHA (Bonferroni); calibrated in benchmarks/calibration.py
+    "VELOCITY_ALPHA": 0.001,
+    # a spike this one-sided (share of one extreme value) moves the movie's average: medium, blocks the gate;
+    # a surge of mixed ratings is reported at VELOCITY_SURGE_SEVERITY (below the gate's level: it does not block)
+    "VELOCITY_ONE_SIDED_SHARE": 0.8,
+    "VELOCITY_SURGE_SEVERITY": "low",
     "ACCOUNT_MAX_RATINGS_PER_MINUTE": 30,
     # scraping / model stealing
     "SCRAPE_MIN_DISTINCT_VIEWERS": 200,

@@ -16,6 +16,12 @@ DEFAULTS: dict[str, Any] = {
     "DRIFT_WINDOW_HOURS": 24,
     "DRIFT_MAX_LISTS": 20_000,
     "DRIFT_PARALLEL": True,
+    # "bonferroni": a report's significance tests share each feature's alpha (alpha / features tested), so a
+    # stable world raises a drift report by chance in at most alpha of reports; "none": alpha per feature
+    "DRIFT_CORRECTION": "bonferroni",
+    # a significant difference is drift only when its distance also exceeds the feature's large-sample
+    # threshold (a clean simulated week's ratings move a little, significantly: benchmarks/calibration.py)
+    "DRIFT_EFFECT_FLOOR": True,
     "LATE_EVENT_SECONDS": 300,
     "FEEDBACK_BUCKET_HOURS": 24,
     "FEEDBACK_TREND_POINTS": 14,

@@ -134,13 +134,22 @@ def rating_velocity(
     skip_accounts: set[int] | None = None,
     movie_titles: dict[str, str] | None = None,
 ) -> CheckOutcome:
-    """Rating-velocity anomalies: a movie rated far faster than its own rate, or an account rating like a bot.
+    """Rating-velocity anomalies: a movie rated far more than its usual share, or an account rating like a bot.
 
-    Movies: ratings are counted per ``VELOCITY_BUCKET_MINUTES`` bucket over the window. A bucket is
-    anomalous when it holds at least ``VELOCITY_MIN_COUNT`` ratings, at least ``VELOCITY_FACTOR`` times
-    the movie's rate in the rest of the window (floored at one rating per bucket), and the Poisson tail
-    P(X ≥ count) at that rate is below ``VELOCITY_P_VALUE``. Accounts: more than
-    ``ACCOUNT_MAX_RATINGS_PER_MINUTE`` ratings within one minute.
+    Movies: ratings are counted per ``VELOCITY_BUCKET_MINUTES`` bucket over the window. A movie's
+    count in a bucket is judged against its share of the ratings in the rest of the window
+    (add-one smoothed over the movies rated in the window), applied to the bucket's own total: the
+    test is conditional on how busy the bucket was, so a rise in overall traffic (the platform
+    getting busier, a live simulator after a backfill) raises nothing. A bucket is anomalous when
+    it holds at least ``VELOCITY_MIN_COUNT`` ratings of the movie, at least ``VELOCITY_FACTOR`` times
+    the expected count, and the binomial tail P(X ≥ count) is below ``VELOCITY_ALPHA`` divided by
+    the number of (movie, bucket) cells judged — a Bonferroni correction over movies × buckets, so
+    ``VELOCITY_ALPHA`` bounds the chance that a clean window raises any movie finding. A spike is
+    *one-sided* when at least ``VELOCITY_ONE_SIDED_SHARE`` of its ratings are the same extreme value
+    (``POISON_EXTREME_VALUES``): that moves the movie's average and is a ``medium`` finding (it blocks
+    the gate). A surge of ordinary, mixed ratings — a movie catching on, or being recommended to many
+    viewers at once — is a ``VELOCITY_SURGE_SEVERITY`` (``low``) finding: reported, not blocking.
+    Accounts: more than ``ACCOUNT_MAX_RATINGS_PER_MINUTE`` ratings within one minute (``medium``).
 
     Spikes already explained by a rating-poisoning finding (its movie, or mostly its accounts in
     ``skip_accounts``) are reported in the results but raise no second finding.
@@ -152,11 +161,17 @@ def rating_velocity(
     bucket_minutes = int(config["VELOCITY_BUCKET_MINUTES"])
     min_count = int(config["VELOCITY_MIN_COUNT"])
     factor = float(config["VELOCITY_FACTOR"])
-    p_limit = float(config["VELOCITY_P_VALUE"])
+    alpha = float(config["VELOCITY_ALPHA"])
+    one_sided_share = float(config["VELOCITY_ONE_SIDED_SHARE"])
+    surge_severity = str(config["VELOCITY_SURGE_SEVERITY"])
+    extremes = [int(v) for v in config["POISON_EXTREME_VALUES"]]
     per_minute_max = int(config["ACCOUNT_MAX_RATINGS_PER_MINUTE"])
     start, end = window
     n_buckets = max(1, int(np.ceil((end - start).total_seconds() / (bucket_minutes * 60))))
     outcome.results = {"window": _window_dict(start, end), "bucket_minutes": bucket_minutes, "buckets": n_buckets,
+                       "rules": {"min_count": min_count, "factor": factor, "alpha": alpha,
+                                 "correction": "Bonferroni over movies × buckets",
+                                 "one_sided_share": one_sided_share, "surge_severity": surge_severity},
                        "movies": [], "accounts": [], "covered_by_poisoning": sorted(skip_movies)}
     if events.empty:
         outcome.summary = "no rating events in the window"
@@ -166,27 +181,46 @@ def rating_velocity(
     ev["bucket"] = ((ev["time"] - pd.Timestamp(start)).dt.total_seconds() // (bucket_minutes * 60)).astype(int)
     per_bucket = ev.groupby(["movie", "bucket"]).size().rename("count").reset_index()
     totals = ev.groupby("movie").size()
+    bucket_totals = ev.groupby("bucket").size()
+    n_movies, n_ratings = int(len(totals)), int(len(ev))
+    tests = n_movies * n_buckets
+    p_limit = alpha / max(tests, 1)
+    outcome.results.update({"movies_rated": n_movies, "tests": tests, "p_limit": float(f"{p_limit:.3g}")})
     hot = per_bucket[per_bucket["count"] >= min_count]
     for _, row in hot.iterrows():
         movie, count = row["movie"], int(row["count"])
-        rest = int(totals[movie]) - count
-        rate = max(rest / max(n_buckets - 1, 1), 1.0)
-        p_value = float(stats.poisson.sf(count - 1, rate))
-        anomalous = count >= factor * rate and p_value < p_limit
+        in_bucket = int(bucket_totals[row["bucket"]])
+        rest, rest_all = int(totals[movie]) - count, n_ratings - in_bucket
+        share = (rest + 1) / (rest_all + n_movies)  # the movie's share elsewhere, add-one smoothed
+        expected = in_bucket * share
+        p_value = float(stats.binom.sf(count - 1, in_bucket, min(share, 1.0)))
+        anomalous = bool(count >= factor * expected and p_value < p_limit)
         bucket_start = pd.Timestamp(start) + timedelta(minutes=bucket_minutes * int(row["bucket"]))
-        raters = ev[(ev["movie"] == movie) & (ev["bucket"] == row["bucket"])]["viewer"]
+        spike = ev[(ev["movie"] == movie) & (ev["bucket"] == row["bucket"])]
+        raters = spike["viewer"]
+        stars = spike["rating"].astype(int)
+        extreme, extreme_share = max(((v, float((stars == v).mean())) for v in extremes),
+                                     key=lambda pair: pair[1], default=(None, 0.0))
+        one_sided = extreme is not None and extreme_share >= one_sided_share
         covered = movie in skip_movies or (
             bool(skip_accounts) and raters.isin(skip_accounts).mean() >= 0.5)
         entry = {"movie": movie, "title": movie_titles.get(movie, ""), "bucket_start": bucket_start.isoformat(),
-                 "count": count, "expected_per_bucket": rounded(rate), "p_value": float(f"{p_value:.3g}"),
-                 "anomalous": anomalous, "covered_by_poisoning": covered}
+                 "count": count, "bucket_ratings": in_bucket, "usual_share": rounded(share, 6),
+                 "expected_per_bucket": rounded(expected, 2), "times_expected": rounded(count / expected, 1),
+                 "p_value": float(f"{p_value:.3g}"), "anomalous": anomalous, "covered_by_poisoning": covered,
+                 "mean_rating": rounded(stars.mean(), 2), "extreme_value": extreme,
+                 "extreme_share": rounded(extreme_share, 2), "one_sided": one_sided}
         outcome.results["movies"].append(entry)
         if anomalous and not covered:
+            kind = (f"{extreme_share:.0%} of them {extreme} stars" if one_sided
+                    else f"mixed ratings (mean {stars.mean():.1f}): a surge, not one-sided")
             outcome.findings.append(FindingDraft(
-                check="security.rating_velocity", subject=f"movie={movie}", severity="medium",
-                title=(f"Rating velocity: '{movie_titles.get(movie) or movie}' got {count} ratings in "
-                       f"{bucket_minutes} min from {bucket_start:%Y-%m-%d %H:%M}, {count / rate:.0f}× its rate"),
-                evidence={**entry, "bucket_minutes": bucket_minutes,
+                check="security.rating_velocity", subject=f"movie={movie}",
+                severity="medium" if one_sided else surge_severity,
+                title=(f"Rating velocity: '{movie_titles.get(movie) or movie}' got {count} of the {in_bucket} "
+                       f"ratings in {bucket_minutes} min from {bucket_start:%Y-%m-%d %H:%M}, "
+                       f"{count / expected:.0f}× its usual share ({expected:.1f} expected); {kind}"),
+                evidence={**entry, "bucket_minutes": bucket_minutes, "p_limit": float(f"{p_limit:.3g}"),
                           "account_ids": sorted(int(v) for v in raters.unique())[:MAX_LISTED],
                           "accounts": int(raters.nunique()), "window": _window_dict(start, end)},
             ))

@@ -100,7 +100,7 @@ def _judge(m: dict, metric: str, low: float, high: float, alpha: Any, p_value: f
         return "pass", ""
     if alpha is not None and (p_value is None or p_value >= float(alpha)):
         return "not_significant", (f"disparity {_disparity_text(m)} outside {low}–{high} but not significant "
-                                   f"(p={rounded(p_value, 6)} ≥ {alpha}): not enough data to tell")
+                                   f"(p={rounded(p_value, 6)} ≥ {float(alpha):.3g}): not enough data to tell")
     return "fail", ""
 
 
@@ -245,6 +245,24 @@ def model_fairness(
             check_significance=False,
         )
 
+    # Multiple testing: every (group, judged metric) compared with its reference is one test. With
+    # FAIRNESS_CORRECTION "bonferroni" each is judged at FAIRNESS_ALPHA / tests, so FAIRNESS_ALPHA bounds
+    # the chance that an audit of a fair model fails on noise at all (calibrated in benchmarks/calibration.py).
+    comparisons = 0
+    for name in attribute_names:
+        ref = references.get(name)
+        ref_viewers, ref_rows = sizes[name].get(ref, (0, 0)) if ref else (0, 0)
+        if ref is None or ref_viewers < min_viewers or ref_rows < min_rows:
+            continue
+        comparisons += sum(1 for g, (v, r) in sizes[name].items()
+                           if g not in (UNKNOWN, ref) and v >= min_viewers and r >= min_rows)
+    tests = comparisons * len(judged)
+    correction = str(config.get("FAIRNESS_CORRECTION") or "none")
+    if correction not in ("bonferroni", "none"):
+        raise AuditCheckError(f"FAIRNESS_CORRECTION must be 'bonferroni' or 'none', not {correction!r}")
+    alpha_each = (float(f"{float(alpha) / tests:.3g}") if alpha is not None and correction == "bonferroni" and tests
+                  else alpha)
+
     attributes_out: dict[str, Any] = {}
     findings: list[FindingDraft] = []
     for name in attribute_names:
@@ -299,7 +317,8 @@ def model_fairness(
                             )
                         m["reference_value"] = rounded(ref_row[metric]) if ref_row is not None else None
                     m["p_value"] = rounded(p_value, 6)
-                    m["verdict"], m["reason"] = _judge(m, metric, low, high, alpha, p_value, predictions is not None)
+                    m["verdict"], m["reason"] = _judge(m, metric, low, high, alpha_each, p_value,
+                                                       predictions is not None)
                 verdicts = {metrics[x]["verdict"] for x in judged}
                 failing = [x for x in judged if metrics[x]["verdict"] == "fail"]
                 unclear = [x for x in judged if metrics[x]["verdict"] in ("not_significant", "undefined",
@@ -326,7 +345,8 @@ def model_fairness(
                                f"{_disparity_text(m)} outside {low}–{high}"),
                         evidence={
                             "attribute": name, "group": group, "reference_group": ref, "metric": metric,
-                            "metric_label": METRIC_LABELS[metric], "band": [low, high], "alpha": alpha, "top_k": k,
+                            "metric_label": METRIC_LABELS[metric], "band": [low, high], "alpha": alpha,
+                            "alpha_per_test": alpha_each, "correction": correction, "tests": tests, "top_k": k,
                             "viewers": n_viewers, "test_ratings": n_rows,
                             "reference_viewers": ref_viewers, "reference_test_ratings": ref_rows,
                             "failing_metrics": {metric: m},
@@ -361,6 +381,9 @@ def model_fairness(
         "top_k": k,
         "band": [low, high],
         "alpha": alpha,
+        "correction": correction,
+        "tests": tests,
+        "alpha_per_test": alpha_each,
         "judged_metrics": judged,
         "min_group_viewers": min_viewers,
         "min_group_rows": min_rows,

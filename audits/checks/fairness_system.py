@@ -200,11 +200,29 @@ def group_service(
                         continue
                     delta = float(row[metric] - ref[metric])
                     ratio = float(row[metric] / ref[metric]) if ref[metric] else None
-                    fail = delta > latency_margin and (ratio is None or ratio > high)
-                    entry["disparities"][metric] = {"difference_ms": rounded(delta, 1), "ratio": rounded(ratio),
-                                                    "reference_value": rounded(ref[metric], 1),
-                                                    "verdict": "fail" if fail else "pass"}
-                    if fail:
+                    outside = delta > latency_margin and (ratio is None or ratio > high)
+                    # A p95 of a few dozen requests moves with one or two slow answers: the difference must
+                    # also be significant — the group's share of requests slower than the reference's p95
+                    # against the reference's own share (two-proportion test at alpha).
+                    frame, column = (server, "latency_ms") if metric == "latency_p95_ms" else (client, "response_ms")
+                    groups_of = frame["viewer"].map(values).fillna(UNKNOWN)
+                    own, theirs = frame.loc[groups_of == group, column], frame.loc[groups_of == reference, column]
+                    cut = float(ref[metric])
+                    p_value = two_proportion_p_value(float((own > cut).sum()), float(len(own)),
+                                                     float((theirs > cut).sum()), float(len(theirs)))
+                    significant = alpha is None or (p_value is not None and p_value < float(alpha))
+                    verdict = "pass" if not outside else "fail" if significant else "not_significant"
+                    entry["disparities"][metric] = {
+                        "difference_ms": rounded(delta, 1), "ratio": rounded(ratio),
+                        "reference_value": rounded(ref[metric], 1), "p_value": rounded(p_value, 6),
+                        "slower_share": rounded((own > cut).mean()) if len(own) else None,
+                        "reference_slower_share": rounded((theirs > cut).mean()) if len(theirs) else None,
+                        "verdict": verdict}
+                    if verdict == "not_significant":
+                        entry["disparities"][metric]["reason"] = (
+                            f"{delta:.0f} ms slower at p95, but the share of requests slower than the reference's "
+                            f"p95 does not differ significantly (p={rounded(p_value, 6)}): not enough data to tell")
+                    if verdict == "fail":
                         failing.append(metric)
                 verdicts = {d["verdict"] for d in entry["disparities"].values()}
                 entry["verdict"] = "fail" if failing else ("inconclusive" if "not_significant" in verdicts else "pass")

@@ -199,9 +199,10 @@ def _persist_findings(run: AuditRun, drafts: list[FindingDraft], now: datetime, 
             existing.last_seen_at = now
             if not run.exploratory:  # an exploratory run's numbers never replace the configured evidence
                 existing.evidence = evidence
+                existing.title = draft.title[:255]  # the title states the figures of the evidence it heads
                 if severity_rank(draft.severity) > severity_rank(existing.severity):
                     existing.severity = draft.severity
-            existing.save(update_fields=["times_seen", "last_seen_at", "evidence", "severity"])
+            existing.save(update_fields=["times_seen", "last_seen_at", "evidence", "title", "severity"])
             existing.runs.add(run)
             again.append(existing)
             continue

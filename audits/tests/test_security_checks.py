@@ -241,3 +241,74 @@ def test_artifact_integrity_rehashes_every_file():
     check = next(c for c in run.results["checks"] if c["name"] == "security.artifact_integrity")
     statuses = {(row["kind"], row["id"]): row["status"] for row in check["results"]["artifacts"]}
     assert statuses[("model_version", intact.pk)] == "ok"
+
+
+def _velocity(rows: list[tuple], hours: int = 24):
+    frame = pd.DataFrame(rows, columns=["viewer", "movie", "rating", "time"])
+    return abuse.rating_velocity(events=frame, config=DEFAULTS, window=(NOW - dt.timedelta(hours=hours), NOW))
+
+
+def _steady(rng, movies: int, per_hour: int, hours: range) -> list[tuple]:
+    """Established viewers rating ``movies`` films (popularity ∝ 1/rank) at ``per_hour`` ratings an hour."""
+    weights = 1.0 / np.arange(1, movies + 1)
+    rows = []
+    for h in hours:
+        for m in rng.choice(movies, size=per_hour, p=weights / weights.sum()):
+            when = NOW - dt.timedelta(hours=h) + dt.timedelta(seconds=int(rng.integers(0, 3600)))
+            rows.append((int(rng.integers(1, 5000)), f"film+{int(m)}+1999", int(rng.integers(1, 6)), when))
+    return rows
+
+
+def test_busier_traffic_is_no_velocity_anomaly():
+    # Given 23 quiet hours, then the last hour thirty times as busy with the same movies in the same shares
+    # (a live simulator after a backfill: the demo's traffic)
+    rng = np.random.default_rng(3)
+    rows = _steady(rng, 100, 40, range(2, 25)) + _steady(rng, 100, 1200, range(1, 2))
+    outcome = _velocity(rows)
+    # then no movie is anomalous: its count is judged against its share of the bucket's ratings
+    assert not outcome.findings, [f.title for f in outcome.findings]
+    tests = outcome.results["movies_rated"] * 24  # Bonferroni over movies × hourly buckets
+    assert outcome.results["tests"] == tests and outcome.results["p_limit"] == pytest.approx(0.001 / tests, rel=1e-2)
+    judged = [m for m in outcome.results["movies"] if m["count"] >= 100]
+    assert judged and all(not m["anomalous"] for m in judged)  # the old "× its hourly rate" rule fired on these
+
+
+def test_a_one_sided_spike_blocks_and_a_mixed_surge_is_reported_low():
+    rng = np.random.default_rng(4)
+    rows = _steady(rng, 100, 60, range(1, 25))
+    spike_at = NOW - dt.timedelta(hours=6) + dt.timedelta(minutes=5)  # inside one hourly bucket
+    # 40 established viewers giving an unpopular film 1 star in one hour; 40 others rating another one mixed
+    rows += [(10_000 + i, "film+90+1999", 1, spike_at + dt.timedelta(seconds=60 * i)) for i in range(40)]
+    rows += [(20_000 + i, "film+91+1999", 1 + i % 5, spike_at + dt.timedelta(seconds=60 * i)) for i in range(40)]
+    outcome = _velocity(rows)
+    by_movie = {f.evidence["movie"]: f for f in outcome.findings}
+    assert set(by_movie) == {"film+90+1999", "film+91+1999"}
+    one_sided, surge = by_movie["film+90+1999"], by_movie["film+91+1999"]
+    assert one_sided.severity == "medium" and one_sided.evidence["one_sided"] is True
+    assert one_sided.evidence["extreme_value"] == 1 and one_sided.evidence["extreme_share"] == 1.0
+    assert surge.severity == "low" and surge.evidence["one_sided"] is False
+    # the title states the evidence's own count
+    for finding in (one_sided, surge):
+        assert f"got {finding.evidence['count']} of the {finding.evidence['bucket_ratings']} ratings" in finding.title
+        assert finding.evidence["count"] >= 40
+
+
+def _configured_security_run():
+    run = services.audit_run_create(kind="security", actor=None, enqueue=False, window_hours=24)
+    return services.audit_run_execute(run_id=run.pk)
+
+
+def test_a_finding_seen_again_takes_the_new_figures_in_title_and_evidence(settings):
+    # configured runs (an exploratory run's figures never replace the configured evidence)
+    settings.AUDITS = {"SECURITY_CHECKS": ["rating_velocity"]}
+    bot = [(777, f"film+{m}+1999", 5, NOW - dt.timedelta(hours=1) + dt.timedelta(seconds=m)) for m in range(45)]
+    rating_events(_ordinary_ratings() + bot)
+    first = _configured_security_run().findings.get()
+    assert "rated 45 movies" in first.title and first.evidence["peak_per_minute"] == 45
+    # the same account rates ten more within that minute; the next run sees the same problem, bigger
+    rating_events([(777, f"film+{m}+1999", 4, NOW - dt.timedelta(hours=1) + dt.timedelta(seconds=m))
+                   for m in range(45, 55)])
+    assert not _configured_security_run().exploratory
+    first.refresh_from_db()
+    assert first.times_seen == 2
+    assert first.evidence["peak_per_minute"] == 55 and "rated 55 movies" in first.title

@@ -288,8 +288,36 @@ def _numeric_histogram(ref: Sample, cur: Sample) -> dict:
             "current": (c / max(c.sum(), 1)).round(5).tolist(), "edges": edges.round(6).tolist()}
 
 
-def drift_compare(feature: DriftFeature, ref: Sample, cur: Sample) -> dict:
-    """Test one feature; returns the fields of a ``DriftResult``."""
+def _numeric_distance(feature: DriftFeature, ref: Sample, cur: Sample) -> tuple[str, float]:
+    rv, cv = ref.values.astype("float64"), cur.values.astype("float64")
+    if feature.large_metric == DriftFeature.Metric.WASSERSTEIN:
+        return feature.large_metric, stats.wasserstein_normed(rv, ref.weights, cv, cur.weights)
+    # Distances between distributions need bins: the reference's deciles.
+    edges = np.unique(np.quantile(np.repeat(rv, np.minimum(ref.weights, 1000).astype(int)),
+                                  np.linspace(0, 1, 11)))
+    edges[0], edges[-1] = -np.inf, np.inf
+    r, _ = np.histogram(rv, bins=edges, weights=ref.weights)
+    c, _ = np.histogram(cv, bins=edges, weights=cur.weights)
+    score = stats.psi(r, c) if feature.large_metric == DriftFeature.Metric.PSI else stats.jensen_shannon(r, c)
+    return feature.large_metric, score
+
+
+def _categorical_distance(feature: DriftFeature, r: np.ndarray, c: np.ndarray) -> tuple[str, float]:
+    metric = feature.large_metric
+    if metric == DriftFeature.Metric.WASSERSTEIN:
+        metric = DriftFeature.Metric.JENSEN_SHANNON
+    return metric, stats.psi(r, c) if metric == DriftFeature.Metric.PSI else stats.jensen_shannon(r, c)
+
+
+def drift_compare(feature: DriftFeature, ref: Sample, cur: Sample, *, tests: int = 1,
+                  effect_floor: bool = False) -> dict:
+    """Test one feature; returns the fields of a ``DriftResult``. A significance test judges at the
+    feature's ``alpha`` divided by ``tests`` (the features tested in one report, under
+    ``MONITORING['DRIFT_CORRECTION'] = "bonferroni"``), so a stable world's report flags any feature by
+    chance in at most ``alpha`` of reports, not ``alpha`` × features. With ``effect_floor``
+    (``MONITORING['DRIFT_EFFECT_FLOOR']``) a significant difference is drift only when its distance
+    also exceeds the feature's ``large_threshold``: significant and big enough to matter."""
+    alpha = feature.alpha / max(int(tests), 1)
     out: dict = {"feature": feature.name, "kind": feature.kind, "n_reference": ref.n, "n_current": cur.n,
                  "test": "", "statistic": None, "p_value": None, "score": None, "threshold": None,
                  "drifted": None, "histogram": {}, "note": ""}
@@ -297,25 +325,23 @@ def drift_compare(feature: DriftFeature, ref: Sample, cur: Sample) -> dict:
         out["note"] = "no data in the " + ("reference" if ref.n == 0 else "current") + " window"
         return out
     small = min(ref.n, cur.n) < feature.large_sample_min
+
+    def floor(metric: str, distance: float) -> None:
+        if effect_floor and out["drifted"] and distance <= feature.large_threshold:
+            out["drifted"] = False
+            out["note"] = (f"significant, but the {metric.replace('_', ' ')} distance {distance:.3g} is within "
+                           f"{feature.large_threshold:g}: too small to matter")
+
     if feature.kind == DriftFeature.Kind.NUMERIC:
         rv, cv = ref.values.astype("float64"), cur.values.astype("float64")
         out["histogram"] = _numeric_histogram(ref, cur)
         if small:
             statistic, p = stats.ks_weighted(rv, ref.weights, cv, cur.weights)
-            out.update(test="ks", statistic=statistic, p_value=p, score=p, threshold=feature.alpha,
-                       drifted=p < feature.alpha)
+            out.update(test="ks", statistic=statistic, p_value=p, score=p, threshold=alpha, drifted=p < alpha)
+            floor(*_numeric_distance(feature, ref, cur))
             return out
-        if feature.large_metric == DriftFeature.Metric.WASSERSTEIN:
-            score = stats.wasserstein_normed(rv, ref.weights, cv, cur.weights)
-        else:
-            # Distances between distributions need bins: the reference's deciles.
-            edges = np.unique(np.quantile(np.repeat(rv, np.minimum(ref.weights, 1000).astype(int)),
-                                          np.linspace(0, 1, 11)))
-            edges[0], edges[-1] = -np.inf, np.inf
-            r, _ = np.histogram(rv, bins=edges, weights=ref.weights)
-            c, _ = np.histogram(cv, bins=edges, weights=cur.weights)
-            score = stats.psi(r, c) if feature.large_metric == DriftFeature.Metric.PSI else stats.jensen_shannon(r, c)
-        out.update(test=feature.large_metric, statistic=score, score=score, threshold=feature.large_threshold,
+        metric, score = _numeric_distance(feature, ref, cur)
+        out.update(test=metric, statistic=score, score=score, threshold=feature.large_threshold,
                    drifted=score > feature.large_threshold)
         return out
     labels, r, c = _aligned(ref, cur)
@@ -324,14 +350,12 @@ def drift_compare(feature: DriftFeature, ref: Sample, cur: Sample) -> dict:
                         "current": (c / c.sum()).round(5)[:shown].tolist()}
     if small:
         statistic, p = stats.chi_square(r, c)
-        out.update(test="chi2", statistic=statistic, p_value=p, score=p, threshold=feature.alpha,
-                   drifted=p < feature.alpha)
+        out.update(test="chi2", statistic=statistic, p_value=p, score=p, threshold=alpha, drifted=p < alpha)
+        floor(*_categorical_distance(feature, r, c))
         return out
-    metric = feature.large_metric
-    if metric == DriftFeature.Metric.WASSERSTEIN:
-        metric = DriftFeature.Metric.JENSEN_SHANNON
+    metric, score = _categorical_distance(feature, r, c)
+    if metric != feature.large_metric:
         out["note"] = "Wasserstein needs an order; categorical features use Jensen–Shannon"
-    score = stats.psi(r, c) if metric == DriftFeature.Metric.PSI else stats.jensen_shannon(r, c)
     out.update(test=metric, statistic=score, score=score, threshold=feature.large_threshold,
                drifted=score > feature.large_threshold)
     return out
@@ -367,13 +391,19 @@ def drift_report_create(
         ref_window = _Window(reference.since, reference.until, shared)
         cur_window = _Window(current_since, current_until, shared)
         _load_windows([ref_window, cur_window])
+        correction = str(monitoring_setting("DRIFT_CORRECTION") or "none")
+        if correction not in ("bonferroni", "none"):
+            raise ValueError(f"MONITORING['DRIFT_CORRECTION'] must be 'bonferroni' or 'none', not {correction!r}")
+        tests = sum(1 for f in features if f.name in FEATURES) if correction == "bonferroni" else 1
+        effect_floor = bool(monitoring_setting("DRIFT_EFFECT_FLOOR"))
         for feature in features:
             extractor = getattr(_Window, feature.name, None) if feature.name in FEATURES else None
             if extractor is None:
                 results.append({"feature": feature.name, "kind": feature.kind, "drifted": None,
                                 "note": "no extractor for this feature name"})
                 continue
-            results.append(drift_compare(feature, extractor(ref_window), extractor(cur_window)))
+            results.append(drift_compare(feature, extractor(ref_window), extractor(cur_window), tests=tests,
+                                         effect_floor=effect_floor))
         tested = [r for r in results if r.get("drifted") is not None]
         if not tested:
             status = DriftReport.Status.NO_DATA
