@@ -29,6 +29,8 @@ HOUR = timedelta(hours=1)
 def knobs(settings):
     settings.RECOMMENDER = {**settings.RECOMMENDER, "RELEASES": {
         "CANARY_MIN_TRIALS": 200, "CANARY_MAX_HOLDS": 2, "CANARY_GUARDRAIL_MIN_REQUESTS": 50,
+        # A harm of 20 points: the plan asks for fewer lists than the 200 floor at every step.
+        "CANARY_MIN_DETECTABLE_DEGRADATION": 0.2,
         "NOTIFY_EMAILS": ["releases@example.com"],
     }}
 
@@ -131,11 +133,17 @@ def test_too_little_data_holds_then_pauses_for_a_person(setup):
     _traffic(setup, start=t0 + timedelta(minutes=1), canary=(50, 15))
     first = services.rollout_evaluate(rollout=rollout, expected_revision=1, now=t0 + HOUR + timedelta(minutes=45))
     assert first.outcome == "held" and "not enough data" in first.reason
+    # the lists it waits for were arriving: that hold does not count towards pausing
+    assert first.metrics["evidence"]["canary_more"] == 150 and "more canary lists (50 of 200" in first.reason
     rollout.refresh_from_db()
     assert rollout.applied_percent == 5 and rollout.next_check_at > t0 + 2 * HOUR
-    second = services.rollout_evaluate(rollout=rollout, expected_revision=rollout.revision,
-                                       now=t0 + 3 * HOUR)
-    assert second.outcome == "paused" and "paused for a person after 2 checks" in second.reason
+    assert rollout.last_decision["holds"] == 0
+    # no canary list since: these holds count, and the second pauses for a person
+    second = services.rollout_evaluate(rollout=rollout, expected_revision=rollout.revision, now=t0 + 3 * HOUR)
+    assert second.outcome == "held" and "no traffic in the last 10 minutes" in second.reason
+    rollout.refresh_from_db()
+    third = services.rollout_evaluate(rollout=rollout, expected_revision=rollout.revision, now=t0 + 4 * HOUR)
+    assert third.outcome == "paused" and "paused for a person after 2 checks" in third.reason
     rollout.refresh_from_db()
     assert rollout.state == "paused" and _state()["canary_percent"] == 5  # traffic stays as recorded
 
