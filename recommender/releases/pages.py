@@ -156,8 +156,11 @@ class RolloutView(PortalPage):
             "canary": [(s.metrics.get("canary") or {}).get("rate") for s in steps],
             "production": [(s.metrics.get("production") or {}).get("rate") for s in steps],
         }
+        has_quality = any(v is not None for v in chart["canary"] + chart["production"])
         context.update({
-            "rollout": rollout, "steps": steps, "chart": chart,
+            "rollout": rollout, "steps": steps, "chart": chart, "has_quality": has_quality,
+            "evidence": selectors.rollout_evidence(rollout=rollout),
+            "quality_window": release_setting("CANARY_QUALITY_WINDOW_MINUTES") or integrations.quality_window_minutes(),
             "history": selectors.release_history(target_type="recommender.rollout", target_id=rollout.pk),
             "can_operate": may(self.request.user, "release.operate"),
             "title": f"Canary #{rollout.pk}: {rollout.version}",
