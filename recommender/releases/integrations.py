@@ -201,6 +201,18 @@ def lists_served(*, start: datetime, end: datetime, routes: list[str] | None = N
     return {**counts, "*": sum(counts.values())}
 
 
+def traffic_minutes(*, start: datetime, end: datetime) -> float:
+    """Minutes of ``[start, end)`` the prediction log covers: from its first row in the range (a
+    server that started a minute ago has served for a minute, not for the whole range)."""
+    from django.db.models import Min
+
+    from recommender.serving.selectors import prediction_log_list
+
+    first = prediction_log_list().filter(created_at__gte=start, created_at__lt=end).aggregate(
+        first=Min("created_at"))["first"]
+    return max(0.0, (end - (first or end)).total_seconds() / 60)
+
+
 def viewers_by_route(*, routes: list[str], start: datetime, end: datetime) -> dict[str, int]:
     """Distinct viewers served per route: the units of randomisation, for the SRM check."""
     from django.db.models import Count

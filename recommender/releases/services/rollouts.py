@@ -26,6 +26,9 @@ from recommender.releases.services._common import actor_label, human, notify_on_
 EVALUATE_TASK = "recommender.releases.rollout_evaluate"
 SYSTEM = "recommender.releases.rollout_evaluate"
 Outcome = RolloutStep.Outcome
+# A check due within this much of beat's tick runs at that tick: with a one-minute check and a
+# one-minute tick, one second of drift would otherwise make every check wait a whole extra tick.
+DUE_SLACK = timedelta(seconds=5)
 
 
 # --- start -----------------------------------------------------------------------------------------
@@ -170,7 +173,10 @@ def _evidence(*, rollout: Rollout, metrics: dict, now: datetime, step_start: dat
     rate_minutes = max(1, int(release_setting("CANARY_RATE_WINDOW_MINUTES")))
     recent = integrations.lists_served(start=now - timedelta(minutes=rate_minutes), end=now,
                                        routes=["production", "canary"])
-    rate = recent["*"] / rate_minutes
+    # Over the minutes the log covers (at least one), so a server that just started is not
+    # taken for a slow one.
+    span = max(1.0, integrations.traffic_minutes(start=now - timedelta(minutes=rate_minutes), end=now))
+    rate = recent["*"] / span
     share = rollout.applied_percent / 100
     # The canary's own rate once the step has run a minute (bucketing is by viewer, so its share of
     # lists is not exactly its share of viewers); before, the total rate × the share.
@@ -179,7 +185,7 @@ def _evidence(*, rollout: Rollout, metrics: dict, now: datetime, step_start: dat
     if step_minutes >= 1:
         at_step = integrations.lists_served(start=now - timedelta(minutes=step_minutes), end=now, routes=["canary"])
         canary_rate = at_step.get("canary", 0) / step_minutes
-    production_rate = recent.get("production", 0) / rate_minutes
+    production_rate = recent.get("production", 0) / span
     served_step = integrations.lists_served(start=step_start, end=now, routes=["canary"]).get("canary", 0)
     served_prod = integrations.lists_served(start=rollout.created_at, end=now, routes=["production"]).get(
         "production", 0)
@@ -341,7 +347,7 @@ def _due(rollout: Rollout, expected_revision: int | None, now: datetime) -> bool
         return False
     if expected_revision is not None and rollout.revision != expected_revision:
         return False
-    return rollout.next_check_at is not None and rollout.next_check_at <= now
+    return rollout.next_check_at is not None and rollout.next_check_at <= now + DUE_SLACK
 
 
 # --- operator actions ---------------------------------------------------------------------------------
@@ -503,7 +509,7 @@ def _headline(metrics: dict) -> dict:
 def rollouts_due(*, now: datetime | None = None) -> list[tuple[int, int]]:
     """(rollout id, revision) of running rollouts whose check is due."""
     now = now or clock.now()
-    return list(Rollout.objects.filter(state=Rollout.State.RUNNING, next_check_at__lte=now)
+    return list(Rollout.objects.filter(state=Rollout.State.RUNNING, next_check_at__lte=now + DUE_SLACK)
                 .values_list("id", "revision"))
 
 
