@@ -108,6 +108,7 @@ def test_the_rollout_page_and_api_show_the_evidence_and_an_empty_chart_says_why(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 @pytest.mark.django_db
 def test_a_healthy_canary_completes_and_a_harmful_one_rolls_back_by_the_tasks_alone(settings, monkeypatch):
     from portal.celery import app
@@ -119,7 +120,7 @@ def test_a_healthy_canary_completes_and_a_harmful_one_rolls_back_by_the_tasks_al
     # monitoring's own 30-minute success window.
     settings.RECOMMENDER = {**settings.RECOMMENDER, "RELEASES": {
         "CANARY_MIN_DETECTABLE_DEGRADATION": 0.1, "CANARY_MIN_TRIALS": 50, "CANARY_MAX_HOLDS": 12}}
-    monkeypatch.setattr(app.conf, "task_always_eager", True)  # beat's tick queues the task; it runs here
+    monkeypatch.setitem(app.conf, "task_always_eager", True)  # beat's tick queues the task; it runs here
     sim = ReleaseSimulation.create(viewers=400, movies=200, seed=11, visits_per_viewer_per_day=24)
     sim.backfill(days=3)
     production = sim.train("svd", hyperparameters=SVD_PARAMS, seed=0)
@@ -159,7 +160,9 @@ def test_a_healthy_canary_completes_and_a_harmful_one_rolls_back_by_the_tasks_al
     rollout, trace = run(broken, hours=24)
     assert rollout.state == "rolled_back", trace
     last = rollout.step_records.order_by("-revision").first()
-    assert last.decided_label == f"system:{ROLLOUT_SYSTEM}" and "canary worse on online quality" in last.reason
+    # by the sequential test, or as a canary that kept looking worse than tolerated (the safe side)
+    assert last.decided_label == f"system:{ROLLOUT_SYSTEM}"
+    assert "canary worse on online quality" in last.reason or "not shown to be no worse" in last.reason
     assert last.metrics["canary"]["rate"] < last.metrics["production"]["rate"]
     assert integrations.deployment_state()["production_version"] == healthy.pk
     assert integrations.deployment_state()["canary_version"] is None
