@@ -136,6 +136,11 @@ def rollout_measure(*, rollout: Rollout, now: datetime | None = None) -> dict:
         out["sequential"] = seq.as_dict()
         out["ztest"] = z.as_dict()
     out["evidence"] = _evidence(rollout=rollout, metrics=out, now=now, step_start=step_start)
+    # "Looks worse" is judged no finer than the evidence resolves: past half the planned harm the
+    # estimate is nearer "harm" than "no harm" (with power 0.8 at α 0.05 a healthy canary's estimate
+    # lands there about one time in twelve, a harmful one's eleven times in twelve); below that the
+    # tolerance CANARY_MAX_DEGRADATION applies.
+    out["worse_threshold"] = max(out["max_degradation"], out["evidence"]["plan"]["mde"] / 2)
     guard = integrations.guardrail_telemetry(route="canary", start=step_start, end=now)
     limits = release_setting("CANARY_GUARDRAILS")
     out["guardrails"] = {"observed": guard, "limits": limits,
@@ -247,7 +252,7 @@ def _looks_worse(metrics: dict) -> bool:
         return False
     if canary["step_trials"] < metrics["min_trials"] or prod["trials"] < metrics["min_trials"]:
         return False
-    return canary["rate"] - prod["rate"] < -metrics["max_degradation"]
+    return canary["rate"] - prod["rate"] < -metrics.get("worse_threshold", metrics["max_degradation"])
 
 
 def rollout_decide(*, rollout: Rollout, metrics: dict) -> tuple[str, str]:
@@ -266,7 +271,7 @@ def rollout_decide(*, rollout: Rollout, metrics: dict) -> tuple[str, str]:
     evidence = metrics.get("evidence") or {}
     if evidence.get("needs_more"):
         return Outcome.HELD, f"not enough data yet: {evidence['message']}"
-    worse = metrics["max_degradation"]
+    worse = metrics.get("worse_threshold", metrics["max_degradation"])
     nxt = rollout.step_index + 1
     z = metrics.get("ztest") or {}
     if nxt >= len(rollout.steps) - 1 and z.get("significant") and z["difference"] < 0:

@@ -148,7 +148,9 @@ def test_too_little_data_holds_then_pauses_for_a_person(setup):
     assert rollout.state == "paused" and _state()["canary_percent"] == 5  # traffic stays as recorded
 
 
-def test_a_canary_that_still_looks_worse_after_the_last_hold_is_rolled_back_not_paused(setup):
+def test_a_canary_that_still_looks_worse_after_the_last_hold_is_rolled_back_not_paused(setup, settings):
+    # A harm of 0.04 worth detecting: "looks worse" is judged at the 0.02 tolerance (half of it).
+    settings.RECOMMENDER["RELEASES"]["CANARY_MIN_DETECTABLE_DEGRADATION"] = 0.04
     rollout, t0 = setup["rollout"], setup["t0"]
     # 26% against 30%: worse than the 0.02 tolerated, but too few lists for the sequential test to say so.
     _traffic(setup, start=t0 + timedelta(minutes=1), prod=(2000, 600), canary=(250, 65))
@@ -256,7 +258,8 @@ def test_production_rollback_in_one_action(setup):
     assert ActivityLogEntry.objects.get(action="release.production.rolled_back").actor_label == "operator_user"
 
 
-def test_a_canary_that_looks_worse_holds_until_the_sequential_test_decides(setup):
+def test_a_canary_that_looks_worse_holds_until_the_sequential_test_decides(setup, settings):
+    settings.RECOMMENDER["RELEASES"]["CANARY_MIN_DETECTABLE_DEGRADATION"] = 0.04  # judged at 0.02
     rollout, t0 = setup["rollout"], setup["t0"]
     # 30% vs 25%: worse by more than the tolerated 0.02, not significant with these numbers.
     _traffic(setup, start=t0 + timedelta(minutes=1), prod=(1000, 300), canary=(300, 75))
