@@ -24,7 +24,7 @@ migrate: install  ## apply migrations
 run: export SIMULATOR_RATE ?= 4
 run: export CANARY_INTERVAL_SECONDS ?= 60
 run: export CANARY_MIN_TRIALS ?= 50
-run: export CANARY_MIN_DETECTABLE_DEGRADATION ?= 0.08
+run: export CANARY_MIN_DETECTABLE_DEGRADATION ?= 0.12
 run: export CANARY_QUALITY_WINDOW_MINUTES ?= 2
 run: migrate  ## run Usher: portal (gunicorn), Celery worker, beat and the simulator; Ctrl-C stops all
 	$(BIN)/python manage.py collectstatic --no-input -v0
