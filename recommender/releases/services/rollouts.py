@@ -136,11 +136,15 @@ def rollout_measure(*, rollout: Rollout, now: datetime | None = None) -> dict:
         out["sequential"] = seq.as_dict()
         out["ztest"] = z.as_dict()
     out["evidence"] = _evidence(rollout=rollout, metrics=out, now=now, step_start=step_start)
-    # "Looks worse" is judged no finer than the evidence resolves: past half the planned harm the
-    # estimate is nearer "harm" than "no harm" (with power 0.8 at α 0.05 a healthy canary's estimate
-    # lands there about one time in twelve, a harmful one's eleven times in twelve); below that the
-    # tolerance CANARY_MAX_DEGRADATION applies.
-    out["worse_threshold"] = max(out["max_degradation"], out["evidence"]["plan"]["mde"] / 2)
+    # "Looks worse" is judged no finer than the data resolve: beyond the tolerance, and below production
+    # by more than half the planned test's reach in standard errors, (z_{1-α/2} + z_power) / 2 = 1.4 at
+    # α 0.05 and power 0.8 (the estimate is then nearer "harm δ" than "no harm" at the planned lists).
+    # A healthy canary lands there about one check in twelve at any amount of data, a harmful one at
+    # the planned lists eleven in twelve; on the point estimate alone, a 5 % step's handful of viewers
+    # made an identical model "look worse" check after check.
+    from scipy.stats import norm
+
+    out["worse_z"] = float((norm.ppf(1 - alpha / 2) + norm.ppf(float(release_setting("CANARY_POWER")))) / 2)
     guard = integrations.guardrail_telemetry(route="canary", start=step_start, end=now)
     limits = release_setting("CANARY_GUARDRAILS")
     out["guardrails"] = {"observed": guard, "limits": limits,
@@ -252,7 +256,10 @@ def _looks_worse(metrics: dict) -> bool:
         return False
     if canary["step_trials"] < metrics["min_trials"] or prod["trials"] < metrics["min_trials"]:
         return False
-    return canary["rate"] - prod["rate"] < -metrics.get("worse_threshold", metrics["max_degradation"])
+    if canary["rate"] - prod["rate"] >= -metrics["max_degradation"]:
+        return False
+    z = (metrics.get("ztest") or {}).get("z")
+    return z is None or "worse_z" not in metrics or z < -metrics["worse_z"]
 
 
 def rollout_decide(*, rollout: Rollout, metrics: dict) -> tuple[str, str]:
@@ -271,7 +278,7 @@ def rollout_decide(*, rollout: Rollout, metrics: dict) -> tuple[str, str]:
     evidence = metrics.get("evidence") or {}
     if evidence.get("needs_more"):
         return Outcome.HELD, f"not enough data yet: {evidence['message']}"
-    worse = metrics.get("worse_threshold", metrics["max_degradation"])
+    worse = metrics["max_degradation"]
     nxt = rollout.step_index + 1
     z = metrics.get("ztest") or {}
     if nxt >= len(rollout.steps) - 1 and z.get("significant") and z["difference"] < 0:
@@ -286,7 +293,8 @@ def rollout_decide(*, rollout: Rollout, metrics: dict) -> tuple[str, str]:
     if _looks_worse(metrics):
         return Outcome.HELD, (
             f"canary looks worse ({canary['rate']:.4f} vs production {prod['rate']:.4f}, "
-            f"{canary['rate'] - prod['rate']:+.4f}, beyond the {worse} tolerated) but not significantly yet"
+            f"{canary['rate'] - prod['rate']:+.4f}, beyond the {worse} tolerated"
+            + (f", z = {z['z']:.2f}" if z.get("z") is not None else "") + ") but not significantly yet"
             + (f" (always-valid p = {seq['p_value']:.3g})" if seq else "")
             + f": holding at {rollout.applied_percent}% to collect more"
         )

@@ -149,11 +149,11 @@ def test_too_little_data_holds_then_pauses_for_a_person(setup):
 
 
 def test_a_canary_that_still_looks_worse_after_the_last_hold_is_rolled_back_not_paused(setup, settings):
-    # A harm of 0.04 worth detecting: "looks worse" is judged at the 0.02 tolerance (half of it).
     settings.RECOMMENDER["RELEASES"]["CANARY_MIN_DETECTABLE_DEGRADATION"] = 0.04
     rollout, t0 = setup["rollout"], setup["t0"]
-    # 26% against 30%: worse than the 0.02 tolerated, but too few lists for the sequential test to say so.
-    _traffic(setup, start=t0 + timedelta(minutes=1), prod=(2000, 600), canary=(250, 65))
+    # 25% against 30%: worse than the 0.02 tolerated by 1.7 standard errors, but too few lists for the
+    # sequential test to say so.
+    _traffic(setup, start=t0 + timedelta(minutes=1), prod=(2000, 600), canary=(250, 62))
     first = services.rollout_evaluate(rollout=rollout, expected_revision=1, now=t0 + HOUR + timedelta(minutes=45))
     assert first.outcome == "held" and "looks worse" in first.reason
     assert not first.metrics["sequential"]["reject"]
@@ -164,7 +164,7 @@ def test_a_canary_that_still_looks_worse_after_the_last_hold_is_rolled_back_not_
     assert _state()["canary_percent"] == 0 and _state()["canary_version"] is None
     numbers = ActivityLogEntry.objects.get(action="release.rollout.rolled_back").data["numbers"]
     assert numbers["unit"] == "viewer" and numbers["canary"]["viewers"] == 250
-    assert numbers["canary"]["rate"] == pytest.approx(0.26)
+    assert numbers["canary"]["rate"] == pytest.approx(0.248)
 
 
 def test_stale_or_early_checks_change_nothing(setup):
@@ -259,7 +259,7 @@ def test_production_rollback_in_one_action(setup):
 
 
 def test_a_canary_that_looks_worse_holds_until_the_sequential_test_decides(setup, settings):
-    settings.RECOMMENDER["RELEASES"]["CANARY_MIN_DETECTABLE_DEGRADATION"] = 0.04  # judged at 0.02
+    settings.RECOMMENDER["RELEASES"]["CANARY_MIN_DETECTABLE_DEGRADATION"] = 0.04
     rollout, t0 = setup["rollout"], setup["t0"]
     # 30% vs 25%: worse by more than the tolerated 0.02, not significant with these numbers.
     _traffic(setup, start=t0 + timedelta(minutes=1), prod=(1000, 300), canary=(300, 75))
