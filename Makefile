@@ -17,6 +17,15 @@ install: $(STAMP)  ## create the virtualenv and install the pinned requirements
 migrate: install  ## apply migrations
 	$(BIN)/python manage.py migrate --no-input
 
+# The demo's traffic and canary knobs (docs/releases.md, "The demo's canary"): at 4 visits/s a canary's
+# steps (5 → 25 → 50 → 100 %) move on their own at about 6-8 minutes each (measured figures and limits
+# there). Production keeps the defaults of recommender/releases/conf.py. Any of these set in the
+# environment (or on make's command line) wins.
+run: export SIMULATOR_RATE ?= 4
+run: export CANARY_INTERVAL_SECONDS ?= 60
+run: export CANARY_MIN_TRIALS ?= 50
+run: export CANARY_MIN_DETECTABLE_DEGRADATION ?= 0.12
+run: export CANARY_QUALITY_WINDOW_MINUTES ?= 2
 run: migrate  ## run Usher: portal (gunicorn), Celery worker, beat and the simulator; Ctrl-C stops all
 	$(BIN)/python manage.py collectstatic --no-input -v0
 	$(BIN)/python manage.py seed_demo_users

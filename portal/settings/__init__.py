@@ -470,6 +470,12 @@ RECOMMENDER["RELEASES"] = {
     "CANARY_INTERVAL_SECONDS": env.int("CANARY_INTERVAL_SECONDS", default=3600),
     "CANARY_MIN_TRIALS": env.int("CANARY_MIN_TRIALS", default=200),
     "CANARY_ALPHA": env.float("CANARY_ALPHA", default=0.05),
+    # The smallest drop in the success rate a canary must be able to detect (absolute), with this power:
+    # the evidence each step needs follows from them (docs/releases.md).
+    "CANARY_MIN_DETECTABLE_DEGRADATION": env.float("CANARY_MIN_DETECTABLE_DEGRADATION", default=0.02),
+    "CANARY_POWER": env.float("CANARY_POWER", default=0.8),
+    # A list's success window for canaries in minutes (empty: monitoring's ONLINE_QUALITY_WINDOW_MINUTES).
+    "CANARY_QUALITY_WINDOW_MINUTES": env.int("CANARY_QUALITY_WINDOW_MINUTES", default=None),
     "EXPERIMENT_ALPHA": env.float("EXPERIMENT_ALPHA", default=0.05),
     "NOTIFY_EMAILS": env.list("RELEASE_NOTIFY_EMAILS", default=[]),
     "NOTIFY_WEBHOOKS": env.list("RELEASE_NOTIFY_WEBHOOKS", default=[]),

@@ -7,7 +7,7 @@ what made it (``*_label``, ``decided_label``) and why (``reason``, ``comment``).
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -100,11 +100,37 @@ class RolloutSerializer(serializers.ModelSerializer):
                   "started_by_label", "finished_at", "finished_reason", "created_at"]
 
 
+class RolloutEvidenceSerializer(serializers.Serializer):
+    """The evidence the current step still needs (latest check): counts per side and the estimate."""
+
+    current = serializers.BooleanField(help_text="false before the current step's first check")
+    message = serializers.CharField(help_text="e.g. 'needs 120 more canary lists …, about 9 minutes at the current rate'")
+    checked_at = serializers.DateTimeField(allow_null=True)
+    next_check_at = serializers.DateTimeField(required=False, allow_null=True)
+    needs_more = serializers.IntegerField(required=False, help_text="lists still needed, both sides")
+    minutes = serializers.FloatField(required=False, allow_null=True,
+                                     help_text="about how long they take at the current rate; null: no traffic")
+    canary_needed = serializers.IntegerField(required=False)
+    canary_have = serializers.IntegerField(required=False)
+    canary_pending = serializers.IntegerField(required=False, help_text="served, success window still open")
+    production_needed = serializers.IntegerField(required=False)
+    production_have = serializers.IntegerField(required=False)
+    lists_per_minute = serializers.FloatField(required=False)
+    canary_lists_per_minute = serializers.FloatField(required=False)
+    plan = serializers.DictField(required=False, help_text="stats.canary_plan: the evidence per step and why")
+
+
 class RolloutDetailSerializer(RolloutSerializer):
     step_records = serializers.SerializerMethodField()
+    evidence = serializers.SerializerMethodField()
 
     class Meta(RolloutSerializer.Meta):
-        fields = [*RolloutSerializer.Meta.fields, "step_records"]
+        fields = [*RolloutSerializer.Meta.fields, "evidence", "step_records"]
+
+    @extend_schema_field(RolloutEvidenceSerializer(allow_null=True))
+    def get_evidence(self, obj) -> dict | None:
+        evidence = selectors.rollout_evidence(rollout=obj)
+        return None if evidence is None else RolloutEvidenceSerializer(evidence).data
 
     @extend_schema(responses=RolloutStepSerializer(many=True))
     def get_step_records(self, obj) -> list[dict]:

@@ -45,12 +45,29 @@ DEFAULTS: dict[str, Any] = {
     "CANARY_ALPHA": 0.05,
     "CANARY_TAU": 0.05,  # mSPRT mixture scale: a canary hunts for clear harm (experiments use 0.03)
 
-    "CANARY_MIN_TRIALS": 200,  # served lists per side at a step before it may advance
+    # The evidence each step needs follows from the smallest harm worth detecting: enough canary lists
+    # in all for the fixed-horizon test to detect a drop of CANARY_MIN_DETECTABLE_DEGRADATION (absolute)
+    # in the success rate with CANARY_POWER at CANARY_ALPHA, the viewer as the unit; spread over the
+    # steps in proportion to their share (stats.canary_plan; docs/releases.md).
+    "CANARY_MIN_DETECTABLE_DEGRADATION": 0.02,
+    "CANARY_POWER": 0.8,
+    # Until production's success rate and the design effect are measured (at least
+    # CANARY_DESIGN_EFFECT_MIN_VIEWERS viewers on each side), the plan uses these.
+    "CANARY_PRIOR_BASELINE": 0.2,
+    "CANARY_PRIOR_DESIGN_EFFECT": 2.0,
+    "CANARY_DESIGN_EFFECT_MIN_VIEWERS": 30,
+    "CANARY_MIN_TRIALS": 200,  # served lists per side at a step before it may advance, whatever the plan says
+    # The traffic rate behind "about M minutes": lists served per minute over this many recent minutes.
+    "CANARY_RATE_WINDOW_MINUTES": 10,
+    # A list's success window for canaries (None: monitoring's ONLINE_QUALITY_WINDOW_MINUTES). A list
+    # counts only once its window has closed, so every step lasts at least this long.
+    "CANARY_QUALITY_WINDOW_MINUTES": None,
     # A canary whose success rate is below production's by more than this does not advance even when
     # the difference is not (yet) significant: it holds at its share until the sequential test decides.
     "CANARY_MAX_DEGRADATION": 0.02,
-    # Consecutive holds before the rollout stops waiting: a canary that still looks worse than
-    # CANARY_MAX_DEGRADATION is rolled back then; one held for want of data pauses for a person.
+    # Consecutive holds that bring nothing new before the rollout stops waiting: a canary that still
+    # looks worse than CANARY_MAX_DEGRADATION is rolled back then; one that got no new lists pauses for
+    # a person. A hold while the lists it waits for keep arriving does not count.
     "CANARY_MAX_HOLDS": 12,
     "CANARY_GUARDRAILS": {"max_error_rate": 0.02, "max_p99_ms": 300.0, "max_fallback_rate": 0.2},
     "CANARY_GUARDRAIL_MIN_REQUESTS": 50,

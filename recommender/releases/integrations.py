@@ -189,10 +189,11 @@ def deployment_set_shadow(*, version: ModelVersion | None, actor: Any | None, sy
 
 
 def online_quality_by_route(*, routes: list[str], start: datetime, end: datetime,
-                            now: datetime | None = None) -> dict[str, dict]:
+                            now: datetime | None = None, window_minutes: int | None = None) -> dict[str, dict]:
     """Successes and trials per serving route (``production``, ``canary``, ``arm:<name>``) of the
-    lists served in ``[start, end)`` whose success window has closed — monitoring's one definition —
-    with ``moments``: the route's lists summed per viewer (the unit the routes are assigned by)."""
+    lists served in ``[start, end)`` whose success window has closed — monitoring's one definition,
+    with its window unless ``window_minutes`` is given — with ``moments``: the route's lists summed
+    per viewer (the unit the routes are assigned by)."""
     from monitoring.services.quality import online_quality
 
     if start >= end:
@@ -201,8 +202,41 @@ def online_quality_by_route(*, routes: list[str], start: datetime, end: datetime
     # there); with none it looks at the platform's lines, which carry no route, so the answer is
     # "no data". ("server" fails on a window with no rows at all in monitoring as of this writing.)
     groups = online_quality(since=start, until=end, group_by=("arm",), arms=routes, now=now or end, source="auto",
-                            unit_moments=True)
+                            unit_moments=True, window_minutes=window_minutes)
     return {g.key["arm"]: {"successes": g.successes, "trials": g.trials, "moments": g.unit_moments} for g in groups}
+
+
+def quality_window_minutes() -> int:
+    """Monitoring's success window: a list counts once this many minutes have passed."""
+    from monitoring.conf import monitoring_setting
+
+    return int(monitoring_setting("ONLINE_QUALITY_WINDOW_MINUTES"))
+
+
+def lists_served(*, start: datetime, end: datetime, routes: list[str] | None = None) -> dict[str, int]:
+    """Lists answered (status 200) in ``[start, end)`` per route, from the prediction log, whether or
+    not their success window has closed; ``"*"`` is the total over every route."""
+    from django.db.models import Count
+
+    from recommender.serving.selectors import prediction_log_list
+
+    qs = prediction_log_list().filter(created_at__gte=start, created_at__lt=end, status=200)
+    if routes is not None:
+        qs = qs.filter(arm__in=routes)
+    counts = {r["arm"]: r["n"] for r in qs.order_by().values("arm").annotate(n=Count("request_id"))}
+    return {**counts, "*": sum(counts.values())}
+
+
+def traffic_minutes(*, start: datetime, end: datetime) -> float:
+    """Minutes of ``[start, end)`` the prediction log covers: from its first row in the range (a
+    server that started a minute ago has served for a minute, not for the whole range)."""
+    from django.db.models import Min
+
+    from recommender.serving.selectors import prediction_log_list
+
+    first = prediction_log_list().filter(created_at__gte=start, created_at__lt=end).aggregate(
+        first=Min("created_at"))["first"]
+    return max(0.0, (end - (first or end)).total_seconds() / 60)
 
 
 def viewers_by_route(*, routes: list[str], start: datetime, end: datetime) -> dict[str, int]:

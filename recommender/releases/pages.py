@@ -175,8 +175,15 @@ class RolloutView(PortalPage):
             "canary": [(s.metrics.get("canary") or {}).get("rate") for s in steps],
             "production": [(s.metrics.get("production") or {}).get("rate") for s in steps],
         }
+        has_quality = any(v is not None for v in chart["canary"] + chart["production"])
+        evidence = selectors.rollout_evidence(rollout=rollout)
+        window = release_setting("CANARY_QUALITY_WINDOW_MINUTES") or integrations.quality_window_minutes()
+        now = f" Now: {evidence['message']}." if evidence and evidence.get("message") else ""
         context.update({
-            "rollout": rollout, "steps": steps, "chart": chart,
+            "rollout": rollout, "steps": steps, "chart": chart, "has_quality": has_quality,
+            "evidence": evidence, "quality_window": window,
+            "quality_empty": (f"Canary vs production online quality: no data yet. A served list counts once its "
+                              f"{window}-minute success window has closed; each check records both rates here.{now}"),
             "history": selectors.release_history(target_type="recommender.rollout", target_id=rollout.pk),
             "can_operate": may(self.request.user, "release.operate"),
             "title": f"Canary #{rollout.pk}: {rollout.version}",

@@ -54,6 +54,26 @@ def rollout_steps(*, rollout: Rollout) -> QuerySet[RolloutStep]:
     return RolloutStep.objects.filter(rollout=rollout).select_related("decided_by").order_by("revision")
 
 
+def rollout_evidence(*, rollout: Rollout) -> dict | None:
+    """What the current step of an active rollout still needs, as its latest check measured it
+    ("needs N more lists, about M minutes at the current rate"), with ``checked_at``; before the
+    step's first check, when that check is due. None once the rollout has finished."""
+    if rollout.state not in Rollout.ACTIVE:
+        return None
+    last = RolloutStep.objects.filter(rollout=rollout).order_by("-revision").first()
+    evidence = ((last.metrics or {}).get("evidence") if last else None) or {}
+    if last is not None and last.outcome == RolloutStep.Outcome.HELD and last.step_index == rollout.step_index \
+            and evidence:
+        return {**evidence, "checked_at": last.created_at, "current": True}
+    due = rollout.next_check_at
+    if rollout.state == Rollout.State.PAUSED:
+        message = f"paused at {rollout.applied_percent}%: no automatic check until someone resumes it"
+    else:
+        message = (f"the {rollout.applied_percent}% step has not been checked yet"
+                   + (f"; its first check is due at {due:%Y-%m-%d %H:%M:%S} UTC" if due else ""))
+    return {"current": False, "message": message, "checked_at": None, "next_check_at": due}
+
+
 def experiment_list(*, filters: dict | None = None) -> QuerySet[Experiment]:
     filters = filters or {}
     qs = Experiment.objects.prefetch_related(

@@ -12,6 +12,8 @@
   (Fleiss, "Statistical Methods for Rates and Proportions", eq. 4.14 without continuity correction).
 * ``simulate_aa`` — repeated A/A tests with hourly peeking: the false-positive rate of the
   sequential test against the naive "peek at the z-test every hour" habit.
+* ``canary_plan`` / ``evidence_eta`` — the canary lists each rollout step needs to detect a given
+  drop in the success rate, and how long they take at the measured traffic rate.
 * ``sample_size_viewers`` / ``power_two_proportions`` — the same in viewers per arm for a
   viewer-randomised experiment (the independent-trials lists × the measured design effect ÷ lists per
   viewer), and the power a given sample has; ``simulate_power_viewers`` checks the plan's power.
@@ -419,6 +421,84 @@ def power_two_proportions(
     z_a = sps.norm.ppf(1 - alpha / 2)
     return float(sps.norm.cdf((abs(p2 - p1) - z_a * math.sqrt(v0)) / math.sqrt(v1)))
 
+
+
+# --- the evidence a canary needs ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CanaryPlan:
+    """The canary lists each step of a rollout needs before it may move on, from the smallest harm
+    worth detecting. ``lists_total`` canary lists (and as many production lists) give the fixed-horizon
+    test ``power`` to detect a drop of ``mde`` in the success rate from ``baseline``; the lists are
+    spread over the checked steps in proportion to their share, so every step takes about the same
+    time at a given traffic rate, and each step gets at least ``min_trials``."""
+
+    baseline: float
+    mde: float
+    alpha: float
+    power: float
+    design_effect: float
+    lists_independent: int  # per side, Fleiss, lists as independent trials
+    lists_total: int  # × the design effect: canary lists over the whole rollout
+    per_step: list[int]  # canary lists needed at each checked step (the steps below the last)
+    production_needed: list[int]  # production lists needed (cumulative) by the end of each checked step
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def checked_steps(steps: Sequence[int]) -> list[int]:
+    """The steps whose check decides (the last step, usually 100 %, is where a completed canary ends)."""
+    steps = [int(s) for s in steps]
+    return steps[:-1] if len(steps) > 1 else steps
+
+
+def canary_plan(*, steps: Sequence[int], baseline: float, mde: float, alpha: float = 0.05, power: float = 0.8,
+                design_effect: float = 1.0, min_trials: int = 0) -> CanaryPlan:
+    """Lists per step for a canary to detect a drop of ``mde`` (absolute) from ``baseline``.
+
+    n = Fleiss' per-side sample size for ``baseline`` → ``baseline − mde`` (``sample_size_two_proportions``),
+    N = ⌈n · deff⌉ canary lists in all (the viewer is the unit: ``sample_size_viewers``). Step i of
+    the checked steps s₁…s_k needs nᵢ = max(min_trials, ⌈N · sᵢ / Σ s⌉) lists served at that step, so the
+    time a step takes, nᵢ / (rate · sᵢ), is the same at every step, and Σ nᵢ ≥ N at completion.
+    """
+    if not 0 < mde < 1:
+        raise ValueError(f"the minimum detectable degradation must be in (0, 1) (got {mde})")
+    if design_effect <= 0 or not math.isfinite(design_effect):
+        raise ValueError(f"the design effect must be a positive number (got {design_effect})")
+    # Detect a drop: baseline → baseline − mde (kept inside (0, 1)).
+    base = min(max(baseline, mde + 1e-3), 1 - 1e-3)
+    n = sample_size_two_proportions(baseline=base, mde=-mde, alpha=alpha, power=power)
+    total = int(math.ceil(n * design_effect))
+    shares = [s for s in checked_steps(steps)]
+    weight = float(sum(shares)) or 1.0
+    per_step = [max(int(min_trials), int(math.ceil(total * s / weight))) for s in shares]
+    production, running = [], 0
+    for need in per_step:
+        running += need
+        production.append(max(int(min_trials), min(running, total)))
+    return CanaryPlan(float(base), float(mde), float(alpha), float(power), float(design_effect), n, total,
+                      per_step, production)
+
+
+def evidence_eta(*, needed: int, have: int, pending: int, lists_per_minute: float,
+                 window_minutes: float) -> tuple[int, float | None]:
+    """(lists still needed, minutes until they are in) for one side of a canary.
+
+    ``have`` lists already count (their success window has closed), ``pending`` were served but are
+    still inside it. The lists still to be served arrive at ``lists_per_minute``, and the last one
+    counts ``window_minutes`` after it was served: minutes = max(0, more − pending) / rate + window.
+    With every needed list already served, at most a window remains. None when none arrive (rate 0)."""
+    more = max(0, int(needed) - int(have))
+    if more == 0:
+        return 0, 0.0
+    to_serve = max(0, more - max(0, int(pending)))
+    if to_serve == 0:
+        return more, float(window_minutes)
+    if lists_per_minute <= 0:
+        return more, None
+    return more, to_serve / lists_per_minute + float(window_minutes)
 
 # --- A/A simulation -------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ crash either all of it happened or none of it did, and a task carrying an old re
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +26,9 @@ from recommender.releases.services._common import actor_label, human, notify_on_
 EVALUATE_TASK = "recommender.releases.rollout_evaluate"
 SYSTEM = "recommender.releases.rollout_evaluate"
 Outcome = RolloutStep.Outcome
+# A check due within this much of beat's tick runs at that tick: with a one-minute check and a
+# one-minute tick, one second of drift would otherwise make every check wait a whole extra tick.
+DUE_SLACK = timedelta(seconds=5)
 
 
 # --- start -----------------------------------------------------------------------------------------
@@ -91,20 +95,24 @@ def rollout_start(*, promotion: PromotionRequest, actor: Any | None, system: str
 
 def rollout_measure(*, rollout: Rollout, now: datetime | None = None) -> dict:
     """Online quality of canary vs production since the canary started (only lists old enough to
-    have had their chance), the sequential test and the z-test on them, and the canary's
-    guardrail telemetry over the current step."""
+    have had their chance), the sequential test and the z-test on them, the canary's guardrail
+    telemetry over the current step, and the evidence the step still needs with the time it takes
+    at the current traffic rate (``evidence``)."""
     now = now or clock.now()
     alpha = float(release_setting("CANARY_ALPHA"))
     tau = float(release_setting("CANARY_TAU"))
     min_trials = int(release_setting("CANARY_MIN_TRIALS"))
+    window = int(release_setting("CANARY_QUALITY_WINDOW_MINUTES") or integrations.quality_window_minutes())
     start = rollout.created_at
+    step_start = rollout.step_started_at or start
     # Intent to treat: every list served on each route counts, fallbacks included.
-    quality = integrations.online_quality_by_route(routes=["production", "canary"], start=start, end=now, now=now)
+    quality = integrations.online_quality_by_route(routes=["production", "canary"], start=start, end=now, now=now,
+                                                   window_minutes=window)
     empty = {"successes": 0, "trials": 0}
     prod = quality.get("production", empty)
     canary = quality.get("canary", empty)
     step_quality = integrations.online_quality_by_route(
-        routes=["canary"], start=rollout.step_started_at or start, end=now, now=now).get("canary", empty)
+        routes=["canary"], start=step_start, end=now, now=now, window_minutes=window).get("canary", empty)
     out: dict[str, Any] = {
         "window": {"start": start.isoformat(), "end": now.isoformat()},
         "production": {"version": rollout.baseline_version_id, **prod,
@@ -114,6 +122,7 @@ def rollout_measure(*, rollout: Rollout, now: datetime | None = None) -> dict:
                    "step_trials": step_quality["trials"]},
         "alpha": alpha, "tau": tau, "min_trials": min_trials,
         "max_degradation": float(release_setting("CANARY_MAX_DEGRADATION")),
+        "quality_window_minutes": window,
     }
     if prod["trials"] and canary["trials"]:
         # Viewers are bucketed onto the canary: the viewer is the unit, with delta-method variances.
@@ -126,11 +135,105 @@ def rollout_measure(*, rollout: Rollout, now: datetime | None = None) -> dict:
                                        **units)
         out["sequential"] = seq.as_dict()
         out["ztest"] = z.as_dict()
-    guard = integrations.guardrail_telemetry(route="canary", start=rollout.step_started_at or start, end=now)
+    out["evidence"] = _evidence(rollout=rollout, metrics=out, now=now, step_start=step_start)
+    # "Looks worse" is judged no finer than the data resolve: beyond the tolerance, and below production
+    # by more than half the planned test's reach in standard errors, (z_{1-α/2} + z_power) / 2 = 1.4 at
+    # α 0.05 and power 0.8 (the estimate is then nearer "harm δ" than "no harm" at the planned lists).
+    # A healthy canary lands there about one check in twelve at any amount of data, a harmful one at
+    # the planned lists eleven in twelve; on the point estimate alone, a 5 % step's handful of viewers
+    # made an identical model "look worse" check after check.
+    from scipy.stats import norm
+
+    out["worse_z"] = float((norm.ppf(1 - alpha / 2) + norm.ppf(float(release_setting("CANARY_POWER")))) / 2)
+    guard = integrations.guardrail_telemetry(route="canary", start=step_start, end=now)
     limits = release_setting("CANARY_GUARDRAILS")
     out["guardrails"] = {"observed": guard, "limits": limits,
                          "breaches": _breaches(guard, limits, int(release_setting("CANARY_GUARDRAIL_MIN_REQUESTS")))}
     return out
+
+
+def _plan(rollout: Rollout, metrics: dict) -> tuple[stats.CanaryPlan, dict]:
+    """The evidence plan from the smallest harm worth detecting, with production's measured success
+    rate and design effect once there is enough of them (the priors before)."""
+    prod = metrics["production"]
+    min_trials = metrics["min_trials"]
+    baseline, baseline_source = float(release_setting("CANARY_PRIOR_BASELINE")), "prior"
+    if prod["trials"] >= min_trials and prod["rate"]:
+        baseline, baseline_source = prod["rate"], "measured"
+    design_effect, design_source = float(release_setting("CANARY_PRIOR_DESIGN_EFFECT")), "prior"
+    seq = metrics.get("sequential") or {}
+    viewers = min(int((prod.get("moments") or {}).get("units") or 0),
+                  int((metrics["canary"].get("moments") or {}).get("units") or 0))
+    if seq.get("enough_data") and seq.get("unit") == "viewer" and \
+            viewers >= int(release_setting("CANARY_DESIGN_EFFECT_MIN_VIEWERS")):
+        design_effect, design_source = max(1.0, float(seq["design_effect"])), "measured"
+    plan = stats.canary_plan(steps=rollout.steps, baseline=baseline, mde=float(
+        release_setting("CANARY_MIN_DETECTABLE_DEGRADATION")), alpha=metrics["alpha"],
+        power=float(release_setting("CANARY_POWER")), design_effect=design_effect, min_trials=min_trials)
+    return plan, {"baseline_source": baseline_source, "design_effect_source": design_source}
+
+
+def _evidence(*, rollout: Rollout, metrics: dict, now: datetime, step_start: datetime) -> dict:
+    """What this step still needs, in lists per side, and about how long that takes at the traffic
+    rate of the last ``CANARY_RATE_WINDOW_MINUTES`` (served lists per minute, from the prediction log)."""
+    plan, sources = _plan(rollout, metrics)
+    index = min(rollout.step_index, len(plan.per_step) - 1)
+    window = metrics["quality_window_minutes"]
+    rate_minutes = max(1, int(release_setting("CANARY_RATE_WINDOW_MINUTES")))
+    recent = integrations.lists_served(start=now - timedelta(minutes=rate_minutes), end=now,
+                                       routes=["production", "canary"])
+    # Over the minutes the log covers (at least one), so a server that just started is not
+    # taken for a slow one.
+    span = max(1.0, integrations.traffic_minutes(start=now - timedelta(minutes=rate_minutes), end=now))
+    rate = recent["*"] / span
+    share = rollout.applied_percent / 100
+    # The canary's own rate once the step has run a minute (bucketing is by viewer, so its share of
+    # lists is not exactly its share of viewers); before, the total rate × the share.
+    step_minutes = min(rate_minutes, (now - step_start).total_seconds() / 60)
+    canary_rate = rate * share
+    if step_minutes >= 1:
+        at_step = integrations.lists_served(start=now - timedelta(minutes=step_minutes), end=now, routes=["canary"])
+        canary_rate = at_step.get("canary", 0) / step_minutes
+    production_rate = recent.get("production", 0) / span
+    served_step = integrations.lists_served(start=step_start, end=now, routes=["canary"]).get("canary", 0)
+    served_prod = integrations.lists_served(start=rollout.created_at, end=now, routes=["production"]).get(
+        "production", 0)
+    canary = metrics["canary"]
+    prod = metrics["production"]
+    c_need, p_need = plan.per_step[index], plan.production_needed[index]
+    c_more, c_minutes = stats.evidence_eta(needed=c_need, have=canary["step_trials"],
+                                           pending=served_step - canary["step_trials"], lists_per_minute=canary_rate,
+                                           window_minutes=window)
+    p_more, p_minutes = stats.evidence_eta(needed=p_need, have=prod["trials"], pending=served_prod - prod["trials"],
+                                           lists_per_minute=production_rate, window_minutes=window)
+    minutes = None if (c_more and c_minutes is None) or (p_more and p_minutes is None) else \
+        max(c_minutes or 0.0, p_minutes or 0.0)
+    more = c_more + p_more
+    if not more:
+        message = (f"enough evidence: {canary['step_trials']} canary lists at this step (needed {c_need}) and "
+                   f"{prod['trials']} production lists (needed {p_need})")
+    else:
+        parts = [f"{c_more} more canary lists ({canary['step_trials']} of {c_need} at this step)"] if c_more else []
+        parts += [f"{p_more} more production lists ({prod['trials']} of {p_need})"] if p_more else []
+        what = "needs " + " and ".join(parts)
+        if recent["*"] == 0:
+            message = f"{what}: no traffic in the last {rate_minutes} minutes"
+        elif minutes is None:
+            message = f"{what}: no canary traffic in the last {rate_minutes} minutes"
+        else:
+            message = (f"{what}, about {math.ceil(minutes)} minutes at the current rate ({rate:.1f} lists/min, "
+                       f"{canary_rate:.1f} on the canary; a list counts {window} min after it is served)")
+    return {
+        "plan": {**plan.as_dict(), **sources},
+        "step": index, "canary_needed": c_need, "canary_have": canary["step_trials"],
+        "canary_pending": max(0, served_step - canary["step_trials"]), "canary_more": c_more,
+        "production_needed": p_need, "production_have": prod["trials"],
+        "production_pending": max(0, served_prod - prod["trials"]), "production_more": p_more,
+        "needs_more": more, "minutes": None if minutes is None else round(minutes, 1),
+        "lists_per_minute": round(rate, 2), "canary_lists_per_minute": round(canary_rate, 2),
+        "rate_window_minutes": rate_minutes, "served_at_step": served_step, "message": message,
+        "at": now.isoformat(),
+    }
 
 
 def _breaches(observed: dict, limits: dict, min_requests: int) -> list[str]:
@@ -153,7 +256,10 @@ def _looks_worse(metrics: dict) -> bool:
         return False
     if canary["step_trials"] < metrics["min_trials"] or prod["trials"] < metrics["min_trials"]:
         return False
-    return canary["rate"] - prod["rate"] < -metrics["max_degradation"]
+    if canary["rate"] - prod["rate"] >= -metrics["max_degradation"]:
+        return False
+    z = (metrics.get("ztest") or {}).get("z")
+    return z is None or "worse_z" not in metrics or z < -metrics["worse_z"]
 
 
 def rollout_decide(*, rollout: Rollout, metrics: dict) -> tuple[str, str]:
@@ -169,20 +275,29 @@ def rollout_decide(*, rollout: Rollout, metrics: dict) -> tuple[str, str]:
             f"production {prod['rate']:.4f} ({prod['successes']}/{prod['trials']}), difference {seq['difference']:+.4f}, "
             f"always-valid p = {seq['p_value']:.3g} ≤ α = {seq['alpha']}"
         )
-    if canary["step_trials"] < metrics["min_trials"] or prod["trials"] < metrics["min_trials"]:
-        return Outcome.HELD, (
-            f"not enough data yet: {canary['step_trials']} canary lists at this step and {prod['trials']} production "
-            f"lists (need {metrics['min_trials']} each)"
-        )
+    evidence = metrics.get("evidence") or {}
+    if evidence.get("needs_more"):
+        return Outcome.HELD, f"not enough data yet: {evidence['message']}"
     worse = metrics["max_degradation"]
+    nxt = rollout.step_index + 1
+    z = metrics.get("ztest") or {}
+    if nxt >= len(rollout.steps) - 1 and z.get("significant") and z["difference"] < 0:
+        # The planned horizon: the canary has had the lists to detect the smallest harm worth
+        # detecting with the planned power; the fixed-horizon test has the last word on harm.
+        return Outcome.ROLLED_BACK, (
+            f"canary worse on online quality at the planned horizon: {canary['rate']:.4f} "
+            f"({canary['successes']}/{canary['trials']}) vs production {prod['rate']:.4f} "
+            f"({prod['successes']}/{prod['trials']}), difference {z['difference']:+.4f}, "
+            f"z-test p = {z['p_value']:.3g} < α = {metrics['alpha']}"
+        )
     if _looks_worse(metrics):
         return Outcome.HELD, (
             f"canary looks worse ({canary['rate']:.4f} vs production {prod['rate']:.4f}, "
-            f"{canary['rate'] - prod['rate']:+.4f}, beyond the {worse} tolerated) but not significantly yet"
+            f"{canary['rate'] - prod['rate']:+.4f}, beyond the {worse} tolerated"
+            + (f", z = {z['z']:.2f}" if z.get("z") is not None else "") + ") but not significantly yet"
             + (f" (always-valid p = {seq['p_value']:.3g})" if seq else "")
             + f": holding at {rollout.applied_percent}% to collect more"
         )
-    nxt = rollout.step_index + 1
     detail = (f"online quality canary {canary['rate']:.4f} vs production {prod['rate']:.4f}"
               + (f", always-valid p = {seq['p_value']:.3g}" if seq else "") + "; guardrails within limits")
     if nxt >= len(rollout.steps) - 1:
@@ -205,7 +320,7 @@ def rollout_evaluate(*, rollout: Rollout, expected_revision: int | None = None, 
         if not _due(locked, current.revision, now):
             return None  # another worker got there first
         if outcome == Outcome.HELD:
-            holds = 1 + int(locked.last_decision.get("holds", 0)) if locked.last_decision.get("outcome") == "held" else 1
+            holds = _holds(locked, metrics)
             if holds >= int(release_setting("CANARY_MAX_HOLDS")):
                 if _looks_worse(metrics):
                     # The burden of proof is on the canary: one that still looks worse than tolerated
@@ -214,10 +329,11 @@ def rollout_evaluate(*, rollout: Rollout, expected_revision: int | None = None, 
                                        metrics=metrics, actor=None, system=system, now=now,
                                        reason=f"not shown to be no worse after {holds} checks in a row: {reason}")
                 return _transition(locked, outcome=Outcome.PAUSED, to_index=locked.step_index, metrics=metrics,
-                                   reason=f"paused for a person after {holds} checks in a row without a decision: {reason}",
+                                   reason=f"paused for a person after {holds} checks in a row without new canary lists: {reason}",
                                    actor=None, system=system, now=now)
             return _transition(locked, outcome=Outcome.HELD, to_index=locked.step_index, metrics=metrics,
-                               reason=reason, actor=None, system=system, now=now, extra={"holds": holds})
+                               reason=reason, actor=None, system=system, now=now,
+                               extra={"holds": holds, "served_at_step": metrics["evidence"]["served_at_step"]})
         to_index = locked.step_index + 1 if outcome == Outcome.ADVANCED else locked.step_index
         if outcome == Outcome.COMPLETED:
             to_index = len(locked.steps) - 1
@@ -225,12 +341,26 @@ def rollout_evaluate(*, rollout: Rollout, expected_revision: int | None = None, 
                            actor=None, system=system, now=now)
 
 
+def _holds(rollout: Rollout, metrics: dict) -> int:
+    """Consecutive holds that brought nothing new: a canary that looks worse always counts; one held
+    for want of data counts only when no canary list was served since the previous check (a hold
+    while the lists it waits for keep arriving is the plan working, not a stall)."""
+    last = rollout.last_decision or {}
+    previous = int(last.get("holds", 0)) if last.get("outcome") == Outcome.HELD else 0
+    served_before = int(last.get("served_at_step", 0)) if last.get("outcome") == Outcome.HELD else 0
+    if _looks_worse(metrics):
+        return previous + 1
+    if metrics["evidence"]["served_at_step"] > served_before:
+        return 0
+    return previous + 1
+
+
 def _due(rollout: Rollout, expected_revision: int | None, now: datetime) -> bool:
     if rollout.state != Rollout.State.RUNNING:
         return False
     if expected_revision is not None and rollout.revision != expected_revision:
         return False
-    return rollout.next_check_at is not None and rollout.next_check_at <= now
+    return rollout.next_check_at is not None and rollout.next_check_at <= now + DUE_SLACK
 
 
 # --- operator actions ---------------------------------------------------------------------------------
@@ -392,7 +522,7 @@ def _headline(metrics: dict) -> dict:
 def rollouts_due(*, now: datetime | None = None) -> list[tuple[int, int]]:
     """(rollout id, revision) of running rollouts whose check is due."""
     now = now or clock.now()
-    return list(Rollout.objects.filter(state=Rollout.State.RUNNING, next_check_at__lte=now)
+    return list(Rollout.objects.filter(state=Rollout.State.RUNNING, next_check_at__lte=now + DUE_SLACK)
                 .values_list("id", "revision"))
 
 
