@@ -52,7 +52,7 @@ DEFAULTS: dict[str, Any] = {
         "prometheus-django-metrics",
         "admin:login",
         "admin:logout",
-        "api-token-login",
+        "api-token",  # POST /api/v1/auth/token: a username and password for a token (the login lockout applies)
     ],
     "PUBLIC_PATH_PATTERNS": [r"^recommend/", r"^healthz$", r"^readyz$", r"^metrics$", r"^static/"],
     # rating poisoning

@@ -26,6 +26,10 @@ def task_send(task: Any, *, args: tuple | list = (), kwargs: dict | None = None,
     broker cannot be reached."""
     from portal.celery import app
 
+    if isinstance(task, str) and app.conf.task_always_eager:
+        # ``send_task`` ignores eager mode; a registered task named here runs in this process then,
+        # as one passed as an object does (CELERY_TASK_ALWAYS_EAGER: tests and one-process demos).
+        task = app.tasks[task]
     try:
         if isinstance(task, str):
             result = app.send_task(task, args=list(args), kwargs=kwargs or {}, retry=True, retry_policy=RETRY_POLICY)

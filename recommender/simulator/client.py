@@ -45,6 +45,6 @@ class UsherClient:
 
     def healthy(self) -> bool:
         try:
-            return self.session.get(f"{self.base_url}/healthz", timeout=2).status_code == 200
+            return self.session.get(f"{self.base_url}/readyz", timeout=2).status_code == 200
         except requests.RequestException:
             return False

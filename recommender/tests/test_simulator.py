@@ -282,7 +282,7 @@ def test_kafka_sink_produces_to_a_topic_on_the_mock_cluster():
 
 # --- live mode -------------------------------------------------------------------------------------
 class _Usher(BaseHTTPRequestHandler):
-    """A stand-in Usher: /recommend answers the first movies, slowly for some viewers; /healthz ok."""
+    """A stand-in Usher: /recommend answers the first movies, slowly for some viewers; /readyz ok."""
 
     movies: list[str] = []
     slow_viewers: set[int] = set()
@@ -295,7 +295,7 @@ class _Usher(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         with self.lock:
             self.agents[self.headers.get("User-Agent", "")] += 1
-        if self.path == "/healthz":
+        if self.path == "/readyz":
             body = b"ok"
         elif self.path.startswith("/recommend/"):
             viewer = int(self.path.rsplit("/", 1)[1])

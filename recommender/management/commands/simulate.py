@@ -35,7 +35,7 @@ class Command(BaseCommand):
         mode.add_argument("--duration", type=float, default=None, help="live: stop after this many seconds")
         mode.add_argument("--timeout", type=float, default=0.6, help="live: /recommend timeout in s (default 0.6)")
         mode.add_argument("--wait", type=float, default=120.0,
-                          help="live: wait up to this many seconds for Usher's /healthz before starting")
+                          help="live: wait up to this many seconds for Usher's /readyz (it can answer the contract) before starting")
         mode.add_argument("--max-sessions", type=int, default=500, help="live: at most this many watch sessions")
         parser.add_argument("--sink", default="-", help="where lines go (default: stdout)")
         world = parser.add_argument_group("world")
