@@ -40,12 +40,17 @@ def _backend_alive(pid: int) -> bool:
 
 
 def test_a_worker_killed_mid_step_leaves_the_recorded_state_and_the_step_resumes_once(
-        transactional_db, users, settings, start_worker):
+        transactional_db, users, settings, start_worker, monkeypatch):
     import psycopg2
 
     from portal.celery import app
 
-    settings.RECOMMENDER = {**settings.RECOMMENDER, "RELEASES": {"CANARY_MIN_TRIALS": 100}}
+    # A plan the 300 canary lists below cover (a harm of 0.3 needs fewer than the floor of 100), here
+    # and in the worker processes (they read their settings from the environment).
+    settings.RECOMMENDER = {**settings.RECOMMENDER, "RELEASES": {"CANARY_MIN_TRIALS": 100,
+                                                                  "CANARY_MIN_DETECTABLE_DEGRADATION": 0.3}}
+    monkeypatch.setenv("CANARY_MIN_TRIALS", "100")
+    monkeypatch.setenv("CANARY_MIN_DETECTABLE_DEGRADATION", "0.3")
     production = in_production(VersionFactory(status=ModelVersion.Status.APPROVED), actor=users["operator"])
     candidate = VersionFactory()
     promotion = approved_promotion(candidate, baseline=production, status=PromotionRequest.Status.APPROVED,
