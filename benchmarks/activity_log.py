@@ -12,9 +12,7 @@ No target is set by the issue; the figures are for the report.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from _machine import machine  # noqa: E402 - benchmarks/ is the script's own folder
+from _scratch import scratch_django  # noqa: E402
 
 
 def main() -> None:
@@ -30,18 +29,9 @@ def main() -> None:
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
 
-    folder = Path(tempfile.mkdtemp(prefix="usher-bench-activity-"))
-    os.environ["DATABASE_URL"] = args.database_url or f"sqlite:///{folder / 'bench.sqlite3'}"
-    os.environ["USHER_VAR_DIR"] = str(folder)
-    os.environ.pop("REDIS_URL", None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    scratch_django("activity", database_url=args.database_url or None)
     from django.db import connection
 
-    call_command("migrate", verbosity=0)
     from portal.services import activity_log_record, activity_log_verify
 
     before, _ = activity_log_verify()

@@ -18,9 +18,7 @@ Prints the figures and the machine. No target is set by the issue; the figures a
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from _machine import machine  # noqa: E402 - benchmarks/ is the script's own folder
+from _scratch import scratch_django  # noqa: E402
 
 OCCUPATIONS = ["college/grad student", "technician/engineer", "K-12 student", "other or not specified", "writer",
                "executive/managerial", "academic/educator", "programmer", "self-employed", "artist", "homemaker",
@@ -45,18 +44,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=5)
     args = parser.parse_args()
 
-    folder = Path(tempfile.mkdtemp(prefix="usher-bench-audits-"))
-    os.environ["DATABASE_URL"] = f"sqlite:///{folder / 'bench.sqlite3'}"
-    os.environ["USHER_VAR_DIR"] = str(folder)
-    os.environ.pop("REDIS_URL", None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-    import django
-
-    django.setup()
+    scratch_django("audits")
     import numpy as np
-    from django.core.management import call_command
 
-    call_command("migrate", verbosity=0)
     from audits import services
     from recommender.models import Movie, Rating, RatingEvent, Viewer
     from recommender.training.runs import training_run_create, training_run_execute_inline

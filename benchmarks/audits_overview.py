@@ -14,10 +14,8 @@ no check runs on the request path.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from _machine import machine  # noqa: E402 - benchmarks/ is the script's own folder
+from _scratch import scratch_django  # noqa: E402
 
 
 def main() -> None:
@@ -37,21 +36,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=5)
     args = parser.parse_args()
 
-    folder = Path(tempfile.mkdtemp(prefix="usher-bench-audits-overview-"))
-    os.environ["DATABASE_URL"] = f"sqlite:///{folder / 'bench.sqlite3'}"
-    os.environ["USHER_VAR_DIR"] = str(folder)
-    os.environ.pop("REDIS_URL", None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-    import django
-
-    django.setup()
+    scratch_django("audits-overview")
     import numpy as np
-    from django.core.management import call_command
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    call_command("migrate", verbosity=0)
     from audits import services
     from audits.models import AuditFinding, AuditRun
     from recommender.models import Movie, Rating, RatingEvent, Viewer

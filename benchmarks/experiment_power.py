@@ -65,17 +65,9 @@ def main() -> int:
             f"{sim.list_plan_power:.1%} | {time.perf_counter() - started:.1f} |")
     say()
     if args.write:
-        path = ROOT / "docs" / "benchmarks.md"
-        text = path.read_text()
-        section = HEADING + "\n\n" + "\n".join(OUT).strip() + "\n"
-        if HEADING in text:
-            before, rest = text.split(HEADING, 1)
-            after = rest.split("\n## ", 1)
-            text = before + section + ("\n## " + after[1] if len(after) > 1 else "")
-        else:
-            text = text.rstrip() + "\n\n" + section
-        path.write_text(text)
-        print(f"wrote {path}")
+        from _report import docs_section_write
+
+        docs_section_write(HEADING, "\n".join(OUT))
     return 0
 
 

@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -99,41 +98,11 @@ def bench_aa(replicates: int) -> None:
 
 
 def setup_database() -> tuple[str, callable]:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-    base = os.environ.get("DATABASE_URL", "")
-    tmp = tempfile.mkdtemp(prefix="usher-bench-releases-")
-    os.environ["USHER_VAR_DIR"] = tmp
-    os.environ["USHER_ARTIFACT_ROOT"] = str(Path(tmp) / "artifacts")
-    os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
-    cleanup = lambda: None  # noqa: E731
-    if base.startswith(("postgres://", "postgresql://")):
-        import psycopg2
+    from _scratch import scratch_django
 
-        bench = "usher_bench_releases"
-        admin = psycopg2.connect(base.rsplit("/", 1)[0] + "/postgres")
-        admin.autocommit = True
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {bench}")
-            cur.execute(f"CREATE DATABASE {bench}")
-        os.environ["DATABASE_URL"] = base.rsplit("/", 1)[0] + "/" + bench
-
-        def cleanup() -> None:
-            from django.db import connections
-
-            connections.close_all()
-            with admin.cursor() as cur:
-                cur.execute(f"DROP DATABASE IF EXISTS {bench}")
-        kind = "PostgreSQL"
-    else:
-        os.environ["DATABASE_URL"] = f"sqlite:///{tmp}/bench.sqlite3"
-        kind = "SQLite (temporary file)"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    return kind, cleanup
+    scratch = scratch_django("releases", pg_name="usher_bench_releases", redis=True,
+                             env={"CELERY_TASK_ALWAYS_EAGER": os.environ.get("CELERY_TASK_ALWAYS_EAGER", "1")})
+    return scratch.kind, scratch.drop
 
 
 def bench_world(args) -> None:
@@ -349,18 +318,9 @@ def _p(value) -> str:
 
 
 def write_docs() -> None:
-    path = ROOT / "docs" / "benchmarks.md"
-    heading = "## Releases and experiments"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    section = heading + "\n\n" + "\n".join(OUT).strip() + "\n"
-    if heading in text:
-        before, rest = text.split(heading, 1)
-        after = rest.split("\n## ", 1)
-        text = before + section + ("\n## " + after[1] if len(after) > 1 else "")
-    else:
-        text = text.rstrip() + "\n\n" + section
-    path.write_text(text)
-    print(f"wrote {path}")
+    from _report import docs_section_write
+
+    docs_section_write("## Releases and experiments", "\n".join(OUT))
 
 
 def main() -> int:

@@ -19,11 +19,9 @@ the default split, whose seed is the run's). Then, through the training pipeline
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,19 +32,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 def setup() -> Path:
-    work = Path(tempfile.mkdtemp(prefix="usher-bench-gate-"))
-    os.environ["DATABASE_URL"] = f"sqlite:///{work / 'bench.sqlite3'}"
-    os.environ["USHER_ARTIFACT_ROOT"] = str(work / "artifacts")
-    os.environ["USHER_VAR_DIR"] = str(work / "var")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-    os.environ["LOG_LEVEL"] = "WARNING"
-    import django
+    from _scratch import scratch_django
 
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    return work
+    return scratch_django("gate", env={"LOG_LEVEL": "WARNING"}, redis=True).folder
 
 
 def main() -> None:

@@ -41,6 +41,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _scratch import pg_admin  # noqa: E402 - benchmarks/ is the script's own folder
+
 PORT = int(os.environ.get("BENCH_PORT", "8097"))
 NICE = 0  # --nice: run gunicorn and wrk at this niceness (negative needs root)
 
@@ -80,26 +83,11 @@ def configure(workdir: Path) -> dict:
 
 
 def create_pg_database(url: str) -> None:
-    import psycopg2
-
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    conn = psycopg2.connect(admin)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("DROP DATABASE IF EXISTS usher_bench_serve WITH (FORCE)")
-        cur.execute("CREATE DATABASE usher_bench_serve")
-    conn.close()
+    pg_admin(url, "DROP DATABASE IF EXISTS usher_bench_serve WITH (FORCE)", "CREATE DATABASE usher_bench_serve")
 
 
 def drop_pg_database(url: str) -> None:
-    import psycopg2
-
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    conn = psycopg2.connect(admin)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("DROP DATABASE IF EXISTS usher_bench_serve WITH (FORCE)")
-    conn.close()
+    pg_admin(url, "DROP DATABASE IF EXISTS usher_bench_serve WITH (FORCE)")
 
 
 # --- worlds ------------------------------------------------------------------------------------------

@@ -27,6 +27,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _scratch import pg_admin  # noqa: E402 - benchmarks/ is the script's own folder
+
 DB_NAME = "usher_bench_fallback"
 
 
@@ -37,17 +40,6 @@ def configure(workdir: Path) -> str:
     os.environ.update({"USHER_VAR_DIR": str(workdir / "var"), "DATABASE_URL": url, "AXES_ENABLED": "0",
                        "DJANGO_SETTINGS_MODULE": "portal.settings"})
     return url
-
-
-def pg_admin(url: str, *statements: str) -> None:
-    import psycopg2
-
-    conn = psycopg2.connect(url.rsplit("/", 1)[0] + "/postgres")
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        for statement in statements:
-            cur.execute(statement)
-    conn.close()
 
 
 def fill(n_ratings: int, seed: int = 1) -> tuple[int, int]:

@@ -23,10 +23,8 @@ the full pipeline (80/20 split, top-20 ranking metrics, artifact export, latency
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -43,33 +41,11 @@ DEFAULT_ALGORITHMS = ["svd", "knnbaseline", "baselineonly", "nmf", "slopeone", "
 
 
 def setup(keep: bool) -> Path:
-    """Point Django at a throwaway database and artifact root, then migrate."""
-    work = Path(tempfile.mkdtemp(prefix="usher-bench-train-"))
-    url = os.environ.get("DATABASE_URL", "")
-    if url.startswith("postgres"):
-        base, _, name = url.rpartition("/")
-        os.environ["DATABASE_URL"] = f"{base}/{name or 'usher'}_bench_train"
-        import psycopg2
+    """Point Django at a throwaway database (SQLite, or ``usher_bench_train`` on a PostgreSQL
+    ``DATABASE_URL``'s server) and artifact root, then migrate."""
+    from _scratch import scratch_django
 
-        admin = psycopg2.connect(f"{base}/postgres")
-        admin.autocommit = True
-        with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name or "usher"}_bench_train"')
-            cursor.execute(f'CREATE DATABASE "{name or "usher"}_bench_train"')
-        admin.close()
-    else:
-        os.environ["DATABASE_URL"] = f"sqlite:///{work / 'bench.sqlite3'}"
-    os.environ["USHER_ARTIFACT_ROOT"] = str(work / "artifacts")
-    os.environ["USHER_VAR_DIR"] = str(work / "var")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-    os.environ["LOG_LEVEL"] = "WARNING"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    return work
+    return scratch_django("train", pg_name="usher_bench_train", env={"LOG_LEVEL": "WARNING"}, redis=True).folder
 
 
 def import_folder(folder: Path) -> dict:
