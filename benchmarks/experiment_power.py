@@ -39,7 +39,7 @@ def main() -> int:
     parser.add_argument("--pilot-viewers", type=int, default=2000)
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
-    from recommender.releases import stats
+    from releases import stats
 
     say(f"Machine: {machine()}. Run: `python benchmarks/experiment_power.py --replicates {args.replicates}`.")
     say()

@@ -49,7 +49,7 @@ def say(line: str = "") -> None:
 
 
 def bench_aa(replicates: int) -> None:
-    from recommender.releases import stats
+    from releases import stats
 
     say("### A/A experiments with hourly peeking (statistics only)")
     say()
@@ -109,8 +109,8 @@ def bench_world(args) -> None:
     from django.conf import settings
 
     from portal.models import ActivityLogEntry
-    from recommender.releases import integrations, services
-    from recommender.releases.simulation import (
+    from releases import integrations, services
+    from releases.tests.simulation import (
         BEHAVIOUR,
         SVD_PARAMS,
         WORLD,
@@ -136,7 +136,7 @@ def bench_world(args) -> None:
     t_train = time.perf_counter() - started
     sim.bootstrap_production(popularity)
     say(f"World: {args.viewers} viewers × {args.movies} movies, seed {args.seed}, {args.visits:g} visits per viewer "
-        f"per day, world knobs {WORLD}, behaviour {BEHAVIOUR} (recommender/releases/simulation.py explains why); "
+        f"per day, world knobs {WORLD}, behaviour {BEHAVIOUR} (releases/simulation.py explains why); "
         f"{args.history_days:g} simulated days of history ({t_hist:.0f} s to simulate and ingest); popularity and SVD "
         f"{SVD_PARAMS} trained in {t_train:.0f} s (offline NDCG@20 {popularity.metrics.get('ndcg_at_20', 0):.3f} vs "
         f"{svd.metrics.get('ndcg_at_20', 0):.3f}). Online quality = a served list is followed by a watch of one of its "
@@ -151,7 +151,7 @@ def bench_world(args) -> None:
     started = time.perf_counter()
     # An arm serves viewers, so SVD needs an approved promotion (the one door to live traffic); its
     # gate and review are not what this benchmark measures, so the records are made as the tests do.
-    from recommender.releases.tests.factories import approved_promotion
+    from releases.tests.factories import approved_promotion
 
     approved_promotion(svd)
     ab = scenario_ab_test(sim, control=popularity, treatment=svd, hours=args.ab_hours, stop_when_significant=True)
@@ -256,8 +256,8 @@ def bench_world(args) -> None:
 
 
 def _shadow(sim, candidate, users) -> str:
-    from recommender.releases import services
-    from recommender.releases.shadow_observer import recorder
+    from releases import services
+    from releases.shadow_observer import recorder
 
     services.shadow_start(version=candidate, actor=users["operator"], reason="benchmark")
     sim.refresh()

@@ -61,13 +61,13 @@ def run(args) -> None:
     from recommender.bootstrap import _world
     from recommender.models import ModelVersion
     from recommender.registry.services import model_alias_move
-    from recommender.releases.conf import release_setting
-    from recommender.releases.services import gate
     from recommender.simulator import SimulationConfig
     from recommender.simulator.services import simulator_backfill
     from recommender.training.comparison import split_words
     from recommender.training.runs import training_run_create, training_run_execute
     from recommender.training.snapshots import snapshot_create
+    from releases.conf import release_setting
+    from releases.services import gate
 
     logging.disable(logging.WARNING)
     print(machine())

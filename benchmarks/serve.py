@@ -404,7 +404,7 @@ def bench_world(name: str, args, env: dict, workdir: Path) -> dict:
     version = register_version(relative=relative, sha=sha, size=size, label=name)
     # Production takes only a version with an approved promotion (the one door to live traffic); the
     # benchmark measures serving, so its records are made as the tests do.
-    from recommender.releases.tests.factories import approved_promotion
+    from releases.tests.factories import approved_promotion
 
     approved_promotion(version)
     deployment_update(actor=None, system="benchmark", reason=f"benchmark world {name}", production=version)

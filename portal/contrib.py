@@ -15,7 +15,7 @@ from importlib import import_module
 from importlib.util import find_spec
 from types import ModuleType
 
-DOMAIN_APPS = ("recommender", "monitoring", "audits")
+DOMAIN_APPS = ("recommender", "monitoring", "audits", "releases")
 
 
 def app_modules(name: str) -> Iterator[ModuleType]:

@@ -88,8 +88,11 @@ TARGET_PAGES: dict[str, str] = {
     "audits.auditrun": "audits:run", "audits.auditfinding": "audits:finding",
     "recommender.modelversion": "recommender:registry_version", "recommender.trainingrun": "recommender:training_run",
     "recommender.datasetsnapshot": "recommender:training_snapshot",
-    "recommender.promotionrequest": "recommender:release_promotion", "recommender.rollout": "recommender:release_rollout",
-    "recommender.experiment": "recommender:release_experiment",
+    "releases.promotionrequest": "releases:promotion", "releases.rollout": "releases:rollout",
+    "releases.experiment": "releases:experiment",
+    # activity-log entries from before releases had its own app (the hash chain keeps their names)
+    "recommender.promotionrequest": "releases:promotion", "recommender.rollout": "releases:rollout",
+    "recommender.experiment": "releases:experiment",
     "monitoring.incident": "monitoring:incident", "monitoring.driftreport": "monitoring:drift_report",
     "monitoring.dataqualityreport": "monitoring:data_quality_report",
 }

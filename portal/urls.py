@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("recommender.api.urls")),
     path("", include("monitoring.api.urls")),
     path("", include("audits.api.urls")),
+    path("", include("releases.api.urls")),
 ]
 
 urlpatterns = [
@@ -23,6 +24,7 @@ urlpatterns = [
     path("portal/", include("recommender.urls")),
     path("portal/", include("monitoring.urls")),
     path("portal/", include("audits.urls")),
+    path("portal/", include("releases.urls")),
     path("portal/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

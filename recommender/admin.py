@@ -3,6 +3,5 @@
 from recommender.catalog import admin as catalog_admin  # noqa: F401
 from recommender.ingest import admin as ingest_admin  # noqa: F401
 from recommender.registry import admin as registry_admin  # noqa: F401
-from recommender.releases import admin as releases_admin  # noqa: F401
 from recommender.serving import admin as serving_admin  # noqa: F401
 from recommender.training import admin as training_admin  # noqa: F401

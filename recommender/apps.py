@@ -1,4 +1,4 @@
-"""Catalog, event ingestion, simulator, training, registry, serving, experiments and releases."""
+"""Catalog, event ingestion, simulator, training, registry and serving."""
 
 from django.apps import AppConfig
 
@@ -6,9 +6,3 @@ from django.apps import AppConfig
 class RecommenderConfig(AppConfig):
     name = "recommender"
     default_auto_field = "django.db.models.BigAutoField"
-
-    def ready(self) -> None:
-        # Releases register the promotion review kind (gate → review → canary) and record shadow comparisons.
-        from recommender.releases.setup import releases_ready
-
-        releases_ready()

@@ -5,30 +5,6 @@ from __future__ import annotations
 from django.urls import reverse_lazy
 
 
-def _releases_section() -> dict:
-    return {
-        "title": "Releases and experiments",
-        "separator": True,
-        "collapsible": True,
-        "items": [
-            {"title": "Releases", "icon": "rocket_launch", "link": reverse_lazy("recommender:releases"),
-             "badge": "recommender.navigation.releases_badge"},
-            {"title": "Experiments", "icon": "science", "link": reverse_lazy("recommender:release_experiments")},
-            {"title": "Shadow", "icon": "contrast", "link": reverse_lazy("recommender:release_shadow")},
-        ],
-    }
-
-
-def releases_badge(request) -> str:
-    """An active canary's share, shown beside the Releases link."""
-    from recommender.releases.selectors import rollout_active
-
-    if not request.user.is_authenticated:
-        return ""
-    active = rollout_active()
-    return f"{active.applied_percent}%" if active else ""
-
-
 def _training_section() -> dict:
     return {
         "title": "Models",
@@ -96,4 +72,4 @@ def quarantine_badge(request) -> str:
 
 
 def sections(request) -> list[dict]:
-    return [_data_section(), _training_section(), _serving_section(), _releases_section()]
+    return [_data_section(), _training_section(), _serving_section()]

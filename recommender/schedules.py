@@ -9,9 +9,4 @@ TASKS = [
     SchedulableTask("recommender.retrain", "Scheduled retraining", min_interval_seconds=3600),
     SchedulableTask("recommender.training_repair", "Repair stuck or unsent training runs"),
     SchedulableTask("recommender.ingest.ledger_prune", "Prune the ingest ledger", min_interval_seconds=3600),
-    SchedulableTask("recommender.releases.rollouts_tick", "Step checks of running canary rollouts"),
-    SchedulableTask("recommender.releases.repair", "Releases repair"),
-    SchedulableTask("recommender.releases.experiments_analyze", "Analyse running A/B experiments",
-                    min_interval_seconds=300),
-    SchedulableTask("recommender.releases.shadow_report", "Shadow agreement report", min_interval_seconds=300),
 ]

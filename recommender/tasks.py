@@ -2,5 +2,4 @@
 ``app.autodiscover_tasks()`` (which looks for ``recommender.tasks``) registers them."""
 
 from recommender.ingest import tasks as ingest_tasks  # noqa: F401
-from recommender.releases import tasks as releases_tasks  # noqa: F401
 from recommender.training import tasks as training_tasks  # noqa: F401

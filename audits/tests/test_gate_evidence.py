@@ -29,9 +29,10 @@ from conftest import make_user
 from portal.models import ActivityLogEntry, ReviewRequest
 from portal.selectors import review_request_inbox
 from portal.services import review_request_decide
-from recommender.models import ModelVersion, ReleaseGateCheck
-from recommender.releases.services import gate
-from recommender.releases.tests.factories import artifact_folder, version_with_artifact
+from recommender.models import ModelVersion
+from releases.models import ReleaseGateCheck
+from releases.services import gate
+from releases.tests.factories import artifact_folder, version_with_artifact
 
 Outcome = ReleaseGateCheck.Outcome
 LOOSE_BAND = {"FAIRNESS_BAND": [0.01, 100], "FAIRNESS_ALPHA": None}

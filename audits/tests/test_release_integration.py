@@ -1,4 +1,4 @@
-"""The release gate (recommender.releases.integrations) drives the audits through their services."""
+"""The release gate (releases.integrations) drives the audits through their services."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_the_gate_runs_and_reads_security_and_fairness_audits():
-    from recommender.releases import integrations
+    from releases import integrations
 
     version = VersionFactory()  # no artifact on disk
     assert integrations.audit_verdicts(version=version)["fairness"]["run"] is None

@@ -171,7 +171,7 @@ def test_a_scraping_client_is_named(settings, tmp_path):
         world = _neutral_world(seed=4, viewers=400)
         _backfill(world, [], end - dt.timedelta(hours=1))
         version = _train()
-        from recommender.releases.tests.factories import approved_promotion
+        from releases.tests.factories import approved_promotion
 
         approved_promotion(version)  # its promotion is not the test; the door to live traffic asks for one
         deployment_update(actor=None, system="test", reason="test: production", production=version)

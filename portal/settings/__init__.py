@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "recommender",
     "monitoring",
     "audits",
+    "releases",
 ]
 
 MIDDLEWARE = [
@@ -460,8 +461,8 @@ RECOMMENDER["SERVING"] = {
     "AUTOSTART": env.bool("SERVING_AUTOSTART", default=True),
 }
 
-# Releases and experiments (recommender/releases, docs/releases.md); every other knob of theirs has a
-# default in recommender/releases/conf.py and can be set here too.
+# Releases and experiments (releases/, docs/releases.md); every other knob of theirs has a
+# default in releases/conf.py and can be set here too.
 RECOMMENDER["RELEASES"] = {
     # Per-metric tolerance of the release gate against production, as JSON:
     # {"ndcg_at_20": {"better": "higher", "tolerance": 0.01, "required": false}, ...}

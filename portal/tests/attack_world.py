@@ -48,16 +48,15 @@ def build_world(users: dict) -> dict:
     from portal.models import ReviewRequest
     from recommender.models import (
         DatasetSnapshot,
-        Experiment,
         IngestSource,
         ModelAlias,
         Movie,
-        PromotionRequest,
         RegisteredModel,
         TrainingRun,
         Viewer,
     )
     from recommender.serving.services import deployment_get_or_create
+    from releases.models import Experiment, PromotionRequest
 
     now = timezone.now()
     scientist = users["data_scientist"]
@@ -95,7 +94,7 @@ def build_world(users: dict) -> dict:
     world["deployment"] = deployment_get_or_create()
 
     world["review"] = ReviewRequest.objects.create(
-        id=ATTACK_ID, kind="model_promotion", title="Promote the attack candidate", target_type="recommender.promotionrequest",
+        id=ATTACK_ID, kind="model_promotion", title="Promote the attack candidate", target_type="releases.promotionrequest",
         target_id=str(ATTACK_ID), requester=scientist, requester_label=scientist.username, assigned_role="reviewer",
     )
     world["promotion"] = PromotionRequest.objects.create(

@@ -321,14 +321,14 @@ PAGE_FORMS = {
     "recommender.training.pages.RegistryView": {"alias": "shadow"},
     "recommender.serving.pages.DeploymentsView": {"production": "keep", "canary": "keep", "shadow": str(ATTACK_ID),
                                                   "canary_percent": "", "shadow_enabled": "on"},
-    "recommender.releases.pages.ReleasesView": {"version": str(ATTACK_ID + 2)},
-    "recommender.releases.pages.ExperimentsView": {
+    "releases.pages.ReleasesView": {"version": str(ATTACK_ID + 2)},
+    "releases.pages.ExperimentsView": {
         "name": "attack-aa", "arm0_name": "control", "arm0_version": str(ATTACK_ID + 1), "arm0_allocation": "50",
         "control": "0", "arm1_name": "same", "arm1_version": str(ATTACK_ID + 1), "arm1_allocation": "50"},
 }
 # Pages whose every action needs more than the world holds, and why (the control skips them).
 CONTROL_INERT = {
-    "recommender.releases.pages.RolloutView": "its actions act on a running canary; the world has none",
+    "releases.pages.RolloutView": "its actions act on a running canary; the world has none",
 }
 
 

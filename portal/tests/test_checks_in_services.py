@@ -21,7 +21,7 @@ from portal.models import ActivityLogEntry
 
 def _cleared(version):
     """``version`` with the approved promotion the one door to live traffic asks for."""
-    from recommender.releases.tests.factories import approved_promotion
+    from releases.tests.factories import approved_promotion
 
     approved_promotion(version)
     return version
@@ -124,15 +124,15 @@ def _deployment_rollback(users):
 
 
 def _production_rollback(users):
-    from recommender.releases.services import production_rollback
+    from releases.services import production_rollback
 
     _production(users)
     return Case("release.operate", lambda u: production_rollback(actor=u, reason="complaints"), _alias_state)
 
 
 def _shadow_start(users):
-    from recommender.releases.services import shadow_start
     from recommender.tests.factories_training import VersionFactory
+    from releases.services import shadow_start
 
     candidate = VersionFactory()
     return Case("release.operate", lambda u: shadow_start(version=candidate, actor=u, reason="mirror it"), _alias_state)
@@ -140,8 +140,8 @@ def _shadow_start(users):
 
 def _experiment(users, *, start: bool = False):
     from recommender.registry.services import model_alias_move
-    from recommender.releases import services
     from recommender.tests.factories_training import VersionFactory
+    from releases import services
 
     production = _cleared(VersionFactory())
     model_alias_move(alias="production", version=production, actor=users["operator"], reason="first")
@@ -155,9 +155,9 @@ def _experiment(users, *, start: bool = False):
 
 
 def _experiment_create(users):
-    from recommender.models import Experiment
-    from recommender.releases.services import experiment_create
     from recommender.tests.factories_training import VersionFactory
+    from releases.models import Experiment
+    from releases.services import experiment_create
 
     a, b = VersionFactory(), VersionFactory()
     arms = [{"name": "control", "version": a.pk, "allocation": 50, "is_control": True},
@@ -167,8 +167,8 @@ def _experiment_create(users):
 
 
 def _experiment_analyze(users):
-    from recommender.models import ExperimentSnapshot
-    from recommender.releases.services import experiment_analyze
+    from releases.models import ExperimentSnapshot
+    from releases.services import experiment_analyze
 
     experiment = _experiment(users, start=True)
     return Case("experiment.manage", lambda u: experiment_analyze(experiment=experiment, actor=u, system=None),
@@ -176,8 +176,8 @@ def _experiment_analyze(users):
 
 
 def _experiment_stop(users):
-    from recommender.models import Experiment
-    from recommender.releases.services import experiment_stop
+    from releases.models import Experiment
+    from releases.services import experiment_stop
 
     experiment = _experiment(users, start=True)
     return Case("experiment.manage", lambda u: experiment_stop(experiment=experiment, actor=u, reason="enough"),
@@ -185,9 +185,9 @@ def _experiment_stop(users):
 
 
 def _promotion_request(users):
-    from recommender.models import PromotionRequest
-    from recommender.releases.services import promotion_request_create
     from recommender.tests.factories_training import VersionFactory
+    from releases.models import PromotionRequest
+    from releases.services import promotion_request_create
 
     version = VersionFactory()
     return Case("promotion.request", lambda u: promotion_request_create(version=version, actor=u, reason="better"),

@@ -70,10 +70,11 @@ CHARTS_SETTLED_JS = """() => [...document.querySelectorAll('canvas')].every(c =>
 def _world(users) -> dict[str, int]:
     from monitoring.models import DriftReport, DriftResult
     from portal.tests.attack_world import build_world
-    from recommender.models import ModelVersion, Rollout
+    from recommender.models import ModelVersion
     from recommender.tests.factories_training import synthetic_ratings
     from recommender.training.runs import training_run_create, training_run_execute_inline
     from recommender.training.snapshots import snapshot_create
+    from releases.models import Rollout
 
     world = build_world(users)
     # A real training run: its metrics, timings and memory are what the run and version pages show.

@@ -69,8 +69,8 @@ def test_training_pages_leak_no_template_comment(users, web_client_for):
 
 @pytest.fixture
 def failed_promotion(users):
-    from recommender.models import PromotionRequest
-    from recommender.releases.tests.factories import version_with_artifact
+    from releases.models import PromotionRequest
+    from releases.tests.factories import version_with_artifact
 
     version = version_with_artifact()
     return PromotionRequest.objects.create(version=version, reason="try it", requested_by=users["data_scientist"],
@@ -87,7 +87,7 @@ def failed_promotion(users):
 ])
 def test_promotion_page_shows_only_the_actions_the_role_may_take(users, web_client_for, failed_promotion, role,
                                                                  rerun, cancel):
-    html = web_client_for(role).get(reverse("recommender:release_promotion", args=[failed_promotion.pk])).content.decode()
+    html = web_client_for(role).get(reverse("releases:promotion", args=[failed_promotion.pk])).content.decode()
     assert ('value="rerun_gate"' in html) is rerun
     assert ('value="cancel"' in html) is cancel
     assert ('data-testid="read-only-note"' in html) is not cancel
@@ -96,10 +96,10 @@ def test_promotion_page_shows_only_the_actions_the_role_may_take(users, web_clie
 
 def test_promotion_actions_hidden_from_the_viewer_are_the_ones_it_is_refused(users, web_client_for,
                                                                             failed_promotion):
-    from recommender.models import PromotionRequest
+    from releases.models import PromotionRequest
 
     client = web_client_for("viewer")
-    url = reverse("recommender:release_promotion", args=[failed_promotion.pk])
+    url = reverse("releases:promotion", args=[failed_promotion.pk])
     for action in ("rerun_gate", "cancel"):
         client.post(url, {"action": action, "reason": "because"})
     assert PromotionRequest.objects.get(pk=failed_promotion.pk).status == "gate_failed"
@@ -112,7 +112,7 @@ def test_promotion_withdraw_hidden_from_another_data_scientist(users, failed_pro
 
     client = Client()
     client.force_login(make_user("data_scientist", username="other_ds"))
-    html = client.get(reverse("recommender:release_promotion", args=[failed_promotion.pk])).content.decode()
+    html = client.get(reverse("releases:promotion", args=[failed_promotion.pk])).content.decode()
     assert 'value="rerun_gate"' in html
     assert 'value="cancel"' not in html  # promotion_cancel: the requester or release.operate
 
@@ -177,14 +177,14 @@ def test_dashboard_labels_an_exploratory_latest_audit(users, web_client_for):
 
 @pytest.mark.parametrize("role", ROLE_NAMES)
 def test_releases_page_tells_read_only_roles_who_acts(users, web_client_for, role):
-    html = web_client_for(role).get(reverse("recommender:releases")).content.decode()
+    html = web_client_for(role).get(reverse("releases:overview")).content.decode()
     acts = role in ("data_scientist", "operator", "admin")
     assert ('data-testid="read-only-note"' in html) is not acts
 
 
 @pytest.mark.parametrize("role", ROLE_NAMES)
 def test_version_page_offers_a_promotion_only_to_requesters_and_not_for_production(users, web_client_for, role):
-    from recommender.releases.tests.factories import in_production, version_with_artifact
+    from releases.tests.factories import in_production, version_with_artifact
 
     candidate = version_with_artifact()
     live = in_production(version_with_artifact(seed=1))

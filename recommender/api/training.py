@@ -12,7 +12,6 @@ from rest_framework.views import APIView
 from portal.api.params import QueryParams, id_param, ids_param, text_param
 from portal.errors import ValidationError
 from portal.permissions import Can
-from recommender.api.releases import PromotionSerializer
 from recommender.models import DatasetSnapshot, ModelAlias, ModelVersion, RegisteredModel, TrainingRun
 from recommender.registry import selectors as registry_selectors
 from recommender.registry import services as registry_services
@@ -352,29 +351,6 @@ class VersionArchiveApi(APIView):
         registry_services.model_version_set_status(version=version, status=ModelVersion.Status.ARCHIVED,
                                                    actor=request.user, reason=data.validated_data["reason"])
         return Response(VersionSerializer(registry_selectors.model_version_get(version_id=version.pk)).data)
-
-
-class VersionRequestPromotionApi(APIView):
-    """Ask for a version's promotion: files the releases' promotion request (release gate → four-eyes
-    review → canary), the same as ``POST /api/v1/releases/promotions/new``, whose answer it returns."""
-
-    permission_classes = [Can("promotion.request")]
-
-    class VersionRequestPromotionInputSerializer(serializers.Serializer):
-        reason = serializers.CharField(max_length=2000)
-
-    @extend_schema(request=VersionRequestPromotionInputSerializer, responses={201: PromotionSerializer})
-    def post(self, request, version_id: int) -> Response:
-        from django.urls import reverse
-
-        from recommender.releases.services import promotion_request_create
-
-        data = self.VersionRequestPromotionInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        version = get_object_or_404(ModelVersion, pk=version_id)
-        promotion = promotion_request_create(version=version, actor=request.user, reason=data.validated_data["reason"])
-        return Response(PromotionSerializer(promotion).data, status=status.HTTP_201_CREATED,
-                        headers={"Location": reverse("api-promotion-detail", args=[promotion.pk])})
 
 
 class AliasListApi(generics.ListAPIView):

@@ -4,53 +4,6 @@ from django.urls import path
 
 urlpatterns: list = []
 
-# --- releases and experiments (recommender/api/releases.py) ---
-from recommender.api import releases as releases_api  # noqa: E402
-
-urlpatterns += [
-    path("releases/promotions", releases_api.PromotionListApi.as_view(), name="api-promotion-list"),
-    path("releases/promotions/new", releases_api.PromotionCreateApi.as_view(), name="api-promotion-create"),
-    path("releases/promotions/<int:promotion_id>", releases_api.PromotionDetailApi.as_view(),
-         name="api-promotion-detail"),
-    path("releases/promotions/<int:promotion_id>/decide", releases_api.PromotionDecideApi.as_view(),
-         name="api-promotion-decide"),
-    path("releases/promotions/<int:promotion_id>/cancel", releases_api.PromotionCancelApi.as_view(),
-         name="api-promotion-cancel"),
-    path("releases/promotions/<int:promotion_id>/rerun-gate", releases_api.PromotionGateRerunApi.as_view(),
-         name="api-promotion-rerun-gate"),
-    path("releases/rollouts", releases_api.RolloutListApi.as_view(), name="api-rollout-list"),
-    path("releases/rollouts/<int:rollout_id>", releases_api.RolloutDetailApi.as_view(), name="api-rollout-detail"),
-    path("releases/rollouts/<int:rollout_id>/pause", releases_api.RolloutPauseApi.as_view(), name="api-rollout-pause"),
-    path("releases/rollouts/<int:rollout_id>/resume", releases_api.RolloutResumeApi.as_view(),
-         name="api-rollout-resume"),
-    path("releases/rollouts/<int:rollout_id>/advance", releases_api.RolloutAdvanceApi.as_view(),
-         name="api-rollout-advance"),
-    path("releases/rollouts/<int:rollout_id>/rollback", releases_api.RolloutRollbackApi.as_view(),
-         name="api-rollout-rollback"),
-    path("releases/production/rollback", releases_api.ProductionRollbackApi.as_view(),
-         name="api-production-rollback"),
-    path("releases/experiments", releases_api.ExperimentListApi.as_view(), name="api-experiment-list"),
-    path("releases/experiments/new", releases_api.ExperimentCreateApi.as_view(), name="api-experiment-create"),
-    path("releases/experiments/<int:experiment_id>", releases_api.ExperimentDetailApi.as_view(),
-         name="api-experiment-detail"),
-    path("releases/experiments/<int:experiment_id>/start", releases_api.ExperimentStartApi.as_view(),
-         name="api-experiment-start"),
-    path("releases/experiments/<int:experiment_id>/stop", releases_api.ExperimentStopApi.as_view(),
-         name="api-experiment-stop"),
-    path("releases/experiments/<int:experiment_id>/analyze", releases_api.ExperimentAnalyzeApi.as_view(),
-         name="api-experiment-analyze"),
-    path("releases/experiments/<int:experiment_id>/results", releases_api.ExperimentResultsApi.as_view(),
-         name="api-experiment-results"),
-    path("releases/sample-size", releases_api.SampleSizeApi.as_view(), name="api-sample-size"),
-    path("releases/shadow/start", releases_api.ShadowStartApi.as_view(), name="api-shadow-start"),
-    path("releases/shadow/stop", releases_api.ShadowStopApi.as_view(), name="api-shadow-stop"),
-    path("releases/shadow/reports", releases_api.ShadowReportListApi.as_view(), name="api-shadow-report-list"),
-    path("releases/shadow/reports/new", releases_api.ShadowReportCreateApi.as_view(),
-         name="api-shadow-report-create"),
-    path("releases/shadow/comparisons", releases_api.ShadowComparisonListApi.as_view(),
-         name="api-shadow-comparison-list"),
-]
-
 # --- event intake (recommender/api/ingest.py) ---
 from recommender.api import ingest as ingest_api  # noqa: E402
 
@@ -85,8 +38,6 @@ urlpatterns += [
          name="api-version-verify"),
     path("model-versions/<int:version_id>/archive", training_api.VersionArchiveApi.as_view(),
          name="api-version-archive"),
-    path("model-versions/<int:version_id>/request-promotion", training_api.VersionRequestPromotionApi.as_view(),
-         name="api-version-request-promotion"),
     path("aliases", training_api.AliasListApi.as_view(), name="api-alias-list"),
     path("aliases/<str:alias>", training_api.AliasMoveApi.as_view(), name="api-alias-move"),
 ]

@@ -17,17 +17,6 @@ from recommender.models.registry import (  # noqa: F401
     RegisteredModel,
     TrainingRun,
 )
-from recommender.models.releases import (  # noqa: F401
-    Experiment,
-    ExperimentSnapshot,
-    ExperimentVariant,
-    PromotionRequest,
-    ReleaseGateCheck,
-    Rollout,
-    RolloutStep,
-    ShadowComparison,
-    ShadowReport,
-)
 from recommender.models.serving import (  # noqa: F401
     Deployment,
     DeploymentChange,

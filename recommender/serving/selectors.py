@@ -8,6 +8,8 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import Count, Q, QuerySet
@@ -211,56 +213,40 @@ def prediction_log_summary(*, since: datetime | None = None) -> dict:
 
 # --- one door to live traffic: which versions may serve viewers ---------------------------------------
 
-# A promotion in one of these states has passed the release gate and been approved in review.
-LIVE_PROMOTION_STATUSES = ("approved", "rolling_out", "released")
+# Who may clear a version for viewers is the business of the app above serving that owns promotions
+# (releases: gate → four-eyes review); it registers its policy at start-up. With none registered
+# nothing is cleared: serving fails closed.
 BOOTSTRAP_LABEL = "system:bootstrap"
+
+
+@dataclass(frozen=True)
+class ClearancePolicy:
+    clearance: Callable[[ModelVersion], dict]  # {"cleared", "basis", "promotion", "missing"}
+    start_links: Callable[[ModelVersion], dict]  # where to start or follow the promotion that would clear it
+
+
+_clearance_policy: ClearancePolicy | None = None
+
+
+def clearance_policy_register(policy: ClearancePolicy | None) -> None:
+    """Install the policy that decides which versions may serve viewers (None removes it)."""
+    global _clearance_policy
+    _clearance_policy = policy
 
 
 def promotion_start_links(*, version: ModelVersion) -> dict:
     """Where to start (or follow) the promotion that would let ``version`` serve viewers."""
-    from django.urls import reverse
-
-    from recommender.models import PromotionRequest
-
-    open_one = (PromotionRequest.objects.filter(version=version, status__in=PromotionRequest.OPEN)
-                .order_by("-created_at").first())
-    links = {"page": f"{reverse('recommender:releases')}?version={version.pk}#request-promotion",
-             "api": "POST " + reverse("api-promotion-create")}
-    if open_one is not None:
-        links["open_promotion"] = {"id": open_one.pk, "status": open_one.status,
-                                   "page": reverse("recommender:release_promotion", args=[open_one.pk]),
-                                   "api": reverse("api-promotion-detail", args=[open_one.pk])}
-    return links
+    return _clearance_policy.start_links(version) if _clearance_policy is not None else {}
 
 
 def live_traffic_clearance(*, version: ModelVersion) -> dict:
-    """May ``version`` serve viewers? Only through a promotion request whose release gate passed
-    and whose review was approved by a reviewer who is not its requester (``basis`` names it).
-
-    Returns ``{"cleared", "basis", "promotion", "missing"}``; ``missing`` says in words what is
-    not there yet. The bootstrap exception is the caller's to apply (see ``version_bootstrapped``).
-    """
-    from recommender.models import PromotionRequest
-
-    promotions = (PromotionRequest.objects.filter(version=version, gate_passed=True,
-                                                  status__in=LIVE_PROMOTION_STATUSES, review__status="approved")
-                  .select_related("review").order_by("-decided_at", "-pk"))
-    for promotion in promotions:
-        review = promotion.review
-        reviewer = review.decided_by_id
-        requesters = {promotion.requested_by_id, review.requester_id} - {None}
-        if reviewer is not None and reviewer == promotion.decided_by_id and reviewer not in requesters:
-            return {"cleared": True, "basis": f"promotion #{promotion.pk}", "promotion": promotion.pk, "missing": None}
-    latest = PromotionRequest.objects.filter(version=version).order_by("-created_at").first()
-    if latest is None:
-        missing = f"{version} has no promotion request"
-    elif latest.status in ("gate_pending", "gate_running"):
-        missing = f"promotion #{latest.pk} of {version} is still in the release gate"
-    elif latest.status == "awaiting_review":
-        missing = f"promotion #{latest.pk} of {version} awaits a reviewer's decision"
-    else:
-        missing = f"{version} has no promotion that passed the release gate and was approved (latest: #{latest.pk}, {latest.status})"
-    return {"cleared": False, "basis": None, "promotion": latest.pk if latest else None, "missing": missing}
+    """May ``version`` serve viewers? As the registered policy says; returns ``{"cleared", "basis",
+    "promotion", "missing"}`` (``missing`` says in words what is not there yet). The bootstrap exception
+    is the caller's to apply (see ``version_bootstrapped``)."""
+    if _clearance_policy is None:
+        return {"cleared": False, "basis": None, "promotion": None,
+                "missing": "no release process is installed to clear versions for live traffic"}
+    return _clearance_policy.clearance(version)
 
 
 def _production_moves(version: ModelVersion):

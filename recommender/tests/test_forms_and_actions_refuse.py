@@ -13,13 +13,14 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 
 from portal.models import ActivityLogEntry
-from recommender.models import DatasetSnapshot, ExperimentSnapshot, ModelVersion, TrainingRun
+from recommender.models import DatasetSnapshot, ModelVersion, TrainingRun
 from recommender.tests.factories_training import RunFactory, VersionFactory, synthetic_ratings
+from releases.models import ExperimentSnapshot
 
 
 def _cleared(version):
     """``version`` with the approved promotion the one door to live traffic asks for."""
-    from recommender.releases.tests.factories import approved_promotion
+    from releases.tests.factories import approved_promotion
 
     approved_promotion(version)
     return version
@@ -130,7 +131,7 @@ def test_a_viewer_cannot_cancel_another_users_run(users):
 
 def test_a_viewer_cannot_run_an_experiment_analysis_from_its_page(users):
     from recommender.registry.services import model_alias_move
-    from recommender.releases import services
+    from releases import services
 
     model_alias_move(alias="production", version=_cleared(VersionFactory()), actor=users["operator"],
                      reason="first")
@@ -139,7 +140,7 @@ def test_a_viewer_cannot_run_an_experiment_analysis_from_its_page(users):
         arms=[{"name": "control", "version": _cleared(VersionFactory()).pk, "allocation": 50, "is_control": True},
               {"name": "b", "version": _cleared(VersionFactory()).pk, "allocation": 50}])
     experiment = services.experiment_start(experiment=experiment, actor=users["operator"])
-    url = reverse("recommender:release_experiment", args=[experiment.pk])
+    url = reverse("releases:experiment", args=[experiment.pk])
     viewer = browser(users["viewer"])
     assert 'value="analyze"' not in viewer.get(url).content.decode()
 

@@ -7,15 +7,23 @@ from __future__ import annotations
 import importlib
 
 import pytest
-from django.apps import apps
+from django.db import connection
+from django.db.migrations.loader import MigrationLoader
 
 from portal.models import ReviewRequest
-from recommender.models import ModelAlias, PromotionRequest
-from recommender.releases.services.repair import releases_repair
+from recommender.models import ModelAlias
 from recommender.tests.factories_training import VersionFactory
+from releases.models import PromotionRequest
+from releases.services.repair import releases_repair
 
 pytestmark = pytest.mark.django_db
 migration = importlib.import_module("recommender.migrations.0012_model_promotion_reviews_to_promotion_requests")
+
+
+def _historical_apps():
+    """The models as that migration saw them (releases' models were still the recommender's)."""
+    loader = MigrationLoader(connection)
+    return loader.project_state(("recommender", "0012_model_promotion_reviews_to_promotion_requests")).apps
 
 
 def _old_review(version, *, requester=None, status="pending") -> ReviewRequest:
@@ -38,7 +46,7 @@ def test_pending_old_reviews_become_promotion_requests_or_are_closed_with_a_reas
     closed = [_old_review(archived), _old_review(production), _old_review(superseded)]
     decided = _old_review(VersionFactory(), status="approved")
 
-    migration.move_pending_registry_reviews(apps, None)
+    migration.move_pending_registry_reviews(_historical_apps(), None)
 
     promotion = PromotionRequest.objects.get(version=movable)
     assert promotion.status == "gate_pending" and promotion.requested_by == users["data_scientist"]
@@ -79,6 +87,6 @@ def test_pending_old_reviews_become_promotion_requests_or_are_closed_with_a_reas
 def test_running_it_again_changes_nothing(users):
     version = VersionFactory()
     _old_review(version, requester=users["data_scientist"])
-    migration.move_pending_registry_reviews(apps, None)
-    migration.move_pending_registry_reviews(apps, None)
+    migration.move_pending_registry_reviews(_historical_apps(), None)
+    migration.move_pending_registry_reviews(_historical_apps(), None)
     assert PromotionRequest.objects.filter(version=version).count() == 1

@@ -9,8 +9,8 @@ from portal.errors import Conflict, ValidationError
 from portal.models import ActivityLogEntry
 from recommender.models import ModelAlias, ModelVersion
 from recommender.registry import services
-from recommender.releases.tests.factories import approved_promotion
 from recommender.tests.factories_training import RunFactory, VersionFactory
+from releases.tests.factories import approved_promotion
 
 pytestmark = pytest.mark.django_db
 
@@ -77,7 +77,7 @@ def test_the_registry_has_no_promotion_path_of_its_own_and_the_review_kind_is_re
     assert not hasattr(services, "model_version_request_promotion")
     assert not hasattr(services, "model_promotion_decided")
     kind = get_review_kind("model_promotion")
-    assert kind.on_decision == "recommender.releases.services.promotions.promotion_review_decided"
+    assert kind.on_decision == "releases.services.promotions.promotion_review_decided"
     assert kind.four_eyes and kind.decider_role == "reviewer"
 
 

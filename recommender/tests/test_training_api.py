@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from recommender.models import ModelAlias, ModelVersion, PromotionRequest, TrainingRun
+from recommender.models import ModelAlias, ModelVersion, TrainingRun
 from recommender.registry.artifacts import artifact_abspath
 from recommender.tests.factories_training import VersionFactory, synthetic_ratings
 from recommender.training.runs import training_run_execute
+from releases.models import PromotionRequest
 
 pytestmark = pytest.mark.django_db
 
@@ -92,7 +93,7 @@ def test_cancel_endpoint(client_for, snapshot_id):
 
 
 def test_alias_move_and_list(client_for):
-    from recommender.releases.tests.factories import approved_promotion
+    from releases.tests.factories import approved_promotion
 
     version = approved_promotion(VersionFactory(status="approved")).version
     response = client_for("operator").post("/api/v1/aliases/production", {"version": version.pk, "reason": "go"},

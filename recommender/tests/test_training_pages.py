@@ -106,7 +106,7 @@ def test_cancel_from_the_run_page(users, trained):
 
 def test_alias_move_form_needs_an_operator(users):
     from portal.models import ActivityLogEntry
-    from recommender.releases.tests.factories import approved_promotion
+    from releases.tests.factories import approved_promotion
 
     version = approved_promotion(VersionFactory(status="approved")).version
     url = reverse("recommender:registry")
@@ -129,8 +129,8 @@ def test_version_page_actions(users, trained):
     # One promotion path: the version page's button leads to the releases' promotion request form.
     response = client.post(url, {"action": "promote", "reason": "better ndcg"})
     assert response.status_code == 302
-    assert response["Location"] == f"{reverse('recommender:releases')}?version={version.pk}#request-promotion"
+    assert response["Location"] == f"{reverse('releases:overview')}?version={version.pk}#request-promotion"
     html = client.get(url).content.decode()
     assert f"/portal/releases/?version={version.pk}#request-promotion" in html
-    form = client.get(f"{reverse('recommender:releases')}?version={version.pk}").content.decode()
+    form = client.get(f"{reverse('releases:overview')}?version={version.pk}").content.decode()
     assert f'<option value="{version.pk}" selected>' in form

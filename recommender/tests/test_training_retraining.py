@@ -12,13 +12,14 @@ import pytest
 from django.utils import timezone
 
 from portal.models import ActivityLogEntry, ReviewRequest
-from recommender.models import ModelAlias, PromotionRequest, TrainingRun
-from recommender.releases.tests.factories import in_production
+from recommender.models import ModelAlias, TrainingRun
 from recommender.tests.factories_training import synthetic_ratings
 from recommender.training import comparison
 from recommender.training.retraining import RETRAIN_SPLIT, retraining_start
 from recommender.training.runs import training_run_create, training_run_execute
 from recommender.training.snapshots import snapshot_create
+from releases.models import PromotionRequest
+from releases.tests.factories import in_production
 
 pytestmark = pytest.mark.django_db
 

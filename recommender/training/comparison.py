@@ -2,7 +2,7 @@
 production per metric with a paired bootstrap interval over viewers.
 
 The one implementation for both decisions that compare a candidate with production: the release
-gate's offline-metrics check (``recommender.releases.services.gate``, through the releases'
+gate's offline-metrics check (``releases.services.gate``, through the releases'
 integrations) and scheduled retraining's "does the candidate win" (``recommender.training.retraining``).
 Each caller brings its own knobs (sample size, seed, resamples, confidence) and its own rule.
 """

@@ -277,7 +277,7 @@ class VersionDetailView(PortalPage):
                 messages.error(request, f"Artifact refused: {exc.message}")
         elif action == "promote":
             # One promotion path: the releases' promotion request form (gate → review → canary).
-            return redirect(f"{reverse('recommender:releases')}?version={version.pk}#request-promotion")
+            return redirect(f"{reverse('releases:overview')}?version={version.pk}#request-promotion")
         elif action == "archive":
             form = ReasonForm(request.POST)
             if form.submit(lambda data: registry_services.model_version_set_status(

@@ -12,6 +12,7 @@ least ``PROMOTION_MARGIN`` and the whole interval of the gain is above zero. Low
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -30,6 +31,18 @@ from recommender.training.snapshots import snapshot_create
 SYSTEM = "recommender.retrain"
 RETRAIN_SPLIT = {"kind": "temporal", "test_fraction": 0.1}
 LOWER_IS_BETTER = {"rmse", "mae"}
+
+
+# Who files the promotion request of a winning retrain: registered by the app that owns promotions
+# (``releases``, in its ``ready()``); training does not import it.
+_promotion_requester: Callable[..., object] | None = None
+
+
+def retraining_promotion_requester_register(requester: Callable[..., object] | None) -> None:
+    """``requester(version=, actor=, system=, on_behalf_of=, reason=)`` files a promotion request and
+    returns it (raising ``UsherError`` when it refuses); None removes it."""
+    global _promotion_requester
+    _promotion_requester = requester
 
 
 def retraining_config() -> dict:
@@ -140,13 +153,14 @@ def retraining_compare(*, run: TrainingRun) -> dict:
         except (LookupError, OSError, ValueError, KeyError) as exc:  # comparison.NoCommonSet is a LookupError
             result["outcome"] = f"comparison failed: {exc}"[:500]
     if result.get("outcome") == "candidate wins":
-        # The one promotion path: the releases' promotion request, filed by the schedule and recorded
-        # for the person who started the run (if any), so four eyes keeps them from deciding it.
-        from recommender.releases.services import promotion_request_create
-
+        # The one promotion path: the promotion request of the app above (releases: gate → review →
+        # canary), filed by the schedule and recorded for the person who started the run (if any), so
+        # four eyes keeps them from deciding it.
         low, high = result["gain_interval"]
         try:
-            promotion = promotion_request_create(
+            if _promotion_requester is None:
+                raise UsherError("no release process is installed to ask for this version's promotion")
+            promotion = _promotion_requester(
                 version=candidate, actor=None, system=SYSTEM, on_behalf_of=run.created_by,
                 reason=f"scheduled retraining: {metric} {result['candidate_score']:.4f} vs production "
                        f"{result['production_score']:.4f} on the same {result['evaluation_set']['viewers']} viewers "

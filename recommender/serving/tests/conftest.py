@@ -71,7 +71,7 @@ def make_version(name: str, *, arrays: dict | None = None, seed: int = 0, status
                                arrays=arrays or factor_arrays(seed=seed))
     version = VersionFactory(artifact_path=relative, artifact_sha256=sha, artifact_size=size, status=status)
     if promoted if promoted is not None else status == "approved":
-        from recommender.releases.tests.factories import approved_promotion
+        from releases.tests.factories import approved_promotion
 
         approved_promotion(version)
     return version
@@ -79,9 +79,9 @@ def make_version(name: str, *, arrays: dict | None = None, seed: int = 0, status
 
 def deploy(version: ModelVersion | None, role: str = "production", **extra) -> None:
     """Put ``version`` in ``role`` through the one door: a live role gets an approved promotion first."""
-    from recommender.releases.tests.factories import approved_promotion
     from recommender.serving.selectors import live_traffic_clearance
     from recommender.serving.services import deployment_update
+    from releases.tests.factories import approved_promotion
 
     live = [(role, version)] + [(a.get("name"), a.get("version")) for a in extra.get("arms") or []]
     for live_role, live_version in live:

@@ -12,12 +12,13 @@ from django.test import Client
 
 from portal.errors import Conflict, PermissionDenied
 from portal.models import ActivityLogEntry
-from recommender.models import Deployment, DeploymentChange, Experiment, ModelAlias, PromotionRequest
+from recommender.models import Deployment, DeploymentChange, ModelAlias
 from recommender.registry.services import model_alias_move
-from recommender.releases.tests.factories import approved_promotion
 from recommender.serving.selectors import deployment_describe, deployment_get, deployment_unreviewed
 from recommender.serving.services import deployment_rollback, deployment_update
 from recommender.serving.tests.conftest import deploy, make_version
+from releases.models import Experiment, PromotionRequest
+from releases.tests.factories import approved_promotion
 
 pytestmark = pytest.mark.django_db
 
@@ -76,7 +77,7 @@ def test_an_operator_alone_cannot_put_a_candidate_on_live_traffic_through_the_ap
 
 
 def test_an_open_promotion_is_named_with_its_page(client_for, users, live):
-    from recommender.releases.services import promotion_request_create
+    from releases.services import promotion_request_create
 
     promotion = promotion_request_create(version=live["candidate"], actor=users["data_scientist"], reason="better")
     response = client_for("operator").post("/api/v1/deployments/default/change",
@@ -168,7 +169,7 @@ def test_experiment_arms_take_only_versions_approved_for_live_traffic(client_for
 
 def test_starting_an_experiment_rechecks_its_arms(users, live):
     """An experiment planned while its arm was approved cannot start once that approval is gone."""
-    from recommender.releases import services
+    from releases import services
 
     promotion = approved_promotion(live["candidate"])
     experiment = services.experiment_create(name="ab", actor=users["operator"], arms=[
@@ -237,8 +238,8 @@ def test_an_approved_promotion_drives_its_canary_and_an_operator_advances_it(use
     """The real approval: the reviewer (not the requester) approves in the inbox, the canary starts on
     its first step (the rollout system acts, not the reviewer), and an operator advances it."""
     from portal.services import review_request_create, review_request_decide
-    from recommender.models import Rollout
-    from recommender.releases import services
+    from releases import services
+    from releases.models import Rollout
 
     candidate = live["candidate"]
     promotion = services.promotion_request_create(version=candidate, actor=users["data_scientist"], reason="better",

@@ -1,0 +1,1 @@
+"""REST API of releases and experiments: ``views`` (DRF views) and ``urls``."""

@@ -1,0 +1,52 @@
+"""REST API routes of releases and experiments (mounted under /api/v1/; the paths say ``releases/``)."""
+
+from django.urls import path
+
+from releases.api import views
+
+urlpatterns = [
+    path("releases/promotions", views.PromotionListApi.as_view(), name="api-promotion-list"),
+    path("releases/promotions/new", views.PromotionCreateApi.as_view(), name="api-promotion-create"),
+    path("releases/promotions/<int:promotion_id>", views.PromotionDetailApi.as_view(),
+         name="api-promotion-detail"),
+    path("releases/promotions/<int:promotion_id>/decide", views.PromotionDecideApi.as_view(),
+         name="api-promotion-decide"),
+    path("releases/promotions/<int:promotion_id>/cancel", views.PromotionCancelApi.as_view(),
+         name="api-promotion-cancel"),
+    path("releases/promotions/<int:promotion_id>/rerun-gate", views.PromotionGateRerunApi.as_view(),
+         name="api-promotion-rerun-gate"),
+    path("releases/rollouts", views.RolloutListApi.as_view(), name="api-rollout-list"),
+    path("releases/rollouts/<int:rollout_id>", views.RolloutDetailApi.as_view(), name="api-rollout-detail"),
+    path("releases/rollouts/<int:rollout_id>/pause", views.RolloutPauseApi.as_view(), name="api-rollout-pause"),
+    path("releases/rollouts/<int:rollout_id>/resume", views.RolloutResumeApi.as_view(),
+         name="api-rollout-resume"),
+    path("releases/rollouts/<int:rollout_id>/advance", views.RolloutAdvanceApi.as_view(),
+         name="api-rollout-advance"),
+    path("releases/rollouts/<int:rollout_id>/rollback", views.RolloutRollbackApi.as_view(),
+         name="api-rollout-rollback"),
+    path("releases/production/rollback", views.ProductionRollbackApi.as_view(),
+         name="api-production-rollback"),
+    path("releases/experiments", views.ExperimentListApi.as_view(), name="api-experiment-list"),
+    path("releases/experiments/new", views.ExperimentCreateApi.as_view(), name="api-experiment-create"),
+    path("releases/experiments/<int:experiment_id>", views.ExperimentDetailApi.as_view(),
+         name="api-experiment-detail"),
+    path("releases/experiments/<int:experiment_id>/start", views.ExperimentStartApi.as_view(),
+         name="api-experiment-start"),
+    path("releases/experiments/<int:experiment_id>/stop", views.ExperimentStopApi.as_view(),
+         name="api-experiment-stop"),
+    path("releases/experiments/<int:experiment_id>/analyze", views.ExperimentAnalyzeApi.as_view(),
+         name="api-experiment-analyze"),
+    path("releases/experiments/<int:experiment_id>/results", views.ExperimentResultsApi.as_view(),
+         name="api-experiment-results"),
+    path("releases/sample-size", views.SampleSizeApi.as_view(), name="api-sample-size"),
+    path("releases/shadow/start", views.ShadowStartApi.as_view(), name="api-shadow-start"),
+    path("releases/shadow/stop", views.ShadowStopApi.as_view(), name="api-shadow-stop"),
+    path("releases/shadow/reports", views.ShadowReportListApi.as_view(), name="api-shadow-report-list"),
+    path("releases/shadow/reports/new", views.ShadowReportCreateApi.as_view(),
+         name="api-shadow-report-create"),
+    path("releases/shadow/comparisons", views.ShadowComparisonListApi.as_view(),
+         name="api-shadow-comparison-list"),
+    # asked from a model version (the registry's page links it); the same request as promotions/new
+    path("model-versions/<int:version_id>/request-promotion", views.VersionRequestPromotionApi.as_view(),
+         name="api-version-request-promotion"),
+]
