@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import numpy as np
 from django.db.models import QuerySet
 
+from monitoring.drift_metrics import DRIFT_METRICS
 from monitoring.models import (
     LATENCY_BUCKETS_MS,
     SLO,
@@ -224,8 +225,7 @@ P_VALUE_TESTS = ("ks", "chi2")
 # Charts draw drift scores above this at the cap (the table and the tooltip give the true value): one
 # feature at p = 1e-300 (a score of 150 against alpha 0.01) would otherwise flatten every other line.
 DRIFT_CHART_CAP = 5.0
-_TEST_NAMES = {"ks": "Kolmogorov–Smirnov", "chi2": "chi-square", "wasserstein": "Wasserstein ÷ reference std",
-               "jensen_shannon": "Jensen–Shannon", "psi": "PSI"}
+_TEST_NAMES = {"ks": "Kolmogorov–Smirnov", "chi2": "chi-square"}  # the distances: their DRIFT_METRICS title
 _SMALLEST_P = 1e-300
 
 
@@ -253,7 +253,8 @@ def drift_score(*, test: str, score: float | None, threshold: float | None,
 
 
 def drift_test_label(test: str) -> str:
-    return _TEST_NAMES.get(test, test)
+    metric = DRIFT_METRICS.get(test)
+    return metric.title if metric is not None else _TEST_NAMES.get(test, test)
 
 
 def drift_threshold_text(*, test: str, threshold: float | None) -> str:

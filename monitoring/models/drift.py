@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.core.validators import MinValueValidator
 from django.db import models
 
+from monitoring.drift_metrics import DRIFT_METRICS
+
 
 class DriftFeature(models.Model):
     """A watched distribution and how it is tested (editable in the admin).
@@ -19,10 +21,8 @@ class DriftFeature(models.Model):
         NUMERIC = "numeric"
         CATEGORICAL = "categorical"
 
-    class Metric(models.TextChoices):
-        WASSERSTEIN = "wasserstein", "Wasserstein / reference std"
-        JENSEN_SHANNON = "jensen_shannon", "Jensen–Shannon distance"
-        PSI = "psi", "population stability index"
+    # The large-sample distances: one per entry of monitoring/drift_metrics.py's DRIFT_METRICS.
+    Metric = models.TextChoices("Metric", [(m.name.upper(), (m.name, m.label)) for m in DRIFT_METRICS.values()])
 
     name = models.SlugField(max_length=64, unique=True)
     label = models.CharField(max_length=120)

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from monitoring import sources, stats
 from monitoring.conf import monitoring_setting
+from monitoring.drift_metrics import DRIFT_METRICS, UnknownDriftMetric, drift_metric_get
 from monitoring.models import DriftFeature, DriftReport, DriftResult
 from monitoring.services.windows import window_resolve
 from portal.permissions import require
@@ -289,24 +290,24 @@ def _numeric_histogram(ref: Sample, cur: Sample) -> dict:
 
 
 def _numeric_distance(feature: DriftFeature, ref: Sample, cur: Sample) -> tuple[str, float]:
+    metric = drift_metric_get(feature.large_metric)
     rv, cv = ref.values.astype("float64"), cur.values.astype("float64")
-    if feature.large_metric == DriftFeature.Metric.WASSERSTEIN:
-        return feature.large_metric, stats.wasserstein_normed(rv, ref.weights, cv, cur.weights)
+    if metric.on_values is not None:
+        return metric.name, metric.on_values(rv, ref.weights, cv, cur.weights)
     # Distances between distributions need bins: the reference's deciles.
     edges = np.unique(np.quantile(np.repeat(rv, np.minimum(ref.weights, 1000).astype(int)),
                                   np.linspace(0, 1, 11)))
     edges[0], edges[-1] = -np.inf, np.inf
     r, _ = np.histogram(rv, bins=edges, weights=ref.weights)
     c, _ = np.histogram(cv, bins=edges, weights=cur.weights)
-    score = stats.psi(r, c) if feature.large_metric == DriftFeature.Metric.PSI else stats.jensen_shannon(r, c)
-    return feature.large_metric, score
+    return metric.name, metric.on_counts(r, c)
 
 
 def _categorical_distance(feature: DriftFeature, r: np.ndarray, c: np.ndarray) -> tuple[str, float]:
-    metric = feature.large_metric
-    if metric == DriftFeature.Metric.WASSERSTEIN:
-        metric = DriftFeature.Metric.JENSEN_SHANNON
-    return metric, stats.psi(r, c) if metric == DriftFeature.Metric.PSI else stats.jensen_shannon(r, c)
+    metric = drift_metric_get(feature.large_metric)
+    if metric.on_counts is None:  # a distance on ordered values: its unordered stand-in
+        metric = drift_metric_get(metric.unordered)
+    return metric.name, metric.on_counts(r, c)
 
 
 def drift_compare(feature: DriftFeature, ref: Sample, cur: Sample, *, tests: int = 1,
@@ -317,6 +318,10 @@ def drift_compare(feature: DriftFeature, ref: Sample, cur: Sample, *, tests: int
     chance in at most ``alpha`` of reports, not ``alpha`` × features. With ``effect_floor``
     (``MONITORING['DRIFT_EFFECT_FLOOR']``) a significant difference is drift only when its distance
     also exceeds the feature's ``large_threshold``: significant and big enough to matter."""
+    try:
+        drift_metric_get(feature.large_metric)
+    except UnknownDriftMetric as exc:
+        raise UnknownDriftMetric(f"drift feature '{feature.name}': {exc}") from None
     alpha = feature.alpha / max(int(tests), 1)
     out: dict = {"feature": feature.name, "kind": feature.kind, "n_reference": ref.n, "n_current": cur.n,
                  "test": "", "statistic": None, "p_value": None, "score": None, "threshold": None,
@@ -355,7 +360,8 @@ def drift_compare(feature: DriftFeature, ref: Sample, cur: Sample, *, tests: int
         return out
     metric, score = _categorical_distance(feature, r, c)
     if metric != feature.large_metric:
-        out["note"] = "Wasserstein needs an order; categorical features use Jensen–Shannon"
+        out["note"] = (f"{DRIFT_METRICS[feature.large_metric].short} needs an order; categorical features use "
+                       f"{DRIFT_METRICS[metric].short}")
     out.update(test=metric, statistic=score, score=score, threshold=feature.large_threshold,
                drifted=score > feature.large_threshold)
     return out

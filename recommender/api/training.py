@@ -148,7 +148,8 @@ class RunListCreateApi(generics.ListAPIView):
 
     class RunListCreateInputSerializer(serializers.Serializer):
         snapshot = serializers.IntegerField()
-        algorithm = serializers.CharField(max_length=32)
+        algorithm = serializers.CharField(max_length=32, help_text=f"one of: {', '.join(ALGORITHMS)} "
+                                                                  "(GET /api/v1/algorithms describes each)")
         hyperparameters = serializers.DictField(required=False, default=dict)
         seed = serializers.IntegerField(required=False, default=0)
         split = serializers.DictField(required=False, default=None, allow_null=True,

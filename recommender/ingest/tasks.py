@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from recommender.ingest.services import ingest_ledger_prune
+
 
 @shared_task(name="recommender.ingest.ledger_prune")
 def ledger_prune() -> int:
@@ -11,6 +13,4 @@ def ledger_prune() -> int:
 
     Idempotent: a second run the same day finds nothing left to delete.
     """
-    from recommender.ingest.services import ingest_ledger_prune
-
     return ingest_ledger_prune()

@@ -9,7 +9,8 @@ An artifact is a folder::
 The artifact's sha256 is the sha256 of the manifest's bytes; since the manifest holds the sha256 of
 every array file, it covers the whole folder. Loading re-hashes every file, refuses any mismatch
 with ``ArtifactIntegrityError``, and maps arrays with ``np.load(mmap_mode="r", allow_pickle=False)``:
-nothing is ever unpickled. See docs/artifacts.md for the kinds and their arrays.
+nothing is ever unpickled. The kinds, their arrays and scoring are ``recommender/registry/kinds.py``
+(docs/artifacts.md).
 """
 
 from __future__ import annotations
@@ -28,25 +29,13 @@ import numpy as np
 from django.conf import settings
 
 from recommender.errors import ArtifactIntegrityError
+from recommender.registry.kinds import ArtifactKind, UnknownArtifactKind, artifact_kind_get, artifact_kind_missing
 
 FORMAT = "usher-recommender-artifact"
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _ALLOWED_DTYPE_KINDS = {"i", "u", "f", "U", "b"}
-
-# Arrays every kind must carry (besides ``item_ids``); see docs/artifacts.md.
-KIND_ARRAYS: dict[str, set[str]] = {
-    "factors": {"user_ids", "user_factors", "item_factors", "user_bias", "item_bias", "seen_indptr", "seen_indices"},
-    "biases": {"user_ids", "user_bias", "item_bias", "seen_indptr", "seen_indices"},
-    "ranking": {"item_scores", "user_ids", "seen_indptr", "seen_indices"},
-    "coclusters": {
-        "user_ids", "user_cluster", "item_cluster", "user_mean", "item_mean", "cocluster_mean",
-        "user_cluster_mean", "item_cluster_mean", "seen_indptr", "seen_indices",
-    },
-    "topn": {"user_ids", "topn_items", "topn_scores"},
-}
-
 
 def canonical_json(value: Any) -> bytes:
     """The one byte form of a manifest that the sha256 is computed over."""
@@ -93,11 +82,9 @@ def write_artifact(*, directory: str | os.PathLike, manifest: dict, arrays: dict
     if "item_ids" not in arrays:
         raise ValueError("an artifact needs an 'item_ids' array")
     kind = manifest.get("kind")
-    if kind not in KIND_ARRAYS:
-        raise ValueError(f"unknown artifact kind {kind!r}; expected one of {sorted(KIND_ARRAYS)}")
-    missing = KIND_ARRAYS[kind] - set(arrays)
+    missing = artifact_kind_missing(kind, arrays)  # UnknownArtifactKind (a ValueError) for an unknown kind
     if missing:
-        raise ValueError(f"artifact kind '{kind}' needs arrays {sorted(missing)}")
+        raise ValueError(f"artifact kind '{kind}' needs arrays {missing}")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".tmp-{target.name}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
@@ -188,8 +175,12 @@ def load_serving_model(*, directory: str | os.PathLike, expected_sha256: str) ->
             raise ArtifactIntegrityError(f"artifact {folder}: {entry['file']} dtype/shape differ from the manifest")
         arrays[name] = array
     kind = manifest.get("kind")
-    if kind not in KIND_ARRAYS or KIND_ARRAYS[kind] - set(arrays) or "item_ids" not in arrays:
-        raise ArtifactIntegrityError(f"artifact {folder}: kind {kind!r} lacks required arrays")
+    try:
+        missing = artifact_kind_missing(kind, arrays)
+    except UnknownArtifactKind as exc:
+        raise ArtifactIntegrityError(f"artifact {folder}: {exc}")
+    if missing:
+        raise ArtifactIntegrityError(f"artifact {folder}: kind {kind!r} lacks required arrays {missing}")
     return ServingModel(manifest=manifest, arrays=arrays, sha256=expected_sha256)
 
 
@@ -204,6 +195,7 @@ class ServingModel:
         self.manifest = manifest
         self.sha256 = sha256
         self.kind: str = manifest["kind"]
+        self.kind_spec: ArtifactKind = artifact_kind_get(self.kind)
         self.algorithm: str = manifest.get("algorithm", "")
         self.rating_scale: tuple[float, float] = tuple(manifest.get("rating_scale", (1, 5)))  # type: ignore[assignment]
         self.global_mean = float(manifest.get("global_mean", 0.0))
@@ -216,6 +208,11 @@ class ServingModel:
     @property
     def item_ids(self) -> list[str]:
         return self._item_ids
+
+    @property
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The artifact's arrays by name (read-only memory maps when loaded from disk)."""
+        return self._a
 
     @property
     def n_users(self) -> int:
@@ -246,21 +243,10 @@ class ServingModel:
 
     # --- scoring ----------------------------------------------------------------------------
     def scores(self, row: int | None) -> np.ndarray:
-        """Scores of every item for a user row (float64; higher is better)."""
-        a = self._a
-        if self.kind == "factors":
-            return (self.global_mean + float(a["user_bias"][row]) + a["item_bias"]
-                    + a["item_factors"] @ a["user_factors"][row]).astype(np.float64)
-        if self.kind == "biases":
-            return (self.global_mean + float(a["user_bias"][row]) + a["item_bias"]).astype(np.float64)
-        if self.kind == "ranking":
-            return np.asarray(a["item_scores"], dtype=np.float64)
-        if self.kind == "coclusters":
-            cu = int(a["user_cluster"][row])
-            ci = a["item_cluster"]
-            return (a["cocluster_mean"][cu][ci] + (float(a["user_mean"][row]) - float(a["user_cluster_mean"][cu]))
-                    + (a["item_mean"] - a["item_cluster_mean"][ci])).astype(np.float64)
-        raise ValueError(f"kind '{self.kind}' has no full scoring function")
+        """Scores of every item for a user row (float64; higher is better), by the kind's function."""
+        if self.kind_spec.scores is None:
+            raise ValueError(f"kind '{self.kind}' has no full scoring function")
+        return self.kind_spec.scores(self, row)
 
     def _clip(self, value: float) -> float:
         low, high = self.rating_scale
@@ -272,20 +258,10 @@ class ServingModel:
         col = self._item_index.get(item_id)
         if row is None or col is None:
             return None
-        a = self._a
-        if self.kind == "factors":
-            value = (self.global_mean + float(a["user_bias"][row]) + float(a["item_bias"][col])
-                     + float(np.dot(a["item_factors"][col], a["user_factors"][row])))
-        elif self.kind == "biases":
-            value = self.global_mean + float(a["user_bias"][row]) + float(a["item_bias"][col])
-        elif self.kind == "coclusters":
-            value = float(self.scores(row)[col])
-        elif self.kind == "topn":
-            hits = np.nonzero(np.asarray(a["topn_items"][row]) == col)[0]
-            if hits.size == 0:
-                return None
-            value = float(a["topn_scores"][row][hits[0]])
-        else:
+        if self.kind_spec.predict is None:
+            return None
+        value = self.kind_spec.predict(self, row, col)
+        if value is None:
             return None
         return self._clip(value)
 
@@ -293,14 +269,14 @@ class ServingModel:
         """The top ``k`` items (id, score), best first, leaving out the user's training items and
         ``exclude``. None for a user the model does not know (the popularity ranking serves anyone)."""
         row = self.user_row(user_id)
-        if row is None and self.kind != "ranking":
+        spec = self.kind_spec
+        if row is None and not spec.serves_unknown_users:
             return None
         if k <= 0:
             return []
         excluded = [self._item_index[i] for i in exclude if i in self._item_index]
-        if self.kind == "topn":
-            items = np.asarray(self._a["topn_items"][row])
-            values = np.asarray(self._a["topn_scores"][row])
+        if spec.ranked is not None:
+            items, values = spec.ranked(self, row)
             keep = items >= 0
             if excluded:
                 keep &= ~np.isin(items, excluded)
@@ -325,18 +301,19 @@ class ServingModel:
         return [(self._item_ids[int(i)], float(scores[i])) for i in top]
 
     def nearest_items(self, item_id: str, among: Sequence[str], n: int) -> list[str]:
-        """Of ``among``, the ``n`` items closest to ``item_id`` by cosine of item factors.
+        """Of ``among``, the ``n`` items closest to ``item_id`` by cosine of the kind's item vectors.
 
-        Only factor models carry item vectors; other kinds answer ``[]``.
+        Only kinds with ``item_vectors`` (the factor models) have them; other kinds answer ``[]``.
         """
-        if self.kind != "factors" or self._a["item_factors"].shape[1] == 0:
+        vectors_name = self.kind_spec.item_vectors
+        if vectors_name is None or self._a[vectors_name].shape[1] == 0:
             return []
         col = self._item_index.get(item_id)
         cols = [self._item_index[i] for i in among if i in self._item_index and i != item_id]
         if col is None or not cols or n <= 0:
             return []
-        vectors = np.asarray(self._a["item_factors"][cols], dtype=np.float64)
-        target = np.asarray(self._a["item_factors"][col], dtype=np.float64)
+        vectors = np.asarray(self._a[vectors_name][cols], dtype=np.float64)
+        target = np.asarray(self._a[vectors_name][col], dtype=np.float64)
         norms = np.linalg.norm(vectors, axis=1) * (np.linalg.norm(target) or 1.0)
         cosine = vectors @ target / np.where(norms == 0, 1.0, norms)
         order = np.argsort(-cosine, kind="stable")[:n]

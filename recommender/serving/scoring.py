@@ -7,7 +7,7 @@ with one fancy-index assignment, instead of turning a hundred codes into strings
 request. It uses the model's own ``scores(row)`` and ``seen_items(row)`` and the same top-k steps
 as ``ServingModel.recommend`` (argpartition, then best first with ties by catalog position), so
 the answers are identical (``tests/test_scoring.py`` checks it). Kinds without a full score vector
-(``topn``) go through ``ServingModel.recommend``.
+(``ArtifactKind.ranked``: ``topn``) go through ``ServingModel.recommend``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from collections.abc import Iterable
 
 import numpy as np
 
-VECTOR_KINDS = frozenset({"factors", "biases", "coclusters", "ranking"})
-
 
 class Scorer:
     """Wraps one loaded ``ServingModel``."""
@@ -26,6 +24,7 @@ class Scorer:
     def __init__(self, model) -> None:
         self.model = model
         self.kind = model.kind
+        self.kind_spec = model.kind_spec
         self.item_ids: list[str] = list(model.item_ids)
         self.index: dict[str, int] = {item: i for i, item in enumerate(self.item_ids)}
         self._maps: dict[str, np.ndarray] = {}
@@ -50,14 +49,14 @@ class Scorer:
                   extra_seen: Iterable[str] = ()) -> tuple[list[str], list[float]] | None:
         """(items, scores) best first, or None when the model does not know the viewer."""
         model = self.model
-        if self.kind not in VECTOR_KINDS:
+        if not self.kind_spec.scores_every_item:
             exclude = [snapshot.movies[c] for c in seen_codes.tolist()] + list(extra_seen)
             result = model.recommend(viewer_id, k, exclude)
             if result is None:
                 return None
             return [i for i, _ in result], [round(float(s), 5) for _, s in result]
         row = model.user_row(viewer_id)
-        if row is None and self.kind != "ranking":
+        if row is None and not self.kind_spec.serves_unknown_users:
             return None
         if k <= 0:
             return [], []

@@ -1,8 +1,11 @@
 """The algorithms Usher trains: Surprise's seven plus a popularity baseline.
 
-Each has a hyperparameter specification (types, defaults = Surprise's, ranges) used to validate a
-run before anything is queued, a builder, and an exporter that turns the fitted model into the
-serving artifact's arrays (docs/artifacts.md). Progress of Surprise's fit is read from its verbose
+Each is one ``Algorithm`` entry in ``ALGORITHMS`` (at the end of this file) carrying everything
+about it: a hyperparameter specification (types, defaults = Surprise's, ranges) used to validate a
+run before anything is queued, its builder, the artifact kind it exports to
+(``recommender/registry/kinds.py``) and its exporter, which turns the fitted model into that kind's
+arrays (docs/artifacts.md). Adding an algorithm is one entry there; the API, the portal's training
+form and ``manage.py train`` read the list. Progress of Surprise's fit is read from its verbose
 output ("Processing epoch N"), which is also where a cancellation request interrupts it.
 """
 
@@ -22,6 +25,7 @@ from surprise.prediction_algorithms.predictions import PredictionImpossible
 
 from portal.errors import ValidationError
 from recommender.registry.artifacts import seen_csr
+from recommender.registry.kinds import artifact_kind_get, artifact_kind_missing
 
 
 @dataclass(frozen=True)
@@ -51,14 +55,42 @@ class Param:
         return out
 
 
+Tick = Callable[[float], None]
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    """What an exporter works from: the trainset, its inner users in ``user_ids`` order, the top-n
+    length of precomputed lists, a progress callback and the chunk of users to work on at once."""
+
+    trainset: Any
+    order: np.ndarray
+    topn: int
+    tick: Tick | None = None
+    chunk: int = 2048
+
+
 @dataclass(frozen=True)
 class Algorithm:
+    """One algorithm: its hyperparameters, how to build it, and how to export it to its artifact kind.
+
+    ``build(params, seed)`` gets validated parameters; ``export(algo, job)`` gets the fitted model and
+    an ``ExportJob`` and returns (manifest constants, arrays) beyond the ids and seen lists that
+    ``algorithm_export`` adds; ``check(params)`` (optional) returns cross-parameter errors by name.
+    """
+
     name: str
     label: str
-    kind: str  # the artifact kind
+    kind: str  # the artifact kind (recommender/registry/kinds.py)
     params: dict[str, Param] = field(default_factory=dict)
     epochs_param: str | None = None  # the parameter counting SGD/ALS epochs printed by the fit
     seeded: bool = False
+    build: Callable[[dict, int], AlgoBase] = field(kw_only=True)
+    export: Callable[[Any, ExportJob], tuple[dict, dict[str, np.ndarray]]] = field(kw_only=True)
+    check: Callable[[dict], dict[str, str]] | None = field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        artifact_kind_get(self.kind)  # an unknown kind fails here, when the entry is made
 
     def describe(self) -> dict:
         return {"name": self.name, "label": self.label, "artifact_kind": self.kind, "seeded": self.seeded,
@@ -76,60 +108,6 @@ def _rate(default: float, help: str = "") -> Param:
 def _reg(default: float, help: str = "") -> Param:
     return Param("float", default, minimum=0.0, maximum=1000.0, help=help)
 
-
-ALGORITHMS: dict[str, Algorithm] = {
-    a.name: a
-    for a in [
-        Algorithm("svd", "SVD (Funk matrix factorisation, SGD)", "factors", {
-            "n_factors": _pos_int(100, 1000, "latent factors"),
-            "n_epochs": _pos_int(20, 1000, "SGD epochs"),
-            "biased": Param("bool", True, help="use user and item biases"),
-            "init_mean": Param("float", 0.0, minimum=-10, maximum=10),
-            "init_std_dev": Param("float", 0.1, minimum=0, maximum=10),
-            "lr_all": _rate(0.005, "learning rate"),
-            "reg_all": _reg(0.02, "regularisation"),
-        }, epochs_param="n_epochs", seeded=True),
-        Algorithm("svdpp", "SVD++ (implicit feedback)", "factors", {
-            "n_factors": _pos_int(20, 1000), "n_epochs": _pos_int(20, 1000),
-            "init_mean": Param("float", 0.0, minimum=-10, maximum=10),
-            "init_std_dev": Param("float", 0.1, minimum=0, maximum=10),
-            "lr_all": _rate(0.007), "reg_all": _reg(0.02),
-        }, epochs_param="n_epochs", seeded=True),
-        Algorithm("nmf", "NMF (non-negative matrix factorisation)", "factors", {
-            "n_factors": _pos_int(15, 1000), "n_epochs": _pos_int(50, 1000),
-            "biased": Param("bool", False),
-            "reg_pu": _reg(0.06), "reg_qi": _reg(0.06), "reg_bu": _reg(0.02), "reg_bi": _reg(0.02),
-            "lr_bu": _rate(0.005), "lr_bi": _rate(0.005),
-            "init_low": Param("float", 0.0, minimum=0, maximum=100),
-            "init_high": Param("float", 1.0, minimum=0, maximum=100),
-        }, epochs_param="n_epochs", seeded=True),
-        Algorithm("knnbaseline", "KNNBaseline (neighbourhood with baselines)", "topn", {
-            "k": _pos_int(40, 10_000, "maximum neighbours"),
-            "min_k": Param("int", 1, minimum=0, maximum=10_000, help="minimum neighbours, else the baseline"),
-            "sim_name": Param("choice", "msd", choices=("msd", "cosine", "pearson", "pearson_baseline")),
-            "user_based": Param("bool", True, help="user-user (true) or item-item (false) similarities"),
-            "min_support": Param("int", 1, minimum=0, maximum=100_000),
-            "shrinkage": Param("int", 100, minimum=0, maximum=100_000, help="pearson_baseline only"),
-            "bsl_n_epochs": _pos_int(10, 1000, "ALS epochs of the baselines"),
-            "bsl_reg_u": _reg(15.0), "bsl_reg_i": _reg(10.0),
-        }),
-        Algorithm("baselineonly", "BaselineOnly (global mean + biases)", "biases", {
-            "method": Param("choice", "als", choices=("als", "sgd")),
-            "n_epochs": Param("int", None, minimum=1, maximum=1000, help="default: 10 (als) / 20 (sgd)"),
-            "reg_u": _reg(15.0, "als"), "reg_i": _reg(10.0, "als"),
-            "reg": _reg(0.02, "sgd"), "learning_rate": _rate(0.005, "sgd"),
-        }),
-        Algorithm("slopeone", "SlopeOne", "topn", {}),
-        Algorithm("coclustering", "CoClustering", "coclusters", {
-            "n_cltr_u": _pos_int(3, 1000), "n_cltr_i": _pos_int(3, 1000), "n_epochs": _pos_int(20, 1000),
-        }, epochs_param="n_epochs", seeded=True),
-        Algorithm("popularity", "Popularity (most rated first)", "ranking", {
-            "min_rating": Param("int", 1, minimum=1, maximum=5, help="count only ratings at or above this"),
-            "damping": Param("float", 5.0, minimum=0, maximum=10_000,
-                             help="prior weight of the global mean in the predicted rating"),
-        }),
-    ]
-}
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -201,8 +179,8 @@ def validate_hyperparameters(algorithm: str, params: dict | None) -> dict:
             clean[name] = _coerce(name, spec, params[name]) if name in params else spec.default
         except ValueError as exc:
             errors[name] = f"{exc} (got {params[name]!r})"
-    if algo.name == "nmf" and not errors and clean["init_low"] >= clean["init_high"]:
-        errors["init_low"] = "must be below init_high"
+    if algo.check is not None and not errors:
+        errors.update(algo.check(clean))
     if errors:
         summary = "; ".join(f"{k}: {v}" for k, v in sorted(errors.items()))
         raise ValidationError(f"invalid hyperparameters for {algo.name}: {summary}", detail=errors,
@@ -242,43 +220,7 @@ class Popularity(AlgoBase):
 
 def algorithm_build(name: str, params: dict, *, seed: int) -> AlgoBase:
     """A Surprise algorithm (verbose, so its epochs can be followed) from validated parameters."""
-    p = params
-    if name == "svd":
-        return SVD(n_factors=p["n_factors"], n_epochs=p["n_epochs"], biased=p["biased"], init_mean=p["init_mean"],
-                   init_std_dev=p["init_std_dev"], lr_all=p["lr_all"], reg_all=p["reg_all"], random_state=seed,
-                   verbose=True)
-    if name == "svdpp":
-        return SVDpp(n_factors=p["n_factors"], n_epochs=p["n_epochs"], init_mean=p["init_mean"],
-                     init_std_dev=p["init_std_dev"], lr_all=p["lr_all"], reg_all=p["reg_all"], random_state=seed,
-                     verbose=True)
-    if name == "nmf":
-        return NMF(n_factors=p["n_factors"], n_epochs=p["n_epochs"], biased=p["biased"], reg_pu=p["reg_pu"],
-                   reg_qi=p["reg_qi"], reg_bu=p["reg_bu"], reg_bi=p["reg_bi"], lr_bu=p["lr_bu"], lr_bi=p["lr_bi"],
-                   init_low=p["init_low"], init_high=p["init_high"], random_state=seed, verbose=True)
-    if name == "knnbaseline":
-        return KNNBaseline(
-            k=p["k"], min_k=p["min_k"], verbose=True,
-            sim_options={"name": p["sim_name"], "user_based": p["user_based"], "min_support": p["min_support"],
-                         "shrinkage": p["shrinkage"]},
-            bsl_options={"method": "als", "n_epochs": p["bsl_n_epochs"], "reg_u": p["bsl_reg_u"],
-                         "reg_i": p["bsl_reg_i"]},
-        )
-    if name == "baselineonly":
-        if p["method"] == "als":
-            bsl = {"method": "als", "reg_u": p["reg_u"], "reg_i": p["reg_i"]}
-        else:
-            bsl = {"method": "sgd", "reg": p["reg"], "learning_rate": p["learning_rate"]}
-        if p["n_epochs"] is not None:
-            bsl["n_epochs"] = p["n_epochs"]
-        return BaselineOnly(bsl_options=bsl, verbose=True)
-    if name == "slopeone":
-        return SlopeOne()
-    if name == "coclustering":
-        return CoClustering(n_cltr_u=p["n_cltr_u"], n_cltr_i=p["n_cltr_i"], n_epochs=p["n_epochs"],
-                            random_state=seed, verbose=True)
-    if name == "popularity":
-        return Popularity(min_rating=p["min_rating"], damping=p["damping"])
-    raise ValidationError(f"unknown algorithm '{name}'")
+    return algorithm_get(name).build(params, seed)
 
 
 class FitWatcher(io.TextIOBase):
@@ -317,9 +259,6 @@ class FitWatcher(io.TextIOBase):
 
 
 # --- export to the serving artifact -----------------------------------------------------------
-
-Tick = Callable[[float], None]
-
 
 def _ids(trainset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     raw_users = np.array([int(trainset.to_raw_uid(u)) for u in range(trainset.n_users)], dtype=np.int64)
@@ -436,54 +375,199 @@ def _topn(estimates: np.ndarray, seen_rows: list[np.ndarray], n: int) -> tuple[n
     scores[:, :take] = np.where(valid, top_scores, 0.0)
     return items, scores
 
-
 def algorithm_export(name: str, algo, trainset, *, topn: int, tick: Tick | None = None,
                      chunk: int = 2048) -> tuple[str, dict, dict[str, np.ndarray]]:
-    """(artifact kind, manifest constants, arrays) of a fitted algorithm; rows in ``user_ids`` order."""
+    """(artifact kind, manifest constants, arrays) of a fitted algorithm; rows in ``user_ids`` order.
+
+    The ids (and, for a kind that keeps them, each user's training items) are common to every
+    algorithm; the rest is the algorithm's own ``export``. An export lacking an array of its kind
+    is refused here, naming the algorithm, the kind and the arrays.
+    """
+    spec = algorithm_get(name)
+    kind = artifact_kind_get(spec.kind)
     user_ids, order, item_ids = _ids(trainset)
     arrays: dict[str, np.ndarray] = {"item_ids": item_ids, "user_ids": user_ids}
-    mu = float(trainset.global_mean)
-    kind = ALGORITHMS[name].kind
-    manifest: dict[str, Any] = {"global_mean": mu}
-    n_users, n_items = trainset.n_users, trainset.n_items
-    if kind in ("factors", "biases", "ranking", "coclusters"):
+    if kind.keeps_seen:
         arrays["seen_indptr"], arrays["seen_indices"] = _seen(trainset, order)
-    if name in ("svd", "svdpp", "nmf"):
-        biased = bool(getattr(algo, "biased", True)) if name != "svdpp" else True
-        users = _svdpp_user_vectors(algo, trainset) if name == "svdpp" else np.asarray(algo.pu)
-        arrays["user_factors"] = _f32(users[order])
-        arrays["item_factors"] = _f32(algo.qi)
-        arrays["user_bias"] = _f32(np.asarray(algo.bu)[order]) if biased else np.zeros(n_users, np.float32)
-        arrays["item_bias"] = _f32(algo.bi) if biased else np.zeros(n_items, np.float32)
-        manifest["global_mean"] = mu if biased else 0.0
-    elif name == "baselineonly":
-        arrays["user_bias"] = _f32(np.asarray(algo.bu)[order])
-        arrays["item_bias"] = _f32(algo.bi)
-    elif name == "coclustering":
-        arrays["user_cluster"] = np.asarray(algo.cltr_u, dtype=np.int32)[order]
-        arrays["item_cluster"] = np.asarray(algo.cltr_i, dtype=np.int32)
-        arrays["user_mean"] = _f32(np.asarray(algo.user_mean)[order])
-        arrays["item_mean"] = _f32(algo.item_mean)
-        arrays["cocluster_mean"] = _f32(algo.avg_cocltr)
-        arrays["user_cluster_mean"] = _f32(algo.avg_cltr_u)
-        arrays["item_cluster_mean"] = _f32(algo.avg_cltr_i)
-    elif name == "popularity":
-        arrays["item_scores"] = _f32(algo.counts)
-    elif name in ("knnbaseline", "slopeone"):
-        manifest["topn"] = topn
-        full = knnbaseline_estimates(algo, trainset, tick=tick) if name == "knnbaseline" else None
-        items_parts, scores_parts = [], []
-        for start in range(0, n_users, chunk):
-            rows = order[start:start + chunk]
-            estimates = full[rows] if full is not None else slopeone_estimates(algo, trainset, users=rows)
-            seen = [np.fromiter((j for j, _ in trainset.ur[int(u)]), dtype=np.int64) for u in rows]
-            top_items, top_scores = _topn(estimates, seen, topn)
-            items_parts.append(top_items)
-            scores_parts.append(top_scores)
-            if tick:
-                tick(min(1.0, (start + chunk) / max(n_users, 1)))
-        arrays["topn_items"] = np.concatenate(items_parts) if items_parts else np.zeros((0, topn), np.int32)
-        arrays["topn_scores"] = np.concatenate(scores_parts) if scores_parts else np.zeros((0, topn), np.float32)
+    constants, own = spec.export(algo, ExportJob(trainset=trainset, order=order, topn=topn, tick=tick, chunk=chunk))
+    arrays.update(own)
+    missing = artifact_kind_missing(kind.name, arrays)
+    if missing:
+        raise ValueError(f"algorithm '{spec.name}' exported no {missing} for its artifact kind '{kind.name}'")
+    return kind.name, {"global_mean": float(trainset.global_mean), **constants}, arrays
+
+
+# --- each algorithm's builder and exporter ------------------------------------------------------
+
+def _factor_arrays(algo, job: ExportJob, users: np.ndarray, *, biased: bool) -> tuple[dict, dict]:
+    order, n_users, n_items = job.order, job.trainset.n_users, job.trainset.n_items
+    arrays = {
+        "user_factors": _f32(users[order]),
+        "item_factors": _f32(algo.qi),
+        "user_bias": _f32(np.asarray(algo.bu)[order]) if biased else np.zeros(n_users, np.float32),
+        "item_bias": _f32(algo.bi) if biased else np.zeros(n_items, np.float32),
+    }
+    return ({} if biased else {"global_mean": 0.0}), arrays
+
+
+def _export_factors(algo, job: ExportJob) -> tuple[dict, dict]:
+    return _factor_arrays(algo, job, np.asarray(algo.pu), biased=bool(getattr(algo, "biased", True)))
+
+
+def _export_svdpp(algo, job: ExportJob) -> tuple[dict, dict]:
+    return _factor_arrays(algo, job, _svdpp_user_vectors(algo, job.trainset), biased=True)
+
+
+def _export_biases(algo, job: ExportJob) -> tuple[dict, dict]:
+    return {}, {"user_bias": _f32(np.asarray(algo.bu)[job.order]), "item_bias": _f32(algo.bi)}
+
+
+def _export_coclusters(algo, job: ExportJob) -> tuple[dict, dict]:
+    order = job.order
+    return {}, {
+        "user_cluster": np.asarray(algo.cltr_u, dtype=np.int32)[order],
+        "item_cluster": np.asarray(algo.cltr_i, dtype=np.int32),
+        "user_mean": _f32(np.asarray(algo.user_mean)[order]),
+        "item_mean": _f32(algo.item_mean),
+        "cocluster_mean": _f32(algo.avg_cocltr),
+        "user_cluster_mean": _f32(algo.avg_cltr_u),
+        "item_cluster_mean": _f32(algo.avg_cltr_i),
+    }
+
+
+def _export_popularity(algo, job: ExportJob) -> tuple[dict, dict]:
+    return {}, {"item_scores": _f32(algo.counts)}
+
+
+def _topn_lists(job: ExportJob, estimate_rows: Callable[[np.ndarray], np.ndarray]) -> tuple[dict, dict]:
+    """The best ``job.topn`` unseen items per user from ``estimate_rows(inner users)``, a chunk at a time."""
+    trainset, order, topn, chunk = job.trainset, job.order, job.topn, job.chunk
+    n_users = trainset.n_users
+    items_parts, scores_parts = [], []
+    for start in range(0, n_users, chunk):
+        rows = order[start:start + chunk]
+        seen = [np.fromiter((j for j, _ in trainset.ur[int(u)]), dtype=np.int64) for u in rows]
+        top_items, top_scores = _topn(estimate_rows(rows), seen, topn)
+        items_parts.append(top_items)
+        scores_parts.append(top_scores)
+        if job.tick:
+            job.tick(min(1.0, (start + chunk) / max(n_users, 1)))
+    return {"topn": topn}, {
+        "topn_items": np.concatenate(items_parts) if items_parts else np.zeros((0, topn), np.int32),
+        "topn_scores": np.concatenate(scores_parts) if scores_parts else np.zeros((0, topn), np.float32),
+    }
+
+
+def _export_knnbaseline(algo, job: ExportJob) -> tuple[dict, dict]:
+    full = knnbaseline_estimates(algo, job.trainset, tick=job.tick)
+    return _topn_lists(job, lambda rows: full[rows])
+
+
+def _export_slopeone(algo, job: ExportJob) -> tuple[dict, dict]:
+    return _topn_lists(job, lambda rows: slopeone_estimates(algo, job.trainset, users=rows))
+
+
+def _build_svd(p: dict, seed: int) -> AlgoBase:
+    return SVD(n_factors=p["n_factors"], n_epochs=p["n_epochs"], biased=p["biased"], init_mean=p["init_mean"],
+               init_std_dev=p["init_std_dev"], lr_all=p["lr_all"], reg_all=p["reg_all"], random_state=seed,
+               verbose=True)
+
+
+def _build_svdpp(p: dict, seed: int) -> AlgoBase:
+    return SVDpp(n_factors=p["n_factors"], n_epochs=p["n_epochs"], init_mean=p["init_mean"],
+                 init_std_dev=p["init_std_dev"], lr_all=p["lr_all"], reg_all=p["reg_all"], random_state=seed,
+                 verbose=True)
+
+
+def _build_nmf(p: dict, seed: int) -> AlgoBase:
+    return NMF(n_factors=p["n_factors"], n_epochs=p["n_epochs"], biased=p["biased"], reg_pu=p["reg_pu"],
+               reg_qi=p["reg_qi"], reg_bu=p["reg_bu"], reg_bi=p["reg_bi"], lr_bu=p["lr_bu"], lr_bi=p["lr_bi"],
+               init_low=p["init_low"], init_high=p["init_high"], random_state=seed, verbose=True)
+
+
+def _check_nmf(p: dict) -> dict[str, str]:
+    return {"init_low": "must be below init_high"} if p["init_low"] >= p["init_high"] else {}
+
+
+def _build_knnbaseline(p: dict, seed: int) -> AlgoBase:
+    return KNNBaseline(
+        k=p["k"], min_k=p["min_k"], verbose=True,
+        sim_options={"name": p["sim_name"], "user_based": p["user_based"], "min_support": p["min_support"],
+                     "shrinkage": p["shrinkage"]},
+        bsl_options={"method": "als", "n_epochs": p["bsl_n_epochs"], "reg_u": p["bsl_reg_u"],
+                     "reg_i": p["bsl_reg_i"]},
+    )
+
+
+def _build_baselineonly(p: dict, seed: int) -> AlgoBase:
+    if p["method"] == "als":
+        bsl = {"method": "als", "reg_u": p["reg_u"], "reg_i": p["reg_i"]}
     else:
-        raise ValidationError(f"unknown algorithm '{name}'")
-    return kind, manifest, arrays
+        bsl = {"method": "sgd", "reg": p["reg"], "learning_rate": p["learning_rate"]}
+    if p["n_epochs"] is not None:
+        bsl["n_epochs"] = p["n_epochs"]
+    return BaselineOnly(bsl_options=bsl, verbose=True)
+
+
+def _build_coclustering(p: dict, seed: int) -> AlgoBase:
+    return CoClustering(n_cltr_u=p["n_cltr_u"], n_cltr_i=p["n_cltr_i"], n_epochs=p["n_epochs"],
+                        random_state=seed, verbose=True)
+
+
+# --- the algorithms: adding one is one entry here (plus its test) -----------------------------------
+
+ALGORITHMS: dict[str, Algorithm] = {
+    a.name: a
+    for a in [
+        Algorithm("svd", "SVD (Funk matrix factorisation, SGD)", "factors", {
+            "n_factors": _pos_int(100, 1000, "latent factors"),
+            "n_epochs": _pos_int(20, 1000, "SGD epochs"),
+            "biased": Param("bool", True, help="use user and item biases"),
+            "init_mean": Param("float", 0.0, minimum=-10, maximum=10),
+            "init_std_dev": Param("float", 0.1, minimum=0, maximum=10),
+            "lr_all": _rate(0.005, "learning rate"),
+            "reg_all": _reg(0.02, "regularisation"),
+        }, epochs_param="n_epochs", seeded=True, build=_build_svd, export=_export_factors),
+        Algorithm("svdpp", "SVD++ (implicit feedback)", "factors", {
+            "n_factors": _pos_int(20, 1000), "n_epochs": _pos_int(20, 1000),
+            "init_mean": Param("float", 0.0, minimum=-10, maximum=10),
+            "init_std_dev": Param("float", 0.1, minimum=0, maximum=10),
+            "lr_all": _rate(0.007), "reg_all": _reg(0.02),
+        }, epochs_param="n_epochs", seeded=True, build=_build_svdpp, export=_export_svdpp),
+        Algorithm("nmf", "NMF (non-negative matrix factorisation)", "factors", {
+            "n_factors": _pos_int(15, 1000), "n_epochs": _pos_int(50, 1000),
+            "biased": Param("bool", False),
+            "reg_pu": _reg(0.06), "reg_qi": _reg(0.06), "reg_bu": _reg(0.02), "reg_bi": _reg(0.02),
+            "lr_bu": _rate(0.005), "lr_bi": _rate(0.005),
+            "init_low": Param("float", 0.0, minimum=0, maximum=100),
+            "init_high": Param("float", 1.0, minimum=0, maximum=100),
+        }, epochs_param="n_epochs", seeded=True, build=_build_nmf, export=_export_factors, check=_check_nmf),
+        Algorithm("knnbaseline", "KNNBaseline (neighbourhood with baselines)", "topn", {
+            "k": _pos_int(40, 10_000, "maximum neighbours"),
+            "min_k": Param("int", 1, minimum=0, maximum=10_000, help="minimum neighbours, else the baseline"),
+            "sim_name": Param("choice", "msd", choices=("msd", "cosine", "pearson", "pearson_baseline")),
+            "user_based": Param("bool", True, help="user-user (true) or item-item (false) similarities"),
+            "min_support": Param("int", 1, minimum=0, maximum=100_000),
+            "shrinkage": Param("int", 100, minimum=0, maximum=100_000, help="pearson_baseline only"),
+            "bsl_n_epochs": _pos_int(10, 1000, "ALS epochs of the baselines"),
+            "bsl_reg_u": _reg(15.0), "bsl_reg_i": _reg(10.0),
+        }, build=_build_knnbaseline, export=_export_knnbaseline),
+        Algorithm("baselineonly", "BaselineOnly (global mean + biases)", "biases", {
+            "method": Param("choice", "als", choices=("als", "sgd")),
+            "n_epochs": Param("int", None, minimum=1, maximum=1000, help="default: 10 (als) / 20 (sgd)"),
+            "reg_u": _reg(15.0, "als"), "reg_i": _reg(10.0, "als"),
+            "reg": _reg(0.02, "sgd"), "learning_rate": _rate(0.005, "sgd"),
+        }, build=_build_baselineonly, export=_export_biases),
+        Algorithm("slopeone", "SlopeOne", "topn", {},
+                  build=lambda p, seed: SlopeOne(), export=_export_slopeone),
+        Algorithm("coclustering", "CoClustering", "coclusters", {
+            "n_cltr_u": _pos_int(3, 1000), "n_cltr_i": _pos_int(3, 1000), "n_epochs": _pos_int(20, 1000),
+        }, epochs_param="n_epochs", seeded=True, build=_build_coclustering, export=_export_coclusters),
+        Algorithm("popularity", "Popularity (most rated first)", "ranking", {
+            "min_rating": Param("int", 1, minimum=1, maximum=5, help="count only ratings at or above this"),
+            "damping": Param("float", 5.0, minimum=0, maximum=10_000,
+                             help="prior weight of the global mean in the predicted rating"),
+        }, build=lambda p, seed: Popularity(min_rating=p["min_rating"], damping=p["damping"]),
+            export=_export_popularity),
+    ]
+}

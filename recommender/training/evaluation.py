@@ -338,7 +338,7 @@ def viewer_scores(model, evaluation: pd.DataFrame, *, history: dict[int, set[str
     model's top ``k`` among the items not in ``history[viewer]`` (what the viewer rated outside the
     evaluation set: both models rank the same pool). ``model`` is a ``ServingModel``.
     """
-    predicts = model.kind in ("factors", "biases", "coclusters")
+    predicts = model.kind_spec.predicts_ratings
     relevant = relevant_items(evaluation)
     rows = []
     for user, part in evaluation.groupby("user_id", sort=True):

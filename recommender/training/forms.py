@@ -50,7 +50,7 @@ class TrainingRunForm(PortalForm):
                                       error_messages={"required": "choose a snapshot (take one first)"})
     algorithm = forms.MultipleChoiceField(
         label="Algorithms (several = one run each, default parameters)",
-        choices=[(name, name) for name in ALGORITHMS], widget=Checkboxes(),
+        choices=(), widget=Checkboxes(),  # the registry's, set per form below
         error_messages={"required": "choose at least one algorithm"})
     hyperparameters = forms.CharField(
         required=False, widget=Textarea(rows=2, placeholder="n_factors=50, n_epochs=30"),
@@ -73,6 +73,7 @@ class TrainingRunForm(PortalForm):
         self.fields["snapshot"].choices = [
             (s.pk, f"#{s.pk} {s.name or ''} — {s.rating_count} ratings, {s.content_sha256[:12]}") for s in snapshots]
         self.fields["snapshot"].widget.choices = self.fields["snapshot"].choices
+        self.fields["algorithm"].choices = [(name, name) for name in ALGORITHMS]
 
     def clean_hyperparameters(self) -> dict:
         return parse_hyperparameters(self.cleaned_data.get("hyperparameters", ""))

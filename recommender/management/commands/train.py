@@ -8,6 +8,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from portal.errors import UsherError
+from recommender.training.algorithms import ALGORITHMS
 
 SHOWN = ("rmse", "mae", "precision_at_20", "recall_at_20", "ndcg_at_20", "map_at_20", "hit_rate_at_20", "coverage",
          "novelty", "personalization", "average_popularity", "gini", "training_seconds", "latency_p50_ms",
@@ -26,8 +27,7 @@ class Command(BaseCommand):
             "--wait polls until it ends and prints the metrics; --inline trains in this process instead.")
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--algorithm", required=True, help="svd, svdpp, nmf, knnbaseline, baselineonly, "
-                                                              "slopeone, coclustering, popularity")
+        parser.add_argument("--algorithm", required=True, help=f"one of: {', '.join(ALGORITHMS)}")
         parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
         parser.add_argument("--snapshot", type=int, help="dataset snapshot id")
         parser.add_argument("--seed", type=int, default=0)

@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recommender.ingest.parser import WatchEvent, format_watch
-from recommender.ingest.services import IngestSummary, ingest_lines, minutes_to_ranges, ranges_to_minutes
+from recommender.ingest.services import IngestSummary, ingest_lines
+from recommender.ingest.sessions import minutes_to_ranges, ranges_to_minutes
 from recommender.models import (
     IngestedLine,
     IngestSource,
