@@ -20,7 +20,7 @@ from monitoring.conf import monitoring_setting
 from monitoring.selectors import notification_channel_list
 from monitoring.services.notifications import notification_send
 from monitoring.services.quality import online_quality
-from portal.queue import task_send
+from portal import queue
 from portal.selectors import activity_log_list
 from recommender.errors import ArtifactIntegrityError
 from recommender.models import ModelVersion
@@ -38,7 +38,7 @@ from recommender.training.comparison import version_evaluation_data as rebuild
 def enqueue(task_name: str, *args: Any, **kwargs: Any) -> str | None:
     """Send a task by name (the tasks module imports services, not the other way round). With the
     broker down it logs and returns None: the repair pass re-queues what is still pending."""
-    return task_send(task_name, args=args, kwargs=kwargs, what=f"{args}")
+    return queue.task_send(task_name, args=args, kwargs=kwargs, what=f"{args}")
 
 
 # --- training: the registry -------------------------------------------------------------------------------

@@ -5,6 +5,6 @@ and its worker, model comparison, retraining, and training's pages, admin, dashb
 tasks. Its models (``DatasetSnapshot``, ``TrainingRun``) live in ``recommender.models.registry``.
 
 May import: portal, ``recommender.models``, ``recommender.errors`` and the registry (a finished run
-registers its version). Today retraining files its promotion request with releases through an
-import inside a function: an arrow up, to be removed.
+registers its version). A winning scheduled retrain files its promotion request through the
+requester the app above registers (``retraining_promotion_requester_register``; releases does).
 """
