@@ -18,17 +18,14 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.mail import send_mail
 
 from monitoring.conf import monitoring_setting
+from monitoring.models import Notification
 from monitoring.webhooks import WebhookRefused, webhook_post, webhook_signature
 from portal.errors import ValidationError
-
-if TYPE_CHECKING:
-    from monitoring.models import Notification
 
 
 class UnknownChannelKind(ValidationError):

@@ -10,8 +10,13 @@ import pytest
 from celery.signals import before_task_publish
 from django.db import transaction
 
+from audits.services import audit_run_create
+from monitoring.services.notifications import notification_send
 from portal.queue import task_send
 from portal.tasks import verify_activity_log
+from recommender.tests.factories_training import synthetic_ratings
+from recommender.training.runs import training_run_create
+from recommender.training.snapshots import snapshot_create
 
 
 def test_a_refused_broker_is_a_warning_and_none(broker_down, caplog):
@@ -47,24 +52,16 @@ def published() -> Iterator[list[tuple[str, tuple]]]:
 
 
 def _training_run():
-    from recommender.tests.factories_training import synthetic_ratings
-    from recommender.training.runs import training_run_create
-    from recommender.training.snapshots import snapshot_create
-
     synthetic_ratings(n_users=20, n_items=15, density=0.4)
     snapshot = snapshot_create(actor=None, system="test")
     return lambda: training_run_create(actor=None, system="test", snapshot=snapshot, algorithm="svd")
 
 
 def _audit_run():
-    from audits.services import audit_run_create
-
     return lambda: audit_run_create(kind="security", actor=None, system="test")
 
 
 def _notification():
-    from monitoring.services.notifications import notification_send
-
     return lambda: notification_send(event="release.test", subject="s", body="b", payload={},
                                      recipients={"email": ["ops@example.org"]})[0]
 
