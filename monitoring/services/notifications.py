@@ -4,8 +4,9 @@ How each kind of channel is reached is registered once, in ``monitoring.channels
 kind is an error, never sent as another). Queuing a notification only writes a row; delivery
 happens afterwards (``monitoring.deliver_notification`` sent by name through
 ``portal.queue.task_send`` on commit, and a beat sweep of whatever is due), so a slow or broken
-target never blocks the alert check. A failed attempt is recorded on the row and retried with doubling delays until
-``MONITORING['NOTIFY_MAX_ATTEMPTS']``; the final outcome goes into the activity log.
+target never blocks the alert check. A failed attempt is recorded on the row and retried with
+doubling delays until ``MONITORING['NOTIFY_MAX_ATTEMPTS']``; the final outcome goes into the
+activity log.
 
 Webhook signature: ``X-Usher-Signature: sha256=<hex>`` where hex is
 ``HMAC-SHA256(secret, "<X-Usher-Timestamp>.<raw body>")``; receivers recompute it and reject
@@ -25,7 +26,6 @@ refused"), never the answer's body.
 from __future__ import annotations
 
 import json
-import logging
 import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -51,8 +51,6 @@ from monitoring.webhooks import (  # noqa: F401 - re-exported: callers and tests
 from portal.permissions import require
 from portal.queue import task_send
 from portal.services import activity_log_record
-
-log = logging.getLogger(__name__)
 
 
 def incident_payload(*, incident: Incident, event: str) -> dict:

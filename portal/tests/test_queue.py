@@ -4,16 +4,21 @@ And the services' one way to queue: by name through ``task_send``, after their t
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
 from celery.signals import before_task_publish
+from django.conf import settings
 from django.db import transaction
 
 from audits.services import audit_run_create
 from monitoring.services.notifications import notification_send
 from portal.queue import task_send
 from portal.tasks import verify_activity_log
+from portal.testing import database_url_of_this_run
 from recommender.tests.factories_training import synthetic_ratings
 from recommender.training.runs import training_run_create
 from recommender.training.snapshots import snapshot_create
@@ -82,3 +87,18 @@ def test_a_service_sends_its_task_by_name_after_commit_and_not_on_rollback(make,
         record = create()
         assert published == []  # not before the commit
     assert published == [(task, (record.pk,))]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_eager_mode_runs_a_task_named_before_any_module_imported_it():
+    """A fresh process (a one-process demo, a live-server test) in eager mode: the service names the
+    task and nothing has imported its tasks module yet; ``task_send`` loads them as a worker would."""
+    script = ("import django; django.setup()\n"
+              "from portal.queue import task_send\n"
+              "print(task_send('monitoring.deliver_due_notifications'))\n")
+    env = {**os.environ, "DATABASE_URL": database_url_of_this_run(), "DJANGO_SETTINGS_MODULE": "portal.settings",
+           "CELERY_TASK_ALWAYS_EAGER": "1"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=str(settings.BASE_DIR), capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() not in ("", "None")  # an id: it ran here
