@@ -273,19 +273,17 @@ def guardrail_telemetry(*, route: str, start: datetime, end: datetime) -> dict:
 def notify(*, event: str, subject: str, body: str, payload: dict, emails: list[str]) -> list[int]:
     """E-mail and HMAC-signed webhooks through monitoring's ``notification_send`` (queued, retried,
     recorded). Recipients: the given addresses (the requester), ``RELEASES['NOTIFY_EMAILS']`` and
-    ``NOTIFY_WEBHOOKS``, and monitoring's enabled notification channels."""
+    ``NOTIFY_WEBHOOKS``, and monitoring's enabled notification channels, each reached as its kind
+    says (monitoring's channel registry)."""
     from monitoring.selectors import notification_channel_list
     from monitoring.services.notifications import notification_send
     from recommender.releases.conf import release_setting
 
-    channels = [c for c in notification_channel_list() if c.enabled]
-    addresses = [*emails, *release_setting("NOTIFY_EMAILS")]
-    addresses += [a for c in channels if c.kind == "email" for a in c.target.split(",")]
-    hooks = [*release_setting("NOTIFY_WEBHOOKS"), *(c.target for c in channels if c.kind == "webhook")]
     sent = notification_send(
         event=f"release.{event}"[:32], subject=subject, body=body, payload=payload,
-        emails=list(dict.fromkeys(a.strip() for a in addresses if a and a.strip())),
-        webhooks=list(dict.fromkeys(hooks)),
+        recipients={"email": [*emails, *release_setting("NOTIFY_EMAILS")],
+                    "webhook": list(release_setting("NOTIFY_WEBHOOKS"))},
+        channels=[c for c in notification_channel_list() if c.enabled],
     )
     return [n.pk for n in sent]
 
