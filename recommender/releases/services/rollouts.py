@@ -18,6 +18,7 @@ from django.db import transaction
 from portal.errors import Conflict, ValidationError
 from portal.permissions import require
 from portal.services import activity_log_record
+from portal.stats import UnitMoments, two_proportion_ztest
 from recommender.models import Experiment, PromotionRequest, Rollout, RolloutStep
 from recommender.releases import clock, integrations, stats
 from recommender.releases.conf import release_setting
@@ -126,11 +127,11 @@ def rollout_measure(*, rollout: Rollout, now: datetime | None = None) -> dict:
     }
     if prod["trials"] and canary["trials"]:
         # Viewers are bucketed onto the canary: the viewer is the unit, with delta-method variances.
-        units = {"moments_a": stats.UnitMoments.from_dict(prod.get("moments")),
-                 "moments_b": stats.UnitMoments.from_dict(canary.get("moments"))}
+        units = {"moments_a": UnitMoments.from_dict(prod.get("moments")),
+                 "moments_b": UnitMoments.from_dict(canary.get("moments"))}
         seq = stats.msprt(successes_a=prod["successes"], trials_a=prod["trials"], successes_b=canary["successes"],
                           trials_b=canary["trials"], alpha=alpha, tau=tau, min_trials=min_trials, **units)
-        z = stats.two_proportion_ztest(successes_a=prod["successes"], trials_a=prod["trials"],
+        z = two_proportion_ztest(successes_a=prod["successes"], trials_a=prod["trials"],
                                        successes_b=canary["successes"], trials_b=canary["trials"], alpha=alpha,
                                        **units)
         out["sequential"] = seq.as_dict()
