@@ -1,9 +1,21 @@
 """Celery entry points of monitoring (thin: each calls one service). Beat schedules are data,
-seeded by migration 0002 and editable in the admin."""
+seeded by migration 0002 and editable in the admin. Services send these by name
+(``portal.queue.task_send``) and never import this module."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from celery import shared_task
+from django.utils import timezone
+
+from monitoring.conf import monitoring_setting
+from monitoring.services.alerts import alert_rules_evaluate
+from monitoring.services.data_quality import data_quality_report_create
+from monitoring.services.drift import drift_report_create
+from monitoring.services.feedback import feedback_snapshots_update
+from monitoring.services.notifications import notification_deliver, notifications_deliver_due
+from monitoring.services.telemetry import telemetry_rollup
 
 SYSTEM = "monitoring"
 
@@ -11,21 +23,12 @@ SYSTEM = "monitoring"
 @shared_task(name="monitoring.rollup_telemetry", acks_late=True)
 def rollup_telemetry() -> int:
     """Every minute: recompute the recent per-minute telemetry rollups."""
-    from monitoring.services.telemetry import telemetry_rollup
-
     return telemetry_rollup()
 
 
 @shared_task(name="monitoring.rollup_telemetry_late", acks_late=True)
 def rollup_telemetry_late() -> int:
     """Hourly: recompute the last ``ROLLUP_LATE_HOURS`` (rows that arrived after the per-minute pass)."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from monitoring.conf import monitoring_setting
-    from monitoring.services.telemetry import telemetry_rollup
-
     now = timezone.now()
     return telemetry_rollup(since=now - timedelta(hours=int(monitoring_setting("ROLLUP_LATE_HOURS")), minutes=5),
                             until=now)
@@ -34,8 +37,6 @@ def rollup_telemetry_late() -> int:
 @shared_task(name="monitoring.evaluate_alerts", acks_late=True)
 def evaluate_alerts() -> dict:
     """Every minute: evaluate every enabled alert rule; firing rules open or update incidents."""
-    from monitoring.services.alerts import alert_rules_evaluate
-
     evaluations = alert_rules_evaluate()
     states: dict[str, int] = {}
     for e in evaluations:
@@ -46,32 +47,24 @@ def evaluate_alerts() -> dict:
 @shared_task(name="monitoring.data_quality_report", acks_late=True)
 def data_quality_report() -> int:
     """Every 15 minutes: a data-quality report over the last window."""
-    from monitoring.services.data_quality import data_quality_report_create
-
     return data_quality_report_create(system="monitoring.data_quality_report").pk
 
 
 @shared_task(name="monitoring.drift_report", acks_late=True, soft_time_limit=600)
 def drift_report() -> int:
     """Hourly: a drift report of the last window against the production training snapshot."""
-    from monitoring.services.drift import drift_report_create
-
     return drift_report_create(system="monitoring.drift_report").pk
 
 
 @shared_task(name="monitoring.feedback_snapshots", acks_late=True)
 def feedback_snapshots() -> list[int]:
     """Hourly: (re)compute the latest feedback-loop buckets."""
-    from monitoring.services.feedback import feedback_snapshots_update
-
     return [s.pk for s in feedback_snapshots_update(system="monitoring.feedback_snapshots")]
 
 
 @shared_task(name="monitoring.deliver_notification", acks_late=True)
 def deliver_notification(notification_id: int) -> str | None:
     """Queued on commit when an incident changes: try one notification (retries are the sweep's)."""
-    from monitoring.services.notifications import notification_deliver
-
     notification = notification_deliver(notification_id=notification_id)
     return notification.status if notification else None
 
@@ -79,6 +72,4 @@ def deliver_notification(notification_id: int) -> str | None:
 @shared_task(name="monitoring.deliver_due_notifications", acks_late=True)
 def deliver_due_notifications() -> int:
     """Every minute: send the notifications that are due (first tries the queue missed, retries)."""
-    from monitoring.services.notifications import notifications_deliver_due
-
     return notifications_deliver_due()

@@ -29,6 +29,10 @@ def task_send(task: Any, *, args: tuple | list = (), kwargs: dict | None = None,
     if isinstance(task, str) and app.conf.task_always_eager:
         # ``send_task`` ignores eager mode; a registered task named here runs in this process then,
         # as one passed as an object does (CELERY_TASK_ALWAYS_EAGER: tests and one-process demos).
+        # Services name tasks without importing their modules: load the autodiscovered tasks
+        # modules as a worker does when it starts, once, if this one is not registered yet.
+        if task not in app.tasks:
+            app.loader.import_default_modules()
         task = app.tasks[task]
     try:
         if isinstance(task, str):

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from django.db import transaction
+from django.db.models import Count, Min
 
 from audits.selectors import audit_release_gate
 from audits.services import audit_run_create, audit_run_execute
@@ -31,6 +32,7 @@ from recommender.serving.selectors import deployment_describe, deployment_get, p
 from recommender.serving.services import deployment_rollback, deployment_update, live_traffic_arms_check
 from recommender.training.comparison import compare_on_set, evaluation_set
 from recommender.training.comparison import version_evaluation_data as rebuild
+from releases.conf import release_setting
 
 # --- Celery -------------------------------------------------------------------------------------------
 
@@ -199,8 +201,6 @@ def quality_window_minutes() -> int:
 def lists_served(*, start: datetime, end: datetime, routes: list[str] | None = None) -> dict[str, int]:
     """Lists answered (status 200) in ``[start, end)`` per route, from the prediction log, whether or
     not their success window has closed; ``"*"`` is the total over every route."""
-    from django.db.models import Count
-
 
     qs = prediction_log_list().filter(created_at__gte=start, created_at__lt=end, status=200)
     if routes is not None:
@@ -212,8 +212,6 @@ def lists_served(*, start: datetime, end: datetime, routes: list[str] | None = N
 def traffic_minutes(*, start: datetime, end: datetime) -> float:
     """Minutes of ``[start, end)`` the prediction log covers: from its first row in the range (a
     server that started a minute ago has served for a minute, not for the whole range)."""
-    from django.db.models import Min
-
 
     first = prediction_log_list().filter(created_at__gte=start, created_at__lt=end).aggregate(
         first=Min("created_at"))["first"]
@@ -222,8 +220,6 @@ def traffic_minutes(*, start: datetime, end: datetime) -> float:
 
 def viewers_by_route(*, routes: list[str], start: datetime, end: datetime) -> dict[str, int]:
     """Distinct viewers served per route: the units of randomisation, for the SRM check."""
-    from django.db.models import Count
-
 
     rows = (prediction_log_list().filter(created_at__gte=start, created_at__lt=end, arm__in=routes)
             .order_by().values("arm").annotate(viewers=Count("viewer_id", distinct=True)))
@@ -249,17 +245,13 @@ def guardrail_telemetry(*, route: str, start: datetime, end: datetime) -> dict:
 def notify(*, event: str, subject: str, body: str, payload: dict, emails: list[str]) -> list[int]:
     """E-mail and HMAC-signed webhooks through monitoring's ``notification_send`` (queued, retried,
     recorded). Recipients: the given addresses (the requester), ``RELEASES['NOTIFY_EMAILS']`` and
-    ``NOTIFY_WEBHOOKS``, and monitoring's enabled notification channels."""
-    from releases.conf import release_setting
-
-    channels = [c for c in notification_channel_list() if c.enabled]
-    addresses = [*emails, *release_setting("NOTIFY_EMAILS")]
-    addresses += [a for c in channels if c.kind == "email" for a in c.target.split(",")]
-    hooks = [*release_setting("NOTIFY_WEBHOOKS"), *(c.target for c in channels if c.kind == "webhook")]
+    ``NOTIFY_WEBHOOKS``, and monitoring's enabled notification channels, each reached as its kind
+    says (monitoring's channel registry)."""
     sent = notification_send(
         event=f"release.{event}"[:32], subject=subject, body=body, payload=payload,
-        emails=list(dict.fromkeys(a.strip() for a in addresses if a and a.strip())),
-        webhooks=list(dict.fromkeys(hooks)),
+        recipients={"email": [*emails, *release_setting("NOTIFY_EMAILS")],
+                    "webhook": list(release_setting("NOTIFY_WEBHOOKS"))},
+        channels=[c for c in notification_channel_list() if c.enabled],
     )
     return [n.pk for n in sent]
 

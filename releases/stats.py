@@ -1,9 +1,11 @@
 """Statistics for releases and experiments: pure functions of counts, no database.
 
+The fixed-horizon two-proportion z-test, the unit of analysis (``UnitMoments``, the delta-method
+variance) and the agreement of two ranked lists are shared with audits and serving and live in
+``portal.stats``; what is built on them for releases alone is here:
+
 * ``srm_check`` — sample-ratio mismatch: Pearson's chi-square goodness of fit of the observed
   arm sizes against the planned allocation; ``p < 0.001`` flags the experiment as untrustworthy.
-* ``two_proportion_ztest`` — the fixed-horizon two-proportion z-test (pooled standard error under
-  H0) with a Wald confidence interval for the difference (unpooled standard error).
 * ``msprt`` — an always-valid sequential test: the mixture sequential probability ratio test
   with a normal mixture (Johari, Koomen, Pekelis & Walsh, "Peeking at A/B tests", KDD 2017;
   Johari, Pekelis & Walsh, "Always valid inference", Operations Research 2022). Looking at it
@@ -23,15 +25,10 @@
 The unit of analysis. Arms are assigned by viewer, and one viewer is served many lists, whose
 outcomes go together (some viewers follow recommendations far more than others). Treating lists as
 independent trials understates the variance and inflates false positives. Every test here takes the
-per-viewer second moments of an arm (``UnitMoments``) and then uses the delta-method variance of the
-ratio S/N (Deng, Knoblich & Lu, "Applying the Delta Method in Metric Analytics", KDD 2018):
-
-    Var(p̂) = K/(K-1) · Σᵢ (sᵢ - p̂ nᵢ)² / N²,   N = Σ nᵢ, K viewers,
-
-which equals the binomial p̂(1-p̂)/N (times K/(K-1)) when every viewer has one list. Without moments
-(the lists are the units) the binomial variance is used.
+per-viewer second moments of an arm (``portal.stats.UnitMoments``) and then uses the delta-method
+variance of the ratio S/N (``portal.stats.rate_variance``; with one list per viewer it is the
+binomial one).
 """
-
 from __future__ import annotations
 
 import math
@@ -40,6 +37,15 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import stats as sps
+
+from portal.stats import (
+    UnitMoments,
+    counts_check,
+    delta_variance,
+    difference_variances,
+    two_proportion_ztest,
+    unit_of_analysis,
+)
 
 SRM_THRESHOLD = 0.001
 
@@ -83,138 +89,6 @@ def srm_check(
     dof = len(counts) - 1
     p_value = float(sps.chi2.sf(chi2, dof))
     return SrmResult([int(c) for c in counts], expected, chi2, dof, p_value, threshold, p_value < threshold)
-
-
-# --- the unit of analysis: per-viewer moments and the delta-method variance ---------------------
-
-
-@dataclass(frozen=True)
-class UnitMoments:
-    """One arm's lists summed per viewer (sᵢ successes of nᵢ lists): K and the second moments."""
-
-    units: int
-    sum_trials_sq: float
-    sum_successes_sq: float
-    sum_cross: float
-
-    @classmethod
-    def from_dict(cls, data: dict | None) -> UnitMoments | None:
-        if not data:
-            return None
-        return cls(int(data["units"]), float(data["sum_trials_sq"]), float(data["sum_successes_sq"]),
-                   float(data["sum_cross"]))
-
-    @classmethod
-    def from_units(cls, successes: Sequence[int], trials: Sequence[int]) -> UnitMoments:
-        s = np.asarray(successes, dtype=float)
-        n = np.asarray(trials, dtype=float)
-        return cls(len(n), float((n * n).sum()), float((s * s).sum()), float((s * n).sum()))
-
-
-def rate_variance(*, successes: int, trials: int, moments: UnitMoments | None = None,
-                  rate: float | None = None) -> float:
-    """Sampling variance of the success rate S/N, evaluated at ``rate`` (default S/N).
-
-    With ``moments`` (at least two viewers) the delta-method variance with the viewer as the unit;
-    otherwise the binomial ``rate (1 - rate) / N`` (lists as the units)."""
-    if trials <= 0:
-        return 0.0
-    r = successes / trials if rate is None else rate
-    if moments is None or moments.units < 2:
-        return r * (1 - r) / trials
-    return float(_delta_variance(moments.sum_successes_sq, moments.sum_cross, moments.sum_trials_sq, trials,
-                                 moments.units, r))
-
-
-def _delta_variance(sum_ss, sum_sn, sum_nn, trials, units, rate):
-    """K/(K-1) · Σ(sᵢ - r nᵢ)² / N² from the moments; vectorised over numpy arrays (no division by
-    zero: N and K - 1 are floored at 1)."""
-    residual = np.maximum(sum_ss - 2 * rate * sum_sn + rate * rate * sum_nn, 0.0)
-    return residual / np.maximum(trials, 1) ** 2 * units / np.maximum(units - 1, 1)
-
-
-def _unit_name(moments_a: UnitMoments | None, moments_b: UnitMoments | None) -> str:
-    return "viewer" if moments_a is not None and moments_b is not None else "list"
-
-
-def _variances(sa: int, na: int, sb: int, nb: int, ma: UnitMoments | None, mb: UnitMoments | None
-               ) -> tuple[float, float, float]:
-    """(pooled variance of the difference under H0, unpooled variance, design effect)."""
-    if ma is None or mb is None:
-        ma = mb = None  # one rule for both arms
-    pooled = (sa + sb) / (na + nb)
-    v0 = rate_variance(successes=sa, trials=na, moments=ma, rate=pooled) + \
-        rate_variance(successes=sb, trials=nb, moments=mb, rate=pooled)
-    v = rate_variance(successes=sa, trials=na, moments=ma) + rate_variance(successes=sb, trials=nb, moments=mb)
-    binomial = rate_variance(successes=sa, trials=na) + rate_variance(successes=sb, trials=nb)
-    design_effect = v / binomial if ma is not None and binomial > 0 else 1.0
-    return v0, v, design_effect
-
-
-# --- fixed-horizon two-proportion z-test --------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ZTestResult:
-    successes_a: int
-    trials_a: int
-    successes_b: int
-    trials_b: int
-    rate_a: float
-    rate_b: float
-    difference: float  # rate_b - rate_a
-    relative_lift: float | None
-    z: float
-    p_value: float
-    confidence: float
-    ci_low: float
-    ci_high: float
-    significant: bool
-    unit: str = "list"  # what the variance treats as independent: "viewer" (delta method) or "list"
-    design_effect: float = 1.0  # the variance used / the binomial one
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def _check_counts(successes: int, trials: int, name: str) -> None:
-    if trials < 0 or successes < 0 or successes > trials:
-        raise ValueError(f"arm {name}: need 0 <= successes <= trials (got {successes}/{trials})")
-
-
-def two_proportion_ztest(
-    *, successes_a: int, trials_a: int, successes_b: int, trials_b: int, alpha: float = 0.05,
-    moments_a: UnitMoments | None = None, moments_b: UnitMoments | None = None,
-) -> ZTestResult:
-    """Two-sided z-test of H0: p_a = p_b and a (1 - alpha) CI for p_b - p_a.
-
-    With lists as units: z = (p̂_b - p̂_a) / sqrt(p̂ (1 - p̂) (1/n_a + 1/n_b)) with the pooled
-    p̂ = (x_a + x_b)/(n_a + n_b); CI = (p̂_b - p̂_a) ± z_{1-alpha/2} sqrt(p̂_a(1-p̂_a)/n_a + p̂_b(1-p̂_b)/n_b)
-    (z² is then Pearson's chi-square of the 2x2 table without Yates' correction). With both arms'
-    ``moments`` the same with the delta-method variances (``rate_variance``), pooled under H0.
-    """
-    _check_counts(successes_a, trials_a, "a")
-    _check_counts(successes_b, trials_b, "b")
-    if trials_a == 0 or trials_b == 0:
-        raise ValueError("both arms need at least one trial")
-    rate_a = successes_a / trials_a
-    rate_b = successes_b / trials_b
-    diff = rate_b - rate_a
-    v0, v, design_effect = _variances(successes_a, trials_a, successes_b, trials_b, moments_a, moments_b)
-    se_pooled = math.sqrt(v0)
-    if se_pooled == 0:
-        z, p_value = 0.0, 1.0
-    else:
-        z = diff / se_pooled
-        p_value = float(2 * sps.norm.sf(abs(z)))
-    se = math.sqrt(v)
-    crit = float(sps.norm.ppf(1 - alpha / 2))
-    return ZTestResult(
-        successes_a, trials_a, successes_b, trials_b, rate_a, rate_b, diff,
-        (diff / rate_a) if rate_a > 0 else None, float(z), p_value, 1 - alpha,
-        diff - crit * se, diff + crit * se, p_value < alpha,
-        _unit_name(moments_a, moments_b), float(design_effect),
-    )
 
 
 # --- always-valid sequential test (mSPRT, normal mixture) ---------------------------------------
@@ -289,19 +163,21 @@ def msprt(
     tuned to detect fastest (rates of 0.1–0.4 and effects of a few points: 0.03). Below
     ``min_trials`` per arm the plug-in variance is too noisy, so no decision is taken.
     """
-    _check_counts(successes_a, trials_a, "a")
-    _check_counts(successes_b, trials_b, "b")
+    counts_check(successes=successes_a, trials=trials_a, arm="a")
+    counts_check(successes=successes_b, trials=trials_b, arm="b")
     if tau <= 0 or not 0 < alpha < 1:
         raise ValueError("tau must be > 0 and alpha in (0, 1)")
     rate_a = successes_a / trials_a if trials_a else 0.0
     rate_b = successes_b / trials_b if trials_b else 0.0
     diff = rate_b - rate_a
     enough = min(trials_a, trials_b) >= max(min_trials, 1)
-    unit = _unit_name(moments_a, moments_b)
+    unit = unit_of_analysis(moments_a, moments_b)
     if not enough:
         return SequentialResult(successes_a, trials_a, successes_b, trials_b, diff, tau, alpha,
                                 0.0, 1.0, -1.0, 1.0, False, False, unit)
-    v_pooled, v, design_effect = _variances(successes_a, trials_a, successes_b, trials_b, moments_a, moments_b)
+    v_pooled, v, design_effect = difference_variances(successes_a=successes_a, trials_a=trials_a,
+                                                      successes_b=successes_b, trials_b=trials_b,
+                                                      moments_a=moments_a, moments_b=moments_b)
     log_lr = float(_msprt_log_lr(diff, v_pooled, tau))
     p_value = float(min(1.0, math.exp(-log_lr)))
     v = v if v > 0 else max(v_pooled, 1e-12)
@@ -633,7 +509,8 @@ def simulate_aa_viewers(
             diff = np.where((na > 0) & (nb > 0), sb / np.maximum(nb, 1) - sa / np.maximum(na, 1), 0.0)
             pooled = (sa + sb) / np.maximum(na + nb, 1)
             v_list = _pooled_variance(sa, na, sb, nb)
-            v_viewer = _delta_variance(ssa, sna, nna, na, ka, pooled) + _delta_variance(ssb, snb, nnb, nb, kb, pooled)
+            v_viewer = (delta_variance(sum_ss=ssa, sum_sn=sna, sum_nn=nna, trials=na, units=ka, rate=pooled)
+                        + delta_variance(sum_ss=ssb, sum_sn=snb, sum_nn=nnb, trials=nb, units=kb, rate=pooled))
             enough = np.minimum(na, nb) >= max(min_trials, 1)
             hit_list |= enough & (_msprt_log_lr(diff, v_list, tau) >= threshold)
             hit_viewer |= enough & (_msprt_log_lr(diff, v_viewer, tau) >= threshold)
@@ -695,7 +572,7 @@ def _viewer_arm(rng, replicates: int, viewers: int, rate: float, concentration: 
 
 def _viewer_tests(arm_a, arm_b, *, alpha: float, tau: float):
     """Per replicate: significant in the right direction (viewer-level z-test), the mSPRT's rejection at
-    this one look, and the design effect — with the analysis' own formulas (``_delta_variance``)."""
+    this one look, and the design effect — with the analysis' own formulas (``delta_variance``)."""
     (sa, na), (sb, nb) = arm_a, arm_b
     k = sa.shape[1]
     tot = [(s.sum(axis=1), n.sum(axis=1), (n * n).sum(axis=1), (s * s).sum(axis=1), (s * n).sum(axis=1))
@@ -703,7 +580,8 @@ def _viewer_tests(arm_a, arm_b, *, alpha: float, tau: float):
     (Sa, Na, nna, ssa, sna), (Sb, Nb, nnb, ssb, snb) = tot
     pooled = (Sa + Sb) / (Na + Nb)
     diff = Sb / Nb - Sa / Na
-    v0 = _delta_variance(ssa, sna, nna, Na, k, pooled) + _delta_variance(ssb, snb, nnb, Nb, k, pooled)
+    v0 = (delta_variance(sum_ss=ssa, sum_sn=sna, sum_nn=nna, trials=Na, units=k, rate=pooled)
+          + delta_variance(sum_ss=ssb, sum_sn=snb, sum_nn=nnb, trials=Nb, units=k, rate=pooled))
     z = np.where(v0 > 0, diff / np.sqrt(np.where(v0 > 0, v0, 1.0)), 0.0)
     crit = sps.norm.ppf(1 - alpha / 2)
     v_list = _pooled_variance(Sa, Na, Sb, Nb)
@@ -766,43 +644,3 @@ def simulate_power_viewers(
         float(pilot.design_effect), per_viewer, plan.as_dict(), hits / replicates, _wilson(hits, replicates),
         seq_hits / replicates, predicted, list_plan, list_hits / replicates, mean_deff,
     )
-
-
-# --- agreement of two top-k lists (shadow vs production) -------------------------------------------
-
-
-@dataclass(frozen=True)
-class Agreement:
-    k: int
-    overlap: float  # |A ∩ B| / k
-    kendall_tau: float | None
-    spearman_rho: float | None
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def ranking_agreement(production: Sequence[str], candidate: Sequence[str], *, k: int = 20) -> Agreement:
-    """How much two ranked lists agree: overlap@k and rank correlations over their union.
-
-    overlap@k = |top_k(P) ∩ top_k(C)| / k. For the correlations every item of the union gets its
-    rank in each list (1 = best) and the rank k + 1 where a list lacks it — the "location
-    parameter" treatment of top-k lists (Fagin, Kumar & Sivakumar, "Comparing top k lists", 2003) —
-    then Kendall's tau-b (which handles those ties) and Spearman's rho are computed. Identical
-    lists give 1, 1, 1; disjoint lists give overlap 0 and negative correlations. With fewer than
-    two distinct items the correlations are undefined (None).
-    """
-    a = list(dict.fromkeys(production))[:k]
-    b = list(dict.fromkeys(candidate))[:k]
-    overlap = len(set(a) & set(b)) / k if k else 0.0
-    union = list(dict.fromkeys(a + b))
-    if len(union) < 2:
-        return Agreement(k, overlap, None, None)
-    rank_a = {item: i + 1 for i, item in enumerate(a)}
-    rank_b = {item: i + 1 for i, item in enumerate(b)}
-    ra = [rank_a.get(item, k + 1) for item in union]
-    rb = [rank_b.get(item, k + 1) for item in union]
-    tau = sps.kendalltau(ra, rb).statistic
-    rho = sps.spearmanr(ra, rb).statistic
-    clean = lambda x: None if x is None or math.isnan(x) else float(x)  # noqa: E731
-    return Agreement(k, overlap, clean(tau), clean(rho))

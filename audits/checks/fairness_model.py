@@ -7,8 +7,8 @@ matrix metrics per group of each protected attribute, and ``Bias`` the disparity
 against a reference group (the largest group by viewers unless one is configured).
 
 A judged metric fails when its disparity lies outside the band *and* the difference from the
-reference group is statistically significant (two-proportion z-test at ``alpha``; alpha None turns
-the significance requirement off). Groups with too few viewers or test rows are reported as
+reference group is statistically significant (the two-proportion z-test of ``portal.stats`` at
+``alpha``; alpha None turns the significance requirement off). Groups with too few viewers or test rows are reported as
 "insufficient data" with their size; viewers whose attribute is unknown are reported, not judged.
 RMSE (when the model predicts ratings) and NDCG@K are added per group; RMSE may be judged too (its
 disparity is the group's RMSE over the reference's, its significance a Welch t-test on squared errors).
@@ -28,6 +28,7 @@ from scipy import stats
 
 from audits.checks.base import CheckOutcome, FindingDraft, rounded
 from audits.errors import AuditCheckError
+from portal.stats import two_proportion_p_value
 
 UNKNOWN = "unknown"
 # metric -> (numerator, denominator) in aequitas's crosstab columns, for the significance test.
@@ -54,18 +55,6 @@ METRIC_LABELS = {
     "fpr": "FPR", "fnr": "FNR", "fdr": "FDR", "for": "FOR", "npv": "NPV", "tnr": "TNR",
     "rmse": "RMSE of predicted ratings",
 }
-
-
-def two_proportion_p_value(x1: float, n1: float, x2: float, n2: float) -> float | None:
-    """Two-sided p-value of H0: the two proportions are equal (pooled z-test); None when undefined."""
-    if n1 <= 0 or n2 <= 0:
-        return None
-    pooled = (x1 + x2) / (n1 + n2)
-    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    if se == 0:
-        return 1.0
-    z = (x1 / n1 - x2 / n2) / se
-    return float(2 * stats.norm.sf(abs(z)))
 
 
 def squared_error_p_value(own: np.ndarray | None, reference: np.ndarray | None) -> float | None:
@@ -312,8 +301,8 @@ def model_fairness(
                         if metric in PROPORTIONS and row is not None and ref_row is not None:
                             num, den = PROPORTIONS[metric]
                             p_value = two_proportion_p_value(
-                                float(row[num]), float(sum(row[c] for c in den)),
-                                float(ref_row[num]), float(sum(ref_row[c] for c in den)),
+                                successes_a=float(row[num]), trials_a=float(sum(row[c] for c in den)),
+                                successes_b=float(ref_row[num]), trials_b=float(sum(ref_row[c] for c in den)),
                             )
                         m["reference_value"] = rounded(ref_row[metric]) if ref_row is not None else None
                     m["p_value"] = rounded(p_value, 6)

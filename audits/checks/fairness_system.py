@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from audits.checks.base import CheckOutcome, FindingDraft, rounded
-from audits.checks.fairness_model import UNKNOWN, two_proportion_p_value
+from audits.checks.fairness_model import UNKNOWN
+from portal.stats import two_proportion_p_value
 
 # metric -> (successes, trials) columns of the group table, judged by ratio and a two-proportion test
 JUDGED_RATES = {
@@ -52,7 +53,8 @@ def _judge_rate(table: pd.DataFrame, row: pd.Series, ref: pd.Series, metric: str
                 "reason": f"{int(trials)} vs {int(ref_trials)} (reference) {den.replace('_', ' ')}; "
                           f"at least {min_requests} each are needed"}
     value, ref_value = float(row[metric]), float(ref[metric])
-    p_value = two_proportion_p_value(float(row[num]), trials, float(ref[num]), ref_trials)
+    p_value = two_proportion_p_value(successes_a=float(row[num]), trials_a=trials, successes_b=float(ref[num]),
+                                     trials_b=ref_trials)
     out: dict[str, Any] = {"p_value": rounded(p_value, 6), "reference_value": rounded(ref_value)}
     if ref_value == 0:
         out["ratio"] = 1.0 if value == 0 else None
@@ -208,8 +210,9 @@ def group_service(
                     groups_of = frame["viewer"].map(values).fillna(UNKNOWN)
                     own, theirs = frame.loc[groups_of == group, column], frame.loc[groups_of == reference, column]
                     cut = float(ref[metric])
-                    p_value = two_proportion_p_value(float((own > cut).sum()), float(len(own)),
-                                                     float((theirs > cut).sum()), float(len(theirs)))
+                    p_value = two_proportion_p_value(
+                        successes_a=float((own > cut).sum()), trials_a=float(len(own)),
+                        successes_b=float((theirs > cut).sum()), trials_b=float(len(theirs)))
                     significant = alpha is None or (p_value is not None and p_value < float(alpha))
                     verdict = "pass" if not outside else "fail" if significant else "not_significant"
                     entry["disparities"][metric] = {

@@ -21,6 +21,7 @@ from audits.conf import DEFAULTS, audit_setting, settings_differences
 from audits.errors import Conflict, NotFound, ValidationError
 from audits.models import AuditFinding, AuditRun, Severity, severity_rank
 from portal.permissions import require
+from portal.queue import task_send
 from portal.services import activity_log_record
 
 log = logging.getLogger(__name__)
@@ -170,11 +171,9 @@ def audit_run_create(
 
 
 def _enqueue(run_id: int) -> None:
-    """With the broker down the run stays queued and ``audit_runs_fail_stuck`` ends it with a clear error."""
-    from audits.tasks import execute_audit_run
-    from portal.queue import task_send
-
-    task_id = task_send(execute_audit_run, args=[run_id], what=f"audit run #{run_id}")
+    """Send ``audits.execute_run`` by name (called after the creating transaction commits). With the
+    broker down the run stays queued and ``audit_runs_fail_stuck`` ends it with a clear error."""
+    task_id = task_send("audits.execute_run", args=[run_id], what=f"audit run #{run_id}")
     if task_id:
         AuditRun.objects.filter(pk=run_id, task_id="").update(task_id=task_id)
 

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audits.checks.fairness_model import model_fairness, ndcg_at_k, two_proportion_p_value
+from audits.checks.fairness_model import model_fairness, ndcg_at_k
 from audits.checks.fairness_system import exposure, group_service, popularity_cuts
 from audits.conf import DEFAULTS
 from audits.errors import AuditCheckError
+from portal.stats import two_proportion_p_value
 
 
 def _world(n_viewers: int = 900, seed: int = 0, biased_gender: str | None = None, tiny_occupation: int = 0,
@@ -163,7 +164,10 @@ def test_a_disparity_outside_the_band_but_not_significant_does_not_fail():
     female = next(g for g in outcome.results["attributes"]["gender"]["groups"] if g["group"] == "F")
     tpr = female["metrics"]["tpr"]
     assert tpr["value"] == 0.4 and tpr["reference_value"] == 0.6 and tpr["disparity"] == pytest.approx(0.6667, abs=1e-4)
-    assert tpr["p_value"] == pytest.approx(two_proportion_p_value(12, 30, 30, 50), abs=1e-6)
+    # 12 of 30 against 30 of 50: pooled 42/80, z = -0.2 / sqrt(0.525 · 0.475 · (1/30 + 1/50)) = -1.7342
+    assert tpr["p_value"] == pytest.approx(0.082879, abs=1e-6)
+    assert tpr["p_value"] == pytest.approx(
+        two_proportion_p_value(successes_a=12, trials_a=30, successes_b=30, trials_b=50), abs=1e-6)
     assert tpr["p_value"] > 0.05 and tpr["verdict"] == "not_significant"
     assert outcome.findings == []
     # not a silent pass: the group and the attribute say the data cannot tell
@@ -219,8 +223,8 @@ def test_a_worse_rmse_for_one_group_fails():
 def test_ndcg_and_the_proportion_test_by_hand():
     assert ndcg_at_k(["a", "x", "b"], {"a", "b"}, 3) == pytest.approx((1 + 1 / np.log2(4)) / (1 + 1 / np.log2(3)))
     assert ndcg_at_k(["x"], set(), 3) is None
-    assert two_proportion_p_value(50, 100, 50, 100) == pytest.approx(1.0)
-    assert two_proportion_p_value(10, 100, 50, 100) < 1e-8
+    assert two_proportion_p_value(successes_a=50, trials_a=100, successes_b=50, trials_b=100) == pytest.approx(1.0)
+    assert two_proportion_p_value(successes_a=10, trials_a=100, successes_b=50, trials_b=100) < 1e-8
 
 
 def test_system_level_groups_and_exposure():

@@ -1,9 +1,12 @@
 """Incident notifications by e-mail (Django's e-mail backend) and HMAC-SHA256-signed webhooks.
 
-Queuing a notification only writes a row; delivery happens afterwards (a Celery task queued on
-commit, and a beat sweep of whatever is due), so a slow or broken target never blocks the alert
-check. A failed attempt is recorded on the row and retried with doubling delays until
-``MONITORING['NOTIFY_MAX_ATTEMPTS']``; the final outcome goes into the activity log.
+How each kind of channel is reached is registered once, in ``monitoring.channels`` (an unknown
+kind is an error, never sent as another). Queuing a notification only writes a row; delivery
+happens afterwards (``monitoring.deliver_notification`` sent by name through
+``portal.queue.task_send`` on commit, and a beat sweep of whatever is due), so a slow or broken
+target never blocks the alert check. A failed attempt is recorded on the row and retried with
+doubling delays until ``MONITORING['NOTIFY_MAX_ATTEMPTS']``; the final outcome goes into the
+activity log.
 
 Webhook signature: ``X-Usher-Signature: sha256=<hex>`` where hex is
 ``HMAC-SHA256(secret, "<X-Usher-Timestamp>.<raw body>")``; receivers recompute it and reject
@@ -23,17 +26,15 @@ refused"), never the answer's body.
 from __future__ import annotations
 
 import json
-import logging
 import secrets
-import time
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from django.conf import settings
-from django.core.mail import send_mail
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
+from monitoring.channels import CHANNEL_KINDS, UnknownChannelKind, channel_kind_get
 from monitoring.conf import monitoring_setting
 from monitoring.models import Incident, Notification, NotificationChannel
 from monitoring.models.alerts import SEVERITY_RANK
@@ -47,11 +48,9 @@ from monitoring.webhooks import (  # noqa: F401 - re-exported: callers and tests
     webhook_target_resolve,
     webhook_verify,
 )
-from portal.errors import ValidationError
 from portal.permissions import require
+from portal.queue import task_send
 from portal.services import activity_log_record
-
-log = logging.getLogger(__name__)
 
 
 def incident_payload(*, incident: Incident, event: str) -> dict:
@@ -95,32 +94,42 @@ def notifications_queue(*, incident: Incident, event: str) -> list[Notification]
     return created
 
 
-def notification_send(*, event: str, subject: str, body: str, payload: dict, emails: list[str] | None = None,
-                      webhooks: list | None = None) -> list[Notification]:
-    """Notifications that are not about an incident (release steps, for instance): one e-mail to
-    ``emails`` and one signed POST to each of ``webhooks`` (URLs), queued, delivered after the
-    commit, retried and recorded like incident notifications.
+def notification_send(*, event: str, subject: str, body: str, payload: dict,
+                      recipients: dict[str, list[str]] | None = None,
+                      channels: Iterable[NotificationChannel] = ()) -> list[Notification]:
+    """Notifications that are not about an incident (release steps, for instance), queued,
+    delivered after the commit, retried and recorded like incident notifications.
+
+    ``recipients`` maps a channel kind to its recipients (``{"email": [addresses], "webhook":
+    [URLs]}``); ``channels`` adds each channel's recipients to its kind's. Each kind makes its
+    notifications (``monitoring.channels``: one e-mail to every address, one signed POST per URL);
+    a kind not registered there raises ``UnknownChannelKind``, except a stored channel's, whose
+    notification is written and then fails at delivery, saying why (the caller's step goes on).
 
     A webhook is signed with the secret of the channel with the same URL, else with
     ``MONITORING['WEBHOOK_SECRET']`` (secrets are never stored on the notification)."""
+    wanted = {channel_kind_get(name).name: list(names) for name, names in (recipients or {}).items()}
+    unknown: list[NotificationChannel] = []
+    for channel in channels:
+        kind = CHANNEL_KINDS.get(channel.kind)
+        if kind is None:
+            unknown.append(channel)
+        else:
+            wanted.setdefault(kind.name, []).extend(kind.recipients(channel.target))
     message = json.loads(json.dumps({"event": event, "subject": subject, "text": body, "data": payload},
                                     cls=DjangoJSONEncoder, default=str))
     now = timezone.now()
     created: list[Notification] = []
     with transaction.atomic():
-        addresses = [a.strip() for a in (emails or []) if a and a.strip()]
-        if addresses:
-            created.append(Notification.objects.create(kind=NotificationChannel.Kind.EMAIL, target=", ".join(addresses),
-                                                       event=event, payload=message, next_attempt_at=now))
-        for hook in webhooks or []:
-            url = str(hook)
-            if not url.startswith(("http://", "https://")):
-                raise ValidationError(f"webhook target must be an http(s) URL, not {url!r}")
-            channel = NotificationChannel.objects.filter(kind=NotificationChannel.Kind.WEBHOOK, target=url).first()
-            created.append(Notification.objects.create(
-                kind=NotificationChannel.Kind.WEBHOOK, target=url, channel=channel, event=event,
-                payload=message, next_attempt_at=now,
-            ))
+        for name, names in wanted.items():
+            kind = CHANNEL_KINDS[name]
+            for target in kind.targets(names):
+                # A signed kind signs with the secret of the channel with the same target.
+                channel = NotificationChannel.objects.filter(kind=name, target=target).first() if kind.signed else None
+                created.append(Notification.objects.create(kind=name, target=target, channel=channel, event=event,
+                                                           payload=message, next_attempt_at=now))
+        created += [Notification.objects.create(kind=c.kind, target=c.target, channel=c, event=event, payload=message,
+                                                next_attempt_at=now) for c in unknown]
         ids = [n.pk for n in created]
         if ids:
             transaction.on_commit(lambda: _enqueue(ids))
@@ -128,53 +137,10 @@ def notification_send(*, event: str, subject: str, body: str, payload: dict, ema
 
 
 def _enqueue(ids: list[int]) -> None:
-    from monitoring.tasks import deliver_notification
-
+    """Send ``monitoring.deliver_notification`` by name for each; with the broker down the beat sweep
+    (``notifications_deliver_due``) delivers them."""
     for notification_id in ids:
-        try:
-            deliver_notification.apply_async((notification_id,), retry=False)
-        except Exception as exc:  # noqa: BLE001 - the beat sweep delivers what could not be queued
-            log.warning("could not queue notification %s (%s); the sweep will send it", notification_id, exc)
-
-
-def _send_email(notification: Notification) -> int | None:
-    incident = notification.payload.get("incident") or {}
-    if notification.payload.get("subject"):
-        subject = f"[Usher] {notification.payload['subject']}"
-        body = notification.payload.get("text", "") + "\n\n" + json.dumps(notification.payload.get("data", {}), indent=2)
-    else:
-        subject = f"[Usher {incident.get('severity', 'test')}] {notification.event}: {incident.get('title', 'test message')}"
-        body = json.dumps(notification.payload, indent=2)
-    recipients = [a.strip() for a in notification.target.split(",") if a.strip()]
-    if not recipients:
-        raise ValidationError("no e-mail address to send to")
-    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients, fail_silently=False)
-    return None
-
-
-def _webhook_secret(notification: Notification) -> str:
-    """The channel's secret, else the deployment's; an unsigned webhook is never sent."""
-    secret = (notification.channel.secret if notification.channel else "") or str(
-        monitoring_setting("WEBHOOK_SECRET") or "")
-    if not secret:
-        raise WebhookRefused("no secret to sign with: give the channel a secret or set MONITORING_WEBHOOK_SECRET")
-    return secret
-
-
-def _send_webhook(notification: Notification) -> int | None:
-    secret = _webhook_secret(notification)
-    body = json.dumps(notification.payload, sort_keys=True, separators=(",", ":")).encode()
-    timestamp = str(int(time.time()))
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": "Usher-monitoring/1",
-        "X-Usher-Event": notification.event,
-        "X-Usher-Delivery": str(notification.pk),
-        "X-Usher-Timestamp": timestamp,
-        "X-Usher-Signature": webhook_signature(secret=secret, timestamp=timestamp, body=body),
-    }
-    return webhook_post(url=notification.target, body=body, headers=headers,
-                        timeout=float(monitoring_setting("WEBHOOK_TIMEOUT_SECONDS")))
+        task_send("monitoring.deliver_notification", args=[notification_id], what=f"notification #{notification_id}")
 
 
 def notification_deliver(*, notification_id: int, now: datetime | None = None) -> Notification | None:
@@ -190,10 +156,9 @@ def notification_deliver(*, notification_id: int, now: datetime | None = None) -
         return None
     notification = Notification.objects.select_related("channel", "incident").get(pk=notification_id)
     try:
-        sender = _send_webhook if notification.kind == NotificationChannel.Kind.WEBHOOK else _send_email
-        status_code = sender(notification)
+        status_code = channel_kind_get(notification.kind).send(notification)
         error, refused = "", False
-    except WebhookRefused as exc:  # a refused target or a missing secret: retrying would not help
+    except (WebhookRefused, UnknownChannelKind) as exc:  # a refused target, no secret, no sender: retrying would not help
         status_code, error, refused = None, f"refused: {exc}"[:2000], True
     except WebhookFailed as exc:  # status and reason only: the body is the target's, not ours to keep
         status_code, error, refused = exc.status, str(exc), False
@@ -264,9 +229,9 @@ def notification_channel_save(*, channel: NotificationChannel, actor, data: dict
     data = dict(data or {})
     if not data.get("secret"):
         data.pop("secret", None)
-    kind = data.get("kind", channel.kind)
+    kind = CHANNEL_KINDS.get(data.get("kind", channel.kind))  # an unknown kind is refused by the model's choices
     generated = None
-    if kind == NotificationChannel.Kind.WEBHOOK and not (data.get("secret") or channel.secret):
+    if kind is not None and kind.signed and not (data.get("secret") or channel.secret):
         generated = data["secret"] = webhook_secret_generate()
     channel = config_save(instance=channel, actor=actor, data=data)
     return channel, generated

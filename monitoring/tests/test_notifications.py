@@ -173,7 +173,7 @@ def test_notifications_outside_incidents_for_releases(receiver, settings, django
     settings.MONITORING = {**settings.MONITORING, "WEBHOOK_SECRET": "global-key"}
     with django_capture_on_commit_callbacks() as callbacks:
         created = notification_send(event="release.rollback", subject="canary rolled back", body="p99 over 300 ms",
-                                    payload={"rollout": 3}, emails=["ds@example.org"], webhooks=[url])
+                                    payload={"rollout": 3}, recipients={"email": ["ds@example.org"], "webhook": [url]})
     assert len(callbacks) == 1  # delivery is queued for after the commit, not done inline
     assert [n.status for n in created] == ["pending", "pending"]
     for notification in created:
@@ -185,7 +185,7 @@ def test_notifications_outside_incidents_for_releases(receiver, settings, django
     assert webhook_verify(secret="global-key", timestamp=headers["X-Usher-Timestamp"], body=body,
                           signature=headers["X-Usher-Signature"])
     with pytest.raises(ValidationError):
-        notification_send(event="x", subject="s", body="b", payload={}, webhooks=["ftp://nope"])
+        notification_send(event="x", subject="s", body="b", payload={}, recipients={"webhook": ["ftp://nope"]})
 
 
 # --- outbound calls that cannot be turned inward (docs/security.md, "Outbound webhooks") -----------
@@ -388,7 +388,8 @@ def test_the_receiver_verifies_the_signature(verifying_receiver, incident):
 def test_a_webhook_with_no_secret_anywhere_is_not_sent_unsigned(receiver, settings):
     handler, url = receiver
     settings.MONITORING = {**settings.MONITORING, "WEBHOOK_SECRET": ""}
-    [notification] = notification_send(event="release.rollback", subject="s", body="b", payload={}, webhooks=[url])
+    [notification] = notification_send(event="release.rollback", subject="s", body="b", payload={},
+                                       recipients={"webhook": [url]})
     result = notification_deliver(notification_id=notification.pk)
     assert result.status == "failed" and result.last_error.startswith("refused: no secret to sign with")
     assert handler.received == []

@@ -336,7 +336,8 @@ def _backfill(users):
 # --- catalog, ingest, audits --------------------------------------------------------------------------
 
 def _catalog_import(users):
-    from recommender.catalog.services import RawRecord, catalog_records_import
+    from recommender.catalog.schema import RawRecord
+    from recommender.catalog.services import catalog_records_import
     from recommender.models import Viewer
 
     records = [RawRecord(position="1", data={"user_id": 7, "age": 30, "gender": "F", "occupation": "writer"})]

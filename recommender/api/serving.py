@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-from django.db import DatabaseError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, serializers
@@ -17,9 +16,9 @@ from portal.errors import NotFound, ValidationError
 from portal.permissions import Can, IsUsherUser
 from recommender.models import DeploymentChange, PredictionLog
 from recommender.serving import selectors, services
-from recommender.serving.handlers import InvalidViewerId, parse_viewer_id
+from recommender.serving.answers import InvalidViewerId, parse_viewer_id, recommend_answer
 from recommender.serving.ratelimit import retry_after_seconds
-from recommender.serving.runtime import POPULAR_REASONS, Answer, get_runtime
+from recommender.serving.runtime import get_runtime
 
 ERROR = inline_serializer("Error", {"error": serializers.CharField(), "detail": serializers.JSONField()})
 
@@ -47,42 +46,6 @@ class RecommendationsOutputSerializer(serializers.Serializer):
     k = serializers.IntegerField()
     latency_ms = serializers.FloatField()
     items = RecommendationItemSerializer(many=True)
-
-
-def _titles(movie_ids: set[str]) -> dict[str, str]:
-    from recommender.models import Movie
-
-    try:
-        return dict(Movie.objects.filter(id__in=movie_ids).exclude(title="").values_list("id", "title"))
-    except DatabaseError:
-        return {}
-
-
-def _explain(answer: Answer) -> list[dict]:
-    """Per item, the viewer's watched or rated movies nearest to it in the model's space."""
-    popular = answer.fallback_reason in POPULAR_REASONS or answer.version is None
-    model = None if popular else answer.version.model
-    because: dict[str, list[str]] = {}
-    if model is not None and answer.seen:
-        for item in answer.items:
-            try:
-                because[item] = model.nearest_items(item, answer.seen, 2)
-            except Exception:  # noqa: BLE001 - an explanation is optional
-                because[item] = []
-    titles = _titles(set(answer.items) | {m for near in because.values() for m in near})
-    out = []
-    for rank, item in enumerate(answer.items, start=1):
-        near = because.get(item, [])
-        if popular:
-            text = "Popular and recent on the platform (you are new to the model, or no model is deployed)."
-        elif near:
-            text = "Close to " + " and ".join(f"'{titles.get(m, m)}'" for m in near) + ", which you watched or rated."
-        else:
-            text = "Matches your taste profile in the model."
-        score = answer.scores[rank - 1] if rank - 1 < len(answer.scores) else None
-        out.append({"rank": rank, "movie_id": item, "title": titles.get(item, ""), "score": score,
-                    "explanation": {"text": text, "because": near}})
-    return out
 
 
 class RecommendationsApi(APIView):
@@ -121,19 +84,15 @@ class RecommendationsApi(APIView):
         k = data.validated_data.get("k", runtime.config.k)
         if k > runtime.config.max_k:
             raise ValidationError(f"k must be at most {runtime.config.max_k}, got {k}", detail={"k": k})
-        try:
-            answer = runtime.recommend(viewer_id, k)
-        except Exception as exc:  # noqa: BLE001 - a well-formed request gets the fallback, not a 5xx
-            answer = runtime.fallback_answer(viewer_id, k, f"{type(exc).__name__}: {exc}")
-        items = _explain(answer)
-        latency_ms = (time.perf_counter() - started) * 1000
-        runtime.log(answer=answer, endpoint="api", client=client, status=200, latency_ms=latency_ms)
-        version = answer.version
+        served = recommend_answer(viewer_id=viewer_id, k=k, endpoint="api", client=client, started=started,
+                                  explain=True)
+        answer, version = served.answer, served.answer.version
         body = {
             "request_id": answer.request_id, "viewer_id": viewer_id,
             "model_version": {"id": version.version_id, "label": version.label} if version else None,
             "served_by": answer.served_by, "arm": answer.arm, "fallback_reason": answer.fallback_reason,
-            "deployment_revision": answer.revision, "k": k, "latency_ms": round(latency_ms, 3), "items": items,
+            "deployment_revision": answer.revision, "k": k, "latency_ms": round(served.latency_ms, 3),
+            "items": served.items,
         }
         return Response(body, headers={"X-Request-Id": answer.request_id, "X-Model-Version": answer.served_by})
 

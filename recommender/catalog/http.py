@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import requests
 
-from recommender.catalog.services import RawRecord
+from recommender.catalog.schema import RawRecord
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 

@@ -55,6 +55,18 @@ class RecordError(ValueError):
 
 
 @dataclass(frozen=True)
+class RawRecord:
+    """One record as it arrived: where from (line number or URL path), and its JSON text or object.
+
+    ``error`` is set when the record could not even be fetched (then ``data`` is the URL).
+    """
+
+    position: str
+    data: Any
+    error: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
 class Field:
     """One field of a record: its type, whether it is required, and the allowed range."""
 

@@ -19,7 +19,8 @@ from django.utils import timezone
 
 from portal.permissions import require
 from portal.services import activity_log_record
-from recommender.catalog.schema import RecordError, record_kind, validate_movie, validate_viewer
+from recommender.catalog.http import MetadataClient
+from recommender.catalog.schema import RawRecord, RecordError, record_kind, validate_movie, validate_viewer
 from recommender.models import Movie, QuarantinedLine, Viewer
 
 MOVIE_FIELDS = [
@@ -49,18 +50,6 @@ class CatalogImportSummary:
             "movies_updated": self.movies_updated, "unchanged": self.unchanged,
             "quarantined": self.quarantined, "reasons": dict(sorted(self.reasons.items())),
         }
-
-
-@dataclass(frozen=True)
-class RawRecord:
-    """One record as it arrived: where from (line number or URL path), and its JSON text or object.
-
-    ``error`` is set when the record could not even be fetched (then ``data`` is the URL).
-    """
-
-    position: str
-    data: Any
-    error: tuple[str, str] | None = None
 
 
 def _raw_text(data: Any) -> str:
@@ -221,8 +210,6 @@ def catalog_import_url(
     system: str | None = None,
 ) -> CatalogImportSummary:
     """Fetch ``/user/<id>`` and ``/movie/<id>`` from the platform's metadata API and import them."""
-    from recommender.catalog.http import MetadataClient
-
     require(actor, "config.manage", system=system)
 
     client = MetadataClient(base_url=base_url, concurrency=concurrency, rate_per_s=rate_per_s,

@@ -13,17 +13,19 @@ Answers: ``200`` one line of up to ``K`` movie ids, comma-separated, best first;
 a user id that is not an integer (or outside 64 bits); ``405`` for methods other than GET/HEAD;
 ``429`` with ``Retry-After`` beyond the client's rate. Any failure behind a well-formed request is
 answered from the fallback with ``200``, never ``5xx``. Every answer goes to the prediction log.
+A well-formed request is answered by ``answers.recommend_answer``, the service the JSON API and the
+provenance page call too; this module refuses the rest in its own one-line form.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
 
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
+from recommender.serving.answers import InvalidViewerId, parse_viewer_id, recommend_answer
 from recommender.serving.predlog import new_request_id
 from recommender.serving.ratelimit import client_address, retry_after_seconds
 from recommender.serving.runtime import get_runtime
@@ -31,25 +33,6 @@ from recommender.serving.runtime import get_runtime
 logger = logging.getLogger(__name__)
 
 PREFIX = "/recommend/"
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-_VIEWER_ID = re.compile(r"-?[0-9]{1,20}")
-_PRINTABLE = re.compile(r"[^\x20-\x7e]")
-
-
-class InvalidViewerId(ValueError):
-    """The path's user id is not a 64-bit integer."""
-
-
-def parse_viewer_id(raw: str) -> int:
-    """A decimal integer within 64 bits (ASCII digits, optional minus), else ``InvalidViewerId``."""
-    if not _VIEWER_ID.fullmatch(raw):
-        shown = _PRINTABLE.sub("?", raw[:40])
-        raise InvalidViewerId(f"user id must be an integer, got '{shown}'" if raw else "user id is missing")
-    value = int(raw)
-    if not INT64_MIN <= value <= INT64_MAX:
-        raise InvalidViewerId(f"user id {raw[:40]} is out of range (64-bit integers only)")
-    return value
-
 
 _allowed_hosts: list[str] | None = None
 
@@ -112,17 +95,10 @@ def recommend_plain(environ: dict, rest: str, *, check_host: bool = True) -> tup
         viewer_id = parse_viewer_id(rest)
     except InvalidViewerId as exc:
         return refuse(400, str(exc))
-    try:
-        answer = runtime.recommend(viewer_id, config.k)
-    except Exception as exc:  # noqa: BLE001 - never a 5xx for a well-formed request
-        logger.exception("serving: recommend failed for viewer %s", viewer_id)
-        answer = runtime.fallback_answer(viewer_id, config.k, f"{type(exc).__name__}: {exc}")
+    answer = recommend_answer(viewer_id=viewer_id, k=config.k, endpoint="plain", client=client, started=started).answer
     body = ",".join(answer.items).encode()
-    headers = _headers(body, [("X-Request-Id", answer.request_id), ("X-Model-Version", answer.served_by),
-                              ("X-Arm", answer.arm or "none")])
-    runtime.log(answer=answer, endpoint="plain", client=client, status=200,
-                latency_ms=(time.perf_counter() - started) * 1000)
-    return 200, headers, body
+    return 200, _headers(body, [("X-Request-Id", answer.request_id), ("X-Model-Version", answer.served_by),
+                                ("X-Arm", answer.arm or "none")]), body
 
 
 _REASONS = {200: "200 OK", 400: "400 Bad Request", 405: "405 Method Not Allowed", 429: "429 Too Many Requests"}

@@ -17,6 +17,7 @@ from portal.pages import PortalPage
 from portal.permissions import may
 from recommender.models import ModelVersion
 from recommender.serving import selectors, services
+from recommender.serving.answers import InvalidViewerId, ServedAnswer, parse_viewer_id, recommend_answer
 from recommender.serving.forms import DeploymentChangeForm, RollbackForm
 from recommender.serving.predlog import spill_pending
 from recommender.serving.runtime import get_runtime
@@ -113,25 +114,18 @@ class ProvenanceView(PortalPage):
         context.update({"filters": filters, "page_obj": page, "answer": self._try(params.get("try_viewer", ""))})
         return context
 
-    def _try(self, raw: str) -> dict | None:
+    def _try(self, raw: str) -> ServedAnswer | None:
         """'Ask for recommendations' on the page: the same answer (and log record) as the JSON API."""
         if not raw:
             return None
-        from recommender.api.serving import _explain
-        from recommender.serving.handlers import InvalidViewerId, parse_viewer_id
-
+        started = time.perf_counter()
         try:
             viewer_id = parse_viewer_id(raw.strip())
         except InvalidViewerId as exc:
             messages.error(self.request, str(exc))
             return None
-        runtime = get_runtime()
-        started = time.perf_counter()
-        answer = runtime.recommend(viewer_id, runtime.config.k)
-        items = _explain(answer)
-        runtime.log(answer=answer, endpoint="api", client=f"portal:{self.request.user.get_username()}", status=200,
-                    latency_ms=(time.perf_counter() - started) * 1000)
-        return {"answer": answer, "items": items}
+        return recommend_answer(viewer_id=viewer_id, k=get_runtime().config.k, endpoint="api",
+                                client=f"portal:{self.request.user.get_username()}", started=started, explain=True)
 
 
 class ProvenanceDetailView(PortalPage):

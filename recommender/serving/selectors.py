@@ -1,5 +1,6 @@
 """Reads of the serving side: deployments and their history, the live state of the web workers,
-the prediction log, and the provenance of one answer (request → version → run → snapshot → code)."""
+the prediction log, the provenance of one answer (request → version → run → snapshot → code), and
+the movie titles an explained answer names."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.db import DatabaseError
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from portal.errors import ValidationError
-from recommender.models import Deployment, DeploymentChange, ModelAlias, ModelVersion, PredictionLog
+from recommender.models import Deployment, DeploymentChange, ModelAlias, ModelVersion, Movie, PredictionLog
 from recommender.serving import bucketing
 
 POPULAR_REASONS = PredictionLog.POPULAR_FALLBACK_REASONS
@@ -142,6 +144,15 @@ def prediction_log_list(*, filters: dict | None = None) -> QuerySet[PredictionLo
     elif filters.get("fallback") == "no":
         qs = qs.exclude(fallback_reason__in=POPULAR_REASONS)
     return qs
+
+
+def movie_titles(*, movie_ids: set[str]) -> dict[str, str]:
+    """Titles of these movies (those without one left out); empty when the database cannot answer,
+    so an answer is explained with ids rather than not at all."""
+    try:
+        return dict(Movie.objects.filter(id__in=movie_ids).exclude(title="").values_list("id", "title"))
+    except DatabaseError:
+        return {}
 
 
 def prediction_log_get(*, request_id) -> PredictionLog | None:

@@ -2,7 +2,8 @@
 
 The request path only offers ``(viewer, k, served items, seen)`` to a bounded queue (dropped when
 full, counted). One thread per process asks the shadow model for its list and compares it with what
-production served: overlap@k and Spearman's rank correlation over the shared items are accumulated
+production served: overlap@k and Spearman's rank correlation over the two lists' union
+(``portal.stats.ranking_agreement``, the same definition the Releases side stores) are accumulated
 here and shown per worker; ``shadow_observer_register(fn)`` lets the Releases side receive every
 comparison (``fn(ShadowComparison)``) for its own analysis.
 """
@@ -15,6 +16,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from portal.stats import ranking_agreement
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +32,7 @@ class ShadowComparison:
     served: tuple[str, ...]
     shadow: tuple[str, ...] | None  # None: the shadow model does not know the viewer
     overlap: float | None
-    rank_correlation: float | None
+    rank_correlation: float | None  # Spearman's rho over the union (portal.stats.ranking_agreement)
     request_id: str = ""  # the production answer's X-Request-Id
     latency_ms: float | None = None  # the shadow model's own scoring time
 
@@ -46,26 +49,6 @@ def shadow_observer_register(observer: Callable[[ShadowComparison], None]) -> No
 def shadow_observer_unregister(observer: Callable[[ShadowComparison], None]) -> None:
     if observer in _observers:
         _observers.remove(observer)
-
-
-def overlap_at_k(served: tuple[str, ...], shadow: tuple[str, ...], k: int) -> float:
-    if k <= 0:
-        return 0.0
-    return len(set(served[:k]) & set(shadow[:k])) / k
-
-
-def spearman_shared(served: tuple[str, ...], shadow: tuple[str, ...]) -> float | None:
-    """Spearman's rho of the ranks of the items both lists contain (None under 2 shared items)."""
-    shadow_rank = {item: r for r, item in enumerate(shadow)}
-    pairs = [(r, shadow_rank[item]) for r, item in enumerate(served) if item in shadow_rank]
-    n = len(pairs)
-    if n < 2:
-        return None
-    # Re-rank within the shared items, then rho = 1 - 6 Σd² / (n(n²-1)).
-    order_a = {r: i for i, r in enumerate(sorted(p[0] for p in pairs))}
-    order_b = {r: i for i, r in enumerate(sorted(p[1] for p in pairs))}
-    d2 = sum((order_a[a] - order_b[b]) ** 2 for a, b in pairs)
-    return 1.0 - 6.0 * d2 / (n * (n * n - 1))
 
 
 class ShadowRunner:
@@ -132,8 +115,8 @@ class ShadowRunner:
                                           request_id, latency_ms)
         else:
             shadow = tuple(item for item, _ in result)
-            overlap = overlap_at_k(served, shadow, k)
-            rho = spearman_shared(served, shadow)
+            agreement = ranking_agreement(served, shadow, k=k)
+            overlap, rho = agreement.overlap, agreement.spearman_rho
             self.compared += 1
             self.overlap_sum += overlap
             if rho is not None:

@@ -7,7 +7,8 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from recommender.catalog.services import CatalogImportSummary, RawRecord, catalog_records_import
+from recommender.catalog.schema import RawRecord
+from recommender.catalog.services import CatalogImportSummary, catalog_records_import
 from recommender.simulator.engine import SimulationConfig, Simulator
 from recommender.simulator.sinks import Sink, UsherSink
 from recommender.simulator.world import World

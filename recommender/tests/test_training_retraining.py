@@ -18,6 +18,7 @@ from recommender.training import comparison
 from recommender.training.retraining import RETRAIN_SPLIT, retraining_start
 from recommender.training.runs import training_run_create, training_run_execute
 from recommender.training.snapshots import snapshot_create
+from recommender.training.tasks import train
 from releases.models import PromotionRequest
 from releases.tests.factories import in_production
 
@@ -34,10 +35,16 @@ def production(db):
     return in_production(version, reason="setup")
 
 
+def executed(run: TrainingRun) -> TrainingRun:
+    """What the worker does with a queued run: the ``recommender.train`` task (execute, then compare)."""
+    train.run(run.pk)
+    return TrainingRun.objects.get(pk=run.pk)
+
+
 def run_scheduled() -> TrainingRun:
     run = retraining_start(system="recommender.retrain")
     assert run is not None and run.origin == "scheduled" and run.status == "queued"
-    return training_run_execute(run_id=run.pk)
+    return executed(run)
 
 
 # A configuration that converges on the world below: retrained with another seed it lands within
@@ -114,7 +121,7 @@ def test_the_same_configuration_with_another_seed_files_nothing(world, settings)
         run = training_run_create(actor=None, system="recommender.retrain", snapshot=snapshot, algorithm="svd",
                                   hyperparameters=SVD, seed=seed, split=dict(RETRAIN_SPLIT), enqueue=False,
                                   origin=TrainingRun.Origin.SCHEDULED)
-        run = training_run_execute(run_id=run.pk)
+        run = executed(run)
         assert not PromotionRequest.objects.filter(version=run.model_version).exists()
         result = compared(run)
         assert result["outcome"] == "production holds", result
@@ -133,7 +140,7 @@ def test_the_same_configuration_with_another_seed_files_nothing(world, settings)
 def test_a_retraining_started_by_a_person_is_filed_on_their_behalf(early_production, users):
     """Four eyes: whoever started the scheduled configuration's run cannot approve its promotion."""
     run = retraining_start(system="recommender.retrain", actor=users["data_scientist"])
-    run = training_run_execute(run_id=run.pk)
+    run = executed(run)
     promotion = PromotionRequest.objects.get(version=run.model_version)
     assert promotion.requested_by == users["data_scientist"]
     entry = ActivityLogEntry.objects.get(action="release.promotion.requested")

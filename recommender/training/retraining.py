@@ -12,6 +12,7 @@ least ``PROMOTION_MARGIN`` and the whole interval of the gain is above zero. Low
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -26,7 +27,10 @@ from recommender.models import ModelVersion, TrainingRun
 from recommender.registry import selectors as registry_selectors
 from recommender.training import comparison
 from recommender.training import evaluation as ev
+from recommender.training.runs import training_run_create
 from recommender.training.snapshots import snapshot_create
+
+logger = logging.getLogger(__name__)
 
 SYSTEM = "recommender.retrain"
 RETRAIN_SPLIT = {"kind": "temporal", "test_fraction": 0.1}
@@ -62,8 +66,6 @@ def retraining_start(*, system: str = SYSTEM, actor: Any | None = None) -> Train
     """Snapshot the latest data and queue a scheduled run; None (logged) when there is nothing to train.
 
     A person starting it needs ``model.build`` (refused before anything is snapshotted)."""
-    from recommender.training.runs import training_run_create
-
     require(actor, "model.build", system=system)
 
     config = retraining_config()
@@ -84,6 +86,19 @@ def retraining_start(*, system: str = SYSTEM, actor: Any | None = None) -> Train
         activity_log_record(actor=actor, system=system, action="retraining.skipped",
                             target=("recommender.trainingrun", "", "scheduled retraining"),
                             data={"reason": exc.message, "config": config})
+        return None
+
+
+def retraining_conclude(*, run: TrainingRun) -> dict | None:
+    """What follows a run's execution (the ``recommender.train`` task calls it): a scheduled run that
+    succeeded is compared with production (``retraining_compare``); any other run, None. The run
+    stands whatever the comparison does: its failure is logged, never the run's."""
+    if run.origin != TrainingRun.Origin.SCHEDULED or run.status != TrainingRun.Status.SUCCEEDED:
+        return None
+    try:
+        return retraining_compare(run=run)
+    except Exception:  # noqa: BLE001 - the run itself succeeded; the comparison is logged apart
+        logger.exception("comparing scheduled run %s with production failed", run.pk)
         return None
 
 

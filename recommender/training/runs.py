@@ -30,6 +30,7 @@ from surprise import Dataset, Reader
 
 from portal.errors import Conflict, ValidationError
 from portal.permissions import require
+from portal.queue import task_send
 from portal.services import activity_log_record
 from recommender.errors import TrainingCancelled
 from recommender.models import DatasetSnapshot, ModelVersion, TrainingRun
@@ -111,12 +112,10 @@ def training_run_create(
 
 
 def training_run_enqueue(*, run_id: int) -> str | None:
-    """Send the run to the workers (called after the creating transaction commits). With the broker
-    down the run stays queued without a task id, and ``training_run_requeue_unsent`` sends it later."""
-    from portal.queue import task_send
-    from recommender.training.tasks import train
-
-    task_id = task_send(train, args=[run_id], what=f"training run #{run_id}")
+    """Send ``recommender.train`` by name to the workers (called after the creating transaction
+    commits). With the broker down the run stays queued without a task id, and
+    ``training_run_requeue_unsent`` sends it later."""
+    task_id = task_send(TASK_NAME, args=[run_id], what=f"training run #{run_id}")
     if task_id:
         TrainingRun.objects.filter(pk=run_id, celery_task_id="").update(celery_task_id=task_id)
     return task_id
@@ -538,13 +537,6 @@ def training_run_execute(*, run_id: int, worker: str | None = None) -> TrainingR
         if not run.register:
             _remove_tmp(run)
         run.refresh_from_db()
-        if run.origin == TrainingRun.Origin.SCHEDULED:
-            from recommender.training.retraining import retraining_compare
-
-            try:
-                retraining_compare(run=run)
-            except Exception:  # noqa: BLE001 - the run itself succeeded; the comparison is logged apart
-                logger.exception("comparing scheduled run %s with production failed", run.pk)
         return run
     except TrainingCancelled:
         monitor.stop()

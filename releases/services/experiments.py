@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from portal.errors import Conflict, ValidationError
 from portal.permissions import require
 from portal.services import activity_log_record
+from portal.stats import UnitMoments, two_proportion_ztest
 from recommender.models import ModelVersion
 from releases import clock, integrations, stats
 from releases.conf import release_setting
@@ -262,9 +263,9 @@ def analyse(*, experiment: Experiment, per_arm: dict[str, dict], previous: Exper
         t = per_arm[name]
         if c["trials"] and t["trials"]:
             # The viewer is the unit (arms are assigned by viewer): delta-method variances.
-            units = {"moments_a": stats.UnitMoments.from_dict(c.get("moments")),
-                     "moments_b": stats.UnitMoments.from_dict(t.get("moments"))}
-            ztest[name] = stats.two_proportion_ztest(successes_a=c["successes"], trials_a=c["trials"],
+            units = {"moments_a": UnitMoments.from_dict(c.get("moments")),
+                     "moments_b": UnitMoments.from_dict(t.get("moments"))}
+            ztest[name] = two_proportion_ztest(successes_a=c["successes"], trials_a=c["trials"],
                                                      successes_b=t["successes"], trials_b=t["trials"],
                                                      alpha=alpha_each, **units).as_dict()
             seq = stats.msprt(successes_a=c["successes"], trials_a=c["trials"], successes_b=t["successes"],

@@ -14,11 +14,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from scipy.stats import norm
 
 from portal.errors import Conflict, ValidationError
 from portal.permissions import require
 from portal.services import activity_log_record
+from portal.stats import UnitMoments, two_proportion_ztest
 from releases import clock, integrations, stats
 from releases.conf import release_setting
 from releases.models import Experiment, PromotionRequest, Rollout, RolloutStep
@@ -127,11 +127,11 @@ def rollout_measure(*, rollout: Rollout, now: datetime | None = None) -> dict:
     }
     if prod["trials"] and canary["trials"]:
         # Viewers are bucketed onto the canary: the viewer is the unit, with delta-method variances.
-        units = {"moments_a": stats.UnitMoments.from_dict(prod.get("moments")),
-                 "moments_b": stats.UnitMoments.from_dict(canary.get("moments"))}
+        units = {"moments_a": UnitMoments.from_dict(prod.get("moments")),
+                 "moments_b": UnitMoments.from_dict(canary.get("moments"))}
         seq = stats.msprt(successes_a=prod["successes"], trials_a=prod["trials"], successes_b=canary["successes"],
                           trials_b=canary["trials"], alpha=alpha, tau=tau, min_trials=min_trials, **units)
-        z = stats.two_proportion_ztest(successes_a=prod["successes"], trials_a=prod["trials"],
+        z = two_proportion_ztest(successes_a=prod["successes"], trials_a=prod["trials"],
                                        successes_b=canary["successes"], trials_b=canary["trials"], alpha=alpha,
                                        **units)
         out["sequential"] = seq.as_dict()
@@ -143,6 +143,7 @@ def rollout_measure(*, rollout: Rollout, now: datetime | None = None) -> dict:
     # A healthy canary lands there about one check in twelve at any amount of data, a harmful one at
     # the planned lists eleven in twelve; on the point estimate alone, a 5 % step's handful of viewers
     # made an identical model "look worse" check after check.
+    from scipy.stats import norm
 
     out["worse_z"] = float((norm.ppf(1 - alpha / 2) + norm.ppf(float(release_setting("CANARY_POWER")))) / 2)
     guard = integrations.guardrail_telemetry(route="canary", start=step_start, end=now)

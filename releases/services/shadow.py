@@ -14,8 +14,9 @@ from django.db import transaction
 from portal.errors import Conflict, ValidationError
 from portal.permissions import require
 from portal.services import activity_log_record
+from portal.stats import ranking_agreement
 from recommender.models import ModelVersion
-from releases import clock, integrations, stats
+from releases import clock, integrations
 from releases.conf import release_setting
 from releases.models import ShadowComparison, ShadowReport
 from releases.services._common import actor_label, require_reason
@@ -54,7 +55,7 @@ def shadow_comparisons_record(*, comparisons: Iterable[dict]) -> int:
     k = int(release_setting("SHADOW_K"))
     rows = []
     for c in comparisons:
-        agreement = stats.ranking_agreement(c["production_items"], c["shadow_items"], k=k)
+        agreement = ranking_agreement(c["production_items"], c["shadow_items"], k=k)
         rows.append(ShadowComparison(
             request_id=str(c["request_id"]), viewer_id=int(c["viewer_id"]),
             production_version_id=c.get("production_version_id"), shadow_version_id=c["shadow_version_id"],

@@ -129,12 +129,12 @@ def _arm(rng, *, viewers: int, lists_each: int, rate: float, control: bool, conc
     """One arm's counts as the analysis gets them: viewers with their own propensity, ``lists_each`` lists."""
     import numpy as np
 
-    from releases import stats
+    from portal.stats import UnitMoments
 
     propensity = rng.beta(rate * concentration, (1 - rate) * concentration, size=viewers)
     trials = np.full(viewers, lists_each)
     successes = rng.binomial(trials, propensity)
-    moments = stats.UnitMoments.from_units(successes, trials)
+    moments = UnitMoments.from_units(successes, trials)
     return {"version": 1, "allocation": 50, "control": control, "successes": int(successes.sum()),
             "trials": int(trials.sum()), "rate": float(successes.sum() / trials.sum()), "viewers": viewers,
             "moments": {"units": moments.units, "sum_trials_sq": moments.sum_trials_sq,

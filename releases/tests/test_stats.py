@@ -1,4 +1,5 @@
-"""The statistics of releases and experiments against hand-computed and scipy values."""
+"""The statistics of releases and experiments against hand-computed and scipy values (the shared
+z-test, unit moments and rank agreement: portal/tests/test_stats.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
+from portal.stats import UnitMoments, two_proportion_ztest
 from releases import stats
 
 
@@ -41,35 +43,6 @@ def test_srm_rejects_bad_input(counts, allocations):
         stats.srm_check(counts=counts, allocations=allocations)
 
 
-def test_ztest_hand_computed():
-    # p_a = 0.10, p_b = 0.13, n = 1000 each; pooled 0.115.
-    r = stats.two_proportion_ztest(successes_a=100, trials_a=1000, successes_b=130, trials_b=1000)
-    se_pooled = math.sqrt(0.115 * 0.885 * (2 / 1000))
-    assert r.z == pytest.approx(0.03 / se_pooled)
-    assert r.z == pytest.approx(2.1027, abs=1e-4)
-    assert r.p_value == pytest.approx(0.035488, abs=1e-5)
-    se = math.sqrt(0.1 * 0.9 / 1000 + 0.13 * 0.87 / 1000)
-    assert r.ci_low == pytest.approx(0.03 - 1.959964 * se, abs=1e-6)
-    assert r.ci_high == pytest.approx(0.03 + 1.959964 * se, abs=1e-6)
-    assert r.relative_lift == pytest.approx(0.3)
-    assert r.significant
-
-
-@pytest.mark.parametrize("sa, na, sb, nb", [(100, 1000, 130, 1000), (37, 420, 29, 390), (5000, 20000, 5100, 20500)])
-def test_ztest_squared_equals_pearson_chi2_without_correction(sa, na, sb, nb):
-    r = stats.two_proportion_ztest(successes_a=sa, trials_a=na, successes_b=sb, trials_b=nb)
-    chi2, p, _, _ = sps.chi2_contingency([[sa, na - sa], [sb, nb - sb]], correction=False)
-    assert r.z**2 == pytest.approx(chi2)
-    assert r.p_value == pytest.approx(p)
-
-
-def test_ztest_refuses_impossible_counts():
-    with pytest.raises(ValueError, match="successes <= trials"):
-        stats.two_proportion_ztest(successes_a=11, trials_a=10, successes_b=1, trials_b=10)
-    with pytest.raises(ValueError, match="at least one trial"):
-        stats.two_proportion_ztest(successes_a=0, trials_a=0, successes_b=1, trials_b=10)
-
-
 def test_msprt_equals_johari_equal_sample_formula():
     # Johari et al. 2017 eq. (11), with σ² the pooled Bernoulli variance and n per arm.
     n, sa, sb, tau = 2000, 400, 470, 0.03
@@ -84,7 +57,7 @@ def test_msprt_equals_johari_equal_sample_formula():
     assert r.p_value == pytest.approx(min(1, 1 / lam))
     # The confidence sequence excludes 0 exactly when the test rejects at the same alpha
     # (up to the pooled/unpooled variance) and is wider than the fixed-horizon interval.
-    z = stats.two_proportion_ztest(successes_a=sa, trials_a=n, successes_b=sb, trials_b=n)
+    z = two_proportion_ztest(successes_a=sa, trials_a=n, successes_b=sb, trials_b=n)
     assert r.cs_low < z.ci_low and r.cs_high > z.ci_high
     assert r.reject == (r.cs_low > 0)
 
@@ -154,25 +127,6 @@ def test_sequential_test_has_power_against_a_real_effect():
     assert hits / 200 > 0.9
 
 
-def test_agreement_identical_disjoint_and_partial():
-    items = [f"m{i}" for i in range(20)]
-    same = stats.ranking_agreement(items, items)
-    assert (same.overlap, same.kendall_tau, same.spearman_rho) == (1.0, pytest.approx(1.0), pytest.approx(1.0))
-    other = stats.ranking_agreement(items, [f"x{i}" for i in range(20)])
-    assert other.overlap == 0.0 and other.kendall_tau < 0 and other.spearman_rho < 0
-    reversed_ = stats.ranking_agreement(items, items[::-1])
-    assert reversed_.overlap == 1.0 and reversed_.kendall_tau == pytest.approx(-1.0)
-    # Half shared, same order: overlap 0.5; by hand the ranks over the union are
-    # P = 1..20, 21×10 and C = 1..10, 21×10, 11..20 — compare with scipy directly.
-    half = stats.ranking_agreement(items, items[:10] + [f"x{i}" for i in range(10)])
-    assert half.overlap == 0.5
-    ra = list(range(1, 21)) + [21] * 10
-    rb = list(range(1, 11)) + [21] * 10 + list(range(11, 21))
-    assert half.kendall_tau == pytest.approx(sps.kendalltau(ra, rb).statistic)
-    assert half.spearman_rho == pytest.approx(sps.spearmanr(ra, rb).statistic)
-    assert stats.ranking_agreement([], []).kendall_tau is None
-
-
 def test_sample_size_of_a_vanishing_effect_is_a_clear_error_not_an_overflow():
     # Given an effect so small the sample size is infinite (found by schemathesis)
     # When asked, Then a ValueError names the problem instead of an OverflowError
@@ -183,42 +137,16 @@ def test_sample_size_of_a_vanishing_effect_is_a_clear_error_not_an_overflow():
 # --- the viewer as the unit of analysis ---------------------------------------------------------
 
 
-def test_delta_method_variance_is_the_binomial_one_when_every_viewer_has_one_list():
-    outcomes = [1] * 30 + [0] * 70
-    moments = stats.UnitMoments.from_units(outcomes, [1] * 100)
-    clustered = stats.rate_variance(successes=30, trials=100, moments=moments)
-    assert clustered == pytest.approx(0.3 * 0.7 / 100 * 100 / 99)
-    assert stats.rate_variance(successes=30, trials=100) == pytest.approx(0.3 * 0.7 / 100)
-
-
-def test_delta_method_variance_matches_the_spread_of_viewer_level_resamples():
-    # Viewers who differ a lot (some follow nearly every list, some none): the spread of the rate over
-    # many independent draws of viewers is what the delta method must estimate, not the binomial one.
-    rng = np.random.default_rng(7)
-    rates, estimates = [], []
-    for _ in range(2000):
-        p = rng.beta(0.8, 3.2, size=200)
-        n = rng.poisson(8, size=200) + 1
-        s = rng.binomial(n, p)
-        rates.append(s.sum() / n.sum())
-        estimates.append(stats.rate_variance(successes=int(s.sum()), trials=int(n.sum()),
-                                             moments=stats.UnitMoments.from_units(s, n)))
-    true_variance = float(np.var(rates))
-    assert np.mean(estimates) == pytest.approx(true_variance, rel=0.1)
-    binomial = np.mean(rates) * (1 - np.mean(rates)) / (200 * 9)
-    assert true_variance > 2 * binomial  # what treating lists as independent would miss
-
-
 def test_tests_with_unit_moments_report_the_unit_and_widen():
     rng = np.random.default_rng(2)
     p = rng.beta(1, 4, size=(2, 300))
     n = rng.poisson(6, size=(2, 300)) + 1
     s = rng.binomial(n, p)
-    ma, mb = (stats.UnitMoments.from_units(s[i], n[i]) for i in (0, 1))
+    ma, mb = (UnitMoments.from_units(s[i], n[i]) for i in (0, 1))
     counts = {"successes_a": int(s[0].sum()), "trials_a": int(n[0].sum()),
               "successes_b": int(s[1].sum()), "trials_b": int(n[1].sum())}
-    by_list = stats.two_proportion_ztest(**counts)
-    by_viewer = stats.two_proportion_ztest(**counts, moments_a=ma, moments_b=mb)
+    by_list = two_proportion_ztest(**counts)
+    by_viewer = two_proportion_ztest(**counts, moments_a=ma, moments_b=mb)
     assert (by_list.unit, by_viewer.unit) == ("list", "viewer")
     assert by_viewer.design_effect > 2
     assert by_viewer.ci_high - by_viewer.ci_low == pytest.approx(
@@ -228,7 +156,7 @@ def test_tests_with_unit_moments_report_the_unit_and_widen():
     assert seq.unit == "viewer" and seq.design_effect == pytest.approx(by_viewer.design_effect)
     assert seq.p_value >= stats.msprt(**counts, min_trials=10).p_value
     # Moments on one side only: the rule stays the same for both arms (lists).
-    assert stats.two_proportion_ztest(**counts, moments_a=ma).unit == "list"
+    assert two_proportion_ztest(**counts, moments_a=ma).unit == "list"
 
 
 def test_viewer_randomised_aa_needs_the_viewer_as_the_unit():

@@ -107,7 +107,7 @@ def test_shadow_computes_off_the_request_path_and_is_compared(users):
         shadow_observer_unregister(seen.append)
     assert answer.version.version_id == prod.pk
     assert comparison.shadow == tuple(answer.items) and comparison.overlap == 1.0
-    assert comparison.rank_correlation == 1.0 and seen == [comparison]
+    assert comparison.rank_correlation == pytest.approx(1.0) and seen == [comparison]
     assert comparison.request_id == answer.request_id and comparison.latency_ms >= 0
     assert runtime.shadow.summary()["mean_overlap"] == 1.0
 
