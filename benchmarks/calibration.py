@@ -28,12 +28,15 @@ Worlds (clean: ``--seeds`` times; every other: ``--scenario-seeds`` times; seeds
 | drift_taste | ``drift:kind=taste,genre=Horror,strength=1.5`` on the last day | drift monitor |
 | drift_audience | ``drift:kind=audience,group=age:<25,strength=4`` on the last day | drift monitor |
 | shilling | ``shilling:accounts=50`` (defaults: rating 5, 2 filler, 30 min) 12 h before the end | poisoning; velocity alone |
+| scraping | a week, an SVD in production, then the last hour served by Usher in-process: the platform's client asks for its visitors, ``scraping:requests=300`` walks the viewer ids from another address | scraping (the platform's client: false positives) |
 | demo | the ``make run`` path: a bootstrap week (seed 42.., 500 viewers, 300 movies), then 2 h of the live simulator's traffic (2 visits/s, a fresh simulator, at most 500 sessions) | security (must stay clean) |
 
 The monitors run on the 1,000-movie clean world: in a 300-movie world viewers use their favourites
 up within the week and the ratings really drift down (docs/simulator.md), which the drift monitor
-rightly reports. Scraping needs Usher's own request log (a served ``/recommend``) and is shown by
-``audits/tests/test_simulator_scenarios.py``, not measured here.
+rightly reports; and those worlds give viewers a month of history before the first day
+(``history_days``), so a clean week is about stationary. Scraping needs Usher's own request log (a
+served ``/recommend``): its worlds serve their last hour through Usher in-process, as
+``audits/tests/test_simulator_scenarios.py`` does.
 
 A finding *blocks the gate* when its severity is at or above ``audits.conf.review_severity()``
 (``PASS_BELOW_SEVERITY``), as ``audits.selectors.audit_release_gate`` judges. Prints, per check, the
@@ -62,12 +65,15 @@ sys.path.insert(0, str(ROOT))
 
 from _machine import machine  # noqa: E402 - benchmarks/ is the script's own folder
 
-WORLDS = ("clean", "shilling", "demo", "bias_ratings", "bias_timeouts", "drift_taste", "drift_audience", "clean_large")
+WORLDS = ("clean", "shilling", "demo", "bias_ratings", "bias_timeouts", "drift_taste", "drift_audience", "clean_large",
+          "scraping")
+PLATFORM_CLIENT, SCRAPER_CLIENT = "10.0.0.5", "203.0.113.66"
 # check -> the worlds it is meant to catch
 TARGETS = {
     "security.rating_poisoning": ["shilling"],
     "security.rating_velocity": [],
     "security.rating_velocity (alone)": ["shilling"],
+    "security.scraping": ["scraping"],
     "fairness.model": ["bias_ratings"],
     "fairness.live": ["bias_timeouts"],
     "monitor: availability SLO": ["bias_timeouts"],  # 30 % of women's calls time out: ~9 % of all calls
@@ -114,12 +120,19 @@ def fresh_database(folder: Path, template: Path) -> None:
 
 # --- the product's code paths ----------------------------------------------------------------------
 
-def simulate(world, *, days: float, end: datetime, scenarios=(), seed: int) -> None:
+# The monitors' worlds give every viewer a month of viewing before the first simulated day
+# (SimulationConfig.history_days): without it viewers work down from their favourites and a clean
+# week's ratings fall, which the drift monitor rightly reports (docs/simulator.md).
+MONITOR_HISTORY_DAYS = 30
+
+
+def simulate(world, *, days: float, end: datetime, scenarios=(), seed: int, history_days: float = 0.0) -> None:
     from recommender.simulator.engine import SimulationConfig
     from recommender.simulator.services import simulator_backfill
 
     simulator_backfill(world=world, days=days, end=end, config=SimulationConfig(
-        seed=seed + 1, malformed_rate=0.002, duplicate_rate=0.002, scenarios=list(scenarios)))
+        seed=seed + 1, malformed_rate=0.002, duplicate_rate=0.002, scenarios=list(scenarios),
+        history_days=history_days))
 
 
 def simulate_live(world, *, hours: float, end: datetime, seed: int, rate: float = 2.0) -> None:
@@ -226,6 +239,61 @@ def monitor_name(rule: str) -> str:
 
 # --- worlds -----------------------------------------------------------------------------------------
 
+def usher_client(address: str):
+    """The simulator's view of Usher's ``GET /recommend/<id>``, called in-process from ``address``
+    (as ``audits/tests/test_simulator_scenarios.py`` does)."""
+    from django.test import Client
+
+    from recommender.simulator.client import RecommendResult
+
+    client = Client(REMOTE_ADDR=address)
+
+    def call(viewer_id: int) -> RecommendResult:
+        started = time.perf_counter()
+        response = client.get(f"/recommend/{viewer_id}")
+        ms = int((time.perf_counter() - started) * 1000)
+        if response.status_code != 200:
+            return RecommendResult(0, [], ms, f"HTTP {response.status_code}")
+        return RecommendResult(200, [m for m in response.content.decode().strip().split(",") if m][:20], ms)
+
+    call.server = "usher-calibration:8082"
+    return call
+
+
+def scraping_world(world, *, end: datetime, seed: int, folder: Path) -> list[dict]:
+    """A week backfilled, an SVD trained and put in production, then the last hour served by Usher
+    in-process: the platform's client asks for its visiting viewers, a scraper walks 300 viewer ids.
+    The security audit's scraping check on Usher's own request log; its findings."""
+    from django.conf import settings
+
+    from recommender.releases.tests.factories import approved_promotion
+    from recommender.serving.runtime import get_runtime, runtime_reset
+    from recommender.serving.services import deployment_update
+    from recommender.simulator.engine import SimulationConfig, Simulator
+    from recommender.simulator.scenarios import Scraping
+    from recommender.simulator.sinks import UsherSink
+
+    settings.RECOMMENDER = {**settings.RECOMMENDER, "SERVING": {
+        **settings.RECOMMENDER.get("SERVING", {}), "STATE_DIR": str(folder / f"serving-{seed}"), "AUTOSTART": False,
+        "RATE_LIMIT_BACKEND": "local"}}
+    runtime_reset()
+    try:
+        simulate(world, days=7, end=end - timedelta(hours=1), seed=seed)
+        version = train()
+        approved_promotion(version)  # the door to live traffic asks for an approved promotion
+        deployment_update(actor=None, system="calibration", reason="calibration: production", production=version)
+        live = Simulator(world, SimulationConfig(seed=seed + 2, scenarios=[Scraping(at=timedelta(0), requests=300)]),
+                         sink=UsherSink(source="simulator"), recommend=usher_client(PLATFORM_CLIENT),
+                         scraper=usher_client(SCRAPER_CLIENT))
+        live.run_backfill(start=end - timedelta(hours=1), until=end)
+        live.sink.close()
+        get_runtime().predlog.flush()
+        run = audit("security", overrides={"SECURITY_CHECKS": ["scraping"]})
+    finally:
+        runtime_reset()
+    return findings_of(run)
+
+
 def run_world(kind: str, seed: int, args) -> dict[str, list[dict]]:
     """Simulate one world and run the checks that matter for it; check name -> findings raised."""
     from monitoring.tests.factories import make_production_version
@@ -253,6 +321,9 @@ def run_world(kind: str, seed: int, args) -> dict[str, list[dict]]:
 
     world = World.build(WorldConfig(seed=seed, viewers=args.viewers,
                                     movies=1000 if kind == "clean_large" else args.movies))
+    if kind == "scraping":
+        record("security.scraping", scraping_world(world, end=end, seed=seed, folder=args.folder))
+        return out
     last_day = timedelta(days=days - 1)
     scenarios = {
         "clean": [],
@@ -263,7 +334,9 @@ def run_world(kind: str, seed: int, args) -> dict[str, list[dict]]:
         "drift_audience": [Drift(at=last_day, kind="audience", group="age:<25", strength=4)],
         "shilling": [Shilling(at=timedelta(days=days - 0.5), accounts=50)],
     }[kind]
-    simulate(world, days=days, end=end, scenarios=scenarios, seed=seed)
+    monitored = kind in ("clean_large", "bias_timeouts", "drift_taste", "drift_audience")
+    simulate(world, days=days, end=end, scenarios=scenarios, seed=seed,
+             history_days=MONITOR_HISTORY_DAYS if monitored else 0.0)
 
     if kind in ("clean", "shilling"):
         run = audit("security", overrides={"SECURITY_CHECKS": ["rating_poisoning", "rating_velocity"]})
@@ -276,7 +349,7 @@ def run_world(kind: str, seed: int, args) -> dict[str, list[dict]]:
         record("fairness.model", findings_of(audit("fairness", model_version=version)))
     if kind in ("clean", "bias_timeouts"):  # before a production version exists: the live level alone
         record("fairness.live", findings_of(audit("fairness", window_hours=24)))
-    if kind in ("clean_large", "bias_timeouts", "drift_taste", "drift_audience"):
+    if monitored:
         # production: trained on every day but the last (the drift reference window)
         make_production_version(window_start=end - timedelta(days=days), window_end=end - timedelta(days=1))
         for row in monitors(end):
@@ -289,6 +362,8 @@ def caught(check: str, kind: str, rows: list[dict]) -> bool:
     blocking = [r for r in rows if r["blocking"]]
     if kind == "shilling":
         return any("movie=" in r["fingerprint"] for r in blocking)
+    if kind == "scraping":
+        return any(f"client={SCRAPER_CLIENT}" in r["fingerprint"] for r in blocking)
     if kind in ("bias_ratings", "bias_timeouts") and check.startswith("fairness"):
         return any(":gender=F:" in r["fingerprint"] for r in blocking)
     if kind == "drift_taste":
@@ -321,6 +396,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="usher-calibration-"))
     started = time.perf_counter()
     template = setup(folder)
+    args.folder = folder
     print(f"calibration: {args.seeds} clean seeds, {args.scenario_seeds or args.seeds} per other world; "
           f"{args.viewers} viewers, {args.movies} movies, "
           f"{args.days:g} days (demo: {args.demo_seeds} seeds, 500 viewers, 300 movies, 7 days + 2 h live)")
@@ -372,12 +448,18 @@ def print_table(results) -> None:
             seeds = results[target]
             hits = sum(caught(check, target, s.get(check, [])) for s in seeds)
             detections.append(f"{target} {hits / len(seeds):.0%} ({hits}/{len(seeds)})")
+            if target == "scraping":  # the platform's own client in the same worlds: its false positives
+                platform = sum(any(f"client={PLATFORM_CLIENT}" in r["fingerprint"] for r in s.get(check, []))
+                               for s in seeds)
+                detections.append(f"the platform's client flagged {platform}/{len(seeds)}")
         print(f"| {check} | " + " | ".join(cells) + f" | {'; '.join(detections) or '—'} |")
     print()
 
 
 def _ran(check: str, kind: str) -> bool:
     """Whether ``kind`` worlds run ``check`` (so a world with no finding counts as a clean seed)."""
+    if check == "security.scraping":  # judged in its own worlds (the platform's client is their clean side)
+        return False
     if kind == "demo":
         return check.startswith("security.rating") or check == "fairness.model"
     if kind == "clean_large":

@@ -22,6 +22,19 @@ DEFAULTS: dict[str, Any] = {
     # a significant difference is drift only when its distance also exceeds the feature's large-sample
     # threshold (a clean simulated week's ratings move a little, significantly: benchmarks/calibration.py)
     "DRIFT_EFFECT_FLOOR": True,
+    # Minimum evidence for a burn-rate rule (benchmarks/calibration.py: at 300 visits a day a 6-hour window
+    # holds ~75 requests, and two timeouts made a burn above the factor). The long window's bad requests
+    # must be significantly more than the error budget allows (exact one-sided binomial test, p < BURN_ALPHA;
+    # None: off), and a short window holding fewer than BURN_SHORT_MIN_REQUESTS requests is widened (doubling,
+    # at most to the long window) until it holds that many. Both are a rule's own params too (alpha,
+    # short_min_requests).
+    "BURN_ALPHA": 0.01,
+    "BURN_SHORT_MIN_REQUESTS": 30,
+    # A freshness rule fires when the gap exceeds its threshold *and* a gap that long is improbable for the
+    # traffic's own rate (Poisson: P(no event in the gap) < FRESHNESS_ALPHA; None: off), the rate measured over
+    # FRESHNESS_RATE_WINDOW_MINUTES before the last event. At 300 visits a day a 15-minute gap is ordinary.
+    "FRESHNESS_ALPHA": 0.001,
+    "FRESHNESS_RATE_WINDOW_MINUTES": 360,
     "LATE_EVENT_SECONDS": 300,
     "FEEDBACK_BUCKET_HOURS": 24,
     "FEEDBACK_TREND_POINTS": 14,

@@ -303,21 +303,29 @@ def production_reference() -> Reference | None:
     )
 
 
+def _event_tables() -> dict[str, tuple]:
+    """Event type -> (model, its time field), for freshness."""
+    from recommender.models import RatingEvent, RecommendationRequest, WatchSession
+
+    tables = {"rating": (RatingEvent, "time"), "watch": (WatchSession, "last_seen_at"),
+              "recommendation": (RecommendationRequest, "time")}
+    model = prediction_log_model()
+    if model is not None:
+        tables["prediction"] = (model, PREDICTION_FIELDS["time"])
+    return tables
+
+
 def last_event_times() -> dict[str, datetime | None]:
     """The time of the latest event of each type (for freshness)."""
     from django.db.models import Max
 
-    from recommender.models import RatingEvent, RecommendationRequest, WatchSession
+    return {kind: model.objects.aggregate(t=Max(field))["t"] for kind, (model, field) in _event_tables().items()}
 
-    times: dict[str, datetime | None] = {
-        "rating": RatingEvent.objects.aggregate(t=Max("time"))["t"],
-        "watch": WatchSession.objects.aggregate(t=Max("last_seen_at"))["t"],
-        "recommendation": RecommendationRequest.objects.aggregate(t=Max("time"))["t"],
-    }
-    model = prediction_log_model()
-    if model is not None:
-        times["prediction"] = model.objects.aggregate(t=Max(PREDICTION_FIELDS["time"]))["t"]
-    return times
+
+def event_count(*, event_type: str, since: datetime, until: datetime) -> int:
+    """Events of ``event_type`` with a time in ``[since, until]`` (the traffic a freshness rule expects)."""
+    model, field = _event_tables()[event_type]
+    return model.objects.filter(**{f"{field}__gte": since, f"{field}__lte": until}).count()
 
 
 def sql_days(column: str) -> str:

@@ -75,8 +75,15 @@ def alert_rule_evaluate(*, rule: AlertRule, now: datetime | None = None, actor: 
     else:
         firing = OPERATORS[rule.operator](value, rule.threshold)
         state = AlertRule.State.FIRING if firing else AlertRule.State.OK
+    held = ""
+    if firing and value is not None and result.held:
+        # past the threshold on too little evidence (metrics.MetricValue.held): not firing, and an open
+        # incident is neither fired again nor cleared
+        firing, held, state = False, result.held, AlertRule.State.OK
     evidence = {"window": [since.isoformat(), now.isoformat()], "value": value, "threshold": rule.threshold,
                 "condition": rule.condition, "state": state, **result.evidence}
+    if held:
+        evidence["held"] = held
     incident_id = None
     opened = False
     with transaction.atomic():
@@ -85,7 +92,7 @@ def alert_rule_evaluate(*, rule: AlertRule, now: datetime | None = None, actor: 
             incident_id = incident.pk
         else:
             active = Incident.objects.filter(rule=rule).exclude(status=Incident.Status.RESOLVED).first()
-            if active is not None and state == AlertRule.State.OK:
+            if active is not None and state == AlertRule.State.OK and not held:
                 incidents.incident_clear(incident=active, now=now, value=value)
                 incident_id = active.pk
         AlertRule.objects.filter(pk=rule.pk).update(

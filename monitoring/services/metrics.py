@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from monitoring import selectors
+from monitoring.conf import monitoring_setting
 from monitoring.models import SLO, DataQualityReport, DriftReport, TelemetryMinute
 from portal.errors import ValidationError
 
@@ -19,6 +20,9 @@ from portal.errors import ValidationError
 class MetricValue:
     value: float | None
     evidence: dict = field(default_factory=dict)
+    # Why a value past the rule's threshold is still too little evidence to fire (a burn rate from a
+    # handful of requests, a gap the traffic's own rate makes ordinary); "" when the value stands.
+    held: str = ""
 
 
 @dataclass(frozen=True)
@@ -72,13 +76,41 @@ def slo_burn_rate(*, since: datetime, until: datetime, params: dict) -> MetricVa
         long_minutes = int((until - since).total_seconds() // 60)
         short_minutes = int(params.get("short_window_minutes") or max(1, long_minutes // 12))
     long_rate, long_figures = burn(slo=slo, minutes=long_minutes, now=until)
-    short_rate, short_figures = burn(slo=slo, minutes=short_minutes, now=until)
+    # Minimum evidence (MONITORING's BURN_SHORT_MIN_REQUESTS): a short window of a few requests says
+    # nothing about whether the burn goes on, so it is widened until it holds enough (at most the long window).
+    min_short = int(params.get("short_min_requests", monitoring_setting("BURN_SHORT_MIN_REQUESTS")) or 0)
+    widened = short_minutes
+    short_rate, short_figures = burn(slo=slo, minutes=widened, now=until)
+    while short_figures["requests"] < min_short and widened < long_minutes:
+        widened = min(long_minutes, widened * 2)
+        short_rate, short_figures = burn(slo=slo, minutes=widened, now=until)
+    if widened != short_minutes:
+        short_figures = {**short_figures, "widened_from_minutes": short_minutes, "min_requests": min_short}
     evidence = {"slo": str(slo), "objective": slo.objective, "long_window": long_figures, "short_window": short_figures}
     if tier is not None:
         evidence["tier"] = tier.as_dict()
     if long_rate is None or short_rate is None:
         return MetricValue(None, evidence)
-    return MetricValue(min(long_rate, short_rate), evidence)
+    return MetricValue(min(long_rate, short_rate), evidence, held=_burn_held(slo, long_figures, params, evidence))
+
+
+def _burn_held(slo: SLO, figures: dict, params: dict, evidence: dict) -> str:
+    """Minimum evidence (MONITORING's BURN_ALPHA): the long window's bad requests must be significantly
+    more than the error budget allows — exact one-sided binomial test of H0 "bad share ≤ budget"."""
+    alpha = params.get("alpha", monitoring_setting("BURN_ALPHA"))
+    if alpha is None:
+        return ""
+    from scipy.stats import binom
+
+    total = int(figures["requests"])
+    bad = int(round(total - float(figures["good"])))
+    p_value = float(binom.sf(bad - 1, total, slo.error_budget)) if bad > 0 else 1.0
+    evidence["significance"] = {"bad": bad, "requests": total, "error_budget": slo.error_budget,
+                                "p_value": p_value, "alpha": float(alpha)}
+    if p_value < float(alpha):
+        return ""
+    return (f"{bad} bad of {total} requests in the long window is not significantly more than the "
+            f"{slo.error_budget:.2%} budget (binomial p={p_value:.3g} ≥ {float(alpha):g})")
 
 
 def _telemetry(since: datetime, until: datetime, params: dict) -> dict:
@@ -138,7 +170,35 @@ def freshness_seconds(*, since: datetime, until: datetime, params: dict) -> Metr
     last = times[kind]
     if last is None:
         return MetricValue(None, {"event_type": kind, "last_event": None})
-    return MetricValue((until - last).total_seconds(), {"event_type": kind, "last_event": last.isoformat()})
+    gap = (until - last).total_seconds()
+    evidence = {"event_type": kind, "last_event": last.isoformat()}
+    return MetricValue(gap, evidence, held=_freshness_held(kind, last, gap, params, evidence))
+
+
+def _freshness_held(kind: str, last: datetime, gap: float, params: dict, evidence: dict) -> str:
+    """Minimum evidence (MONITORING's FRESHNESS_ALPHA): a gap is stale only when the traffic's own rate,
+    over FRESHNESS_RATE_WINDOW_MINUTES before the last event, makes a gap that long improbable
+    (Poisson: P(no event for ``gap``) = exp(-rate · gap) < alpha). Measured up to the last event, so a
+    stream that stopped keeps the rate it had and its gap soon becomes improbable."""
+    import math
+    from datetime import timedelta
+
+    from monitoring import sources
+
+    alpha = params.get("alpha", monitoring_setting("FRESHNESS_ALPHA"))
+    if alpha is None:
+        return ""
+    minutes = float(params.get("rate_window_minutes", monitoring_setting("FRESHNESS_RATE_WINDOW_MINUTES")))
+    events = sources.event_count(event_type=kind, since=last - timedelta(minutes=minutes), until=last)
+    per_second = events / (minutes * 60)
+    p_value = math.exp(-per_second * gap)
+    expected_gap = -math.log(float(alpha)) / per_second if per_second else None
+    evidence["traffic"] = {"events": events, "rate_window_minutes": minutes, "per_minute": per_second * 60,
+                           "p_value": p_value, "alpha": float(alpha), "improbable_after_seconds": expected_gap}
+    if p_value < float(alpha):
+        return ""
+    return (f"a {gap / 60:.0f}-minute gap is ordinary at {per_second * 3600:.1f} {kind} events an hour "
+            f"(P(no event) = {p_value:.3g} ≥ {float(alpha):g})")
 
 
 def drift_features_drifted(*, since: datetime, until: datetime, params: dict) -> MetricValue:

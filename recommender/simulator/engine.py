@@ -56,6 +56,11 @@ class SimulationConfig:
     max_active_sessions: int = 0
     batch_lines: int = 2000
     scenarios: list = field(default_factory=list)
+    # Days of viewing each viewer has behind them before the first simulated moment: their ``seen`` set
+    # starts with that many days' worth of movies (drawn by taste and popularity, as visits pick them),
+    # none of it in the stream. 0: every viewer starts with nothing seen and works down from their
+    # favourites, so a week's ratings fall (docs/simulator.md); with a history the week is about stationary.
+    history_days: float = 0.0
 
 
 class Simulator:
@@ -91,6 +96,28 @@ class Simulator:
         self.stats: Counter = Counter()
         self._batch: list[str] = []
         self.now = 0.0
+        if self.config.history_days > 0:
+            self._fill_history(self.config.history_days)
+
+    def _fill_history(self, days: float) -> None:
+        """Each viewer's ``seen`` set gets ``days`` of viewing: a Poisson count of the movies a visit adds
+        (a watch, the extra ratings) at the viewer's visit rate, drawn without replacement by the same
+        weights a visit chooses by (at most half the catalog)."""
+        cfg = self.config
+        per_visit = cfg.watch_probability + cfg.extra_ratings_per_visit
+        n_m = len(self.world.movie_ids)
+        for u in range(len(self.world.viewer_ids)):
+            expected = float(self.visit_weights[u]) * self.world.config.visits_per_viewer_per_day * days * per_visit
+            count = min(int(self.rng.poisson(expected)), n_m // 2)
+            if count == 0:
+                continue
+            weights = self._choice_weights(u, self.world.scores(u))
+            positive = int((weights > 0).sum())
+            count = min(count, positive)
+            if count:
+                picked = self.rng.choice(n_m, size=count, replace=False, p=weights / weights.sum())
+                self.seen[u].update(int(m) for m in picked)
+        self.stats["history_movies"] = sum(len(s) for s in self.seen)
 
     # --- scheduling -----------------------------------------------------------------------------
     def _push(self, t: float, kind: str, *data) -> None:

@@ -379,3 +379,31 @@ def test_backfill_can_ask_a_real_server(usher_server, tmp_path):
     assert recs and {e.server for e in recs} == {usher_server.removeprefix("http://")}
     assert all(list(e.movie_ids) == _Usher.movies for e in recs if e.status == 200)
     assert _Usher.agents["usher-sim-scraper/1.0"] >= 5
+
+
+def test_a_history_before_the_first_day_keeps_the_week_about_stationary():
+    # With nothing seen, viewers work down from their favourites and a week's ratings fall; a month of
+    # history (SimulationConfig.history_days) starts them where a platform's viewers are.
+    world = small_world(viewers=300, movies=300)
+    fresh = backfill(world, days=7)
+    warm = Simulator(world, SimulationConfig(seed=5, history_days=30))
+    history = [set(s) for s in warm.seen]
+    assert warm.stats["history_movies"] == sum(map(len, history)) > 300 * 30  # ~2.6 movies a visit-day
+    assert "history_movies" not in fresh.stats
+    warm.run_backfill(days=7)
+    # none of the history is in the stream: no viewer rates or watches a movie of their history
+    index = world.movie_index()
+    viewer_of = {int(v): u for u, v in enumerate(world.viewer_ids)}
+    events = [e for e in parsed(warm.sink.lines) if isinstance(e, (RatingEvent, WatchEvent))]
+    assert events and not any(index[e.movie_id] in history[viewer_of[e.user_id]] for e in events)
+
+    def fall(sim):  # mean rating of the first day minus the last day's
+        first = [e.rating for e in _ratings(sim.sink.lines, before=START + timedelta(days=1))]
+        last = [e.rating for e in _ratings(sim.sink.lines, after=START + timedelta(days=6))]
+        return np.mean(first) - np.mean(last), len(first), len(last)
+
+    fresh_fall, n_first, n_last = fall(fresh)
+    warm_fall, *_ = fall(warm)
+    assert n_first > 500 and n_last > 500
+    assert fresh_fall > 0.3
+    assert warm_fall < fresh_fall / 2
