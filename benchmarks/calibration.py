@@ -266,7 +266,7 @@ def scraping_world(world, *, end: datetime, seed: int, folder: Path) -> list[dic
     The security audit's scraping check on Usher's own request log; its findings."""
     from django.conf import settings
 
-    from recommender.releases.tests.factories import approved_promotion
+    from releases.tests.factories import approved_promotion
     from recommender.serving.runtime import get_runtime, runtime_reset
     from recommender.serving.services import deployment_update
     from recommender.simulator.engine import SimulationConfig, Simulator
