@@ -266,12 +266,12 @@ def scraping_world(world, *, end: datetime, seed: int, folder: Path) -> list[dic
     The security audit's scraping check on Usher's own request log; its findings."""
     from django.conf import settings
 
-    from releases.tests.factories import approved_promotion
     from recommender.serving.runtime import get_runtime, runtime_reset
     from recommender.serving.services import deployment_update
     from recommender.simulator.engine import SimulationConfig, Simulator
     from recommender.simulator.scenarios import Scraping
     from recommender.simulator.sinks import UsherSink
+    from releases.tests.factories import approved_promotion
 
     settings.RECOMMENDER = {**settings.RECOMMENDER, "SERVING": {
         **settings.RECOMMENDER.get("SERVING", {}), "STATE_DIR": str(folder / f"serving-{seed}"), "AUTOSTART": False,

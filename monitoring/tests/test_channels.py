@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 from django.core import mail
-from releases import integrations
 
 from monitoring.channels import CHANNEL_KINDS, ChannelKind, UnknownChannelKind, channel_kind_get
 from monitoring.models import Notification, NotificationChannel
 from monitoring.services.notifications import notification_deliver, notification_send
 from portal import selectors as portal_selectors
+from releases import integrations
 
 pytestmark = pytest.mark.django_db
 
