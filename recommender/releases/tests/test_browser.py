@@ -63,12 +63,12 @@ def test_a_promotion_goes_through_the_portal_from_request_to_a_running_then_paus
     form.get_by_role("button", name="Request promotion").click()
     page.wait_for_selector('[data-testid="promotion-status"]')
     promotion = PromotionRequest.objects.get(version=candidate)
-    assert page.locator('[data-testid="promotion-status"]').inner_text().strip() == "gate_pending"
+    assert page.locator('[data-testid="promotion-status"]').inner_text().strip() == "Gate queued"
 
     # The release gate runs (here in the test's thread, as the worker would) and records its checks.
     services.release_gate_run(promotion=promotion)
     page.reload()
-    assert page.locator('[data-testid="promotion-status"]').inner_text().strip() == "awaiting_review"
+    assert page.locator('[data-testid="promotion-status"]').inner_text().strip() == "Awaiting review"
     checks = page.locator('[data-testid="gate-checks"]').inner_text()
     for name in ("offline metrics vs production", "fairness", "security", "artifact integrity"):
         assert name in checks, checks
@@ -83,7 +83,7 @@ def test_a_promotion_goes_through_the_portal_from_request_to_a_running_then_paus
     page.locator('[data-testid="decide"] textarea[name=comment]').fill("gate evidence is convincing")
     page.get_by_role("button", name="Approve — start the canary").click()
     page.wait_for_selector("text=gate evidence is convincing")
-    assert page.locator('[data-testid="promotion-status"]').inner_text().strip() == "rolling_out"
+    assert page.locator('[data-testid="promotion-status"]').inner_text().strip() == "Canary running"
     rollout = Rollout.objects.get(promotion=promotion)
     state = integrations.deployment_state()
     assert state["canary_version"] == candidate.pk and state["canary_percent"] == 5
