@@ -1,7 +1,8 @@
 """Portal pages of releases and experiments (templates under templates/recommender/releases/).
 
-Forms post back to the page; each calls the same service the REST API calls, and a refused action
-comes back as a message naming what was wrong."""
+Forms post back to the page; each calls the same service the REST API calls, and a refused form is
+drawn again with its error beside the field and what was typed kept (``PortalForm``); the buttons
+without a field (start or analyse an experiment, a shadow report) say a refusal as a message."""
 
 from __future__ import annotations
 

@@ -72,7 +72,7 @@ def test_a_promotion_goes_through_the_portal_from_request_to_a_running_then_paus
     checks = page.locator('[data-testid="gate-checks"]').inner_text()
     for name in ("offline metrics vs production", "fairness", "security", "artifact integrity"):
         assert name in checks, checks
-    assert checks.count("passed") >= 4 and "failed" not in checks
+    assert checks.count("Passed") >= 4 and "Failed" not in checks  # each outcome by its label
     assert "0.3200" in checks and "0.3000" in checks  # the offline evidence, candidate and production
     # The requester (a data scientist, not a reviewer) has no decision form.
     assert page.locator('[data-testid="decide"]').count() == 0
@@ -135,7 +135,7 @@ def test_the_experiment_page_draws_each_arm_over_time_and_states_the_decision(pa
     link.click()
     page.get_by_role("link", name="svd-vs-popularity").click()
     decision = page.locator('[data-testid="decision"]').inner_text()
-    assert "ship:svd" in decision and "confidence sequence" in decision
+    assert "Ship svd" in decision and "confidence sequence" in decision
     assert "Unit of analysis: the viewer" in page.locator('[data-testid="unit"]').inner_text()
     # The chart helper drew three charts with one line per arm and a point per analysis.
     charts = page.evaluate("""() => ['rate', 'trials', 'diff'].map(id => {
