@@ -93,7 +93,7 @@ class AuditOverviewView(PortalPage):
             "open_counts": selectors.audit_open_counts(),
             "runs": runs, "filters": filters,
             "schedules": selectors.audit_schedule_list(),
-            "kinds": AuditRun.Kind.values, "statuses": AuditRun.Status.values, "triggers": AuditRun.Trigger.values,
+            "kinds": AuditRun.Kind.choices, "statuses": AuditRun.Status.choices, "triggers": AuditRun.Trigger.choices,
             "can_start": may(self.request.user, "audit.run"),
             "can_explore": may(self.request.user, "audit.explore"),
             "attention": selectors.audit_finding_list(filters={"status": "open"})[:10],
@@ -205,8 +205,8 @@ class AuditFindingListView(PortalPage):
                    "check_name": query.text("check_name", default="")}
         query.report()
         page = Paginator(selectors.audit_finding_list(filters=filters), 50).get_page(params.get("page"))
-        context.update({"page_obj": page, "filters": filters, "statuses": AuditFinding.Status.values,
-                        "severities": Severity.values, "kinds": AuditRun.Kind.values})
+        context.update({"page_obj": page, "filters": filters, "statuses": AuditFinding.Status.choices,
+                        "severities": Severity.choices, "kinds": AuditRun.Kind.choices})
         return context
 
 

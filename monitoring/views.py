@@ -16,7 +16,7 @@ from django.utils import timezone
 from monitoring import selectors
 from monitoring.conf import monitoring_setting
 from monitoring.forms import DataQualityRunForm, DriftRunForm, IncidentActionForm
-from monitoring.models import Incident
+from monitoring.models import Incident, TelemetryMinute
 from monitoring.services import alerts, incidents, notifications
 from monitoring.services.data_quality import data_quality_report_create
 from monitoring.services.drift import drift_report_create
@@ -103,7 +103,8 @@ class IncidentListView(PortalPage):
             status = ""
         filters = {"active": True} if status == "active" else ({"status": status} if status else {})
         page = Paginator(selectors.incident_list(filters=filters), 50).get_page(self.request.GET.get("page"))
-        context.update({"page_obj": page, "status": status})
+        context.update({"page_obj": page, "status": status, "status_choices": [
+            ("active", "active (open or acknowledged)"), *Incident.Status.choices, ("", "all")]})
         return context
 
 
@@ -285,6 +286,7 @@ class OnlineQualityView(PortalPage):
         groups = online_quality(since=now - timedelta(hours=hours), until=now, group_by=("model_version_id", "arm"),
                                 source=source, now=now)
         context.update({"groups": groups, "hours": hours, "source": source,
+                        "source_choices": [("auto", "auto"), *TelemetryMinute.Source.choices],
                         "window": monitoring_setting("ONLINE_QUALITY_WINDOW_MINUTES"),
                         "config": _json({"url": reverse("api-monitoring-online-quality"), "hours": hours,
                                          "source": source})})

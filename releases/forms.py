@@ -15,7 +15,7 @@ ARM_ROWS = 4
 
 
 def _version_choices(queryset) -> list[tuple[int, str]]:
-    return [(v.pk, f"{v} ({v.algorithm}, {v.status})") for v in queryset]
+    return [(v.pk, f"{v} ({v.algorithm}, {v.get_status_display()})") for v in queryset]
 
 
 class VersionChoiceField(forms.TypedChoiceField):

@@ -1,7 +1,8 @@
 """Portal pages of releases and experiments (templates under templates/releases/).
 
-Forms post back to the page; each calls the same service the REST API calls, and a refused action
-comes back as a message naming what was wrong."""
+Forms post back to the page; each calls the same service the REST API calls, and a refused form is
+drawn again with its error beside the field and what was typed kept (``PortalForm``); the buttons
+without a field (start or analyse an experiment, a shadow report) say a refusal as a message."""
 
 from __future__ import annotations
 
@@ -189,6 +190,7 @@ class RolloutView(PortalPage):
             "can_operate": may(self.request.user, "release.operate"),
             "title": f"Canary #{rollout.pk}: {rollout.version}",
         })
+        context.setdefault("operate_form", ReasonForm(placeholder="Reason (recorded)"))
         return context
 
     def post(self, request, pk: int):
@@ -196,11 +198,18 @@ class RolloutView(PortalPage):
         action = request.POST.get("action")
         if action not in ("pause", "resume", "advance", "rollback"):
             messages.error(request, f"unknown action '{action}'")
-        else:
-            fn = getattr(services, f"rollout_{action}")
-            _run(request, lambda: fn(rollout=rollout, actor=request.user, reason=request.POST.get("reason", "")),
-                 f"Rollout #{pk}: {action} recorded.")
+            return redirect("releases:rollout", pk=pk)
+        form = ReasonForm(request.POST, placeholder="Reason (recorded)")
+        fn = getattr(services, f"rollout_{action}")
+        if form.submit(lambda data: fn(rollout=rollout, actor=request.user, reason=data["reason"]),
+                       actor=request.user, work="release.operate") is None:
+            return self.form_invalid(operate_form=form)
+        messages.success(request, f"Rollout #{pk}: {ROLLOUT_DONE[action]}.")
         return redirect("releases:rollout", pk=pk)
+
+
+ROLLOUT_DONE = {"pause": "paused", "resume": "resumed", "advance": "advanced to the next step",
+                "rollback": "rolled back, every request goes to production again"}
 
 
 def _step_headline(metrics: dict) -> dict:

@@ -215,7 +215,8 @@ def test_a_version_audit_page_shows_the_release_gate_view(browser):
     finding = AuditFindingFactory(run=run, kind="fairness", check_name="fairness.disparity", severity="high")
     html = browser("viewer").get(f"/portal/audits/runs/{run.pk}/").content.decode()
     gate = html.split('data-testid="release-gate"')[1].split("</div>\n</div>")[0]
-    assert "blocking" in gate and f"#{finding.pk}</a> [high] open" in gate
+    assert "blocking" in gate and f"#{finding.pk}</a> " in gate
+    assert 'data-status="high">High</span> open' in gate  # the severity's label in a badge, not "high"
 
 
 def test_an_exploratory_run_is_labelled_on_its_page_the_list_and_the_api(browser, client_for):

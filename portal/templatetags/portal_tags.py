@@ -410,3 +410,116 @@ def kwargs_text(value) -> str:
         except ValueError:
             return value
     return params_text(value) if isinstance(value, dict) else ("" if value in (None, []) else str(value))
+
+
+# --- statuses in words ----------------------------------------------------------------------------
+# A status, state, kind or outcome is stored as a machine name (``awaiting_review``); a page shows
+# the model field's label ("Canary running" from ``get_status_display``) or, for a value read out of
+# stored JSON, the name in words ("Rolled back"). The crawl test fails on a snake_case word in a badge.
+
+_BADGE_GOOD = {"passed", "released", "completed", "approved", "running", "waived", "succeeded", "ok", "resolved",
+               "fixed", "ready", "healthy", "met", "pass", "ship", "accepted", "advanced", "started", "resumed",
+               "active", "sent", "delivered", "done", "production"}
+_BADGE_BAD = {"failed", "gate_failed", "rejected", "rolled_back", "error", "invalid_srm", "guardrail_breach",
+              "keep_control", "open", "firing", "critical", "high", "breached", "drifted", "fail", "quarantined",
+              "cancelled", "blocking", "regressed", "violated", "down", "missed", "exhausted"}
+_BADGE_WAIT = {"paused", "held", "awaiting_review", "gate_running", "gate_pending", "continue", "rolling_out",
+               "queued", "pending", "acknowledged", "medium", "warning", "warn", "inconclusive", "changes_requested",
+               "draft", "at_risk", "stale", "candidate", "retrying", "canary", "shadow"}
+# Unfold's label colours (unfold/helpers/label.html), utilities its stylesheet holds; portal.css
+# gives the dark theme's (``.usher-badge[data-tone]``).
+_BADGE_CLASS = {"good": "bg-green-100 text-green-700", "bad": "bg-red-100 text-red-700",
+                "wait": "bg-orange-100 text-orange-700", "": "bg-base-500/8 text-base-700"}
+
+
+@register.filter
+def choice_text(value) -> str:
+    """A machine name in words, first letter capital: ``rolled_back`` → ``Rolled back``; ``—`` for
+    none. What follows a colon is a name and stays as written (``ship:svd`` → ``Ship svd``)."""
+    if value in (None, ""):
+        return "—"
+    head, colon, name = str(value).partition(":")
+    text = head.replace("_", " ").strip() + (f" {name}" if colon else "")
+    return text[:1].upper() + text[1:]
+
+
+@register.filter
+def display(obj, field: str) -> str:
+    """The human label of ``obj``'s choice field ``field`` (``get_<field>_display``, first letter
+    capital): ``{{ promotion|display:"status" }}`` → ``Canary running``; a value outside the
+    field's choices (or a field without choices) in words (``choice_text``)."""
+    value = getattr(obj, field, None) if not isinstance(obj, dict) else obj.get(field)
+    shown = getattr(obj, f"get_{field}_display", None)
+    text = str(shown()) if callable(shown) else ""
+    if not text or text == str(value):
+        return choice_text(value)
+    return text[:1].upper() + text[1:]
+
+
+@register.simple_tag
+def status_badge(obj, field: str = "") -> str:
+    """A coloured pill with a status in words: ``{% status_badge rollout "state" %}`` (the field's
+    label) or ``{% status_badge snapshot.decision %}`` (a stored value in words). The machine name
+    stays in ``data-status`` for tests and styles."""
+    from django.utils.html import format_html
+
+    value = (getattr(obj, field, None) if not isinstance(obj, dict) else obj.get(field)) if field else obj
+    text = display(obj, field) if field else choice_text(obj)
+    key = str(value or "").lower()
+    head = key.split(":", 1)[0]  # an experiment's "ship:svd" is a ship
+    tone = next((t for t, names in (("good", _BADGE_GOOD), ("bad", _BADGE_BAD), ("wait", _BADGE_WAIT))
+                 if key in names or head in names), "")
+    return format_html('<span class="usher-badge inline-block rounded-default px-2 text-xs font-semibold '
+                       'whitespace-nowrap {}" data-tone="{}" data-testid="status" data-status="{}">{}</span>',
+                       _BADGE_CLASS[tone], tone or "none", key, text)
+
+
+# --- filter bars ----------------------------------------------------------------------------------
+# A list page's GET filter bar draws its controls with the PortalForm widgets (``portal.forms``:
+# Unfold's input, select and checkbox), so it looks like the portal's forms and the admin's; the
+# bar's layout is ``.usher-filter-bar`` in portal.css.
+
+def _options(choices, empty: str, names: bool) -> list[tuple[str, str]]:
+    """``choices`` as (value, label) pairs: pairs as given (Django's ``choices``), plain values in
+    words (``rolled_back`` → ``Rolled back``) or, with ``names``, as written (a genre, a source);
+    ``empty`` first as the "any" option when given."""
+    options = [("", empty)] if empty else []
+    for choice in choices or ():
+        if isinstance(choice, list | tuple) and len(choice) == 2:
+            text = str(choice[1])
+            options.append((str(choice[0]), text[:1].upper() + text[1:]))
+        else:
+            options.append((str(choice), str(choice) if names else choice_text(choice)))
+    return options
+
+
+@register.simple_tag
+def filter_select(name: str, value, choices, empty: str = "", names: bool = False) -> str:
+    """An Unfold select for a filter bar: ``{% filter_select "status" filters.status statuses "any status" %}``
+    (``names=True``: the values are names, shown as written)."""
+    from portal.forms import Select
+
+    widget = Select(**{"aria-label": empty or name.replace("_", " ")})
+    widget.choices = _options(choices, empty, names)
+    return widget.render(name, "" if value is None else str(value))
+
+
+@register.simple_tag
+def filter_input(name: str, value="", placeholder: str = "", type: str = "text", **attrs) -> str:  # noqa: A002
+    """An Unfold text input for a filter bar (``type="datetime-local"``, ``"number"``… as told)."""
+    from portal.forms import TextInput
+
+    widget = TextInput(placeholder=placeholder, **{"aria-label": placeholder or name.replace("_", " ")}, **attrs)
+    widget.input_type = type
+    return widget.render(name, None if value in (None, "") else str(value))
+
+
+@register.simple_tag
+def filter_checkbox(name: str, checked, label: str, value: str = "true") -> str:
+    """An Unfold checkbox with its label for a filter bar (sends ``name=value`` when ticked)."""
+    from django.utils.html import format_html
+
+    from portal.forms import Checkbox
+
+    box = Checkbox(value=value).render(name, bool(checked))
+    return format_html('<label class="flex items-center gap-2 text-sm">{}{}</label>', box, label)

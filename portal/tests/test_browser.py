@@ -67,14 +67,14 @@ def test_reviewer_decides_a_review_from_the_inbox(browser_login, users, pending_
     page.click("text=Review inbox")
     page.wait_for_selector('[data-testid="inbox-pending"]')
     page.locator('[data-testid="inbox-pending"]').get_by_role("link", name="Promote model v3").click()
-    assert page.locator('[data-testid="review-status"]').inner_text() == "pending"
+    assert page.locator('[data-testid="review-status"]').inner_text() == "Pending"
     assert "0.42" in page.content()
     # And approve it with a comment
     page.fill("textarea[name=comment]", "metrics look right")
     page.click("button[value=approve]")
     # Then the page shows the decision and the database has it, with the log entry
     page.wait_for_selector("text=decision recorded")
-    assert page.locator('[data-testid="review-status"]').inner_text() == "approved"
+    assert page.locator('[data-testid="review-status"]').inner_text() == "Approved"
     pending_review.refresh_from_db()
     assert pending_review.status == "approved" and pending_review.decided_by == users["reviewer"]
     assert "Review approved" in page.locator('[data-testid="review-history"]').inner_text()

@@ -3,7 +3,8 @@ and the detail pages reachable from them (a training run, a version, a snapshot,
 finding, a review, an incident, a drift report, a promotion, a rollout, an experiment), saves a
 screenshot of each under ``USHER_CRAWL_DIR`` (default: the test's tmp folder), and fails on what a
 reader should never see: an HTTP error, a console error, Django's debug page, a float with more
-than four decimals, a Python dict or list repr, or a chart with no data and no message.
+than four decimals, a Python dict or list repr, a status badge showing a machine name (``rolled_back``) instead of its
+label, or a chart with no data and no message.
 
 The world is small (one real training run and its version, the attack suite's one object of each
 kind, a drift report with a drifted feature, a running rollout, an audit sign-off review with its
@@ -30,6 +31,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
 RAW_FLOAT = re.compile(r"(?<![\w.])-?\d+\.\d{5,}(?![\w.])")
 # A Python repr of a dict or a list of strings: {'a': …}, ['a', …], 'a': 1
 PY_REPR = re.compile(r"\{'|\['|': ")
+# A machine name shown in a status badge (``{% status_badge %}``, data-testid="status"): awaiting_review,
+# rolled_back. A badge shows the field's label ("Canary running", "Rolled back").
+SNAKE_CASE = re.compile(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b")
+BADGES_JS = "() => [...document.querySelectorAll('[data-testid=status]')].map(b => b.innerText)"
 DEBUG_PAGE = ("Traceback (most recent call last)", "Using the URLconf defined in",
               "You're seeing this error because you have DEBUG = True", "Request Method:")
 
@@ -152,6 +157,9 @@ def _problems(page, url: str, status: int | None, console: list[str]) -> list[st
         found.append(f"raw float {match.group(0)!r} in …{text[max(0, match.start() - 40):match.end() + 10]!r}")
     for match in PY_REPR.finditer(text):
         found.append(f"Python repr in …{text[max(0, match.start() - 40):match.end() + 30]!r}")
+    for badge in page.evaluate(BADGES_JS):
+        if SNAKE_CASE.search(badge):
+            found.append(f"machine name in a status badge: {badge!r}")
     for chart in page.evaluate(CHARTS_JS):
         if not chart["drawn"] and not chart["explained"]:
             found.append(f"empty chart {chart['id']} with no message")

@@ -115,3 +115,54 @@ def test_kwargs_text():
 
     assert kwargs_text('{"kind": "fairness"}') == "kind: fairness"
     assert kwargs_text("{}") == "" and kwargs_text("not json") == "not json"
+
+
+# --- statuses in words and filter bars ---------------------------------------------------------------------
+
+
+def _render(text: str, **context) -> str:
+    return Template("{% load portal_tags %}" + text).render(Context(context))
+
+
+def test_a_status_badge_shows_the_fields_label_and_keeps_the_machine_name_for_tests():
+    from releases.models import PromotionRequest, Rollout
+
+    html = _render('{% status_badge p "status" %}', p=PromotionRequest(status="rolling_out"))
+    assert re.search(r'data-status="rolling_out"[^>]*>Canary running</span>', html), html
+    assert 'data-tone="wait"' in html and "rolling_out<" not in html
+    html = _render('{% status_badge r "state" %}', r=Rollout(state="rolled_back"))
+    assert ">Rolled back</span>" in html and 'data-tone="bad"' in html
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    ("awaiting_review", "Awaiting review"), ("invalid_srm", "Invalid srm"), ("ship:svd_pp", "Ship svd_pp"),
+    ("open", "Open"), ("", "—"), (None, "—"),
+])
+def test_a_stored_value_outside_any_choices_reads_in_words(value, text):
+    from portal.templatetags.portal_tags import choice_text
+
+    assert choice_text(value) == text
+    assert _render("{% status_badge v %}", v=value).endswith(f">{text}</span>")
+
+
+def test_display_prefers_the_choice_label_and_reads_a_dict():
+    from recommender.models import TrainingRun
+    from releases.models import ReleaseGateCheck
+
+    assert _render('{{ c|display:"outcome" }}', c=ReleaseGateCheck(outcome="waived")) == "Passed (findings waived)"
+    assert _render('{{ r|display:"origin" }}', r=TrainingRun(origin="scheduled")) == "Scheduled"
+    assert _render('{{ e|display:"verdict" }}', e={"verdict": "requires_auth"}) == "Requires auth"
+
+
+def test_a_filter_select_is_unfolds_with_labels_and_keeps_the_choice():
+    from portal.forms import Select
+
+    html = _render('{% filter_select "status" value choices "any status" %}', value="gate_pending",
+                   choices=[("gate_pending", "gate queued"), ("approved", "approved")])
+    assert Select().attrs["class"].split()[0] in html and 'name="status"' in html
+    assert re.search(r'<option value="gate_pending" selected>Gate queued</option>', html), html
+    assert '<option value="">any status</option>' in html
+    names = _render('{% filter_select "genre" "" genres "any genre" names=True %}', genres=["Sci-Fi", "film_noir"])
+    assert ">film_noir</option>" in names  # a name is shown as written
+    box = _render('{% filter_checkbox "failing" True "with an error" %}')
+    assert 'name="failing"' in box and 'value="true"' in box and "checked" in box

@@ -12,6 +12,7 @@ from portal.pages import PortalPage
 from recommender.catalog import selectors
 from recommender.catalog.schema import OCCUPATIONS
 from recommender.ingest import selectors as ingest_selectors
+from recommender.models import Viewer
 
 
 def _int_or_blank(query: QueryParams, name: str, minimum: int, maximum: int) -> int | str:
@@ -76,7 +77,9 @@ class ViewerListView(PortalPage):
                    "occupation": query.text("occupation", default=""), "stub": query.text("stub", default="")}
         query.report()
         page = Paginator(selectors.viewer_list(filters=filters), 50).get_page(params.get("page"))
-        context.update({"page_obj": page, "filters": filters, "occupations": OCCUPATIONS})
+        context.update({"page_obj": page, "filters": filters, "occupations": OCCUPATIONS,
+                        "gender_choices": Viewer.Gender.choices,
+                        "stub_choices": [("true", "stubs only"), ("false", "with metadata")]})
         return context
 
 

@@ -111,7 +111,9 @@ class ProvenanceView(PortalPage):
         except UsherError as exc:
             messages.error(self.request, exc.message)
             page = Paginator([], 50).get_page(1)
-        context.update({"filters": filters, "page_obj": page, "answer": self._try(params.get("try_viewer", ""))})
+        context.update({"filters": filters, "page_obj": page, "answer": self._try(params.get("try_viewer", "")),
+                        "endpoint_choices": [("plain", "/recommend"), ("api", "JSON API")],
+                        "fallback_choices": [("no", "model only"), ("yes", "fallback only")]})
         return context
 
     def _try(self, raw: str) -> ServedAnswer | None:

@@ -60,7 +60,8 @@ class RunListView(PortalPage):
             "filters": filters,
             "snapshots": DatasetSnapshot.objects.filter(status="ready").order_by("-created_at")[:50],
             "algorithms": [a.describe() for a in ALGORITHMS.values()],
-            "statuses": TrainingRun.Status.values,
+            "algorithm_names": list(ALGORITHMS),
+            "statuses": TrainingRun.Status.choices,
             "can_train": may(self.request.user, "model.build"),
         })
         context.setdefault("form", TrainingRunForm(initial={"snapshot": filters.get("snapshot")}))
@@ -202,7 +203,8 @@ class CompareView(PortalPage):
                      "p50": series("latency_p50_ms"), "p99": series("latency_p99_ms"),
                      "size": [None if v is None else v / 1024 for v in series("artifact_bytes")],
                      "memory": [None if v is None else v / 2**20 for v in series("peak_memory_bytes")]}
-        context.update({"snapshots": snapshots, "snapshot_id": snapshot_id, "comparison": comparison,
+        context.update({"snapshots": snapshots, "snapshot_id": snapshot_id, "snapshot_choices": [
+            (s.pk, f"snapshot #{s.pk} {s.name} ({s.run_count} runs)") for s in snapshots], "comparison": comparison,
                         "tables": tables, "chart": chart})
         return context
 
@@ -222,7 +224,7 @@ class RegistryView(PortalPage):
         context.update({
             "aliases": [(name, aliases.get(name)) for name in ModelAlias.Name.values],
             "versions": registry_selectors.model_version_list(filters={"status": status})[:200],
-            "status": status, "statuses": ModelVersion.Status.values,
+            "status": status, "statuses": ModelVersion.Status.choices,
             "can_move": user_has_role(self.request.user, "operator"),
             "movable": registry_selectors.model_version_list().exclude(status__in=["rejected", "archived"])[:100],
         })

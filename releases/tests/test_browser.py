@@ -64,16 +64,16 @@ def test_a_promotion_goes_through_the_portal_from_request_to_a_running_then_paus
     form.get_by_role("button", name="Request promotion").click()
     page.wait_for_selector('[data-testid="promotion-status"]')
     promotion = PromotionRequest.objects.get(version=candidate)
-    assert page.locator('[data-testid="promotion-status"]').inner_text().strip() == "gate_pending"
+    assert page.locator('[data-testid="promotion-status"]').inner_text().strip() == "Gate queued"
 
     # The release gate runs (here in the test's thread, as the worker would) and records its checks.
     services.release_gate_run(promotion=promotion)
     page.reload()
-    assert page.locator('[data-testid="promotion-status"]').inner_text().strip() == "awaiting_review"
+    assert page.locator('[data-testid="promotion-status"]').inner_text().strip() == "Awaiting review"
     checks = page.locator('[data-testid="gate-checks"]').inner_text()
     for name in ("offline metrics vs production", "fairness", "security", "artifact integrity"):
         assert name in checks, checks
-    assert checks.count("passed") >= 4 and "failed" not in checks
+    assert checks.count("Passed") >= 4 and "Failed" not in checks  # each outcome by its label
     assert "0.3200" in checks and "0.3000" in checks  # the offline evidence, candidate and production
     # The requester (a data scientist, not a reviewer) has no decision form.
     assert page.locator('[data-testid="decide"]').count() == 0
@@ -84,7 +84,7 @@ def test_a_promotion_goes_through_the_portal_from_request_to_a_running_then_paus
     page.locator('[data-testid="decide"] textarea[name=comment]').fill("gate evidence is convincing")
     page.get_by_role("button", name="Approve — start the canary").click()
     page.wait_for_selector("text=gate evidence is convincing")
-    assert page.locator('[data-testid="promotion-status"]').inner_text().strip() == "rolling_out"
+    assert page.locator('[data-testid="promotion-status"]').inner_text().strip() == "Canary running"
     rollout = Rollout.objects.get(promotion=promotion)
     state = integrations.deployment_state()
     assert state["canary_version"] == candidate.pk and state["canary_percent"] == 5
@@ -136,7 +136,7 @@ def test_the_experiment_page_draws_each_arm_over_time_and_states_the_decision(pa
     link.click()
     page.get_by_role("link", name="svd-vs-popularity").click()
     decision = page.locator('[data-testid="decision"]').inner_text()
-    assert "ship:svd" in decision and "confidence sequence" in decision
+    assert "Ship svd" in decision and "confidence sequence" in decision
     assert "Unit of analysis: the viewer" in page.locator('[data-testid="unit"]').inner_text()
     # The chart helper drew three charts with one line per arm and a point per analysis.
     charts = page.evaluate("""() => ['rate', 'trials', 'diff'].map(id => {

@@ -101,7 +101,7 @@ def test_a_new_algorithm_reaches_production_by_the_portal_alone(page, browser_lo
     assert {name: c.outcome for name, c in checks.items()} == {
         name: "passed" for name in ReleaseGateCheck.Name.values}, [c.summary for c in checks.values()]
     page.reload()
-    assert page.locator('[data-testid="promotion-status"]').inner_text().strip().replace("_", " ") == "awaiting review"
+    assert page.locator('[data-testid="promotion-status"]').inner_text().strip() == "Awaiting review"
 
     # A reviewer finds it in the inbox and approves it.
     _switch_user(page, browser_login, users["reviewer"])
@@ -148,5 +148,5 @@ def test_a_new_algorithm_reaches_production_by_the_portal_alone(page, browser_lo
     # Anyone reads the outcome on the rollout page.
     _switch_user(page, browser_login, users["viewer"])
     page.goto(f"/portal/releases/rollouts/{rollout.pk}/")
-    assert "completed" in page.locator('[data-testid="rollout-state"]').inner_text()
+    assert "Completed" in page.locator('[data-testid="rollout-state"]').inner_text()
     assert page.external_requests == []

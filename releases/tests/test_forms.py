@@ -92,6 +92,62 @@ def test_a_rollback_without_a_reason_is_refused_beside_the_reason(users, candida
     assert response.status_code == 400 and "reason is required" in form.error("reason")
 
 
+# --- a canary's operator controls --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def rollout(users, candidate):
+    from releases import services
+    from releases.tests.factories import approved_promotion
+
+    production = ModelVersion.objects.get(aliases__name="production")
+    promotion = approved_promotion(candidate, baseline=production, status=PromotionRequest.Status.APPROVED,
+                                   canary_steps=[5, 25, 100], canary_interval_seconds=3600)
+    return services.rollout_start(promotion=promotion, actor=users["operator"])
+
+
+@pytest.mark.parametrize("action", ["pause", "advance", "rollback"])
+def test_a_rollout_action_without_a_reason_is_refused_beside_the_reason(users, rollout, action):
+    response = browser(users["operator"]).post(f"/portal/releases/rollouts/{rollout.pk}/",
+                                               {"action": action, "reason": "  "})
+    form = read_form(response.content.decode(), "operate")
+    assert response.status_code == 400
+    assert "a reason is required" in form.error("reason") and "a reason is required" in form.summary
+    rollout.refresh_from_db()
+    assert rollout.state == "running" and rollout.applied_percent == 5 and rollout.step_records.count() == 1
+
+
+def test_a_rollout_reason_too_long_is_refused_and_kept(users, rollout):
+    from releases.services._common import REASON_MAX
+
+    reason = "x" * (REASON_MAX + 1)
+    response = browser(users["operator"]).post(f"/portal/releases/rollouts/{rollout.pk}/",
+                                               {"action": "pause", "reason": reason})
+    form = read_form(response.content.decode(), "operate")
+    assert response.status_code == 400 and f"at most {REASON_MAX} characters" in form.error("reason")
+    assert form.value("reason") == reason
+    rollout.refresh_from_db()
+    assert rollout.state == "running"
+
+
+def test_a_rollout_paused_with_a_reason_says_so(users, rollout):
+    response = browser(users["operator"]).post(f"/portal/releases/rollouts/{rollout.pk}/",
+                                               {"action": "pause", "reason": "holiday traffic"}, follow=True)
+    html = response.content.decode()
+    assert response.status_code == 200 and f"Rollout #{rollout.pk}: paused." in html
+    assert 'data-status="paused">Paused</span>' in html and "holiday traffic" in html
+    rollout.refresh_from_db()
+    assert rollout.state == "paused"
+
+
+def test_a_viewer_cannot_operate_a_rollout(users, rollout):
+    response = browser(users["viewer"]).post(f"/portal/releases/rollouts/{rollout.pk}/",
+                                             {"action": "rollback", "reason": "no"}, follow=True)
+    assert response.status_code == 200 and "needs the role" in response.content.decode()
+    rollout.refresh_from_db()
+    assert rollout.state == "running"
+
+
 # --- experiments -------------------------------------------------------------------------------------------
 
 

@@ -60,7 +60,8 @@ def test_rollout_page_shows_steps_numbers_and_who_decided(client, users, world):
     services.rollout_evaluate(rollout=rollout, expected_revision=1, now=t0 + timedelta(hours=2))
     client.force_login(users["viewer"])
     html = client.get(f"/portal/releases/rollouts/{rollout.pk}/").content.decode()
-    assert "rolled_back" in html and "system:recommender.releases.rollout_evaluate" in html
+    assert 'data-status="rolled_back">Rolled back</span>' in html  # the state's label, not its machine name
+    assert "system:recommender.releases.rollout_evaluate" in html
     assert "canary worse on online quality" in html and "20/400" in html and "operator_user" in html
     assert "design effect 1.00" in html  # one list per viewer in this test: the binomial variance
     assert "unfold/js/chart/chart.js" in html and "cdn" not in html.lower()

@@ -68,7 +68,8 @@
         .then((p) => {
           el.querySelector("[data-bar]").style.width = `${Number(p.percent)}%`;
           el.querySelector("[data-label]").textContent =
-            p.status === "running" ? `running · ${p.stage} ${Math.round(p.percent)}%` : p.status;
+            p.status === "running" ? `Running · ${p.stage} ${Math.round(p.percent)}%`
+              : p.status.charAt(0).toUpperCase() + p.status.slice(1).replace(/_/g, " ");
           el.dataset.status = p.status;
           if (terminal.has(p.status)) { if (reloadOnEnd) { window.location.reload(); } return; }
           setTimeout(() => poll(el), 1500);
