@@ -55,8 +55,7 @@ def loopback_url(url: str) -> str:
     except ValueError:
         loopback = False
     if parts.scheme not in ("http", "https") or not loopback:
-        raise argparse.ArgumentTypeError(f"must be an http(s) URL on loopback (127.0.0.1, ::1, localhost), "
-                                         f"got {url!r}")
+        raise argparse.ArgumentTypeError(f"must be an http(s) URL on loopback (127.0.0.1, ::1, localhost), got {url!r}")
     return f"{parts.scheme}://{parts.netloc}"
 
 
@@ -141,7 +140,8 @@ def minutes_since(t0: float) -> float:
 
 def row_texts(portal: Portal, selector: str) -> list[list[str]]:
     return portal.page.eval_on_selector_all(
-        f"{selector} > tbody > tr", "rows => rows.map(r => Array.from(r.cells).map(c => c.innerText.trim()))")
+        f"{selector} > tbody > tr", "rows => rows.map(r => Array.from(r.cells).map(c => c.innerText.trim()))"
+    )
 
 
 def take_snapshot(portal: Portal, *, mode: str) -> str:
@@ -181,8 +181,11 @@ def train(portal: Portal, *, snapshot: str, algorithm: str, hyperparameters: str
         form.locator("textarea[name=hyperparameters]").fill(hyperparameters)
     form.get_by_role("button", name="Queue runs").click()
     portal.page.wait_for_load_state("load")
-    runs = [r for r in row_texts(portal, '[data-testid="runs"]')
-            if len(r) > 2 and r[0].isdigit() and r[1] == algorithm and r[2] == f"#{snapshot}"]
+    runs = [
+        r
+        for r in row_texts(portal, '[data-testid="runs"]')
+        if len(r) > 2 and r[0].isdigit() and r[1] == algorithm and r[2] == f"#{snapshot}"
+    ]
     if not runs:
         portal.shot("train-refused")
         raise DemoError(f"no {algorithm} run was queued: {portal.text('[data-testid=train-form]')[:300]}")
@@ -207,8 +210,10 @@ def train(portal: Portal, *, snapshot: str, algorithm: str, hyperparameters: str
     version_link = portal.page.locator("a[href*='/registry/versions/']").first
     version_pk = re.search(r"/registry/versions/(\d+)/", version_link.get_attribute("href")).group(1)
     metrics = portal.text('[data-testid="metrics"]')
-    print(f"training: run #{run} {algorithm} succeeded in {time.monotonic() - start:.0f} s (page polled); "
-          f"version {version_link.inner_text().strip()}; {metrics[:160]}")
+    print(
+        f"training: run #{run} {algorithm} succeeded in {time.monotonic() - start:.0f} s (page polled); "
+        f"version {version_link.inner_text().strip()}; {metrics[:160]}"
+    )
     return {"run": run, "version_pk": version_pk, "version": version_link.inner_text().strip()}
 
 
@@ -238,8 +243,10 @@ def request_promotion(portal: Portal, *, version_pk: str, algorithm: str, minute
     portal.shot("gate")
     checks = [r[:3] for r in row_texts(portal, '[data-testid="gate-checks"]') if len(r) >= 3]
     plan = re.search(r"Canary plan\s+(.+?\d+ s)", portal.text("dl"))
-    print(f"promotion #{match.group(1)} (canary plan {plan.group(1) if plan else '?'}): gate "
-          f"{time.monotonic() - start:.0f} s (page polled), status {status}")
+    print(
+        f"promotion #{match.group(1)} (canary plan {plan.group(1) if plan else '?'}): gate "
+        f"{time.monotonic() - start:.0f} s (page polled), status {status}"
+    )
     for name, outcome, summary in checks:
         print(f"  gate {name}: {outcome} — {summary[:150]}")
     if status != "awaiting_review":
@@ -281,17 +288,19 @@ def open_rollout(portal: Portal, *, promotion: str) -> str:
     portal.page.wait_for_load_state("load")
     link = portal.page.locator("a[href*='/releases/rollouts/']").first
     if not link.count():
-        raise DemoError(f"promotion #{promotion} shows no rollout after the approval: "
-                        f"{portal.text('[data-testid=promotion-status]')}")
+        raise DemoError(
+            f"promotion #{promotion} shows no rollout after the approval: "
+            f"{portal.text('[data-testid=promotion-status]')}"
+        )
     link.click()
     portal.page.wait_for_load_state("load")
     return portal.page.url
 
 
 def step_minutes(when: str, approved_at: datetime) -> float:
-    """The steps table's "m-d H:i:s" (UTC), in minutes after the approval."""
+    """The steps table's "m-d H:i:s" (UTC), in minutes after the approval (to the second, as the table)."""
     at = datetime.strptime(f"{approved_at.year}-{when}", "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
-    return (at - approved_at).total_seconds() / 60
+    return (at - approved_at.replace(microsecond=0)).total_seconds() / 60
 
 
 def watch(portal: Portal, *, approved_at: datetime, t0: float, minutes: float, poll: float) -> dict:
@@ -331,18 +340,28 @@ def watch(portal: Portal, *, approved_at: datetime, t0: float, minutes: float, p
         portal.page.reload()
         portal.page.wait_for_load_state("load")
     portal.shot("rollout-end")
-    return {"state": state.split()[0] if state else "", "steps": steps, "rates": rates, "loads": loads,
-            "decided": [s[3].split(" — ")[0] for s in steps if s[1] != "started"]}
+    return {
+        "state": state.split()[0] if state else "",
+        "steps": steps,
+        "rates": rates,
+        "loads": loads,
+        "decided": [s[3].split(" — ")[0] for s in steps if s[1] != "started"],
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", type=loopback_url, default="http://127.0.0.1:8000",
-                        help="a running `make run` (loopback only)")
+    parser.add_argument(
+        "--url", type=loopback_url, default="http://127.0.0.1:8000", help="a running `make run` (loopback only)"
+    )
     parser.add_argument("--algorithm", default="svdpp", help="what the training form offers (default svdpp)")
     parser.add_argument("--hyperparameters", default="", help="name=value pairs for the form (default: none)")
-    parser.add_argument("--snapshot", choices=("new", "latest"), default="new",
-                        help="take a snapshot of everything so far (new) or train on the latest one")
+    parser.add_argument(
+        "--snapshot",
+        choices=("new", "latest"),
+        default="new",
+        help="take a snapshot of everything so far (new) or train on the latest one",
+    )
     parser.add_argument("--passwords-from", help="make run's output, with the passwords seed_demo_users printed")
     parser.add_argument("--data-scientist", default="demo_data_scientist")
     parser.add_argument("--reviewer", default="demo_reviewer")
@@ -357,8 +376,10 @@ def main() -> int:
     known = passwords(log=args.passwords_from)
     missing = [u for u in (args.data_scientist, args.reviewer) if u not in known]
     if missing:
-        parser.error(f"no password for {', '.join(missing)}: pass --passwords-from <make run's output> or set "
-                     f"USHER_DEMO_DATA_SCIENTIST_PASSWORD / USHER_DEMO_REVIEWER_PASSWORD")
+        parser.error(
+            f"no password for {', '.join(missing)}: pass --passwords-from <make run's output> or set "
+            f"USHER_DEMO_DATA_SCIENTIST_PASSWORD / USHER_DEMO_REVIEWER_PASSWORD"
+        )
     if not Path(args.chromium).exists():
         parser.error(f"--chromium: {args.chromium} does not exist (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
@@ -386,10 +407,16 @@ def main() -> int:
             print(f"ready after {wait_ready(args.url, minutes=10):.0f} s")
             portal.login(args.data_scientist, known[args.data_scientist])
             snapshot = take_snapshot(portal, mode=args.snapshot)
-            run = train(portal, snapshot=snapshot, algorithm=args.algorithm, hyperparameters=args.hyperparameters,
-                        minutes=args.train_minutes)
-            promotion = request_promotion(portal, version_pk=run["version_pk"], algorithm=args.algorithm,
-                                          minutes=args.gate_minutes)
+            run = train(
+                portal,
+                snapshot=snapshot,
+                algorithm=args.algorithm,
+                hyperparameters=args.hyperparameters,
+                minutes=args.train_minutes,
+            )
+            promotion = request_promotion(
+                portal, version_pk=run["version_pk"], algorithm=args.algorithm, minutes=args.gate_minutes
+            )
             portal.logout(args.data_scientist)
             portal.login(args.reviewer, known[args.reviewer])
             t0, approved_at = approve(portal, version=run["version"])
@@ -397,8 +424,7 @@ def main() -> int:
             print(f"approved at {approved_at:%H:%M:%S} UTC by {args.reviewer}; from now on the script only reads")
             rollout_url = open_rollout(portal, promotion=promotion["pk"])
             print(f"watching {rollout_url} every {args.poll_seconds:g} s, at most {args.timeout_minutes:g} minutes")
-            result = watch(portal, approved_at=approved_at, t0=t0, minutes=args.timeout_minutes,
-                           poll=args.poll_seconds)
+            result = watch(portal, approved_at=approved_at, t0=t0, minutes=args.timeout_minutes, poll=args.poll_seconds)
         except DemoError as exc:
             print(f"demo_rollout: FAILED: {exc}")
             return 2
@@ -411,12 +437,16 @@ def main() -> int:
     rates = result["rates"]
     rate = f"{min(rates):.0f}–{max(rates):.0f} lists/min" if rates else "no rate shown"
     loads = result["loads"]
-    print(f"load average (1 min) while watching: {min(loads):.2f}–{max(loads):.2f}; "
-          f"requests outside {args.url} refused: {len(refused)}")
-    print(f"demo_rollout: {result['state']} — {args.algorithm} ({run['version']}), gate {promotion['checks']} checks "
-          f"{'all passed, no waiver' if not promotion['waived'] else 'NOT all passed: ' + ', '.join(promotion['waived'])}; "
-          f"minutes from approval: {path}; decided by {'the system alone' if by_system else ', '.join(result['decided'])}; "
-          f"{rate}")
+    print(
+        f"load average (1 min) while watching: {min(loads):.2f}–{max(loads):.2f}; "
+        f"requests outside {args.url} refused: {len(refused)}"
+    )
+    print(
+        f"demo_rollout: {result['state']} — {args.algorithm} ({run['version']}), gate {promotion['checks']} checks "
+        f"{'all passed, no waiver' if not promotion['waived'] else 'NOT all passed: ' + ', '.join(promotion['waived'])}; "
+        f"minutes from approval: {path}; decided by {'the system alone' if by_system else ', '.join(result['decided'])}; "
+        f"{rate}"
+    )
     ok = result["state"] == "completed" and not promotion["waived"] and by_system
     return 0 if ok else 1
 
