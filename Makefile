@@ -19,7 +19,8 @@ migrate: install  ## apply migrations
 
 # The demo's world, traffic and canary knobs (docs/releases.md, "The demo's canary"): 2,000 simulated
 # viewers at 4 visits/s, so a healthy candidate's canary (5 → 25 → 50 → 100 %) completes on its own
-# (measured: 15 minutes from approval). Production keeps the defaults of recommender/releases/conf.py.
+# (measured: 14-16 minutes from approval in 3 of 4 live runs, docs/benchmarks.md). Production keeps the
+# defaults of recommender/releases/conf.py.
 # Any of these set in the environment (or on make's command line) wins.
 run: export USHER_SIMULATOR_VIEWERS ?= 2000
 run: export SIMULATOR_RATE ?= 4
