@@ -3,6 +3,7 @@ password exists; the role groups and their permissions come from migrations."""
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import re
 import subprocess
@@ -70,6 +71,23 @@ def test_seed_demo_users_prints_passwords_on_the_first_run_only():
     call_command("seed_demo_users", stdout=second)
     assert PASSWORD_LINE.findall(second.getvalue()) == []
     assert get_user_model().objects.filter(username__startswith="demo_").count() == len(ROLE_NAMES)
+
+
+def test_the_demo_rollout_benchmark_signs_in_with_the_passwords_make_run_printed(tmp_path):
+    # benchmarks/demo_rollout.py reads the demo users' passwords from `make run`'s saved output.
+    spec = importlib.util.spec_from_file_location("demo_rollout", BASE_DIR / "benchmarks" / "demo_rollout.py")
+    demo_rollout = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo_rollout)
+    out = io.StringIO()
+    call_command("seed_demo_users", stdout=out)
+    log = tmp_path / "run.log"
+    log.write_text(f"make run\n{out.getvalue()}bootstrap: done\n")
+
+    found = demo_rollout.passwords(log=str(log))
+
+    assert set(found) == {f"demo_{role}" for role in ROLE_NAMES}
+    for name in ("demo_data_scientist", "demo_reviewer"):
+        assert authenticate(username=name, password=found[name]) is not None, name
 
 
 def test_admin_creates_users_through_the_service(users, web_client_for):
