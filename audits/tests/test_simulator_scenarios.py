@@ -133,31 +133,10 @@ def test_a_shilling_attack_is_named_with_its_accounts_and_movie():
     assert not run.findings.filter(check_name="security.rating_velocity").exists()
 
 
-def _usher_client(address: str):
-    """The simulator's view of Usher's ``GET /recommend/<id>``, called in-process from ``address``."""
-    import time
-
-    from django.test import Client
-
-    from recommender.simulator.client import RecommendResult
-
-    client = Client(REMOTE_ADDR=address)
-
-    def call(viewer_id: int) -> RecommendResult:
-        started = time.perf_counter()
-        response = client.get(f"/recommend/{viewer_id}")
-        ms = int((time.perf_counter() - started) * 1000)
-        if response.status_code != 200:
-            return RecommendResult(0, [], ms, f"HTTP {response.status_code}")
-        return RecommendResult(200, [m for m in response.content.decode().strip().split(",") if m][:20], ms)
-
-    call.server = "usher-test:8082"
-    return call
-
-
 def test_a_scraping_client_is_named(settings, tmp_path):
     from recommender.serving.runtime import get_runtime, runtime_reset
     from recommender.serving.services import deployment_update
+    from recommender.simulator.client import in_process_client
     from recommender.simulator.engine import Simulator
     from recommender.simulator.scenarios import Scraping
     from recommender.simulator.sinks import UsherSink
@@ -176,7 +155,8 @@ def test_a_scraping_client_is_named(settings, tmp_path):
         approved_promotion(version)  # its promotion is not the test; the door to live traffic asks for one
         deployment_update(actor=None, system="test", reason="test: production", production=version)
         # The last hour: the platform asks Usher for its visiting viewers; a scraper walks the viewer ids.
-        platform, scraper = _usher_client("10.0.0.5"), _usher_client("203.0.113.66")
+        platform = in_process_client("10.0.0.5", server="usher-test:8082")
+        scraper = in_process_client("203.0.113.66", server="usher-test:8082")
         live = Simulator(world, SimulationConfig(seed=5, scenarios=[Scraping(at=dt.timedelta(0), requests=300)]),
                          sink=UsherSink(source="simulator"), recommend=platform, scraper=scraper)
         stats = live.run_backfill(start=end - dt.timedelta(hours=1), until=end)
