@@ -142,14 +142,9 @@ def client_for(users) -> Callable:
 @pytest.fixture
 def web_client_for(users) -> Callable:
     """``web_client_for('viewer')`` → a Django test Client with a session for that role's user."""
-    from django.test import Client
+    from portal.form_testing import signed_in
 
-    def _make(role: str) -> Client:
-        client = Client()
-        client.force_login(users[role])
-        return client
-
-    return _make
+    return lambda role: signed_in(users[role])
 
 
 @pytest.fixture

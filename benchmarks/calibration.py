@@ -242,22 +242,9 @@ def monitor_name(rule: str) -> str:
 def usher_client(address: str):
     """The simulator's view of Usher's ``GET /recommend/<id>``, called in-process from ``address``
     (as ``audits/tests/test_simulator_scenarios.py`` does)."""
-    from django.test import Client
+    from recommender.simulator.client import in_process_client
 
-    from recommender.simulator.client import RecommendResult
-
-    client = Client(REMOTE_ADDR=address)
-
-    def call(viewer_id: int) -> RecommendResult:
-        started = time.perf_counter()
-        response = client.get(f"/recommend/{viewer_id}")
-        ms = int((time.perf_counter() - started) * 1000)
-        if response.status_code != 200:
-            return RecommendResult(0, [], ms, f"HTTP {response.status_code}")
-        return RecommendResult(200, [m for m in response.content.decode().strip().split(",") if m][:20], ms)
-
-    call.server = "usher-calibration:8082"
-    return call
+    return in_process_client(address, server="usher-calibration:8082")
 
 
 def scraping_world(world, *, end: datetime, seed: int, folder: Path) -> list[dict]:

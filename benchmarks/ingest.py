@@ -33,14 +33,7 @@ WORDS = (
 
 def generate(n: int, seed: int = 7) -> Iterator[str]:
     """``n`` lines: ~80% watch minutes, ~13% recommendation calls, ~6% ratings, ~1% malformed."""
-    from recommender.ingest.parser import (
-        RatingEvent,
-        RecommendationEvent,
-        WatchEvent,
-        format_rating,
-        format_recommendation,
-        format_watch,
-    )
+    from recommender.ingest import parser as events
 
     rng = random.Random(seed)
     movies = []
@@ -66,18 +59,18 @@ def generate(n: int, seed: int = 7) -> Iterator[str]:
         r = rng.random()
         if r < 0.80:
             session = rng.choice(active)
-            line = format_watch(WatchEvent(now, session[0], session[1], session[2]))
+            line = events.format_watch(events.WatchEvent(now, session[0], session[1], session[2]))
             session[2] += 1
             if rng.random() < 0.01:
                 session[:] = [rng.randrange(users), rng.choice(movies), 0]
         elif r < 0.93:
             user = rng.randrange(users)
             if rng.random() < 0.9:
-                ev = RecommendationEvent(
+                ev = events.RecommendationEvent(
                     now, user, "usher.example:8082", 200, tuple(rng.sample(movies, 20)), rng.randrange(5, 400), ""
                 )
             else:
-                ev = RecommendationEvent(
+                ev = events.RecommendationEvent(
                     now,
                     user,
                     "usher.example:8082",
@@ -86,9 +79,9 @@ def generate(n: int, seed: int = 7) -> Iterator[str]:
                     600,
                     "java.net.SocketTimeoutException: Read timed out, host: usher:8082",
                 )
-            line = format_recommendation(ev)
+            line = events.format_recommendation(ev)
         elif r < 0.99:
-            line = format_rating(RatingEvent(now, rng.randrange(users), rng.choice(movies), rng.randint(1, 5)))
+            line = events.format_rating(events.RatingEvent(now, rng.randrange(users), rng.choice(movies), rng.randint(1, 5)))
         else:
             t = now.strftime("%Y-%m-%dT%H:%M:%S")
             line = rng.choice(malformed).format(t=t, u=rng.randrange(users), m=rng.choice(movies))

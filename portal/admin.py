@@ -213,18 +213,9 @@ class UserAdmin(AdminOnlyMixin, BaseUserAdmin, ModelAdmin):
 
 
 @admin.register(Group)
-class GroupAdmin(AdminOnlyMixin, BaseGroupAdmin, ModelAdmin):
+class GroupAdmin(AdminOnlyMixin, BaseGroupAdmin, ReadOnlyAdmin):
     """The five roles, read only: their permissions are exactly ``portal.roles.ADMIN_MODELS``
     (synced after each migrate), so nothing is granted here."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(ApiToken)

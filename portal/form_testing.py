@@ -1,11 +1,16 @@
 """Test helper: read a portal form back out of a page's HTML (what each input holds, what is
 ticked or selected, the error drawn beside each field and the summary at the top), so a test can
-assert that a refused form kept what was typed and said what was wrong where it was wrong."""
+assert that a refused form kept what was typed and said what was wrong where it was wrong; and
+``signed_in``, the test client that posts those forms as a signed-in user."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from django.test import Client
 
 
 @dataclass
@@ -111,3 +116,12 @@ def read_form(html: str, testid: str) -> Form:
         f.error = " ".join(f.error.split())
     reader.form.summary = " ".join(reader.form.summary.split())
     return reader.form
+
+
+def signed_in(user) -> Client:
+    """A Django test client with a session for ``user``: the portal's pages as their browser sees them."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client

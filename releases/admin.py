@@ -7,18 +7,7 @@ from unfold.admin import TabularInline
 
 from portal.admin_mixins import ReadOnlyAdmin
 from portal.errors import UsherError
-from releases import services
-from releases.models import (
-    Experiment,
-    ExperimentSnapshot,
-    ExperimentVariant,
-    PromotionRequest,
-    ReleaseGateCheck,
-    Rollout,
-    RolloutStep,
-    ShadowComparison,
-    ShadowReport,
-)
+from releases import models, services
 
 
 class _ReadOnly(ReadOnlyAdmin):
@@ -38,7 +27,7 @@ def _each(modeladmin, request, queryset, fn, done: str) -> None:
 
 
 class GateCheckInline(TabularInline):
-    model = ReleaseGateCheck
+    model = models.ReleaseGateCheck
     extra = 0
     can_delete = False
     fields = ["attempt", "name", "outcome", "summary", "checked_at"]
@@ -48,7 +37,7 @@ class GateCheckInline(TabularInline):
         return False
 
 
-@admin.register(PromotionRequest)
+@admin.register(models.PromotionRequest)
 class PromotionRequestAdmin(_ReadOnly):
     list_display = ["id", "version", "status", "requested_label", "decided_by", "gate_passed", "created_at"]
     list_filter = ["status"]
@@ -62,14 +51,14 @@ class PromotionRequestAdmin(_ReadOnly):
             promotion=p, actor=request.user, reason=f"cancelled in the admin by {request.user}"), "requests cancelled")
 
 
-@admin.register(ReleaseGateCheck)
+@admin.register(models.ReleaseGateCheck)
 class ReleaseGateCheckAdmin(_ReadOnly):
     list_display = ["promotion", "attempt", "name", "outcome", "summary", "checked_at"]
     list_filter = ["name", "outcome"]
 
 
 class RolloutStepInline(TabularInline):
-    model = RolloutStep
+    model = models.RolloutStep
     extra = 0
     can_delete = False
     fields = ["revision", "outcome", "from_percent", "to_percent", "decided_label", "reason", "created_at"]
@@ -79,7 +68,7 @@ class RolloutStepInline(TabularInline):
         return False
 
 
-@admin.register(Rollout)
+@admin.register(models.Rollout)
 class RolloutAdmin(_ReadOnly):
     list_display = ["id", "version", "baseline_version", "state", "applied_percent", "revision", "next_check_at"]
     list_filter = ["state"]
@@ -97,14 +86,14 @@ class RolloutAdmin(_ReadOnly):
             rollout=r, actor=request.user, reason=f"rolled back in the admin by {request.user}"), "rollouts rolled back")
 
 
-@admin.register(RolloutStep)
+@admin.register(models.RolloutStep)
 class RolloutStepAdmin(_ReadOnly):
     list_display = ["rollout", "revision", "outcome", "from_percent", "to_percent", "decided_label", "created_at"]
     list_filter = ["outcome"]
 
 
 class VariantInline(TabularInline):
-    model = ExperimentVariant
+    model = models.ExperimentVariant
     extra = 0
     can_delete = False
     fields = ["name", "version", "allocation", "is_control"]
@@ -114,7 +103,7 @@ class VariantInline(TabularInline):
         return False
 
 
-@admin.register(Experiment)
+@admin.register(models.Experiment)
 class ExperimentAdmin(_ReadOnly):
     list_display = ["name", "status", "primary_metric", "started_at", "stopped_at", "decision"]
     list_filter = ["status"]
@@ -133,23 +122,23 @@ class ExperimentAdmin(_ReadOnly):
             experiment=e, actor=request.user, reason=f"stopped in the admin by {request.user}"), "experiments stopped")
 
 
-@admin.register(ExperimentVariant)
+@admin.register(models.ExperimentVariant)
 class ExperimentVariantAdmin(_ReadOnly):
     list_display = ["experiment", "name", "version", "allocation", "is_control"]
 
 
-@admin.register(ExperimentSnapshot)
+@admin.register(models.ExperimentSnapshot)
 class ExperimentSnapshotAdmin(_ReadOnly):
     list_display = ["experiment", "computed_at", "decision"]
     list_filter = ["decision"]
 
 
-@admin.register(ShadowComparison)
+@admin.register(models.ShadowComparison)
 class ShadowComparisonAdmin(_ReadOnly):
     list_display = ["created_at", "viewer_id", "shadow_version", "production_version", "overlap", "kendall_tau"]
 
 
-@admin.register(ShadowReport)
+@admin.register(models.ShadowReport)
 class ShadowReportAdmin(_ReadOnly):
     list_display = ["created_at", "shadow_version", "production_version", "requests", "mean_overlap",
                     "mean_kendall_tau", "mean_spearman_rho"]

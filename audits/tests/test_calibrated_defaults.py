@@ -24,6 +24,7 @@ from recommender.simulator.scenarios import Shilling
 from recommender.simulator.services import simulator_backfill
 from recommender.simulator.sinks import UsherSink
 from recommender.simulator.world import World, WorldConfig
+from recommender.tests.factories_training import trained_svd_version
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 DATA_CHECKS = ["rating_poisoning", "rating_velocity", "scraping", "login_abuse"]
@@ -57,23 +58,11 @@ def _blocking(run) -> list[str]:
     return [f"[{f.severity}] {f.title}" for f in run.findings.all() if severity_rank(f.severity) >= level]
 
 
-def _train():
-    from recommender.training.runs import training_run_create, training_run_execute_inline
-    from recommender.training.snapshots import snapshot_create
-
-    snapshot = snapshot_create(actor=None, system="test")
-    run = training_run_create(actor=None, system="test", snapshot=snapshot, algorithm="svd",
-                              split={"kind": "random", "test_fraction": 0.2, "seed": 0}, enqueue=False)
-    run = training_run_execute_inline(run=run)
-    assert run.status == "succeeded", run.error
-    return run.model_version
-
-
 def test_the_demo_s_clean_traffic_blocks_no_release():
     # Given the make-run path's clean traffic: a bootstrap week, then an hour ~100× as busy
     end = timezone.now().replace(second=0, microsecond=0)
     _make_run_world(end)
-    version = _train()
+    version = trained_svd_version()
 
     # When the gate's audits run on a model trained on it (security over the last 24 hours)
     security = _audit("security", model_version=version, overrides={"SECURITY_CHECKS": DATA_CHECKS})

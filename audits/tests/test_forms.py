@@ -7,20 +7,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from audits.models import AuditFinding, AuditRun, FindingWaiver
 from audits.tests.factories import AuditFindingFactory
-from portal.form_testing import read_form
+from portal.form_testing import read_form, signed_in
 
 pytestmark = pytest.mark.django_db
-
-
-def browser(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +32,7 @@ def _no_worker(monkeypatch):
 ])
 def test_a_refused_audit_run_form_keeps_what_was_typed(users, client_for, overrides, field, words, api):
     data = {"kind": "security", "model_version": "", "window_hours": "2", "overrides": "", **overrides}
-    response = browser(users["data_scientist"]).post("/portal/audits/", data)
+    response = signed_in(users["data_scientist"]).post("/portal/audits/", data)
 
     assert response.status_code == 400
     form = read_form(response.content.decode(), "start-audit")
@@ -54,12 +47,12 @@ def test_a_refused_audit_run_form_keeps_what_was_typed(users, client_for, overri
 
 
 def test_unknown_kind_and_version_are_named_beside_their_fields(users):
-    response = browser(users["data_scientist"]).post("/portal/audits/", {"kind": "magic", "model_version": "x"})
+    response = signed_in(users["data_scientist"]).post("/portal/audits/", {"kind": "magic", "model_version": "x"})
     form = read_form(response.content.decode(), "start-audit")
     assert response.status_code == 400 and "magic" in form.error("kind") and form.error("model_version")
     assert form.value("model_version") == "x"
 
-    response = browser(users["data_scientist"]).post("/portal/audits/", {"kind": "security", "model_version": "987"})
+    response = signed_in(users["data_scientist"]).post("/portal/audits/", {"kind": "security", "model_version": "987"})
     form = read_form(response.content.decode(), "start-audit")
     assert response.status_code == 400 and "model version #987 does not exist" in form.error("model_version")
     assert not AuditRun.objects.exists()
@@ -77,7 +70,7 @@ def test_a_refused_waiver_request_keeps_what_was_typed(users, client_for, overri
     expiry = (timezone.now() + timedelta(days=10)).date().isoformat()
     data = {"action": "waive", "justification": "accepted while the vendor ships the fix", "expires_at": expiry,
             **overrides}
-    response = browser(users["operator"]).post(f"/portal/audits/findings/{finding.pk}/", data)
+    response = signed_in(users["operator"]).post(f"/portal/audits/findings/{finding.pk}/", data)
 
     assert response.status_code == 400
     form = read_form(response.content.decode(), "waive-form")
@@ -94,7 +87,7 @@ def test_a_refused_waiver_request_keeps_what_was_typed(users, client_for, overri
 
 def test_a_date_that_is_not_a_date_is_named(users):
     finding = AuditFindingFactory()
-    response = browser(users["operator"]).post(f"/portal/audits/findings/{finding.pk}/", {
+    response = signed_in(users["operator"]).post(f"/portal/audits/findings/{finding.pk}/", {
         "action": "waive", "justification": "accepted while the vendor ships the fix", "expires_at": "soon"})
     form = read_form(response.content.decode(), "waive-form")
     assert response.status_code == 400 and "expires_at must be a date" in form.error("expires_at")
@@ -103,7 +96,7 @@ def test_a_date_that_is_not_a_date_is_named(users):
 
 def test_a_resolution_without_a_comment_is_refused_beside_the_comment(users, client_for):
     finding = AuditFindingFactory()
-    response = browser(users["operator"]).post(f"/portal/audits/findings/{finding.pk}/",
+    response = signed_in(users["operator"]).post(f"/portal/audits/findings/{finding.pk}/",
                                                {"action": "resolve", "comment": "   "})
     form = read_form(response.content.decode(), "resolve-form")
     assert response.status_code == 400
@@ -119,7 +112,7 @@ def test_a_refused_sign_off_request_keeps_the_note(users):
     from audits.tests.factories import AuditRunFactory
 
     run = AuditRunFactory(status="succeeded")
-    client = browser(users["operator"])
+    client = signed_in(users["operator"])
     assert client.post(f"/portal/audits/runs/{run.pk}/", {"comment": "first"}).status_code == 302
     response = client.post(f"/portal/audits/runs/{run.pk}/", {"comment": "again, please"})
     form = read_form(response.content.decode(), "signoff-form")

@@ -28,6 +28,7 @@ simulator = pytest.importorskip("recommender.simulator.services", reason="the wo
 from recommender.simulator.engine import SimulationConfig  # noqa: E402
 from recommender.simulator.scenarios import PlantedBias, Shilling  # noqa: E402
 from recommender.simulator.world import World, WorldConfig  # noqa: E402
+from recommender.tests.factories_training import trained_svd_version  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 DAYS = 10
@@ -42,18 +43,6 @@ def _neutral_world(seed: int = 1, viewers: int = 500) -> World:
 def _backfill(world: World, scenarios: list, end: dt.datetime) -> dict:
     return simulator.simulator_backfill(world=world, days=DAYS, end=end,
                                         config=SimulationConfig(seed=3, scenarios=scenarios))
-
-
-def _train():
-    from recommender.training.runs import training_run_create, training_run_execute_inline
-    from recommender.training.snapshots import snapshot_create
-
-    snapshot = snapshot_create(actor=None, system="test")
-    run = training_run_create(actor=None, system="test", snapshot=snapshot, algorithm="svd",
-                              split={"kind": "random", "test_fraction": 0.2, "seed": 0}, enqueue=False)
-    run = training_run_execute_inline(run=run)
-    assert run.status == "succeeded", run.error
-    return run.model_version
 
 
 def _audit(kind: str, **kwargs):
@@ -73,7 +62,7 @@ def test_planted_bias_fails_fairness_for_the_right_group():
         PlantedBias(at=dt.timedelta(0), group="gender:F", kind="ratings", strength=3.0),
         PlantedBias(at=dt.timedelta(0), group="gender:F", kind="timeouts", strength=0.3),
     ], end)
-    version = _train()
+    version = trained_svd_version()
 
     model_run = _audit("fairness", model_version=version)
     live_run = _audit("fairness", window_hours=DAYS * 24 + 1)
@@ -96,7 +85,7 @@ def test_planted_bias_fails_fairness_for_the_right_group():
 def test_a_clean_world_yields_no_finding():
     end = _end()
     _backfill(_neutral_world(), [], end)
-    version = _train()
+    version = trained_svd_version()
 
     model_run = _audit("fairness", model_version=version)
     live_run = _audit("fairness", window_hours=DAYS * 24 + 1)
@@ -133,31 +122,10 @@ def test_a_shilling_attack_is_named_with_its_accounts_and_movie():
     assert not run.findings.filter(check_name="security.rating_velocity").exists()
 
 
-def _usher_client(address: str):
-    """The simulator's view of Usher's ``GET /recommend/<id>``, called in-process from ``address``."""
-    import time
-
-    from django.test import Client
-
-    from recommender.simulator.client import RecommendResult
-
-    client = Client(REMOTE_ADDR=address)
-
-    def call(viewer_id: int) -> RecommendResult:
-        started = time.perf_counter()
-        response = client.get(f"/recommend/{viewer_id}")
-        ms = int((time.perf_counter() - started) * 1000)
-        if response.status_code != 200:
-            return RecommendResult(0, [], ms, f"HTTP {response.status_code}")
-        return RecommendResult(200, [m for m in response.content.decode().strip().split(",") if m][:20], ms)
-
-    call.server = "usher-test:8082"
-    return call
-
-
 def test_a_scraping_client_is_named(settings, tmp_path):
     from recommender.serving.runtime import get_runtime, runtime_reset
     from recommender.serving.services import deployment_update
+    from recommender.simulator.client import in_process_client
     from recommender.simulator.engine import Simulator
     from recommender.simulator.scenarios import Scraping
     from recommender.simulator.sinks import UsherSink
@@ -170,13 +138,14 @@ def test_a_scraping_client_is_named(settings, tmp_path):
         end = _end()
         world = _neutral_world(seed=4, viewers=400)
         _backfill(world, [], end - dt.timedelta(hours=1))
-        version = _train()
+        version = trained_svd_version()
         from releases.tests.factories import approved_promotion
 
         approved_promotion(version)  # its promotion is not the test; the door to live traffic asks for one
         deployment_update(actor=None, system="test", reason="test: production", production=version)
         # The last hour: the platform asks Usher for its visiting viewers; a scraper walks the viewer ids.
-        platform, scraper = _usher_client("10.0.0.5"), _usher_client("203.0.113.66")
+        platform = in_process_client("10.0.0.5", server="usher-test:8082")
+        scraper = in_process_client("203.0.113.66", server="usher-test:8082")
         live = Simulator(world, SimulationConfig(seed=5, scenarios=[Scraping(at=dt.timedelta(0), requests=300)]),
                          sink=UsherSink(source="simulator"), recommend=platform, scraper=scraper)
         stats = live.run_backfill(start=end - dt.timedelta(hours=1), until=end)

@@ -4,33 +4,20 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from monitoring.models import (
-    SLO,
-    AlertRule,
-    DataQualityReport,
-    DriftFeature,
-    DriftReport,
-    DriftResult,
-    FeedbackLoopSnapshot,
-    Incident,
-    IncidentNote,
-    Notification,
-    NotificationChannel,
-    TelemetryMinute,
-)
+from monitoring import models
 from monitoring.selectors import drift_score
 from monitoring.services.metrics import METRICS
 
 
 class TelemetryMinuteSerializer(serializers.ModelSerializer):
     class Meta:
-        model = TelemetryMinute
+        model = models.TelemetryMinute
         exclude = ["id", "computed_at"]
 
 
 class SLOSerializer(serializers.ModelSerializer):
     class Meta:
-        model = SLO
+        model = models.SLO
         fields = ["id", "name", "kind", "source", "objective", "latency_threshold_ms", "window_days", "enabled",
                   "description"]
 
@@ -62,11 +49,11 @@ class NotificationChannelSerializer(serializers.ModelSerializer):
     has_secret = serializers.SerializerMethodField()
 
     class Meta:
-        model = NotificationChannel
+        model = models.NotificationChannel
         fields = ["id", "name", "kind", "target", "secret", "has_secret", "min_severity", "enabled", "created_at"]
         read_only_fields = ["created_at"]
 
-    def get_has_secret(self, obj: NotificationChannel) -> bool:
+    def get_has_secret(self, obj: models.NotificationChannel) -> bool:
         return bool(obj.secret)
 
 
@@ -80,19 +67,19 @@ class NotificationChannelCreatedSerializer(NotificationChannelSerializer):
         super().__init__(*args, **kwargs)
         self._secret = secret
 
-    def get_secret(self, obj: NotificationChannel) -> str | None:
+    def get_secret(self, obj: models.NotificationChannel) -> str | None:
         return self._secret
 
 
 class AlertRuleSerializer(serializers.ModelSerializer):
     metric = serializers.ChoiceField(choices=sorted(METRICS))
     owner = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
-    channels = serializers.PrimaryKeyRelatedField(many=True, queryset=NotificationChannel.objects.all(),
+    channels = serializers.PrimaryKeyRelatedField(many=True, queryset=models.NotificationChannel.objects.all(),
                                                   required=False)
     condition = serializers.CharField(read_only=True)
 
     class Meta:
-        model = AlertRule
+        model = models.AlertRule
         fields = ["id", "name", "description", "metric", "params", "operator", "threshold", "window_minutes",
                   "severity", "owner", "channels", "no_data_fires", "enabled", "condition", "state", "last_value",
                   "last_evaluated_at", "last_evidence", "created_at"]
@@ -101,13 +88,13 @@ class AlertRuleSerializer(serializers.ModelSerializer):
 
 class IncidentNoteSerializer(serializers.ModelSerializer):
     class Meta:
-        model = IncidentNote
+        model = models.IncidentNote
         fields = ["id", "author_label", "text", "created_at"]
 
 
 class NotificationSerializer(serializers.ModelSerializer):
     class Meta:
-        model = Notification
+        model = models.Notification
         fields = ["id", "incident", "channel", "kind", "target", "event", "status", "attempts", "next_attempt_at",
                   "last_attempt_at", "last_error", "response_status", "sent_at", "created_at"]
 
@@ -120,7 +107,7 @@ class IncidentSerializer(serializers.ModelSerializer):
     review_id = serializers.IntegerField(read_only=True, allow_null=True)
 
     class Meta:
-        model = Incident
+        model = models.Incident
         fields = ["id", "rule", "rule_id", "title", "severity", "status", "opened_at", "last_fired_at", "fire_count",
                   "cleared_at", "value", "peak_value", "evidence", "review_id", "acknowledged_by", "acknowledged_at",
                   "resolved_by", "resolved_at", "resolution"]
@@ -142,7 +129,7 @@ class IncidentDetailSerializer(IncidentSerializer):
     class Meta(IncidentSerializer.Meta):
         fields = [*IncidentSerializer.Meta.fields, "notes", "notifications", "timeline"]
 
-    def get_timeline(self, obj: Incident) -> list[dict]:
+    def get_timeline(self, obj: models.Incident) -> list[dict]:
         from monitoring import selectors
 
         return TimelineEntrySerializer(selectors.incident_timeline(incident=obj), many=True).data
@@ -150,14 +137,14 @@ class IncidentDetailSerializer(IncidentSerializer):
 
 class DataQualityReportSerializer(serializers.ModelSerializer):
     class Meta:
-        model = DataQualityReport
+        model = models.DataQualityReport
         fields = ["id", "window_start", "window_end", "created_at", "status", "events", "quarantined",
                   "quarantine_rate", "issues", "sections", "duration_ms"]
 
 
 class DriftFeatureSerializer(serializers.ModelSerializer):
     class Meta:
-        model = DriftFeature
+        model = models.DriftFeature
         fields = ["id", "name", "label", "kind", "enabled", "alpha", "large_sample_min", "large_metric",
                   "large_threshold", "description"]
         read_only_fields = ["name", "kind"]
@@ -169,17 +156,17 @@ class DriftResultSerializer(serializers.ModelSerializer):
                   "distance ÷ threshold (Wasserstein, Jensen–Shannon, PSI).")
 
     class Meta:
-        model = DriftResult
+        model = models.DriftResult
         fields = ["feature", "kind", "test", "statistic", "p_value", "score", "threshold", "drift_score", "drifted",
                   "n_reference", "n_current", "histogram", "note"]
 
-    def get_drift_score(self, result: DriftResult) -> float | None:
+    def get_drift_score(self, result: models.DriftResult) -> float | None:
         return drift_score(test=result.test, score=result.score, threshold=result.threshold, p_value=result.p_value)
 
 
 class DriftReportSerializer(serializers.ModelSerializer):
     class Meta:
-        model = DriftReport
+        model = models.DriftReport
         fields = ["id", "created_at", "status", "reference", "reference_since", "reference_until", "current_since",
                   "current_until", "drifted_features", "tested_features", "duration_ms"]
 
@@ -193,7 +180,7 @@ class DriftReportDetailSerializer(DriftReportSerializer):
 
 class FeedbackLoopSnapshotSerializer(serializers.ModelSerializer):
     class Meta:
-        model = FeedbackLoopSnapshot
+        model = models.FeedbackLoopSnapshot
         exclude = ["id", "created_at"]
 
 

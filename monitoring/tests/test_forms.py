@@ -5,20 +5,13 @@ naming the same field (one rule, in the service)."""
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from monitoring.models import DataQualityReport, DriftReport, Incident, IncidentNote
 from monitoring.tests.test_pages import world  # noqa: F401 - the fixture
-from portal.form_testing import read_form
+from portal.form_testing import read_form, signed_in
 
 pytestmark = pytest.mark.django_db
-
-
-def browser(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.mark.parametrize("hours, words", [
@@ -28,7 +21,7 @@ def browser(user) -> Client:
 ])
 def test_a_refused_drift_window_keeps_what_was_typed(users, world, client_for, hours, words):  # noqa: F811
     before = DriftReport.objects.count()
-    response = browser(users["operator"]).post(reverse("monitoring:drift"), {"hours": hours})
+    response = signed_in(users["operator"]).post(reverse("monitoring:drift"), {"hours": hours})
 
     assert response.status_code == 400
     form = read_form(response.content.decode(), "drift-run")
@@ -53,7 +46,7 @@ def test_a_current_window_that_ends_before_it_starts_is_refused_by_the_api(clien
     ("ten", "Enter a number"),
 ])
 def test_a_refused_data_quality_window_keeps_what_was_typed(users, db, minutes, words):
-    response = browser(users["operator"]).post(reverse("monitoring:data_quality"), {"minutes": minutes})
+    response = signed_in(users["operator"]).post(reverse("monitoring:data_quality"), {"minutes": minutes})
     form = read_form(response.content.decode(), "dq-run")
     assert response.status_code == 400 and words in form.error("minutes") and form.value("minutes") == minutes
     assert not DataQualityReport.objects.exists()
@@ -66,7 +59,7 @@ def test_a_refused_data_quality_window_keeps_what_was_typed(users, db, minutes, 
 def test_an_incident_action_without_text_is_refused_beside_the_text(users, world, client_for, action, words,  # noqa: F811
                                                                     api):
     url = reverse("monitoring:incident", args=[world["incident"]])
-    response = browser(users["operator"]).post(url, {"action": action, "text": "  "})
+    response = signed_in(users["operator"]).post(url, {"action": action, "text": "  "})
     form = read_form(response.content.decode(), "incident-actions")
     assert response.status_code == 400 and words in form.error("text") and words in form.summary
     assert Incident.objects.get(pk=world["incident"]).status == "open" and not IncidentNote.objects.exists()

@@ -34,35 +34,34 @@ def _refresh(modeladmin, request, *, viewer_ids=(), movie_ids=()) -> None:
         level=messages.WARNING if data["quarantined"] else messages.SUCCESS)
 
 
+class _CatalogAdmin(ModelAdmin):
+    """Rows come from imports: none added here; the action asks the platform API again for them."""
+
+    refresh_ids: str  # the keyword of ``_refresh`` the selected ids go to
+
+    readonly_fields = ["first_seen_at", "enriched_at"]
+    show_full_result_count = False
+    actions = ["refresh_metadata"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Fetch metadata again from the platform API", permissions=["config_manage"])
+    def refresh_metadata(self, request, queryset) -> None:
+        _refresh(self, request, **{self.refresh_ids: list(queryset.values_list("id", flat=True)[:1000])})
+
+
 @admin.register(Movie)
-class MovieAdmin(ModelAdmin):
+class MovieAdmin(_CatalogAdmin):
     list_display = ["id", "title", "year", "runtime", "popularity", "vote_average", "enriched_at"]
     list_filter = ["year", "original_language", ("enriched_at", admin.EmptyFieldListFilter)]
     search_fields = ["id", "title", "imdb_id"]
-    readonly_fields = ["first_seen_at", "enriched_at"]
-    show_full_result_count = False
-    actions = ["refresh_metadata"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    @admin.action(description="Fetch metadata again from the platform API", permissions=["config_manage"])
-    def refresh_metadata(self, request, queryset) -> None:
-        _refresh(self, request, movie_ids=list(queryset.values_list("id", flat=True)[:1000]))
+    refresh_ids = "movie_ids"
 
 
 @admin.register(Viewer)
-class ViewerAdmin(ModelAdmin):
+class ViewerAdmin(_CatalogAdmin):
     list_display = ["id", "age", "gender", "occupation", "first_seen_at", "enriched_at"]
     list_filter = ["gender", "occupation", ("enriched_at", admin.EmptyFieldListFilter)]
     search_fields = ["=id"]
-    readonly_fields = ["first_seen_at", "enriched_at"]
-    show_full_result_count = False
-    actions = ["refresh_metadata"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    @admin.action(description="Fetch metadata again from the platform API", permissions=["config_manage"])
-    def refresh_metadata(self, request, queryset) -> None:
-        _refresh(self, request, viewer_ids=list(queryset.values_list("id", flat=True)[:1000]))
+    refresh_ids = "viewer_ids"

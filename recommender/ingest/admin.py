@@ -9,15 +9,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from portal.admin_mixins import ModelAdmin
-from recommender.models import (
-    IngestedLine,
-    IngestSource,
-    QuarantinedLine,
-    Rating,
-    RatingEvent,
-    RecommendationRequest,
-    WatchSession,
-)
+from recommender import models
 
 
 class ReadOnlyModelAdmin(ModelAdmin):
@@ -30,26 +22,15 @@ class ReadOnlyModelAdmin(ModelAdmin):
         return False
 
 
-@admin.register(IngestSource)
+@admin.register(models.IngestSource)
 class IngestSourceAdmin(ReadOnlyModelAdmin):
-    list_display = [
-        "name",
-        "kind",
-        "lines_read",
-        "lines_stored",
-        "duplicates",
-        "quarantined",
-        "lag",
-        "rate_per_s",
-        "last_event_time",
-        "last_batch_at",
-        "last_error_at",
-    ]
+    list_display = ["name", "kind", "lines_read", "lines_stored", "duplicates", "quarantined", "lag", "rate_per_s",
+                    "last_event_time", "last_batch_at", "last_error_at"]
     list_filter = ["kind"]
     search_fields = ["name", "last_error"]
 
 
-@admin.register(QuarantinedLine)
+@admin.register(models.QuarantinedLine)
 class QuarantinedLineAdmin(ReadOnlyModelAdmin):
     list_display = ["created_at", "source", "position", "reason_code", "reason", "raw"]
     list_filter = ["reason_code", "source"]
@@ -57,7 +38,7 @@ class QuarantinedLineAdmin(ReadOnlyModelAdmin):
     date_hierarchy = "created_at"
 
 
-@admin.register(IngestedLine)
+@admin.register(models.IngestedLine)
 class IngestedLineAdmin(ReadOnlyModelAdmin):
     list_display = ["digest", "kind", "ingested_on"]
     list_filter = ["kind"]
@@ -68,7 +49,7 @@ class IngestedLineAdmin(ReadOnlyModelAdmin):
         return False
 
 
-@admin.register(RatingEvent)
+@admin.register(models.RatingEvent)
 class RatingEventAdmin(ReadOnlyModelAdmin):
     list_display = ["time", "viewer", "movie", "rating"]
     list_filter = ["rating"]
@@ -81,7 +62,7 @@ class RatingEventAdmin(ReadOnlyModelAdmin):
         return False
 
 
-@admin.register(Rating)
+@admin.register(models.Rating)
 class RatingAdmin(ReadOnlyModelAdmin):
     list_display = ["viewer", "movie", "rating", "time"]
     list_filter = ["rating"]
@@ -90,7 +71,7 @@ class RatingAdmin(ReadOnlyModelAdmin):
     show_full_result_count = False
 
 
-@admin.register(WatchSession)
+@admin.register(models.WatchSession)
 class WatchSessionAdmin(ReadOnlyModelAdmin):
     list_display = [
         "viewer",
@@ -107,7 +88,7 @@ class WatchSessionAdmin(ReadOnlyModelAdmin):
     show_full_result_count = False
 
 
-@admin.register(RecommendationRequest)
+@admin.register(models.RecommendationRequest)
 class RecommendationRequestAdmin(ReadOnlyModelAdmin):
     list_display = ["time", "viewer", "server", "status", "response_ms"]
     list_filter = ["status", "server"]

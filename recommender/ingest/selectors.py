@@ -30,16 +30,21 @@ def ingest_source_get(*, source_id: int) -> IngestSource | None:
     return IngestSource.objects.filter(id=source_id).first()
 
 
-def _time(value: Any, name: str) -> datetime | None:
+def filter_time(value: Any, name: str) -> datetime | None:
+    """A ``since``/``until`` filter value: empty → ``None``; a datetime as is; else an ISO-8601 text,
+    naive ones in the default time zone; anything else is a ``ValidationError`` naming ``name``."""
     if value in (None, ""):
         return None
     if isinstance(value, datetime):
         return value
+    from django.utils import timezone
     from django.utils.dateparse import parse_datetime
 
     parsed = parse_datetime(str(value))
     if parsed is None:
-        raise ValidationError(f"{name} must be an ISO-8601 time, got {value!r}")
+        raise ValidationError(f"{name} must be an ISO-8601 time such as 2025-01-31T12:00, got {value!r}")
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed, timezone.get_default_timezone())
     return parsed
 
 
@@ -50,9 +55,9 @@ def _quarantine_filter(filters: dict[str, Any] | None) -> Q:
         q &= Q(source=filters["source"])
     if filters.get("reason_code"):
         q &= Q(reason_code=filters["reason_code"])
-    if since := _time(filters.get("since"), "since"):
+    if since := filter_time(filters.get("since"), "since"):
         q &= Q(created_at__gte=since)
-    if until := _time(filters.get("until"), "until"):
+    if until := filter_time(filters.get("until"), "until"):
         q &= Q(created_at__lt=until)
     if filters.get("q"):
         q &= Q(raw__icontains=filters["q"]) | Q(reason__icontains=filters["q"])

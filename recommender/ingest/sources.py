@@ -139,7 +139,38 @@ def _options_from_query(query: dict[str, str], base: ConsumerOptions) -> Consume
     return base
 
 
-class RedisStreamSource:
+class _ConsumerGroupSource:
+    """What the Redis Streams and Kafka readers share: the run loop's wrapper and the guarded store."""
+
+    kind: str
+    source_name: str
+    known: KnownIds
+
+    def run(self, *, stopper: Stopper, on_batch: Callable[[IngestSummary], None] | None = None) -> IngestSummary:
+        """Consume until stopped (or idle / out of batches, when asked); returns what was ingested."""
+        total = IngestSummary()
+        try:
+            self._run(stopper=stopper, on_batch=on_batch, total=total)
+        except _StoppedBeforeCommit:
+            log.warning("stopped while waiting for the database: the batch in hand will be delivered again")
+        return total
+
+    def _run(self, *, stopper: Stopper, on_batch: Callable[[IngestSummary], None] | None, total: IngestSummary) -> None:
+        raise NotImplementedError
+
+    def _store(self, *, stopper: Stopper, lines: list[str], positions: list[str], lag: int | None) -> IngestSummary:
+        return store_with_retry(
+            stopper=stopper,
+            lines=lines,
+            positions=positions,
+            source=self.source_name,
+            kind=self.kind,
+            lag=lag,
+            known=self.known,
+        )
+
+
+class RedisStreamSource(_ConsumerGroupSource):
     """A Redis Streams consumer-group reader. Each entry carries one line in its ``line`` field."""
 
     kind = "redis"
@@ -197,28 +228,11 @@ class RedisStreamSource:
             positions.append(entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id))
         summary = None
         if lines:
-            summary = store_with_retry(
-                stopper=stopper,
-                lines=lines,
-                positions=positions,
-                source=self.source_name,
-                kind=self.kind,
-                lag=self.lag(in_hand=len(ids)),
-                known=self.known,
-            )
+            summary = self._store(stopper=stopper, lines=lines, positions=positions, lag=self.lag(in_hand=len(ids)))
         # Acknowledge only after the commit: a crash before this line redelivers the batch.
         if ids:
             self.client.xack(self.stream, self.options.group, *ids)
         return summary
-
-    def run(self, *, stopper: Stopper, on_batch: Callable[[IngestSummary], None] | None = None) -> IngestSummary:
-        """Consume until stopped (or idle / out of batches, when asked); returns what was ingested."""
-        total = IngestSummary()
-        try:
-            self._run(stopper=stopper, on_batch=on_batch, total=total)
-        except _StoppedBeforeCommit:
-            log.warning("stopped while waiting for the database: the batch in hand will be delivered again")
-        return total
 
     def _run(self, *, stopper: Stopper, on_batch: Callable[[IngestSummary], None] | None, total: IngestSummary) -> None:
         opts = self.options
@@ -273,7 +287,7 @@ class RedisStreamSource:
         self.client.close()
 
 
-class KafkaSource:
+class KafkaSource(_ConsumerGroupSource):
     """A confluent-kafka consumer-group reader; offsets are committed after the database commit."""
 
     kind = "kafka"
@@ -310,15 +324,6 @@ class KafkaSource:
         except Exception:  # noqa: BLE001 - lag is informative only
             return None
 
-    def run(self, *, stopper: Stopper, on_batch: Callable[[IngestSummary], None] | None = None) -> IngestSummary:
-        """Consume until stopped (or idle / out of batches, when asked); returns what was ingested."""
-        total = IngestSummary()
-        try:
-            self._run(stopper=stopper, on_batch=on_batch, total=total)
-        except _StoppedBeforeCommit:
-            log.warning("stopped while waiting for the database: the batch in hand will be delivered again")
-        return total
-
     def _run(self, *, stopper: Stopper, on_batch: Callable[[IngestSummary], None] | None, total: IngestSummary) -> None:
         from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
@@ -347,15 +352,7 @@ class KafkaSource:
                     break
                 continue
             idle_since = time.monotonic()
-            summary = store_with_retry(
-                stopper=stopper,
-                lines=lines,
-                positions=positions,
-                source=self.source_name,
-                kind=self.kind,
-                lag=self.lag(),
-                known=self.known,
-            )
+            summary = self._store(stopper=stopper, lines=lines, positions=positions, lag=self.lag())
             # Commit offsets only now that the batch is in the database.
             self.consumer.commit(
                 offsets=[TopicPartition(topic, partition, offset) for (topic, partition), offset in offsets.items()],

@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 from django.db import DatabaseError
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from portal.errors import ValidationError
+from recommender.ingest.selectors import filter_time
 from recommender.models import Deployment, DeploymentChange, ModelAlias, ModelVersion, Movie, PredictionLog
 from recommender.serving import bucketing
 
@@ -107,19 +107,6 @@ def serving_worker_status_list(*, state_dir) -> list[dict]:
     return out
 
 
-def _parse_time(value, what: str) -> datetime | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, datetime):
-        return value
-    parsed = parse_datetime(str(value))
-    if parsed is None:
-        raise ValidationError(f"{what} must be an ISO-8601 time such as 2025-01-31T12:00, got {value!r}")
-    if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed, timezone.get_default_timezone())
-    return parsed
-
-
 def prediction_log_list(*, filters: dict | None = None) -> QuerySet[PredictionLog]:
     """Prediction records newest first; filters: viewer, since, until, status, endpoint, arm,
     model_version, fallback ("yes"/"no")."""
@@ -130,8 +117,8 @@ def prediction_log_list(*, filters: dict | None = None) -> QuerySet[PredictionLo
             qs = qs.filter(viewer_id=int(filters["viewer"]))
         except (TypeError, ValueError):
             raise ValidationError(f"viewer must be an integer, got {filters['viewer']!r}")
-    since = _parse_time(filters.get("since"), "since")
-    until = _parse_time(filters.get("until"), "until")
+    since = filter_time(filters.get("since"), "since")
+    until = filter_time(filters.get("until"), "until")
     if since:
         qs = qs.filter(created_at__gte=since)
     if until:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -48,3 +49,22 @@ class UsherClient:
             return self.session.get(f"{self.base_url}/readyz", timeout=2).status_code == 200
         except requests.RequestException:
             return False
+
+
+def in_process_client(address: str, *, server: str) -> Callable[[int], RecommendResult]:
+    """The simulator's view of Usher's ``GET /recommend/<id>``, called in-process (Django's test
+    client) from ``address``; ``server`` names it in the simulator's records."""
+    from django.test import Client
+
+    client = Client(REMOTE_ADDR=address)
+
+    def call(viewer_id: int) -> RecommendResult:
+        started = time.perf_counter()
+        response = client.get(f"/recommend/{viewer_id}")
+        ms = int((time.perf_counter() - started) * 1000)
+        if response.status_code != 200:
+            return RecommendResult(0, [], ms, f"HTTP {response.status_code}")
+        return RecommendResult(200, [m for m in response.content.decode().strip().split(",") if m][:20], ms)
+
+    call.server = server
+    return call

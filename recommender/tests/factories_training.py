@@ -130,3 +130,16 @@ def synthetic_ratings(
                 ))
         WatchSession.objects.bulk_create(sessions)
     return {"ratings": len(rows), "watch_sessions": len(sessions), "viewers": n_users, "movies": n_items}
+
+
+def trained_svd_version() -> ModelVersion:
+    """An SVD trained inline (random split, seed 0) on a snapshot of the ratings stored now; its version."""
+    from recommender.training.runs import training_run_create, training_run_execute_inline
+    from recommender.training.snapshots import snapshot_create
+
+    snapshot = snapshot_create(actor=None, system="test")
+    run = training_run_create(actor=None, system="test", snapshot=snapshot, algorithm="svd",
+                              split={"kind": "random", "test_fraction": 0.2, "seed": 0}, enqueue=False)
+    run = training_run_execute_inline(run=run)
+    assert run.status == "succeeded", run.error
+    return run.model_version

@@ -7,16 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.urls import reverse
 
-from recommender.models import (
-    IngestSource,
-    Movie,
-    QuarantinedLine,
-    Rating,
-    RatingEvent,
-    RecommendationRequest,
-    Viewer,
-    WatchSession,
-)
+from recommender import models
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -24,31 +15,31 @@ T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 @pytest.fixture
 def catalog(db):
     movies = [
-        Movie(id="the+shawshank+redemption+1994", title="The Shawshank Redemption", year=1994,
+        models.Movie(id="the+shawshank+redemption+1994", title="The Shawshank Redemption", year=1994,
               genres=["Drama", "Crime"], runtime=142, enriched_at=T0),
-        Movie(id="monsters_+inc.+2001", title="Monsters, Inc.", year=2001, genres=["Animation", "Family"],
+        models.Movie(id="monsters_+inc.+2001", title="Monsters, Inc.", year=2001, genres=["Animation", "Family"],
               runtime=92, enriched_at=T0),
-        Movie(id="audition+1999"),
-    ] + [Movie(id=f"filler+{i}+2000", title=f"Filler {i}", year=2000, genres=["Comedy"]) for i in range(30)]
-    Movie.objects.bulk_create(movies)
-    Viewer.objects.bulk_create([Viewer(id=284508, age=34, gender="M", occupation="writer", enriched_at=T0)]
-                               + [Viewer(id=i) for i in range(1, 31)])
+        models.Movie(id="audition+1999"),
+    ] + [models.Movie(id=f"filler+{i}+2000", title=f"Filler {i}", year=2000, genres=["Comedy"]) for i in range(30)]
+    models.Movie.objects.bulk_create(movies)
+    models.Viewer.objects.bulk_create([models.Viewer(id=284508, age=34, gender="M", occupation="writer", enriched_at=T0)]
+                               + [models.Viewer(id=i) for i in range(1, 31)])
     for i, stars in enumerate([5, 4, 5, 2]):
-        Rating.objects.create(viewer_id=i + 1, movie_id="the+shawshank+redemption+1994", rating=stars, time=T0)
-        RatingEvent.objects.create(viewer_id=i + 1, movie_id="the+shawshank+redemption+1994", rating=stars, time=T0)
-    Rating.objects.create(viewer_id=284508, movie_id="monsters_+inc.+2001", rating=4, time=T0)
-    WatchSession.objects.create(viewer_id=284508, movie_id="monsters_+inc.+2001", started_at=T0,
+        models.Rating.objects.create(viewer_id=i + 1, movie_id="the+shawshank+redemption+1994", rating=stars, time=T0)
+        models.RatingEvent.objects.create(viewer_id=i + 1, movie_id="the+shawshank+redemption+1994", rating=stars, time=T0)
+    models.Rating.objects.create(viewer_id=284508, movie_id="monsters_+inc.+2001", rating=4, time=T0)
+    models.WatchSession.objects.create(viewer_id=284508, movie_id="monsters_+inc.+2001", started_at=T0,
                                 last_seen_at=T0 + timedelta(minutes=40), first_minute=0, last_minute=40,
                                 highest_minute=40, minutes_watched=41)
-    RecommendationRequest.objects.create(time=T0, viewer_id=284508, server="usher:8082", status=200,
+    models.RecommendationRequest.objects.create(time=T0, viewer_id=284508, server="usher:8082", status=200,
                                          movie_ids=["audition+1999"], response_ms=42)
-    RecommendationRequest.objects.create(time=T0, viewer_id=284508, server="usher:8082", status=0, movie_ids=[],
+    models.RecommendationRequest.objects.create(time=T0, viewer_id=284508, server="usher:8082", status=0, movie_ids=[],
                                          response_ms=600, error="Read timed out. (read timeout=0.6)")
-    IngestSource.objects.create(name="kafka://127.0.0.1:9092/events", kind="kafka", lines_read=1000,
+    models.IngestSource.objects.create(name="kafka://127.0.0.1:9092/events", kind="kafka", lines_read=1000,
                                 lines_stored=990, quarantined=10, lag=5, rate_per_s=2500.0,
                                 last_error="broker down", last_error_at=T0)
-    QuarantinedLine.objects.bulk_create([
-        QuarantinedLine(source="kafka://127.0.0.1:9092/events", position=str(i), raw=f"bad line {i}",
+    models.QuarantinedLine.objects.bulk_create([
+        models.QuarantinedLine(source="kafka://127.0.0.1:9092/events", position=str(i), raw=f"bad line {i}",
                         reason="rating 7 outside 1–5" if i % 2 else "unknown line type",
                         reason_code="rating_out_of_range" if i % 2 else "unknown_type") for i in range(10)
     ])
@@ -193,4 +184,4 @@ def test_admin_lists_and_refresh_action_calls_the_import(client, users, catalog,
     response = client.post("/portal/recommender/viewer/", {"action": "refresh_metadata", "_selected_action": [1]},
                            follow=True)
     assert b"1 fetched" in response.content and b"catalog.fetch_failed" in response.content
-    assert QuarantinedLine.objects.filter(source="catalog:http://127.0.0.1:9", position="/user/1").exists()
+    assert models.QuarantinedLine.objects.filter(source="catalog:http://127.0.0.1:9", position="/user/1").exists()

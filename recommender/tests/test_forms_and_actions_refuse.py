@@ -9,9 +9,10 @@ from __future__ import annotations
 import pytest
 from django.contrib import admin
 from django.contrib.messages.storage.fallback import FallbackStorage
-from django.test import Client, RequestFactory
+from django.test import RequestFactory
 from django.urls import reverse
 
+from portal.form_testing import signed_in
 from portal.models import ActivityLogEntry
 from recommender.models import DatasetSnapshot, ModelVersion, TrainingRun
 from recommender.tests.factories_training import RunFactory, VersionFactory, synthetic_ratings
@@ -26,12 +27,6 @@ def _cleared(version):
     return version
 
 pytestmark = pytest.mark.django_db
-
-
-def browser(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _refusals(role: str) -> list[str]:
@@ -51,7 +46,7 @@ def _refused_page(response) -> str:
 def test_a_viewer_cannot_edit_or_archive_a_version_from_its_page(users):
     version = VersionFactory(tags=["baseline"], description="first")
     url = reverse("recommender:registry_version", args=[version.pk])
-    viewer = browser(users["viewer"])
+    viewer = signed_in(users["viewer"])
 
     _refused_page(viewer.post(url, {"action": "edit", "tags": "hacked", "description": "pwned"}, follow=True))
     _refused_page(viewer.post(url, {"action": "archive", "reason": "gone"}, follow=True))
@@ -64,7 +59,7 @@ def test_a_viewer_cannot_edit_or_archive_a_version_from_its_page(users):
 def test_the_version_page_shows_each_role_only_its_own_buttons(users):
     version = VersionFactory()
     url = reverse("recommender:registry_version", args=[version.pk])
-    buttons = {role: browser(users[role]).get(url).content.decode() for role in ("viewer", "data_scientist", "operator")}
+    buttons = {role: signed_in(users[role]).get(url).content.decode() for role in ("viewer", "data_scientist", "operator")}
     assert 'value="edit"' not in buttons["viewer"] and 'value="archive"' not in buttons["viewer"]
     assert 'data-testid="request-promotion"' not in buttons["viewer"]
     assert 'value="edit"' in buttons["data_scientist"] and 'value="archive"' in buttons["data_scientist"]
@@ -76,7 +71,7 @@ def test_the_version_page_shows_each_role_only_its_own_buttons(users):
 def test_a_data_scientist_still_edits_and_archives_from_the_page(users):
     version = VersionFactory()
     url = reverse("recommender:registry_version", args=[version.pk])
-    client = browser(users["data_scientist"])
+    client = signed_in(users["data_scientist"])
     client.post(url, {"action": "edit", "tags": "good, fast", "description": "svd"})
     client.post(url, {"action": "archive", "reason": "superseded"})
     version.refresh_from_db()
@@ -87,11 +82,11 @@ def test_a_data_scientist_still_edits_and_archives_from_the_page(users):
 
 def test_a_viewer_cannot_take_a_snapshot_from_the_form(users):
     synthetic_ratings(n_users=5, n_items=5, density=1.0)  # enough for a snapshot, were it allowed
-    response = browser(users["viewer"]).post(reverse("recommender:training_snapshots"), {"name": "form"}, follow=True)
+    response = signed_in(users["viewer"]).post(reverse("recommender:training_snapshots"), {"name": "form"}, follow=True)
     _refused_page(response)
     assert not DatasetSnapshot.objects.exists()
     assert _refusals("viewer") == ["model.build"]
-    assert 'name="include_implicit"' not in browser(users["viewer"]).get(reverse("recommender:training_snapshots")).content.decode()
+    assert 'name="include_implicit"' not in signed_in(users["viewer"]).get(reverse("recommender:training_snapshots")).content.decode()
 
 
 @pytest.fixture
@@ -103,7 +98,7 @@ def snapshot():
 
 
 def test_a_viewer_cannot_queue_training_runs_or_the_retraining(users, snapshot):
-    viewer = browser(users["viewer"])
+    viewer = signed_in(users["viewer"])
     url = reverse("recommender:training_runs")
     _refused_page(viewer.post(url, {"snapshot": snapshot.pk, "algorithm": ["svd", "popularity"]}, follow=True))
     html = _refused_page(viewer.post(url, {"action": "retrain"}, follow=True))
@@ -112,14 +107,14 @@ def test_a_viewer_cannot_queue_training_runs_or_the_retraining(users, snapshot):
     assert _refusals("viewer") == ["model.build"] * 2  # one per form sent: the runs are queued all or none
     page = viewer.get(url).content.decode()
     assert 'name="hyperparameters"' not in page and 'value="retrain"' not in page
-    page = browser(users["data_scientist"]).get(url).content.decode()
+    page = signed_in(users["data_scientist"]).get(url).content.decode()
     assert 'name="hyperparameters"' in page and 'value="retrain"' in page
 
 
 def test_a_viewer_cannot_cancel_another_users_run(users):
     run = RunFactory(status=TrainingRun.Status.QUEUED, created_by=users["data_scientist"])
     url = reverse("recommender:training_run", args=[run.pk])
-    viewer = browser(users["viewer"])
+    viewer = signed_in(users["viewer"])
     assert 'data-testid="cancel"' not in viewer.get(url).content.decode()
     _refused_page(viewer.post(url, {"reason": "mine now"}, follow=True))
     run.refresh_from_db()
@@ -141,14 +136,14 @@ def test_a_viewer_cannot_run_an_experiment_analysis_from_its_page(users):
               {"name": "b", "version": _cleared(VersionFactory()).pk, "allocation": 50}])
     experiment = services.experiment_start(experiment=experiment, actor=users["operator"])
     url = reverse("releases:experiment", args=[experiment.pk])
-    viewer = browser(users["viewer"])
+    viewer = signed_in(users["viewer"])
     assert 'value="analyze"' not in viewer.get(url).content.decode()
 
     _refused_page(viewer.post(url, {"action": "analyze"}, follow=True))
     assert not ExperimentSnapshot.objects.exists()
     assert _refusals("viewer") == ["experiment.manage"]
 
-    browser(users["operator"]).post(url, {"action": "analyze"})  # the operator's analysis is recorded under their name
+    signed_in(users["operator"]).post(url, {"action": "analyze"})  # the operator's analysis is recorded under their name
     assert ExperimentSnapshot.objects.count() == 1
 
 

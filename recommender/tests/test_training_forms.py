@@ -5,21 +5,14 @@ with a 400 naming the same field (one rule, in the service)."""
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
-from portal.form_testing import read_form
+from portal.form_testing import read_form, signed_in
 from recommender.models import DatasetSnapshot, TrainingRun
 from recommender.tests.factories_training import synthetic_ratings
 from recommender.training.snapshots import snapshot_create
 
 pytestmark = pytest.mark.django_db
-
-
-def browser(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
@@ -49,7 +42,7 @@ def _train(client, chosen, **overrides):
     ({"seed": "-1"}, "seed", "seed must be a whole number", {"seed": -1}),
 ])
 def test_a_refused_training_form_keeps_what_was_typed(users, snapshot, client_for, overrides, field, words, api):
-    response = _train(browser(users["data_scientist"]), snapshot, **overrides)
+    response = _train(signed_in(users["data_scientist"]), snapshot, **overrides)
 
     assert response.status_code == 400
     form = read_form(response.content.decode(), "train-form")
@@ -74,7 +67,7 @@ def test_a_refused_training_form_keeps_what_was_typed(users, snapshot, client_fo
 
 
 def test_the_fields_parse_before_the_service_is_asked(users, snapshot):
-    response = _train(browser(users["data_scientist"]), snapshot, algorithm=[], seed="x", test_fraction="a fifth")
+    response = _train(signed_in(users["data_scientist"]), snapshot, algorithm=[], seed="x", test_fraction="a fifth")
 
     assert response.status_code == 400
     form = read_form(response.content.decode(), "train-form")
@@ -85,7 +78,7 @@ def test_the_fields_parse_before_the_service_is_asked(users, snapshot):
 
 
 def test_hyperparameters_with_several_algorithms_are_refused_not_dropped(users, snapshot):
-    response = _train(browser(users["data_scientist"]), snapshot, algorithm=["svd", "nmf"],
+    response = _train(signed_in(users["data_scientist"]), snapshot, algorithm=["svd", "nmf"],
                       hyperparameters="n_factors=5")
 
     form = read_form(response.content.decode(), "train-form")
@@ -95,7 +88,7 @@ def test_hyperparameters_with_several_algorithms_are_refused_not_dropped(users, 
 
 
 def test_an_unknown_snapshot_or_algorithm_is_a_known_choice_error(users, snapshot):
-    response = _train(browser(users["data_scientist"]), snapshot, snapshot="999", algorithm=["svd", "magic"])
+    response = _train(signed_in(users["data_scientist"]), snapshot, snapshot="999", algorithm=["svd", "magic"])
 
     form = read_form(response.content.decode(), "train-form")
     assert response.status_code == 400
@@ -104,7 +97,7 @@ def test_an_unknown_snapshot_or_algorithm_is_a_known_choice_error(users, snapsho
 
 
 def test_several_algorithms_are_queued_all_or_none(users, snapshot):
-    client = browser(users["data_scientist"])
+    client = signed_in(users["data_scientist"])
     response = _train(client, snapshot, algorithm=["svd", "popularity"], split_kind="kfold", folds="30")
     assert response.status_code == 400 and not TrainingRun.objects.exists()
 
@@ -127,7 +120,7 @@ def test_a_refused_snapshot_form_keeps_what_was_typed(users, client_for, overrid
     synthetic_ratings(n_users=5, n_items=5, density=1.0)
     data = {"name": "mine", "window_start": "", "window_end": "", "min_viewer_ratings": "", "min_movie_ratings": "3",
             "include_implicit": "on", **overrides}
-    response = browser(users["data_scientist"]).post(reverse("recommender:training_snapshots"), data)
+    response = signed_in(users["data_scientist"]).post(reverse("recommender:training_snapshots"), data)
 
     assert response.status_code == 400
     form = read_form(response.content.decode(), "snapshot-form")
@@ -143,7 +136,7 @@ def test_a_refused_snapshot_form_keeps_what_was_typed(users, client_for, overrid
 
 
 def test_a_snapshot_date_that_is_not_a_date_is_named(users):
-    response = browser(users["data_scientist"]).post(reverse("recommender:training_snapshots"),
+    response = signed_in(users["data_scientist"]).post(reverse("recommender:training_snapshots"),
                                                      {"name": "x", "window_start": "yesterday"})
     form = read_form(response.content.decode(), "snapshot-form")
     assert response.status_code == 400 and form.error("window_start") and form.value("window_start") == "yesterday"
@@ -157,7 +150,7 @@ def test_an_alias_move_without_a_reason_keeps_the_choices(users, client_for):
     from recommender.tests.factories_training import VersionFactory
 
     version = VersionFactory()
-    response = browser(users["operator"]).post(reverse("recommender:registry"),
+    response = signed_in(users["operator"]).post(reverse("recommender:registry"),
                                                {"alias": "shadow", "version": str(version.pk), "reason": " "})
     form = read_form(response.content.decode(), "move-alias")
     assert response.status_code == 400 and "a reason is required" in form.error("reason")
@@ -173,7 +166,7 @@ def test_a_tag_too_long_is_refused_beside_the_tags(users, client_for):
 
     version = VersionFactory(tags=["old"])
     long_tag = "t" * 51
-    response = browser(users["data_scientist"]).post(reverse("recommender:registry_version", args=[version.pk]),
+    response = signed_in(users["data_scientist"]).post(reverse("recommender:registry_version", args=[version.pk]),
                                                      {"action": "edit", "description": "mine", "tags": f"ok, {long_tag}"})
     form = read_form(response.content.decode(), "edit-version")
     assert response.status_code == 400 and "a tag is at most 50 characters" in form.error("tags")
@@ -192,7 +185,7 @@ def test_archiving_without_a_reason_is_refused_beside_the_reason(users):
     from recommender.tests.factories_training import VersionFactory
 
     version = VersionFactory()
-    response = browser(users["data_scientist"]).post(reverse("recommender:registry_version", args=[version.pk]),
+    response = signed_in(users["data_scientist"]).post(reverse("recommender:registry_version", args=[version.pk]),
                                                      {"action": "archive", "reason": ""})
     form = read_form(response.content.decode(), "archive-version")
     assert response.status_code == 400 and "a reason is required" in form.error("reason")

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
+from portal.form_testing import signed_in
 from recommender.models import DatasetSnapshot, ModelAlias, TrainingRun
 from recommender.tests.factories_training import VersionFactory, synthetic_ratings
 from recommender.training.runs import training_run_create, training_run_execute
 from recommender.training.snapshots import snapshot_create
 
 pytestmark = pytest.mark.django_db
-
-
-def browser(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
@@ -46,7 +40,7 @@ def test_pages_are_in_the_sidebar(users):
 def test_every_page_renders(users, trained):
     snapshot, runs = trained
     version = runs[0].model_version
-    client = browser(users["viewer"])
+    client = signed_in(users["viewer"])
     pages = [
         reverse("recommender:training_runs"), reverse("recommender:training_run", args=[runs[0].pk]),
         reverse("recommender:training_snapshots"), reverse("recommender:training_snapshot", args=[snapshot.pk]),
@@ -68,7 +62,7 @@ def test_every_page_renders(users, trained):
 
 def test_queue_several_algorithms_from_the_form(users, trained):
     snapshot, _ = trained
-    client = browser(users["data_scientist"])
+    client = signed_in(users["data_scientist"])
     response = client.post(reverse("recommender:training_runs"),
                            {"snapshot": snapshot.pk, "algorithm": ["nmf", "slopeone", "coclustering"],
                             "split_kind": "temporal", "test_fraction": "0.25", "seed": "4"})
@@ -80,7 +74,7 @@ def test_queue_several_algorithms_from_the_form(users, trained):
 
 def test_bad_form_input_comes_back_as_a_message(users, trained):
     snapshot, _ = trained
-    client = browser(users["data_scientist"])
+    client = signed_in(users["data_scientist"])
     response = client.post(reverse("recommender:training_runs"),
                            {"snapshot": snapshot.pk, "algorithm": ["svd"], "hyperparameters": "n_factors=zero"},
                            follow=True)
@@ -90,7 +84,7 @@ def test_bad_form_input_comes_back_as_a_message(users, trained):
 
 def test_snapshot_form(users):
     synthetic_ratings(n_users=5, n_items=5, density=1.0)
-    client = browser(users["data_scientist"])
+    client = signed_in(users["data_scientist"])
     response = client.post(reverse("recommender:training_snapshots"), {"name": "form", "min_viewer_ratings": "2"})
     snapshot = DatasetSnapshot.objects.get(name="form")
     assert response.status_code == 302 and snapshot.filters["min_viewer_ratings"] == 2
@@ -99,7 +93,7 @@ def test_snapshot_form(users):
 def test_cancel_from_the_run_page(users, trained):
     snapshot, _ = trained
     run = training_run_create(actor=users["data_scientist"], snapshot=snapshot, algorithm="svd", enqueue=False)
-    browser(users["data_scientist"]).post(reverse("recommender:training_run", args=[run.pk]), {"reason": "x"})
+    signed_in(users["data_scientist"]).post(reverse("recommender:training_run", args=[run.pk]), {"reason": "x"})
     run.refresh_from_db()
     assert run.status == "cancelled"
 
@@ -110,19 +104,19 @@ def test_alias_move_form_needs_an_operator(users):
 
     version = approved_promotion(VersionFactory(status="approved")).version
     url = reverse("recommender:registry")
-    page = browser(users["data_scientist"]).post(url, {"alias": "production", "version": version.pk, "reason": "go"},
+    page = signed_in(users["data_scientist"]).post(url, {"alias": "production", "version": version.pk, "reason": "go"},
                                                  follow=True).content.decode()
     assert "needs the role: operator or admin" in page
     assert not ModelAlias.objects.filter(version=version).exists()
     assert ActivityLogEntry.objects.filter(action="permission.refused", actor=users["data_scientist"]).exists()
-    browser(users["operator"]).post(url, {"alias": "production", "version": version.pk, "reason": "go"})
+    signed_in(users["operator"]).post(url, {"alias": "production", "version": version.pk, "reason": "go"})
     assert ModelAlias.objects.get(name="production").version == version
 
 
 def test_version_page_actions(users, trained):
     _, runs = trained
     version = runs[0].model_version
-    client = browser(users["data_scientist"])
+    client = signed_in(users["data_scientist"])
     url = reverse("recommender:registry_version", args=[version.pk])
     page = client.post(url, {"action": "verify"}, follow=True).content.decode()
     assert "Artifact verified" in page

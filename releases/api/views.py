@@ -18,19 +18,8 @@ from portal.api.serializers import ActivityLogEntrySerializer
 from portal.errors import ValidationError
 from portal.permissions import Can
 from recommender.models import ModelVersion
-from releases import selectors, services, stats
+from releases import models, selectors, services, stats
 from releases.conf import release_setting
-from releases.models import (
-    Experiment,
-    ExperimentSnapshot,
-    ExperimentVariant,
-    PromotionRequest,
-    ReleaseGateCheck,
-    Rollout,
-    RolloutStep,
-    ShadowComparison,
-    ShadowReport,
-)
 
 # --- output serializers ---------------------------------------------------------------------------------
 
@@ -45,7 +34,7 @@ class VersionRefSerializer(serializers.ModelSerializer):
 
 class GateCheckSerializer(serializers.ModelSerializer):
     class Meta:
-        model = ReleaseGateCheck
+        model = models.ReleaseGateCheck
         fields = ["name", "attempt", "outcome", "summary", "evidence", "checked_at"]
 
 
@@ -56,7 +45,7 @@ class PromotionSerializer(serializers.ModelSerializer):
     rollout = serializers.SerializerMethodField()
 
     class Meta:
-        model = PromotionRequest
+        model = models.PromotionRequest
         fields = ["id", "version", "baseline_version", "status", "reason", "requested_label", "review",
                   "gate_attempt", "gate_passed", "gate_finished_at", "decided_by", "decision_comment", "decided_at",
                   "canary_steps", "canary_interval_seconds", "rollout", "created_at", "updated_at"]
@@ -85,7 +74,7 @@ class PromotionDetailSerializer(PromotionSerializer):
 
 class RolloutStepSerializer(serializers.ModelSerializer):
     class Meta:
-        model = RolloutStep
+        model = models.RolloutStep
         fields = ["revision", "step_index", "from_percent", "to_percent", "outcome", "reason", "decided_label",
                   "metrics", "created_at"]
 
@@ -95,7 +84,7 @@ class RolloutSerializer(serializers.ModelSerializer):
     baseline_version = VersionRefSerializer(allow_null=True)
 
     class Meta:
-        model = Rollout
+        model = models.Rollout
         fields = ["id", "promotion", "version", "baseline_version", "state", "steps", "interval_seconds",
                   "step_index", "applied_percent", "revision", "step_started_at", "next_check_at", "last_decision",
                   "started_by_label", "finished_at", "finished_reason", "created_at"]
@@ -142,13 +131,13 @@ class ArmSerializer(serializers.ModelSerializer):
     version = VersionRefSerializer()
 
     class Meta:
-        model = ExperimentVariant
+        model = models.ExperimentVariant
         fields = ["name", "version", "allocation", "is_control"]
 
 
 class SnapshotSerializer(serializers.ModelSerializer):
     class Meta:
-        model = ExperimentSnapshot
+        model = models.ExperimentSnapshot
         fields = ["id", "computed_at", "window_start", "window_end", "arms", "srm", "ztest", "sequential",
                   "sample_size", "decision", "decision_reason"]
 
@@ -157,7 +146,7 @@ class ExperimentSerializer(serializers.ModelSerializer):
     arms = ArmSerializer(many=True)
 
     class Meta:
-        model = Experiment
+        model = models.Experiment
         fields = ["id", "name", "hypothesis", "status", "primary_metric", "guardrails", "alpha",
                   "minimum_detectable_effect", "power", "salt", "arms", "started_at", "started_by_label",
                   "stopped_at", "stopped_by_label", "stop_reason", "decision", "decision_reason", "created_at"]
@@ -180,7 +169,7 @@ class ShadowReportSerializer(serializers.ModelSerializer):
     production_version = VersionRefSerializer(allow_null=True)
 
     class Meta:
-        model = ShadowReport
+        model = models.ShadowReport
         fields = ["id", "shadow_version", "production_version", "window_start", "window_end", "requests",
                   "mean_overlap", "mean_kendall_tau", "mean_spearman_rho", "p50_shadow_latency_ms",
                   "overlap_histogram", "created_by_label", "created_at"]
@@ -188,7 +177,7 @@ class ShadowReportSerializer(serializers.ModelSerializer):
 
 class ShadowComparisonSerializer(serializers.ModelSerializer):
     class Meta:
-        model = ShadowComparison
+        model = models.ShadowComparison
         fields = ["id", "request_id", "viewer_id", "production_version", "shadow_version", "production_items",
                   "shadow_items", "overlap", "kendall_tau", "spearman_rho", "shadow_latency_ms", "created_at"]
 
@@ -221,12 +210,12 @@ class PromotionListApi(generics.ListAPIView):
     serializer_class = PromotionSerializer
     filter_backends: list = []
 
-    @extend_schema(parameters=[OpenApiParameter("status", str, enum=PromotionRequest.Status.values), id_param("version")])
+    @extend_schema(parameters=[OpenApiParameter("status", str, enum=models.PromotionRequest.Status.values), id_param("version")])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        return selectors.promotion_list(filters={"status": query_choice(self.request, "status", PromotionRequest.Status.values),
+        return selectors.promotion_list(filters={"status": query_choice(self.request, "status", models.PromotionRequest.Status.values),
                                                  "version": query_id(self.request, "version")})
 
 
@@ -318,12 +307,12 @@ class RolloutListApi(generics.ListAPIView):
     serializer_class = RolloutSerializer
     filter_backends: list = []
 
-    @extend_schema(parameters=[OpenApiParameter("state", str, enum=Rollout.State.values)])
+    @extend_schema(parameters=[OpenApiParameter("state", str, enum=models.Rollout.State.values)])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        return selectors.rollout_list(filters={"state": query_choice(self.request, "state", Rollout.State.values)})
+        return selectors.rollout_list(filters={"state": query_choice(self.request, "state", models.Rollout.State.values)})
 
 
 class RolloutDetailApi(generics.RetrieveAPIView):
@@ -344,7 +333,7 @@ class _RolloutActionApi(APIView):
     def post(self, request, rollout_id: int) -> Response:
         data = ReasonSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        rollout = get_object_or_404(Rollout.objects.all(), pk=rollout_id)
+        rollout = get_object_or_404(models.Rollout.objects.all(), pk=rollout_id)
         step = getattr(services, f"rollout_{self.action}")(rollout=rollout, actor=request.user, **data.validated_data)
         return Response(RolloutStepSerializer(step).data)
 
@@ -395,12 +384,12 @@ class ExperimentListApi(generics.ListAPIView):
     serializer_class = ExperimentSerializer
     filter_backends: list = []
 
-    @extend_schema(parameters=[OpenApiParameter("status", str, enum=Experiment.Status.values)])
+    @extend_schema(parameters=[OpenApiParameter("status", str, enum=models.Experiment.Status.values)])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        return selectors.experiment_list(filters={"status": query_choice(self.request, "status", Experiment.Status.values)})
+        return selectors.experiment_list(filters={"status": query_choice(self.request, "status", models.Experiment.Status.values)})
 
 
 class ExperimentCreateApi(APIView):
@@ -446,7 +435,7 @@ class ExperimentStartApi(APIView):
 
     @extend_schema(request=None, responses={200: ExperimentSerializer})
     def post(self, request, experiment_id: int) -> Response:
-        experiment = get_object_or_404(Experiment.objects.all(), pk=experiment_id)
+        experiment = get_object_or_404(models.Experiment.objects.all(), pk=experiment_id)
         return Response(ExperimentSerializer(services.experiment_start(experiment=experiment, actor=request.user)).data)
 
 
@@ -459,7 +448,7 @@ class ExperimentStopApi(APIView):
     def post(self, request, experiment_id: int) -> Response:
         data = ReasonSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        experiment = get_object_or_404(Experiment.objects.all(), pk=experiment_id)
+        experiment = get_object_or_404(models.Experiment.objects.all(), pk=experiment_id)
         experiment = services.experiment_stop(experiment=experiment, actor=request.user, **data.validated_data)
         return Response(ExperimentSerializer(experiment).data)
 
@@ -471,7 +460,7 @@ class ExperimentAnalyzeApi(APIView):
 
     @extend_schema(request=None, responses={201: SnapshotSerializer})
     def post(self, request, experiment_id: int) -> Response:
-        experiment = get_object_or_404(Experiment.objects.all(), pk=experiment_id)
+        experiment = get_object_or_404(models.Experiment.objects.all(), pk=experiment_id)
         snapshot = services.experiment_analyze(experiment=experiment, actor=request.user, system=None)
         return Response(SnapshotSerializer(snapshot).data, status=status.HTTP_201_CREATED)
 

@@ -5,21 +5,14 @@ a 400 naming the same field (one rule, in the service)."""
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
-from portal.form_testing import read_form
+from portal.form_testing import read_form, signed_in
 from recommender.models import ModelVersion
 from recommender.tests.factories_training import VersionFactory
 from releases.models import Experiment, PromotionRequest
 from releases.tests.factories import in_production
 
 pytestmark = pytest.mark.django_db
-
-
-def browser(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
@@ -44,7 +37,7 @@ def test_a_refused_promotion_request_keeps_what_was_typed(users, candidate, clie
     data = {"action": "request", "version": str(candidate.pk), "reason": "NDCG up",
             "canary_steps": "5, 25, 100", "canary_interval_seconds": "600", **overrides}
     before = PromotionRequest.objects.count()  # production's own
-    response = browser(users["data_scientist"]).post("/portal/releases/", data)
+    response = signed_in(users["data_scientist"]).post("/portal/releases/", data)
 
     assert response.status_code == 400
     form = read_form(response.content.decode(), "request-promotion")
@@ -60,7 +53,7 @@ def test_a_refused_promotion_request_keeps_what_was_typed(users, candidate, clie
 
 
 def test_seconds_between_steps_that_are_not_a_number_are_named(users, candidate):
-    response = browser(users["data_scientist"]).post("/portal/releases/", {
+    response = signed_in(users["data_scientist"]).post("/portal/releases/", {
         "action": "request", "version": str(candidate.pk), "reason": "x", "canary_interval_seconds": "ten"})
     form = read_form(response.content.decode(), "request-promotion")
     assert response.status_code == 400 and "whole number" in form.error("canary_interval_seconds")
@@ -70,7 +63,7 @@ def test_seconds_between_steps_that_are_not_a_number_are_named(users, candidate)
 
 def test_a_version_not_listed_is_refused_beside_the_version(users, candidate):
     archived = VersionFactory(status=ModelVersion.Status.ARCHIVED)
-    response = browser(users["data_scientist"]).post("/portal/releases/", {
+    response = signed_in(users["data_scientist"]).post("/portal/releases/", {
         "action": "request", "version": str(archived.pk), "reason": "x"})
     form = read_form(response.content.decode(), "request-promotion")
     assert response.status_code == 400 and f"#{archived.pk} is not one of those listed" in form.error("version")
@@ -78,7 +71,7 @@ def test_a_version_not_listed_is_refused_beside_the_version(users, candidate):
 
 
 def test_a_good_promotion_request_goes_through(users, candidate):
-    response = browser(users["data_scientist"]).post("/portal/releases/", {
+    response = signed_in(users["data_scientist"]).post("/portal/releases/", {
         "action": "request", "version": str(candidate.pk), "reason": "NDCG up", "canary_steps": "5, 100",
         "canary_interval_seconds": "60"})
     promotion = PromotionRequest.objects.get(version=candidate)
@@ -87,7 +80,7 @@ def test_a_good_promotion_request_goes_through(users, candidate):
 
 
 def test_a_rollback_without_a_reason_is_refused_beside_the_reason(users, candidate):
-    response = browser(users["operator"]).post("/portal/releases/", {"action": "rollback_production", "reason": ""})
+    response = signed_in(users["operator"]).post("/portal/releases/", {"action": "rollback_production", "reason": ""})
     form = read_form(response.content.decode(), "rollback-production")
     assert response.status_code == 400 and "reason is required" in form.error("reason")
 
@@ -172,7 +165,7 @@ def _experiment(version, **overrides):
 def test_a_refused_experiment_keeps_what_was_typed(users, client_for, overrides, field, words, api):
     production = in_production(VersionFactory(status=ModelVersion.Status.APPROVED), actor=users["operator"])
     data = _experiment(production, **overrides)
-    response = browser(users["operator"]).post("/portal/releases/experiments/", data)
+    response = signed_in(users["operator"]).post("/portal/releases/experiments/", data)
 
     assert response.status_code == 400
     form = read_form(response.content.decode(), "create-experiment")
@@ -194,7 +187,7 @@ def test_a_refused_experiment_keeps_what_was_typed(users, client_for, overrides,
 
 def test_an_experiment_that_passes_is_created(users):
     production = in_production(VersionFactory(status=ModelVersion.Status.APPROVED), actor=users["operator"])
-    response = browser(users["operator"]).post("/portal/releases/experiments/", _experiment(production))
+    response = signed_in(users["operator"]).post("/portal/releases/experiments/", _experiment(production))
     assert response.status_code == 302 and Experiment.objects.get().arms.count() == 2
 
 
@@ -202,7 +195,7 @@ def test_an_experiment_that_passes_is_created(users):
 
 
 def test_a_shadow_without_a_reason_is_refused_beside_the_reason(users, candidate, client_for):
-    response = browser(users["operator"]).post("/portal/releases/shadow/", {
+    response = signed_in(users["operator"]).post("/portal/releases/shadow/", {
         "action": "start", "version": str(candidate.pk), "reason": ""})
     form = read_form(response.content.decode(), "shadow-start")
     assert response.status_code == 400 and "a reason is required" in form.error("reason")
@@ -210,13 +203,13 @@ def test_a_shadow_without_a_reason_is_refused_beside_the_reason(users, candidate
 
 
 def test_the_sample_size_calculator_keeps_its_values_and_names_a_bad_one(users):
-    html = browser(users["viewer"]).get(
+    html = signed_in(users["viewer"]).get(
         "/portal/releases/experiments/?baseline=0.1&mde=0.02&lists_per_viewer=0&alpha=0.05").content.decode()
     form = read_form(html, "sample-size")
     assert "lists per viewer must be a positive number" in form.summary
     assert form.value("baseline") == "0.1" and form.value("lists_per_viewer") == "0"
 
-    html = browser(users["viewer"]).get("/portal/releases/experiments/?baseline=abc&mde=0.02").content.decode()
+    html = signed_in(users["viewer"]).get("/portal/releases/experiments/?baseline=abc&mde=0.02").content.decode()
     form = read_form(html, "sample-size")
     assert "Enter a number" in form.error("baseline") and form.value("baseline") == "abc"
 
@@ -229,7 +222,7 @@ def test_stopping_an_experiment_without_a_reason_is_refused_beside_the_reason(us
         {"name": "control", "version": production.pk, "allocation": 50, "is_control": True},
         {"name": "treatment", "version": production.pk, "allocation": 50}])
     services.experiment_start(experiment=experiment, actor=users["operator"])
-    response = browser(users["operator"]).post(f"/portal/releases/experiments/{experiment.pk}/",
+    response = signed_in(users["operator"]).post(f"/portal/releases/experiments/{experiment.pk}/",
                                                {"action": "stop", "reason": "  "})
     form = read_form(response.content.decode(), "operate")
     assert response.status_code == 400 and "a reason is required" in form.error("reason")

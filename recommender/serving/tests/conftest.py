@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -89,6 +90,21 @@ def deploy(version: ModelVersion | None, role: str = "production", **extra) -> N
                 and not live_traffic_clearance(version=live_version)["cleared"]:
             approved_promotion(live_version)
     deployment_update(actor=None, system="test", reason=f"test: {role}", **{role: version}, **extra)
+
+
+def rated_lately(movies: list) -> list:
+    """Popular-and-recent: ``movies[39]`` rated by ten viewers in the last hours, ``movies[38]`` by four a
+    day ago; the movies back."""
+    from django.utils import timezone
+
+    from recommender.tests.factories_training import RatingFactory, ViewerFactory
+
+    now = timezone.now()
+    for viewer in range(100, 110):
+        RatingFactory(viewer=ViewerFactory(id=viewer), movie=movies[39], time=now - dt.timedelta(hours=viewer - 99))
+    for viewer in range(100, 104):
+        RatingFactory(viewer=ViewerFactory(id=viewer), movie=movies[38], time=now - dt.timedelta(days=1))
+    return movies
 
 
 def in_thread(fn, *args, **kwargs):

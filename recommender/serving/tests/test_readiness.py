@@ -4,7 +4,6 @@ too. /healthz says the process answers; /readyz says it can answer the contract.
 
 from __future__ import annotations
 
-import datetime as dt
 import subprocess
 import sys
 import threading
@@ -13,13 +12,12 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.utils import timezone
 
 from recommender.models import Movie, PredictionLog
 from recommender.serving.runtime import Runtime, get_runtime
 from recommender.serving.snapshot import snapshot_build
-from recommender.serving.tests.conftest import ITEM_IDS, database_unreachable, deploy, make_version
-from recommender.tests.factories_training import MovieFactory, RatingFactory, ViewerFactory
+from recommender.serving.tests.conftest import ITEM_IDS, database_unreachable, deploy, make_version, rated_lately
+from recommender.tests.factories_training import MovieFactory
 
 pytestmark = pytest.mark.django_db
 UNKNOWN_VIEWER = 987654  # in no model, with no ratings
@@ -29,13 +27,7 @@ UNKNOWN_VIEWER = 987654  # in no model, with no ratings
 def catalog():
     """40 movies, movie i with popularity i (metadata); movie 39 rated by many viewers lately, movie 38
     by fewer. No snapshot is built."""
-    movies = [MovieFactory(id=m, popularity=float(i)) for i, m in enumerate(ITEM_IDS)]
-    now = timezone.now()
-    for viewer in range(100, 110):
-        RatingFactory(viewer=ViewerFactory(id=viewer), movie=movies[39], time=now - dt.timedelta(hours=viewer - 99))
-    for viewer in range(100, 104):
-        RatingFactory(viewer=ViewerFactory(id=viewer), movie=movies[38], time=now - dt.timedelta(days=1))
-    return movies
+    return rated_lately([MovieFactory(id=m, popularity=float(i)) for i, m in enumerate(ITEM_IDS)])
 
 
 def _line(response) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 
 import numpy as np
@@ -19,6 +18,7 @@ from recommender.serving.tests.conftest import (
     deploy,
     factor_arrays,
     make_version,
+    rated_lately,
 )
 from recommender.tests.factories_training import MovieFactory, RatingFactory, ViewerFactory
 
@@ -37,14 +37,7 @@ def flush() -> None:
 
 @pytest.fixture
 def catalog():
-    movies = [MovieFactory(id=m) for m in ITEM_IDS]
-    now = timezone.now()
-    # Popular-and-recent: movie 39 rated by many viewers lately, movie 38 by fewer.
-    for viewer in range(100, 110):
-        RatingFactory(viewer=ViewerFactory(id=viewer), movie=movies[39], time=now - dt.timedelta(hours=viewer - 99))
-    for viewer in range(100, 104):
-        RatingFactory(viewer=ViewerFactory(id=viewer), movie=movies[38], time=now - dt.timedelta(days=1))
-    return movies
+    return rated_lately([MovieFactory(id=m) for m in ITEM_IDS])
 
 
 def test_answers_one_line_of_up_to_20_ids_best_first_with_headers(client, catalog):

@@ -11,20 +11,10 @@ from django.db import connection, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from recommender import models
 from recommender.ingest.parser import WatchEvent, format_watch
 from recommender.ingest.services import IngestSummary, ingest_lines
 from recommender.ingest.sessions import minutes_to_ranges, ranges_to_minutes
-from recommender.models import (
-    IngestedLine,
-    IngestSource,
-    Movie,
-    QuarantinedLine,
-    Rating,
-    RatingEvent,
-    RecommendationRequest,
-    Viewer,
-    WatchSession,
-)
 
 T0 = datetime(2022, 2, 25, 13, 0, tzinfo=UTC)
 
@@ -58,26 +48,26 @@ def test_mixed_batch_stores_valid_lines_and_quarantines_the_rest() -> None:
         "quarantined": {"bad_timestamp": 1, "missing_fields": 1, "rating_out_of_range": 1},
         "quarantined_total": 3,
     }
-    assert RatingEvent.objects.count() == 1 and Rating.objects.get().rating == 3
-    requests = {r.status: r for r in RecommendationRequest.objects.all()}
+    assert models.RatingEvent.objects.count() == 1 and models.Rating.objects.get().rating == 3
+    requests = {r.status: r for r in models.RecommendationRequest.objects.all()}
     assert requests[200].movie_ids == ["a+1999", "plynimurikauppiaat+"] and requests[200].response_ms == 45
     assert requests[0].error == "java.net.ConnectException: refused, x: y" and requests[0].movie_ids == []
-    quarantined = {q.position: (q.reason, q.reason_code, q.source) for q in QuarantinedLine.objects.all()}
+    quarantined = {q.position: (q.reason, q.reason_code, q.source) for q in models.QuarantinedLine.objects.all()}
     assert quarantined == {
         "6": ("rating 7 outside 1–5", "rating_out_of_range", "test-file"),
         "7": ("bad timestamp '2022-13-01T00:00'", "bad_timestamp", "test-file"),
         "8": ("missing fields: expected <time>,<userid>,<request>", "missing_fields", "test-file"),
     }
     # stubs for everything the stream named, recommendation results included
-    assert set(Viewer.objects.values_list("id", flat=True)) == {284508, 7}
-    assert set(Movie.objects.values_list("id", flat=True)) == {
+    assert set(models.Viewer.objects.values_list("id", flat=True)) == {284508, 7}
+    assert set(models.Movie.objects.values_list("id", flat=True)) == {
         "audition+1999",
         "monsters_+inc.+2001",
         "a+1999",
         "plynimurikauppiaat+",
     }
-    assert all(m.enriched_at is None for m in Movie.objects.all())
-    source = IngestSource.objects.get(name="test-file")
+    assert all(m.enriched_at is None for m in models.Movie.objects.all())
+    source = models.IngestSource.objects.get(name="test-file")
     assert (source.lines_read, source.lines_stored, source.duplicates, source.quarantined) == (9, 5, 1, 3)
     assert source.position == "9" and source.kind == "file"
     assert source.last_event_time == datetime(2022, 2, 25, 13, 41, 3, tzinfo=UTC)
@@ -87,11 +77,11 @@ def test_mixed_batch_stores_valid_lines_and_quarantines_the_rest() -> None:
 def test_redelivered_lines_count_once_whatever_the_source_and_batching() -> None:
     ingest_lines(lines=MIXED, source="a", batch_size=4)
     counts = (
-        RatingEvent.objects.count(),
-        WatchSession.objects.get().minutes_watched,
-        RecommendationRequest.objects.count(),
-        QuarantinedLine.objects.count(),
-        IngestedLine.objects.count(),
+        models.RatingEvent.objects.count(),
+        models.WatchSession.objects.get().minutes_watched,
+        models.RecommendationRequest.objects.count(),
+        models.QuarantinedLine.objects.count(),
+        models.IngestedLine.objects.count(),
     )
 
     again = ingest_lines(lines=MIXED, source="b", batch_size=2)
@@ -99,11 +89,11 @@ def test_redelivered_lines_count_once_whatever_the_source_and_batching() -> None
     assert again.stored_total == 0 and again.quarantined_total == 0 and again.duplicates == len(MIXED)
     assert counts == (1, 2, 2, 3, 8)
     assert (
-        RatingEvent.objects.count(),
-        WatchSession.objects.get().minutes_watched,
-        RecommendationRequest.objects.count(),
-        QuarantinedLine.objects.count(),
-        IngestedLine.objects.count(),
+        models.RatingEvent.objects.count(),
+        models.WatchSession.objects.get().minutes_watched,
+        models.RecommendationRequest.objects.count(),
+        models.QuarantinedLine.objects.count(),
+        models.IngestedLine.objects.count(),
     ) == counts
 
 
@@ -111,11 +101,11 @@ def test_redelivered_lines_count_once_whatever_the_source_and_batching() -> None
 def test_latest_rating_by_event_time_wins_and_history_is_kept() -> None:
     ingest_lines(lines=["2022-03-01T10:00,1,GET /rate/up+2000=5"], source="s")
     ingest_lines(lines=["2022-02-01T10:00,1,GET /rate/up+2000=1"], source="s")  # older, arrives late
-    assert Rating.objects.get().rating == 5
+    assert models.Rating.objects.get().rating == 5
     ingest_lines(lines=["2022-04-01T10:00,1,GET /rate/up+2000=2", "2022-03-15T10:00,1,GET /rate/up+2000=4"], source="s")
-    rating = Rating.objects.get()
+    rating = models.Rating.objects.get()
     assert (rating.rating, rating.time) == (2, datetime(2022, 4, 1, 10, tzinfo=UTC))
-    assert sorted(RatingEvent.objects.values_list("rating", flat=True)) == [1, 2, 4, 5]
+    assert sorted(models.RatingEvent.objects.values_list("rating", flat=True)) == [1, 2, 4, 5]
 
 
 @pytest.mark.django_db
@@ -123,13 +113,13 @@ def test_watch_session_rule_gap_starts_new_session_and_late_line_merges() -> Non
     lines = [watch(1, "m", 0, 0), watch(1, "m", 1, 1), watch(1, "m", 2, 2), watch(1, "m", 80, 40)]
     ingest_lines(lines=lines, source="s")
     sessions = list(
-        WatchSession.objects.order_by("started_at").values_list("first_minute", "highest_minute", "minutes_watched")
+        models.WatchSession.objects.order_by("started_at").values_list("first_minute", "highest_minute", "minutes_watched")
     )
     assert sessions == [(0, 2, 3), (40, 40, 1)]
 
     # lines filling the gap arrive later, in another batch: the two sessions become one
     ingest_lines(lines=[watch(1, "m", 30, 20), watch(1, "m", 55, 30)], source="s")
-    session = WatchSession.objects.get()
+    session = models.WatchSession.objects.get()
     assert (session.first_minute, session.last_minute, session.highest_minute, session.minutes_watched) == (
         0,
         40,
@@ -144,7 +134,7 @@ def test_watch_session_rule_gap_starts_new_session_and_late_line_merges() -> Non
 def test_the_same_minute_streamed_again_does_not_inflate_minutes() -> None:
     ingest_lines(lines=[watch(1, "m", 0, 10), watch(1, "m", 1, 11), watch(1, "m", 2, 10)], source="s")
     ingest_lines(lines=[watch(1, "m", 3, 11), watch(1, "m", 1, 11)], source="s")
-    session = WatchSession.objects.get()
+    session = models.WatchSession.objects.get()
     assert (session.minutes_watched, session.minutes_seen, session.last_minute) == (2, "10-11", 11)
 
 
@@ -159,19 +149,9 @@ class _Rollback(Exception):
 
 
 def _sessions() -> list[tuple]:
-    return sorted(
-        WatchSession.objects.values_list(
-            "viewer_id",
-            "movie_id",
-            "started_at",
-            "last_seen_at",
-            "first_minute",
-            "last_minute",
-            "highest_minute",
-            "minutes_watched",
-            "minutes_seen",
-        )
-    )
+    columns = ["viewer_id", "movie_id", "started_at", "last_seen_at", "first_minute", "last_minute",
+               "highest_minute", "minutes_watched", "minutes_seen"]
+    return sorted(models.WatchSession.objects.values_list(*columns))
 
 
 watch_lines = st.lists(
@@ -232,11 +212,11 @@ def test_a_failing_batch_writes_nothing_and_the_source_records_the_error() -> No
     with pytest.raises(Exception, match="boom from the database"):
         ingest_lines(lines=ok_batch + bad_batch, source="s", batch_size=len(ok_batch))
     # the first batch committed; nothing of the failing batch did
-    assert RatingEvent.objects.count() == 1
-    assert not Viewer.objects.filter(id=2).exists()
-    assert IngestedLine.objects.count() == 4
-    assert WatchSession.objects.count() == 1 and QuarantinedLine.objects.count() == 2
-    source = IngestSource.objects.get(name="s")
+    assert models.RatingEvent.objects.count() == 1
+    assert not models.Viewer.objects.filter(id=2).exists()
+    assert models.IngestedLine.objects.count() == 4
+    assert models.WatchSession.objects.count() == 1 and models.QuarantinedLine.objects.count() == 2
+    source = models.IngestSource.objects.get(name="s")
     assert source.lines_read == 4 and "boom from the database" in source.last_error and source.last_error_at
 
 
@@ -247,8 +227,8 @@ def test_unstorable_text_is_cleaned_not_fatal() -> None:
         source="s",
     )
     assert summary.quarantined == {"missing_fields": 1} and summary.stored["recommendation"] == 1
-    assert "\x00" not in QuarantinedLine.objects.get().raw
-    assert RecommendationRequest.objects.get().error == "a\ufffdb"
+    assert "\x00" not in models.QuarantinedLine.objects.get().raw
+    assert models.RecommendationRequest.objects.get().error == "a\ufffdb"
 
 
 @pytest.mark.postgres
@@ -274,8 +254,8 @@ def test_concurrent_consumers_store_each_line_once() -> None:
         thread.join(timeout=120)
 
     assert errors == []
-    source = IngestSource.objects.get(name="threads")
+    source = models.IngestSource.objects.get(name="threads")
     assert source.lines_read == 3 * len(lines)
     assert source.lines_stored == len(lines) and source.duplicates == 2 * len(lines)
-    assert RatingEvent.objects.count() == 600 and IngestedLine.objects.count() == 1200
-    assert sum(WatchSession.objects.values_list("minutes_watched", flat=True)) == 600
+    assert models.RatingEvent.objects.count() == 600 and models.IngestedLine.objects.count() == 1200
+    assert sum(models.WatchSession.objects.values_list("minutes_watched", flat=True)) == 600
