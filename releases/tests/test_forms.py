@@ -101,7 +101,7 @@ def rollout(users, candidate):
 
 @pytest.mark.parametrize("action", ["pause", "advance", "rollback"])
 def test_a_rollout_action_without_a_reason_is_refused_beside_the_reason(users, rollout, action):
-    response = browser(users["operator"]).post(f"/portal/releases/rollouts/{rollout.pk}/",
+    response = signed_in(users["operator"]).post(f"/portal/releases/rollouts/{rollout.pk}/",
                                                {"action": action, "reason": "  "})
     form = read_form(response.content.decode(), "operate")
     assert response.status_code == 400
@@ -114,7 +114,7 @@ def test_a_rollout_reason_too_long_is_refused_and_kept(users, rollout):
     from releases.services._common import REASON_MAX
 
     reason = "x" * (REASON_MAX + 1)
-    response = browser(users["operator"]).post(f"/portal/releases/rollouts/{rollout.pk}/",
+    response = signed_in(users["operator"]).post(f"/portal/releases/rollouts/{rollout.pk}/",
                                                {"action": "pause", "reason": reason})
     form = read_form(response.content.decode(), "operate")
     assert response.status_code == 400 and f"at most {REASON_MAX} characters" in form.error("reason")
@@ -124,7 +124,7 @@ def test_a_rollout_reason_too_long_is_refused_and_kept(users, rollout):
 
 
 def test_a_rollout_paused_with_a_reason_says_so(users, rollout):
-    response = browser(users["operator"]).post(f"/portal/releases/rollouts/{rollout.pk}/",
+    response = signed_in(users["operator"]).post(f"/portal/releases/rollouts/{rollout.pk}/",
                                                {"action": "pause", "reason": "holiday traffic"}, follow=True)
     html = response.content.decode()
     assert response.status_code == 200 and f"Rollout #{rollout.pk}: paused." in html
@@ -134,7 +134,7 @@ def test_a_rollout_paused_with_a_reason_says_so(users, rollout):
 
 
 def test_a_viewer_cannot_operate_a_rollout(users, rollout):
-    response = browser(users["viewer"]).post(f"/portal/releases/rollouts/{rollout.pk}/",
+    response = signed_in(users["viewer"]).post(f"/portal/releases/rollouts/{rollout.pk}/",
                                              {"action": "rollback", "reason": "no"}, follow=True)
     assert response.status_code == 200 and "needs the role" in response.content.decode()
     rollout.refresh_from_db()
