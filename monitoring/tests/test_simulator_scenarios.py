@@ -148,7 +148,9 @@ def _feedback_world(now, *, loop: bool) -> None:
 
         return recommend
 
-    _simulate(now, days=14, world=world, recommend_factory=recommender, follow_probability=0.9)
+    # Viewers who follow whatever is on the list (follow_full_appeal 0): the loop in its purest form.
+    _simulate(now, days=14, world=world, recommend_factory=recommender, follow_probability=0.9,
+              follow_full_appeal=0)
 
 
 def test_a_popularity_feedback_loop_shows_as_a_rising_trend():

@@ -190,12 +190,66 @@ def test_the_feedback_loop_follows_recommendations():
 
         return RecommendResult(200, [favourite], 5)
 
-    sim = Simulator(world, SimulationConfig(seed=5, follow_probability=0.8), recommend=push_one_movie)
+    # Viewers who follow any list (follow_full_appeal 0): the loop alone, whatever the movie's appeal.
+    sim = Simulator(world, SimulationConfig(seed=5, follow_probability=0.8, follow_full_appeal=0),
+                    recommend=push_one_movie)
     sim.run_backfill(days=1)
     plain = backfill(small_world())
     watched = lambda s: len({(e.user_id) for e in parsed(s.sink.lines)  # noqa: E731
                              if isinstance(e, WatchEvent) and e.movie_id == favourite})
     assert watched(sim) > 3 * max(1, watched(plain))
+
+
+def _follows(world: World, pick, days: float = 2.0, **config) -> tuple[int, int]:
+    """Follows and visits of a backfill whose server answers each viewer with ``pick(sim, u)``
+    (20 movie indexes chosen from the viewer's unseen movies by their true scores)."""
+    from recommender.simulator.client import RecommendResult
+
+    sim = Simulator(world, SimulationConfig(seed=5, timeout_rate=0.0, **config))
+    index = {int(v): u for u, v in enumerate(world.viewer_ids)}
+
+    def recommend(viewer_id):
+        u = index[viewer_id]
+        unseen = np.array([i for i in range(len(world.movie_ids)) if i not in sim.seen[u]])
+        return RecommendResult(200, [world.movie_ids[i] for i in pick(sim, u, unseen)], 5)
+
+    sim.recommend = recommend
+    stats = sim.run_backfill(days=days)
+    return stats["follows"], stats["visits"]
+
+
+def test_viewers_follow_a_list_as_much_as_it_appeals_to_them():
+    world = small_world(viewers=200, movies=300, visits_per_viewer_per_day=6.0)  # ~2,400 visits
+    rng = np.random.default_rng(11)
+
+    def by_score(sim, u, unseen):
+        return unseen[np.argsort(-sim._scores(u)[unseen])]
+
+    favourites, visits = _follows(world, lambda sim, u, unseen: by_score(sim, u, unseen)[:20])
+    disliked, _ = _follows(world, lambda sim, u, unseen: by_score(sim, u, unseen)[-20:])
+    random_list, _ = _follows(world, lambda sim, u, unseen: rng.choice(unseen, size=min(20, len(unseen)), replace=False))
+    # A personalized list (their favourites) is followed about as often as follow_probability says:
+    # 0.3 of the 0.6 of visits with a watch.
+    assert visits > 2000 and 0.75 * 0.18 * visits < favourites < 1.25 * 0.18 * visits
+    # Movies the viewer dislikes are nearly never followed; a random list far less than a personalized one.
+    assert disliked < 0.05 * favourites
+    assert random_list < 0.5 * favourites and disliked < random_list
+    # follow_full_appeal = 0: every list is followed at follow_probability, whatever is on it.
+    indifferent, _ = _follows(world, lambda sim, u, unseen: by_score(sim, u, unseen)[-20:], follow_full_appeal=0)
+    assert indifferent > 0.75 * 0.18 * visits
+
+
+def test_list_appeal_is_relative_to_the_viewers_best_list():
+    world = small_world()
+    sim = Simulator(world, SimulationConfig(seed=1))
+    scores = sim._scores(0)
+    order = np.argsort(-sim._choice_weights(0, scores))
+    assert sim.list_appeal(0, scores, {int(m): p for p, m in enumerate(order[:10])}) == pytest.approx(1.0)
+    assert sim.list_appeal(0, scores, {int(m): p for p, m in enumerate(order[-10:])}) < 0.01
+    assert sim.list_appeal(0, scores, {}) == 0.0
+    sim.seen[0].update(int(m) for m in order[:10])  # seen movies weigh nothing
+    assert sim.list_appeal(0, scores, {int(m): p for p, m in enumerate(order[:10])}) == 0.0
+    assert sim.follow_chance(0, scores, {int(m): p for p, m in enumerate(order[10:20])}) == pytest.approx(0.3)
 
 
 # --- sinks --------------------------------------------------------------------------------------
