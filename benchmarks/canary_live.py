@@ -81,7 +81,7 @@ def minutes_since(t0: float) -> float:
 def _rates(step: dict) -> str:
     metrics = step.get("metrics") or {}
     canary, production = metrics.get("canary") or {}, metrics.get("production") or {}
-    if "rate" not in canary or "rate" not in production:
+    if canary.get("rate") is None or production.get("rate") is None:
         return ""
     return (f" canary {canary['rate']:.3f} ({canary.get('trials', '?')} lists) vs production "
             f"{production['rate']:.3f} ({production.get('trials', '?')} lists)")
@@ -188,6 +188,7 @@ def main() -> None:
     parser.add_argument("--reviewer", default="demo_reviewer:", help="USER:PASSWORD")
     parser.add_argument("--algorithm", default="svd")
     parser.add_argument("--skip-healthy", action="store_true")
+    parser.add_argument("--promotion", type=int, help="only watch this promotion's canary (minutes from its approval)")
     parser.add_argument("--harmful", action="store_true", help="then the benchmark-only harmful candidate")
     parser.add_argument("--timeout-minutes", type=float, default=40.0, help="per phase")
     args = parser.parse_args()
@@ -202,7 +203,13 @@ def main() -> None:
     load = os.getloadavg()
     print(f"machine: {machine()}; nproc {os.cpu_count()}; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}",
           flush=True)
-    if not args.skip_healthy:
+    if args.promotion:
+        promotion = scientist.get(f"releases/promotions/{args.promotion}")
+        t0 = datetime.fromisoformat(promotion["decided_at"]).timestamp()
+        rollout = watch_rollout(scientist, args.promotion, t0, timeout_s=timeout_s)
+        print(f"promotion #{args.promotion}: {rollout['state']} at {rollout['applied_percent']} % after "
+              f"{rollout['minutes']:.1f} min from approval", flush=True)
+    elif not args.skip_healthy:
         rollout = healthy(scientist, reviewer, algorithm=args.algorithm, timeout_s=timeout_s)
         print(f"healthy: {rollout['state']} at {rollout['applied_percent']} % after {rollout['minutes']:.1f} min "
               f"from approval", flush=True)

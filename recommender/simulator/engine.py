@@ -51,7 +51,7 @@ class SimulationConfig:
     # ... and from a less appealing one in proportion: chance = follow_probability × min(1, appeal /
     # follow_full_appeal), appeal ∈ [0, 1] being the list's choice weight for the viewer relative to the best
     # list of the same length (``list_appeal``). 0 = every list is followed at follow_probability.
-    follow_full_appeal: float = 0.5
+    follow_full_appeal: float = 0.2
     popularity_exponent: float = 0.1
     taste_temperature: float = 2.0
     malformed_rate: float = 0.0
