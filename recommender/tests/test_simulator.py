@@ -285,6 +285,27 @@ def test_usher_sink_ingests_and_catalog_is_imported(tmp_path):
     assert source.quarantined > 0 and source.lines_stored > 1000
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_live_run_starts_from_what_the_viewers_saw_in_usher():
+    from recommender.models import Rating, WatchSession
+    from recommender.simulator.services import simulator_backfill, simulator_history_load
+    from recommender.simulator.sinks import UsherSink
+
+    world = World.build(seed=3, viewers=60, movies=50, start=START)
+    backfilled = simulator_backfill(world=world, days=0.5, sink=UsherSink(source="simulator"),
+                                    end=START + timedelta(days=0.5))
+    assert backfilled["sessions"] > 0 and backfilled["ratings"] > 0
+    # A new process (the live simulator) knows nothing of it until it reads Usher's history back:
+    fresh = Simulator(world, SimulationConfig(seed=9))
+    assert not any(fresh.seen)
+    marked = simulator_history_load(simulator=fresh)
+    expected = {(int(v), m) for v, m in Rating.objects.values_list("viewer_id", "movie_id")}
+    expected |= {(int(v), m) for v, m in WatchSession.objects.values_list("viewer_id", "movie_id")}
+    got = {(int(world.viewer_ids[u]), world.movie_ids[m]) for u, seen in enumerate(fresh.seen) for m in seen}
+    assert marked == len(got) == len(expected) > 50 and got == expected
+    assert simulator_history_load(simulator=fresh) == 0  # idempotent
+
+
 @pytest.mark.redis
 def test_redis_sink_xadds_lines():
     import os
