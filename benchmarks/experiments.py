@@ -136,7 +136,7 @@ def bench_world(args) -> None:
     t_train = time.perf_counter() - started
     sim.bootstrap_production(popularity)
     say(f"World: {args.viewers} viewers × {args.movies} movies, seed {args.seed}, {args.visits:g} visits per viewer "
-        f"per day, world knobs {WORLD}, behaviour {BEHAVIOUR} (releases/simulation.py explains why); "
+        f"per day, world knobs {WORLD}, behaviour {BEHAVIOUR} (releases/tests/simulation.py explains why); "
         f"{args.history_days:g} simulated days of history ({t_hist:.0f} s to simulate and ingest); popularity and SVD "
         f"{SVD_PARAMS} trained in {t_train:.0f} s (offline NDCG@20 {popularity.metrics.get('ndcg_at_20', 0):.3f} vs "
         f"{svd.metrics.get('ndcg_at_20', 0):.3f}). Online quality = a served list is followed by a watch of one of its "

@@ -2,7 +2,8 @@
 
 A visit: the viewer's client asks for recommendations (the recommendation line), then may watch a
 movie (one line per minute), rate it afterwards, and rate a few movies seen elsewhere. What was
-recommended raises the chance of being chosen (``follow_probability``): a feedback loop. Backfill runs the
+recommended raises the chance of being chosen (``follow_probability``, scaled by how appealing the
+list is to that viewer: ``follow_chance``): a feedback loop. Backfill runs the
 loop as fast as it can over a span of simulated time, with a built-in popularity server standing in
 for Usher; live mode runs on the wall clock against a running Usher.
 """
@@ -46,7 +47,11 @@ class SimulationConfig:
     watch_probability: float = 0.6
     rate_probability: float = 0.5
     extra_ratings_per_visit: float = 2.0
-    follow_probability: float = 0.3  # a watch is picked from the recommendation list this often
+    follow_probability: float = 0.3  # a watch is picked from an appealing recommendation list this often
+    # ... and from a less appealing one in proportion: chance = follow_probability × min(1, appeal /
+    # follow_full_appeal), appeal ∈ [0, 1] being the list's choice weight for the viewer relative to the best
+    # list of the same length (``list_appeal``). 0 = every list is followed at follow_probability.
+    follow_full_appeal: float = 0.2
     popularity_exponent: float = 0.1
     taste_temperature: float = 2.0
     malformed_rate: float = 0.0
@@ -207,6 +212,32 @@ class Simulator:
             w[list(self.seen[u])] = 0.0
         return w
 
+    def list_appeal(self, u: int, scores: np.ndarray, recs: dict[int, int]) -> float:
+        """How appealing the list ``recs`` (movie index → position) is to viewer ``u``, in [0, 1]: its
+        weight under the viewer's own choice model (taste, popularity, position p weighing 1/(1+p/5);
+        seen movies weigh 0) divided by that of the best list of the same length for this viewer
+        (their favourite unseen movies, in order). A list of their favourites is near 1, a random
+        list of a 300-movie catalog about 0.06, a list of movies they dislike or have seen 0."""
+        if not recs:
+            return 0.0
+        weights = self._choice_weights(u, scores)
+        position_weight = 1.0 / (1.0 + np.arange(len(recs)) / 5.0)
+        best = float(np.sort(weights)[::-1][: len(recs)] @ position_weight)
+        if best <= 0:
+            return 0.0
+        listed = sum(float(weights[movie]) / (1.0 + position / 5.0) for movie, position in recs.items())
+        return min(1.0, listed / best)
+
+    def follow_chance(self, u: int, scores: np.ndarray, recs: dict[int, int]) -> float:
+        """The chance that a watch is picked from ``recs``: ``follow_probability`` for a list at least
+        ``follow_full_appeal`` appealing (``list_appeal``), proportionally less for a worse one."""
+        cfg = self.config
+        if not recs:
+            return 0.0
+        if cfg.follow_full_appeal <= 0:
+            return cfg.follow_probability
+        return cfg.follow_probability * min(1.0, self.list_appeal(u, scores, recs) / cfg.follow_full_appeal)
+
     def _sample(self, weights: np.ndarray) -> int | None:
         total = weights.sum()
         if total <= 0:
@@ -266,8 +297,9 @@ class Simulator:
             not cfg.max_active_sessions or self.active_sessions < cfg.max_active_sessions
         ):
             movie = None
-            if recs and self.rng.random() < cfg.follow_probability:  # the feedback loop
+            if recs and self.rng.random() < self.follow_chance(u, scores, recs):  # the feedback loop
                 movie = self._sample(self._choice_weights(u, scores, recs))
+                self.stats["follows"] += int(movie is not None)
             if movie is None:
                 movie = self._sample(self._choice_weights(u, scores))
             if movie is not None:

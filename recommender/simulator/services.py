@@ -1,4 +1,5 @@
-"""Simulator runs wired to Usher: the world's catalog into Usher, and a backfill straight into ingestion."""
+"""Simulator runs wired to Usher: the world's catalog into Usher, a backfill straight into ingestion,
+and what the world's viewers have already seen, read back from Usher for a live run."""
 
 from __future__ import annotations
 
@@ -51,3 +52,26 @@ def simulator_backfill(
     stats = simulator.run_backfill(start=end - timedelta(days=days), until=end, progress=progress)
     sink.close()
     return stats
+
+
+def simulator_history_load(*, simulator: Simulator) -> int:
+    """Mark as seen every movie the world's viewers rated or watched in Usher (a backfill, an earlier
+    live run), so that a live run started later knows what its viewers have seen, as Usher does: they
+    do not pick those again, and a list is judged against the favourites they have *not* seen yet
+    (``Simulator.list_appeal``). Without it a fresh process thinks every viewer has seen nothing,
+    and Usher's lists, which rightly leave out what they saw, look worse to them than they are.
+    Returns how many (viewer, movie) pairs were marked."""
+    from recommender.models import Rating, WatchSession
+
+    world = simulator.world
+    viewers = {int(v): u for u, v in enumerate(world.viewer_ids)}
+    movies = simulator.movie_index
+    marked = 0
+    for model in (Rating, WatchSession):
+        pairs = model.objects.filter(viewer_id__in=list(viewers)).values_list("viewer_id", "movie_id").distinct()
+        for viewer_id, movie_id in pairs.iterator(chunk_size=20_000):
+            u, m = viewers.get(int(viewer_id)), movies.get(movie_id)
+            if u is not None and m is not None and m not in simulator.seen[u]:
+                simulator.seen[u].add(m)
+                marked += 1
+    return marked

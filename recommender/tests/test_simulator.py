@@ -190,12 +190,66 @@ def test_the_feedback_loop_follows_recommendations():
 
         return RecommendResult(200, [favourite], 5)
 
-    sim = Simulator(world, SimulationConfig(seed=5, follow_probability=0.8), recommend=push_one_movie)
+    # Viewers who follow any list (follow_full_appeal 0): the loop alone, whatever the movie's appeal.
+    sim = Simulator(world, SimulationConfig(seed=5, follow_probability=0.8, follow_full_appeal=0),
+                    recommend=push_one_movie)
     sim.run_backfill(days=1)
     plain = backfill(small_world())
     watched = lambda s: len({(e.user_id) for e in parsed(s.sink.lines)  # noqa: E731
                              if isinstance(e, WatchEvent) and e.movie_id == favourite})
     assert watched(sim) > 3 * max(1, watched(plain))
+
+
+def _follows(world: World, pick, days: float = 2.0, **config) -> tuple[int, int]:
+    """Follows and visits of a backfill whose server answers each viewer with ``pick(sim, u)``
+    (20 movie indexes chosen from the viewer's unseen movies by their true scores)."""
+    from recommender.simulator.client import RecommendResult
+
+    sim = Simulator(world, SimulationConfig(seed=5, timeout_rate=0.0, **config))
+    index = {int(v): u for u, v in enumerate(world.viewer_ids)}
+
+    def recommend(viewer_id):
+        u = index[viewer_id]
+        unseen = np.array([i for i in range(len(world.movie_ids)) if i not in sim.seen[u]])
+        return RecommendResult(200, [world.movie_ids[i] for i in pick(sim, u, unseen)], 5)
+
+    sim.recommend = recommend
+    stats = sim.run_backfill(days=days)
+    return stats["follows"], stats["visits"]
+
+
+def test_viewers_follow_a_list_as_much_as_it_appeals_to_them():
+    world = small_world(viewers=200, movies=300, visits_per_viewer_per_day=6.0)  # ~2,400 visits
+    rng = np.random.default_rng(11)
+
+    def by_score(sim, u, unseen):
+        return unseen[np.argsort(-sim._scores(u)[unseen])]
+
+    favourites, visits = _follows(world, lambda sim, u, unseen: by_score(sim, u, unseen)[:20])
+    disliked, _ = _follows(world, lambda sim, u, unseen: by_score(sim, u, unseen)[-20:])
+    random_list, _ = _follows(world, lambda sim, u, unseen: rng.choice(unseen, size=min(20, len(unseen)), replace=False))
+    # A personalized list (their favourites) is followed about as often as follow_probability says:
+    # 0.3 of the 0.6 of visits with a watch.
+    assert visits > 2000 and 0.75 * 0.18 * visits < favourites < 1.25 * 0.18 * visits
+    # Movies the viewer dislikes are nearly never followed; a random list far less than a personalized one.
+    assert disliked < 0.05 * favourites
+    assert random_list < 0.7 * favourites and disliked < random_list
+    # follow_full_appeal = 0: every list is followed at follow_probability, whatever is on it.
+    indifferent, _ = _follows(world, lambda sim, u, unseen: by_score(sim, u, unseen)[-20:], follow_full_appeal=0)
+    assert indifferent > 0.75 * 0.18 * visits
+
+
+def test_list_appeal_is_relative_to_the_viewers_best_list():
+    world = small_world()
+    sim = Simulator(world, SimulationConfig(seed=1))
+    scores = sim._scores(0)
+    order = np.argsort(-sim._choice_weights(0, scores))
+    assert sim.list_appeal(0, scores, {int(m): p for p, m in enumerate(order[:10])}) == pytest.approx(1.0)
+    assert sim.list_appeal(0, scores, {int(m): p for p, m in enumerate(order[-10:])}) < 0.01
+    assert sim.list_appeal(0, scores, {}) == 0.0
+    sim.seen[0].update(int(m) for m in order[:10])  # seen movies weigh nothing
+    assert sim.list_appeal(0, scores, {int(m): p for p, m in enumerate(order[:10])}) == 0.0
+    assert sim.follow_chance(0, scores, {int(m): p for p, m in enumerate(order[10:20])}) == pytest.approx(0.3)
 
 
 # --- sinks --------------------------------------------------------------------------------------
@@ -229,6 +283,27 @@ def test_usher_sink_ingests_and_catalog_is_imported(tmp_path):
     assert Rating.objects.exists() and WatchSession.objects.exists() and RecommendationRequest.objects.exists()
     source = IngestSource.objects.get(name="simulator")
     assert source.quarantined > 0 and source.lines_stored > 1000
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_live_run_starts_from_what_the_viewers_saw_in_usher():
+    from recommender.models import Rating, WatchSession
+    from recommender.simulator.services import simulator_backfill, simulator_history_load
+    from recommender.simulator.sinks import UsherSink
+
+    world = World.build(seed=3, viewers=60, movies=50, start=START)
+    backfilled = simulator_backfill(world=world, days=0.5, sink=UsherSink(source="simulator"),
+                                    end=START + timedelta(days=0.5))
+    assert backfilled["sessions"] > 0 and backfilled["ratings"] > 0
+    # A new process (the live simulator) knows nothing of it until it reads Usher's history back:
+    fresh = Simulator(world, SimulationConfig(seed=9))
+    assert not any(fresh.seen)
+    marked = simulator_history_load(simulator=fresh)
+    expected = {(int(v), m) for v, m in Rating.objects.values_list("viewer_id", "movie_id")}
+    expected |= {(int(v), m) for v, m in WatchSession.objects.values_list("viewer_id", "movie_id")}
+    got = {(int(world.viewer_ids[u]), world.movie_ids[m]) for u, seen in enumerate(fresh.seen) for m in seen}
+    assert marked == len(got) == len(expected) > 50 and got == expected
+    assert simulator_history_load(simulator=fresh) == 0  # idempotent
 
 
 @pytest.mark.redis
@@ -332,7 +407,8 @@ def test_live_mode_calls_usher_and_records_timeouts(usher_server):
     _Usher.movies = world.movie_ids[:20]
     _Usher.slow_viewers = set(world.viewer_ids[:6].tolist())
     _Usher.agents = Counter()
-    sim = Simulator(world, SimulationConfig(seed=2, watch_probability=1.0, follow_probability=0.9),
+    # Viewers who follow any list (follow_full_appeal 0): live mode's wiring, whatever the fake server's list.
+    sim = Simulator(world, SimulationConfig(seed=2, watch_probability=1.0, follow_probability=0.9, follow_full_appeal=0),
                     recommend=UsherClient(usher_server, timeout_s=0.4),
                     scraper=UsherClient(usher_server, user_agent="usher-sim-scraper/1.0"))
     sim.config.scenarios = [Scraping(at=timedelta(seconds=0.5), requests=15, rate=100)]

@@ -100,35 +100,8 @@ class ReleaseSimulation:
         return ModelVersion.objects.get(training_run=run)
 
     def broken_copy(self, version: ModelVersion, *, seed: int = 99) -> ModelVersion:
-        """A deliberately broken model: ``version``'s serving artifact with its item factors (or
-        scores) replaced by noise, so each viewer gets random recommendations; registered with
-        ``version``'s offline metrics, as an export bug that offline evaluation did not see."""
-        from recommender.models import TrainingRun
-        from recommender.registry.artifacts import artifact_abspath, artifact_root, load_serving_model, write_artifact
-        from recommender.registry.services import model_version_register
-
-        folder = artifact_abspath(version.artifact_path)
-        model = load_serving_model(directory=folder, expected_sha256=version.artifact_sha256)  # verified first
-        rng = np.random.default_rng(seed)
-        arrays = {name: np.load(folder / entry["file"], allow_pickle=False)
-                  for name, entry in model.manifest["arrays"].items()}
-        for name in ("item_factors", "item_scores", "item_bias"):
-            if name in arrays:
-                arrays[name] = rng.normal(size=arrays[name].shape).astype(arrays[name].dtype)
-        manifest = {k: v for k, v in model.manifest.items() if k not in ("format", "format_version", "arrays")}
-        source = version.training_run
-        run = TrainingRun.objects.create(
-            snapshot=source.snapshot, algorithm=source.algorithm, hyperparameters=source.hyperparameters,
-            seed=source.seed, split=source.split, status=TrainingRun.Status.SUCCEEDED, stage="done", percent=100,
-            metrics=version.metrics, created_by_label="system:simulation", log="broken export (random factors)",
-        )
-        relative = f"models/simulation/broken-{version.pk}-{seed}-{int(time.time() * 1000)}"
-        sha, size = write_artifact(directory=artifact_root() / relative, manifest=manifest, arrays=arrays)
-        return model_version_register(
-            run=run, artifact_path=relative, artifact_sha256=sha, artifact_size=size,
-            artifact_kind=version.artifact_kind, metrics=dict(version.metrics),
-            description=f"broken copy of {version}: random item factors", system="simulation",
-        )
+        """``broken_copy_register``: ``version`` with random item factors, its offline metrics kept."""
+        return broken_copy_register(version=version, seed=seed)
 
     def bootstrap_production(self, version: ModelVersion) -> None:
         """Put the first version in production (the bootstrap step: nothing is in production yet)."""
@@ -193,6 +166,43 @@ class ReleaseSimulation:
         while self.now < end:
             self.refresh()
             self._run(until=min(end, self.now + timedelta(minutes=chunk_minutes)))
+
+
+# --- a broken export ------------------------------------------------------------------------------
+
+
+def broken_copy_register(*, version: ModelVersion, seed: int = 99) -> ModelVersion:
+    """A deliberately broken model: ``version``'s serving artifact with its item factors (or
+    scores) replaced by noise, so each viewer gets random recommendations; registered with
+    ``version``'s offline metrics, as an export bug that offline evaluation did not see. (The release
+    gate re-scores artifacts and stops it; the canary tests and ``benchmarks/canary_live.py`` start
+    its canary from an approved promotion to show that the canary catches it too.)"""
+    from recommender.models import TrainingRun
+    from recommender.registry.artifacts import artifact_abspath, artifact_root, load_serving_model, write_artifact
+    from recommender.registry.services import model_version_register
+
+    folder = artifact_abspath(version.artifact_path)
+    model = load_serving_model(directory=folder, expected_sha256=version.artifact_sha256)  # verified first
+    rng = np.random.default_rng(seed)
+    arrays = {name: np.load(folder / entry["file"], allow_pickle=False)
+              for name, entry in model.manifest["arrays"].items()}
+    for name in ("item_factors", "item_scores", "item_bias"):
+        if name in arrays:
+            arrays[name] = rng.normal(size=arrays[name].shape).astype(arrays[name].dtype)
+    manifest = {k: v for k, v in model.manifest.items() if k not in ("format", "format_version", "arrays")}
+    source = version.training_run
+    run = TrainingRun.objects.create(
+        snapshot=source.snapshot, algorithm=source.algorithm, hyperparameters=source.hyperparameters,
+        seed=source.seed, split=source.split, status=TrainingRun.Status.SUCCEEDED, stage="done", percent=100,
+        metrics=version.metrics, created_by_label="system:simulation", log="broken export (random factors)",
+    )
+    relative = f"models/simulation/broken-{version.pk}-{seed}-{int(time.time() * 1000)}"
+    sha, size = write_artifact(directory=artifact_root() / relative, manifest=manifest, arrays=arrays)
+    return model_version_register(
+        run=run, artifact_path=relative, artifact_sha256=sha, artifact_size=size,
+        artifact_kind=version.artifact_kind, metrics=dict(version.metrics),
+        description=f"broken copy of {version}: random item factors", system="simulation",
+    )
 
 
 # --- people ----------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from recommender.simulator.client import UsherClient
 from recommender.simulator.engine import SimulationConfig, Simulator
 from recommender.simulator.scenarios import parse_scenario
-from recommender.simulator.services import simulator_catalog_import, simulator_catalog_write
+from recommender.simulator.services import simulator_catalog_import, simulator_catalog_write, simulator_history_load
 from recommender.simulator.sinks import UsherSink, open_sink
 from recommender.simulator.world import World, WorldConfig
 
@@ -150,4 +150,7 @@ class Command(BaseCommand):
                           f"lines to {opts['sink']}")
         sys.stderr.flush()
         simulator = Simulator(world, config, sink, recommend=client, scraper=scraper)
+        if isinstance(sink, UsherSink):  # the history is in Usher: start from what the viewers have seen
+            marked = self._with_retry(lambda: simulator_history_load(simulator=simulator))
+            self.stderr.write(f"simulate: {marked} movies already rated or watched by the world's viewers in Usher")
         return simulator.run_live(rate=opts["rate"], duration_s=opts["duration"], stop=lambda: stopping["flag"])
