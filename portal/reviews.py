@@ -90,12 +90,25 @@ TARGET_PAGES: dict[str, str] = {
     "recommender.datasetsnapshot": "recommender:training_snapshot",
     "releases.promotionrequest": "releases:promotion", "releases.rollout": "releases:rollout",
     "releases.experiment": "releases:experiment",
-    # activity-log entries from before releases had its own app (the hash chain keeps their names)
-    "recommender.promotionrequest": "releases:promotion", "recommender.rollout": "releases:rollout",
-    "recommender.experiment": "releases:experiment",
     "monitoring.incident": "monitoring:incident", "monitoring.driftreport": "monitoring:drift_report",
     "monitoring.dataqualityreport": "monitoring:data_quality_report",
 }
+
+
+# Objects whose model moved to another app (``recommender.promotionrequest`` → ``releases.promotionrequest``):
+# activity-log entries keep the name they were written with (the log is a hash chain), so readers map
+# it to the model's name now. The app that took the models over registers them.
+_RENAMED_TARGETS: dict[str, str] = {}
+
+
+def register_renamed_targets(renamed: dict[str, str]) -> None:
+    """``{"old_app.model": "new_app.model"}`` for models that moved between apps."""
+    _RENAMED_TARGETS.update({old.lower(): new.lower() for old, new in renamed.items()})
+
+
+def current_target_type(target_type: str) -> str:
+    """The ``app_label.model`` a stored target name means today."""
+    return _RENAMED_TARGETS.get(str(target_type).lower(), str(target_type))
 
 
 def target_url(target_type: str, target_id: object, *, kind: str = "") -> str | None:
@@ -105,6 +118,7 @@ def target_url(target_type: str, target_id: object, *, kind: str = "") -> str | 
 
     review_kind = _KINDS.get(kind) if kind else None
     names = [review_kind.target_page] if review_kind is not None and review_kind.target_page else []
+    target_type = current_target_type(target_type)
     if target_type in TARGET_PAGES:
         names.append(TARGET_PAGES[target_type])
     for name in names:

@@ -371,7 +371,9 @@ def target_text(target_type, target_id) -> str:
     """An object named by ``app_label.model`` and id, in words: ``promotion request #4242``."""
     from django.apps import apps
 
-    name = str(target_type or "")
+    from portal.reviews import current_target_type
+
+    name = current_target_type(str(target_type or ""))
     try:
         name = str(apps.get_model(name)._meta.verbose_name)
     except (LookupError, ValueError):

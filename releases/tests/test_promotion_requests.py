@@ -176,3 +176,21 @@ def test_a_requester_approving_their_own_promotion_is_refused_and_the_attempt_lo
                                         comment="metrics regress for new viewers")
     assert decided.status == "rejected" and decided.decided_by == users["reviewer"]
     assert ActivityLogEntry.objects.filter(action="release.promotion.rejected").exists()
+
+
+def test_history_written_before_releases_had_its_own_app_is_still_read_and_linked(users):
+    """Entries of the hash-chained activity log keep the name they were written with
+    (``recommender.promotionrequest``); the promotion's history reads both names and links both."""
+    from portal.reviews import target_url
+    from portal.services import activity_log_record
+    from releases.selectors import release_history
+
+    promotion = PromotionRequest.objects.create(version=VersionFactory(), reason="old", requested_label="ds")
+    activity_log_record(actor=None, system="before-the-move", action="promotion.requested",
+                        target=("recommender.promotionrequest", promotion.pk, str(promotion)))
+    activity_log_record(actor=None, system="after-the-move", action="promotion.gate_started", target=promotion)
+    history = list(release_history(target=promotion))
+    assert [e.target_type for e in history] == ["recommender.promotionrequest", "releases.promotionrequest"]
+    page = f"/portal/releases/promotions/{promotion.pk}/"
+    assert target_url("recommender.promotionrequest", promotion.pk) == target_url(
+        "releases.promotionrequest", promotion.pk) == page
