@@ -398,12 +398,17 @@ def rollout_resume(*, rollout: Rollout, actor: Any, reason: str, now: datetime |
                            reason=reason, actor=actor, system=None, now=now)
 
 
-def rollout_advance(*, rollout: Rollout, actor: Any, reason: str, now: datetime | None = None) -> RolloutStep:
-    """Move to the next step by hand (completing at the last one), with the numbers recorded."""
+def _operator_action(*, rollout: Rollout, actor: Any, reason: str, now: datetime | None) -> tuple[str, dict]:
+    """An operator's advance or rollback: allowed, with a reason, and the numbers as they stand recorded."""
     require(actor, "release.operate")
     reason = require_reason(reason)
     current = Rollout.objects.get(pk=rollout.pk)
-    metrics = rollout_measure(rollout=current, now=now) if current.state in Rollout.ACTIVE else {}
+    return reason, (rollout_measure(rollout=current, now=now) if current.state in Rollout.ACTIVE else {})
+
+
+def rollout_advance(*, rollout: Rollout, actor: Any, reason: str, now: datetime | None = None) -> RolloutStep:
+    """Move to the next step by hand (completing at the last one), with the numbers recorded."""
+    reason, metrics = _operator_action(rollout=rollout, actor=actor, reason=reason, now=now)
     with transaction.atomic():
         locked = _locked_active(rollout)
         nxt = locked.step_index + 1
@@ -414,10 +419,7 @@ def rollout_advance(*, rollout: Rollout, actor: Any, reason: str, now: datetime 
 
 def rollout_rollback(*, rollout: Rollout, actor: Any, reason: str, now: datetime | None = None) -> RolloutStep:
     """Take the canary out of traffic now: every request goes back to production."""
-    require(actor, "release.operate")
-    reason = require_reason(reason)
-    current = Rollout.objects.get(pk=rollout.pk)
-    metrics = rollout_measure(rollout=current, now=now) if current.state in Rollout.ACTIVE else {}
+    reason, metrics = _operator_action(rollout=rollout, actor=actor, reason=reason, now=now)
     with transaction.atomic():
         locked = _locked_active(rollout)
         return _transition(locked, outcome=Outcome.ROLLED_BACK, to_index=locked.step_index, metrics=metrics,
