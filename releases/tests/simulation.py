@@ -47,6 +47,7 @@ class ReleaseSimulation:
     now: datetime
     k: int = 20
     served: int = 0
+    seed: int = 0
     _records: list = field(default_factory=list)
     _snapshot_at: datetime | None = None
 
@@ -64,7 +65,10 @@ class ReleaseSimulation:
         from recommender.simulator.sinks import UsherSink
         from recommender.simulator.world import World
 
-        start = start or (datetime.now(tz=UTC) - timedelta(days=10)).replace(second=0, microsecond=0)
+        # Midnight ten days ago: the world's day rhythm falls on the same hours in every run (a start on
+        # the minute of the run made each run a different world).
+        start = start or (datetime.now(tz=UTC) - timedelta(days=10)).replace(hour=0, minute=0, second=0,
+                                                                               microsecond=0)
         world = World.build(seed=seed, viewers=viewers, movies=movies, start=start,
                             visits_per_viewer_per_day=visits_per_viewer_per_day, **{**WORLD, **(world_config or {})})
         simulator_catalog_import(world=world)
@@ -72,6 +76,7 @@ class ReleaseSimulation:
         simulator = Simulator(world, config, UsherSink(source="simulator", batch_size=20_000))
         sim = cls(world=world, simulator=simulator, runtime=None, now=start)
         sim.runtime = runtime_reset()
+        sim.seed = seed
         return sim
 
     def backfill(self, *, days: float) -> None:
@@ -106,9 +111,13 @@ class ReleaseSimulation:
     def bootstrap_production(self, version: ModelVersion) -> None:
         """Put the first version in production (the bootstrap step: nothing is in production yet)."""
         from recommender.registry.services import model_alias_move
+        from recommender.serving.services import deployment_update
 
         model_alias_move(alias="production", version=version, actor=None, reason="simulation bootstrap",
                          system="bootstrap")
+        # Which viewers a canary or an arm gets follows from the deployment's salt, random by default:
+        # the world's seed fixes it, so a seeded simulation is the same world every run.
+        deployment_update(actor=None, system="simulation", reason="a seeded simulation", salt=f"simulation-{self.seed}")
         self.refresh(rebuild=True)
 
     # --- serving ---------------------------------------------------------------------------------
