@@ -219,12 +219,13 @@ def test_a_finding_resolved_by_one_person_before_this_change_still_blocks(users)
 # --- the fairness attacks on a simulated world (real SVD, real aequitas) ----------------------------------
 
 def _biased_version() -> ModelVersion:
-    from audits.tests.test_simulator_scenarios import _backfill, _end, _neutral_world, _train
+    from audits.tests.test_simulator_scenarios import _backfill, _end, _neutral_world
     from recommender.simulator.scenarios import PlantedBias
+    from recommender.tests.factories_training import trained_svd_version
 
     _backfill(_neutral_world(), [PlantedBias(at=dt.timedelta(0), group="gender:F", kind="ratings", strength=3.0)],
               _end())
-    return _train()
+    return trained_svd_version()
 
 
 @pytest.mark.slow
