@@ -111,6 +111,11 @@ def current_target_type(target_type: str) -> str:
     return _RENAMED_TARGETS.get(str(target_type).lower(), str(target_type))
 
 
+def stored_target_types(target_type: str) -> list[str]:
+    """Every name stored entries may give ``target_type`` (today's first, then the ones it had)."""
+    return [target_type, *(old for old, new in _RENAMED_TARGETS.items() if new == target_type)]
+
+
 def target_url(target_type: str, target_id: object, *, kind: str = "") -> str | None:
     """The portal page of an object (``recommender.modelversion``, ``12``), or of a review's target
     (its kind's ``target_page`` first); None when it has no page."""

@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import Prefetch, QuerySet
 from django.urls import reverse
 
+from portal.reviews import stored_target_types
 from portal.selectors import activity_log_list
 from recommender.models import ModelVersion
 from releases.models import (
@@ -128,10 +129,10 @@ def shadow_comparison_list(*, version_id: int | None = None) -> QuerySet[ShadowC
 
 def release_history(*, target: models.Model):
     """The activity log of one release object (who or what decided, and why). Entries written before
-    releases had its own app name the object ``recommender.<model>``; the log is a hash chain, so they
-    keep that name and are read under both."""
-    labels = [target._meta.label_lower, f"recommender.{target._meta.model_name}"]
-    return (activity_log_list(filters={"target_id": target.pk}).filter(target_type__in=labels).order_by("seq"))
+    releases had its own app keep the name they were written with (the log is a hash chain): read
+    under every name the object had (``portal.reviews.stored_target_types``)."""
+    labels = stored_target_types(target._meta.label_lower)
+    return activity_log_list(filters={"target_id": target.pk}).filter(target_type__in=labels).order_by("seq")
 
 
 # --- the one door to live traffic: the policy serving asks (registered in ReleasesConfig.ready) ---
